@@ -1,0 +1,94 @@
+/*
+ * common.h: error codes, diagnostics and bounded buffers shared by every
+ * part of the core library (prefix aa_).
+ *
+ * Conventions for the whole library, stated once here:
+ * - Functions return 0 on success and a negative aa_err on failure.
+ * - Out-parameters are set to NULL (or zero) on entry and assigned only on
+ *   success.
+ * - Pointer arguments are borrowed; returned objects are owned by the caller
+ *   and released with the matching *_free(), which accepts NULL.
+ * - The library never aborts on out-of-memory: it returns AA_ENOMEM.
+ */
+#ifndef AA_COMMON_H
+#define AA_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum aa_err {
+    AA_OK = 0,
+    AA_ENOMEM = -1,    /* allocation failed */
+    AA_EINVAL = -2,    /* invalid argument or value */
+    AA_ESYNTAX = -3,   /* malformed input (see the aa_diag) */
+    AA_ETOOBIG = -4,   /* input exceeds a configured maximum */
+    AA_EIO = -5,       /* file or socket error (errno is kept in the diag) */
+    AA_ENOTFOUND = -6, /* a named thing does not exist */
+    AA_EBACKEND = -7,  /* the backend answered with an error */
+    AA_ETIMEOUT = -8,  /* an operation took longer than allowed */
+    AA_ECONNECT = -9,  /* could not connect */
+    AA_EUNSUPPORTED = -10 /* valid but not supported in this mode */
+} aa_err;
+
+/* Static text for an aa_err; never NULL. */
+const char *aa_strerror(int err);
+
+/*
+ * Where and why an input was rejected.  Parsers fill it on failure; callers
+ * print it as "FILE:LINE:COLUMN: MESSAGE" (aa_diag_format).  line/column are
+ * 1-based; 0 means unknown.
+ */
+typedef struct aa_diag {
+    char file[256];
+    unsigned line;
+    unsigned column;
+    char message[512];
+} aa_diag;
+
+/* Reset a diag to empty.  NULL is accepted. */
+void aa_diag_clear(aa_diag *d);
+
+/* printf-style: set message (and optionally position) of d.  NULL d is a
+ * no-op, so parsers may be called without a diag. */
+void aa_diag_set(aa_diag *d, const char *file, unsigned line, unsigned column,
+                 const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+/* "file:line:column: message" (parts that are unknown are left out) into
+ * buf; always NUL-terminates.  Returns buf. */
+char *aa_diag_format(const aa_diag *d, char *buf, size_t size);
+
+/*
+ * aa_buf: a growable byte buffer with a hard maximum (curl's dynbuf idea).
+ * Any data from outside the process goes into one of these; appending past
+ * max fails with AA_ETOOBIG and leaves the buffer unchanged.  The content is
+ * always NUL-terminated (the NUL is not counted in len).
+ */
+typedef struct aa_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max;
+} aa_buf;
+
+void aa_buf_init(aa_buf *b, size_t max);
+int aa_buf_append(aa_buf *b, const void *data, size_t len);
+int aa_buf_appendf(aa_buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+int aa_buf_vappendf(aa_buf *b, const char *fmt, va_list ap);
+void aa_buf_reset(aa_buf *b);   /* len = 0, memory kept */
+void aa_buf_release(aa_buf *b); /* frees memory; b may be reused after init */
+/* Hands the data to the caller (free() it) and resets b; NULL when empty. */
+char *aa_buf_steal(aa_buf *b);
+
+/* strdup that returns NULL on NULL input or OOM. */
+char *aa_strdup(const char *s);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * result.h: verdicts, per-rule results, the audit report model that every
+ * output format renders, and the exit-code policy (SPEC section 6).
+ * Ownership: an aa_report owns everything it points to except the rules,
+ * which are borrowed from the aa_ruleset that must outlive the report.
+ */
+#ifndef AA_RESULT_H
+#define AA_RESULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aa/rules.h"
+#include "aa/series.h"
+
+/* Ordered from best to worst: a larger value is worse. */
+typedef enum aa_verdict {
+    AA_VERDICT_OK,
+    AA_VERDICT_NO_DATA,
+    AA_VERDICT_ERROR,
+    AA_VERDICT_WARNING,
+    AA_VERDICT_CRITICAL
+} aa_verdict;
+
+typedef enum aa_status {
+    AA_STATUS_HEALTHY,
+    AA_STATUS_UNKNOWN,
+    AA_STATUS_DEGRADED,
+    AA_STATUS_CRITICAL
+} aa_status;
+
+const char *aa_verdict_name(aa_verdict v); /* "ok", "no_data", ... */
+const char *aa_status_name(aa_status s);   /* "HEALTHY", ... */
+
+/* One judged series or group. */
+typedef struct aa_series_result {
+    aa_labels labels;
+    double value; /* NaN when the group has no value */
+    aa_verdict verdict;
+} aa_series_result;
+
+/* A code site blamed for blocked time (python_asyncio_block_site_...). */
+typedef struct aa_site {
+    char *site; /* "path:line function" */
+    double seconds;
+} aa_site;
+
+typedef struct aa_rule_result {
+    const aa_rule *rule; /* borrowed */
+    aa_verdict verdict;
+    bool has_value;
+    double value;                 /* the worst series' value */
+    const aa_threshold *crossed;  /* borrowed from rule, or NULL */
+    char *query;                  /* PromQL sent, NULL in scrape mode */
+    char *message;                /* why no_data/error, or NULL */
+    char **warnings;              /* backend warnings */
+    size_t nwarnings;
+    aa_series_result *series;     /* worst first */
+    size_t nseries;
+    aa_site *sites;               /* top culprit sites, worst first */
+    size_t nsites;
+} aa_rule_result;
+
+struct aa_tsdb; /* tsdb.h: the scraped samples (scrape and samples mode) */
+
+typedef struct aa_report {
+    aa_status status;
+    int64_t start_ms, end_ms; /* the evaluation window */
+    char *target;             /* URL, scrape URLs joined by ", ", or file */
+    char *mode;               /* "prometheus", "scrape", "samples" */
+    aa_rule_result *rules;
+    size_t nrules;
+    unsigned scrapes_ok, scrapes_failed; /* scrape mode only */
+    int64_t step_ms;                     /* resolution used for "for" */
+    const struct aa_tsdb *tsdb; /* borrowed; scrape/samples mode, else NULL:
+                                   what the HTML report charts */
+} aa_report;
+
+/*
+ * Judges one rule from its evaluated series (instant vector: the value of
+ * each group).  Each series gets its own verdict; the worst decides the rule
+ * and ties keep the larger-magnitude breach.  NaN values count as no data.
+ * An empty vector gives the rule's no_data policy (message must then be set
+ * by the caller).  Results are appended to rr, which the caller zeroed.
+ */
+int aa_judge_vector(const aa_rule *rule, const aa_vector *vec,
+                    aa_rule_result *rr);
+
+/*
+ * Judges a rule with "for:" from a range matrix over at least the final
+ * for span: a series breaches a level only when every step in
+ * [end - for, end] breaches it (Prometheus's "for" semantics); a missing
+ * step breaks the run.  The value reported is the last point's.
+ */
+int aa_judge_matrix(const aa_rule *rule, const aa_matrix *m, int64_t end_ms,
+                    int64_t step_ms, aa_rule_result *rr);
+
+/* Overall status from the rules' verdicts (SPEC section 6). */
+aa_status aa_report_status(const aa_report *r);
+
+void aa_rule_result_clear(aa_rule_result *rr);
+void aa_report_free(aa_report *r);
+
+/* ---- exit codes: one documented enum (SPEC section 6) -------------------- */
+
+typedef enum aa_exit {
+    AA_EXIT_OK = 0,
+    AA_EXIT_WARNING = 1,
+    AA_EXIT_CRITICAL = 2,
+    AA_EXIT_UNKNOWN = 3,
+    AA_EXIT_COMMAND_FAILED = 4, /* scrape mode: "-- COMMAND" failed */
+    AA_EXIT_USAGE = 64,
+    AA_EXIT_CONFIG = 78
+} aa_exit;
+
+typedef struct aa_gate {
+    bool fail_on_warning;
+    bool fail_on_critical;
+    bool allow_unknown;
+} aa_gate;
+
+/* The exit code a finished audit earns under the gate.  incomplete: the
+ * audit could not be completed (backend unreachable, every query failed). */
+aa_exit aa_exit_code(const aa_report *r, const aa_gate *g, bool incomplete);
+
+#endif

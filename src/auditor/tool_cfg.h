@@ -1,0 +1,118 @@
+/*
+ * tool_cfg.h: the parsed command line of async-auditor, shared by the
+ * front end's files (tool_*.c).  Strings point into argv or are owned by
+ * the config and freed by tool_config_free().
+ */
+#ifndef TOOL_CFG_H
+#define TOOL_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aa/result.h"
+#include "aa/rules.h"
+
+typedef enum tool_format {
+    TOOL_FORMAT_TEXT,
+    TOOL_FORMAT_JSON,
+    TOOL_FORMAT_JUNIT,
+    TOOL_FORMAT_MARKDOWN,
+    TOOL_FORMAT_GITHUB
+} tool_format;
+
+typedef enum tool_command {
+    TOOL_CMD_CHECK,
+    TOOL_CMD_RULES_LINT,
+    TOOL_CMD_RULES_EXPORT
+} tool_command;
+
+typedef struct tool_config {
+    tool_command command;
+    const char *config_path; /* NULL: the built-in default pack */
+    const char *rules_file;  /* rules lint/export FILE */
+    const char *export_format;
+
+    /* where the data comes from: exactly one of these */
+    const char *target;      /* --target URL */
+    const char **scrape_urls;/* --scrape URL (repeatable) */
+    size_t nscrape;
+    const char *samples_path;/* --samples FILE */
+
+    int64_t duration_ms;     /* --duration */
+    int64_t interval_ms;     /* --interval, default 1s */
+    char **command_argv;     /* after "--", NULL-terminated, or NULL */
+    const char *save_samples_path;
+
+    int64_t window_ms;       /* --window; 0: from the rule file, else 5m */
+    bool has_start, has_end;
+    int64_t start_ms, end_ms;/* --start/--end */
+    const char *selector_text;
+    aa_matchers selector;    /* parsed --selector */
+    aa_gate gate;
+    int64_t step_ms;         /* --step; 0: default */
+
+    tool_format format;      /* stdout */
+    const char *json_path, *junit_path, *markdown_path, *html_path;
+
+    const char *bearer_token_file;
+    const char *basic_auth_user;
+    const char *basic_auth_password_file;
+    const char **headers;    /* "Name: value" */
+    size_t nheaders;
+    const char *ca_file, *cert_file, *key_file;
+    bool insecure;
+
+    int64_t timeout_ms;      /* per query, default 30s */
+    int retries;             /* default 2 */
+
+    bool color;              /* resolved: TTY and no NO_COLOR/--no-color */
+    int verbosity;           /* -1 quiet, 0 normal, 1 verbose */
+} tool_config;
+
+/* Parses argv into cfg (zeroed by the caller).  Returns AA_EXIT_OK, or
+ * AA_EXIT_USAGE after printing the reason; *done is set when --help or
+ * --version was handled and the program should exit with the code. */
+int tool_config_parse(tool_config *cfg, int argc, char **argv, bool *done);
+void tool_config_free(tool_config *cfg);
+
+/* "async-auditor: error: <what>: <why>" to stderr. */
+void tool_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+void tool_warn(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Only with -v. */
+void tool_verbose(const tool_config *cfg, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Evaluates rs against cfg->target (Prometheus HTTP API): tool_check.c.
+ * *incomplete is set when the audit could not be completed. */
+int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
+                          aa_report **out, bool *incomplete);
+
+/* Evaluates rs over scraped or recorded samples: tool_scrape.c. */
+int tool_check_local(const tool_config *cfg, const aa_ruleset *rs,
+                     aa_report **out, bool *incomplete);
+
+/* `rules lint FILE`: tool_lint.c.  Returns an aa_exit code. */
+int tool_rules_lint(const tool_config *cfg);
+/* `rules export FILE --format prometheus`: tool_export.c. */
+int tool_rules_export(const tool_config *cfg);
+
+/* Loads cfg->config_path, or the built-in pack; prints the diag and
+ * returns AA_EXIT_CONFIG on failure (tool_lint.c). */
+int tool_load_rules(const tool_config *cfg, aa_ruleset **out);
+
+/* Writes the stdout report and every --json/--junit/... file. */
+int tool_reports_write(const tool_config *cfg, const aa_report *r);
+
+#endif
