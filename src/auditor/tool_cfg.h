@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "aa/result.h"
 #include "aa/rules.h"
@@ -99,9 +100,14 @@ void tool_verbose(const tool_config *cfg, const char *fmt, ...)
 int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
                           aa_report **out, bool *incomplete);
 
-/* Evaluates rs over scraped or recorded samples: tool_scrape.c. */
+/* Evaluates rs over scraped or recorded samples: tool_scrape.c.
+ * Returns 0 or an aa_exit code (already reported); AA_EXIT_COMMAND_FAILED
+ * comes with *out filled (the "-- COMMAND" failed, the audit ran). */
 int tool_check_local(const tool_config *cfg, const aa_ruleset *rs,
                      aa_report **out, bool *incomplete);
+/* Frees the sample store that the last local report borrows (report->
+ * tsdb); call after the reports are written.  Safe to call always. */
+void tool_local_cleanup(void);
 
 /* `rules lint FILE`: tool_lint.c.  Returns an aa_exit code. */
 int tool_rules_lint(const tool_config *cfg);
@@ -111,6 +117,10 @@ int tool_rules_export(const tool_config *cfg);
 /* Loads cfg->config_path, or the built-in pack; prints the diag and
  * returns AA_EXIT_CONFIG on failure (tool_lint.c). */
 int tool_load_rules(const tool_config *cfg, aa_ruleset **out);
+
+/* The self-contained HTML report (--html FILE): tool_report_html.c.
+ * Returns 0, or AA_EIO when writing to fp failed. */
+int tool_report_html(const tool_config *cfg, const aa_report *r, FILE *fp);
 
 /* Writes the stdout report and every --json/--junit/... file. */
 int tool_reports_write(const tool_config *cfg, const aa_report *r);

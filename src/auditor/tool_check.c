@@ -1,0 +1,1267 @@
+/*
+ * tool_check.c: `check --target URL`, an audit against a Prometheus-
+ * compatible HTTP API (Prometheus, VictoriaMetrics, Thanos, Mimir).
+ *
+ * Every rule is evaluated at one pinned time.  All rule queries (and the
+ * culprit-site query) go out in one concurrent batch; a second batch asks
+ * the series API why each empty rule is empty, because "no data" alone
+ * does not tell a user whether the probe is missing, the selector is wrong
+ * or the window is quiet.  Backend answers are classified so that the exit
+ * code means something: a query the backend rejects (400/422) is a
+ * configuration error, an unreachable backend makes the audit incomplete.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aa/promapi.h"
+#include "aa/promql.h"
+#include "tool_cfg.h"
+#include "tool_http.h"
+
+#define DEFAULT_WINDOW_MS (5 * 60 * 1000)
+#define DEFAULT_STEP_MS (15 * 1000)
+/* Prometheus refuses range queries of more than 11000 points per series. */
+#define MAX_RANGE_POINTS 10000
+/* How far back the series API looks when asking whether a metric exists. */
+#define EXIST_LOOKBACK_MS ((int64_t)30 * 24 * 3600 * 1000)
+/* Bound on a secret read from a file. */
+#define SECRET_MAX 16384
+#define SITE_METRIC "python_asyncio_block_site_seconds_total"
+#define LOOP_PREFIX "python_asyncio_loop_"
+#define TOP_SITES 5
+
+/* Indices into the diagnosis requests of an empty rule. */
+enum { DIAG_EXISTS, DIAG_MATCH, DIAG_WINDOW, DIAG_N };
+
+typedef struct job {
+    const aa_rule *rule;
+    aa_rule_result *rr;
+    bool range;          /* has "for": query_range and aa_judge_matrix */
+    int64_t range_start; /* range queries: first step */
+    long req;            /* index of the query in batch 1, -1: none */
+    long diag[DIAG_N];   /* indices in batch 2, -1: none */
+    bool empty;          /* answered with no series at all */
+    bool failed;         /* transport or backend failure */
+} job;
+
+typedef struct check {
+    const tool_config *cfg;
+    const aa_ruleset *rs;
+    aa_report *report;
+    tool_http *http;
+    char *base;       /* target without trailing '/' */
+    int64_t end_ms;
+    int64_t window_ms;
+    int64_t step_ms;
+    bool config_error;
+} check;
+
+/* ---- access: secrets from files and the environment --------------------- */
+
+/*
+ * Reads a secret from path, without trailing whitespace.  On failure prints
+ * an error naming flag and path (never the content) and returns false.
+ */
+static bool read_secret(const char *flag, const char *path, char **out)
+{
+    FILE *fp;
+    aa_buf b;
+    char chunk[1024];
+    size_t n;
+    bool ok = false;
+
+    *out = NULL;
+    aa_buf_init(&b, SECRET_MAX);
+    fp = fopen(path, "rb");
+    if (fp == NULL) {
+        tool_error("%s %s: %s", flag, path, strerror(errno));
+        return false;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+        if (aa_buf_append(&b, chunk, n) != AA_OK) {
+            tool_error("%s %s: larger than %d bytes", flag, path,
+                       SECRET_MAX);
+            goto out;
+        }
+    }
+    if (ferror(fp)) {
+        tool_error("%s %s: %s", flag, path, strerror(errno));
+        goto out;
+    }
+    while (b.len > 0 && (b.data[b.len - 1] == '\n' ||
+                         b.data[b.len - 1] == '\r' ||
+                         b.data[b.len - 1] == ' ' ||
+                         b.data[b.len - 1] == '\t')) {
+        b.data[--b.len] = '\0';
+    }
+    if (b.len == 0) {
+        tool_error("%s %s: the file is empty", flag, path);
+        goto out;
+    }
+    if (memchr(b.data, '\n', b.len) != NULL ||
+        memchr(b.data, '\r', b.len) != NULL ||
+        strlen(b.data) != b.len) {
+        tool_error("%s %s: the secret must be one line of text", flag, path);
+        goto out;
+    }
+    *out = aa_buf_steal(&b);
+    ok = *out != NULL;
+    if (!ok) {
+        tool_error("%s %s: %s", flag, path, aa_strerror(AA_ENOMEM));
+    }
+out:
+    fclose(fp);
+    if (b.data != NULL) {
+        explicit_bzero(b.data, b.cap);
+    }
+    aa_buf_release(&b);
+    return ok;
+}
+
+static void wipe(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Builds the HTTP client from cfg.  Returns 0 or an aa_exit code after
+ * printing why. */
+static int make_http(const tool_config *cfg, tool_http **out)
+{
+    tool_http_opts o;
+    char *token = NULL, *password = NULL, errbuf[256];
+    const char *env;
+    int rc = AA_EXIT_CONFIG, err;
+
+    *out = NULL;
+    memset(&o, 0, sizeof(o));
+    if (cfg->bearer_token_file != NULL && cfg->basic_auth_user != NULL) {
+        tool_error("--bearer-token-file and --basic-auth-user: use one of "
+                   "them");
+        return AA_EXIT_USAGE;
+    }
+    if (cfg->bearer_token_file != NULL) {
+        if (!read_secret("--bearer-token-file", cfg->bearer_token_file,
+                         &token)) {
+            goto out;
+        }
+    } else if (cfg->basic_auth_user == NULL &&
+               (env = getenv("ASYNC_AUDITOR_BEARER_TOKEN")) != NULL &&
+               env[0] != '\0') {
+        token = aa_strdup(env);
+        if (token == NULL) {
+            tool_error("bearer token: %s", aa_strerror(AA_ENOMEM));
+            goto out;
+        }
+    }
+    if (cfg->basic_auth_user != NULL) {
+        if (cfg->basic_auth_password_file != NULL) {
+            if (!read_secret("--basic-auth-password-file",
+                             cfg->basic_auth_password_file, &password)) {
+                goto out;
+            }
+        } else if ((env = getenv("ASYNC_AUDITOR_PASSWORD")) != NULL) {
+            password = aa_strdup(env);
+            if (password == NULL) {
+                tool_error("password: %s", aa_strerror(AA_ENOMEM));
+                goto out;
+            }
+        } else {
+            tool_error("--basic-auth-user %s: no password: set "
+                       "ASYNC_AUDITOR_PASSWORD or "
+                       "--basic-auth-password-file",
+                       cfg->basic_auth_user);
+            goto out;
+        }
+    }
+    o.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
+    o.retries = cfg->retries;
+    o.bearer_token = token;
+    o.basic_user = cfg->basic_auth_user;
+    o.basic_password = password;
+    o.headers = cfg->headers;
+    o.nheaders = cfg->nheaders;
+    o.ca_file = cfg->ca_file;
+    o.cert_file = cfg->cert_file;
+    o.key_file = cfg->key_file;
+    o.insecure = cfg->insecure;
+    err = tool_http_new(&o, out, errbuf, sizeof(errbuf));
+    if (err == AA_EINVAL) {
+        tool_error("%s", errbuf);
+        rc = AA_EXIT_USAGE;
+        goto out;
+    }
+    if (err != AA_OK) {
+        tool_error("HTTP client: %s",
+                   errbuf[0] != '\0' ? errbuf : aa_strerror(err));
+        rc = AA_EXIT_UNKNOWN;
+        goto out;
+    }
+    if (cfg->insecure) {
+        tool_verbose(cfg, "TLS certificate verification is off "
+                          "(--insecure-skip-verify)");
+    }
+    rc = 0;
+out:
+    wipe(token);
+    wipe(password);
+    return rc;
+}
+
+/* ---- URLs --------------------------------------------------------------- */
+
+static int64_t wall_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Unix seconds with millisecond precision, as the API takes them. */
+static int append_time(aa_buf *b, int64_t ms)
+{
+    const char *sign = ms < 0 ? "-" : "";
+    int64_t a = ms < 0 ? -ms : ms;
+
+    return aa_buf_appendf(b, "%s%lld.%03lld", sign, (long long)(a / 1000),
+                          (long long)(a % 1000));
+}
+
+/* A malloc'd URL: BASE/api/v1/<path>?<key>=<value>&...; values encoded.
+ * pairs is NULL-terminated key, value, key, value... */
+static char *make_url(const check *c, const char *path,
+                      const char *const *pairs)
+{
+    aa_buf b;
+    size_t i;
+    int rc;
+
+    aa_buf_init(&b, TOOL_HTTP_MAX_BODY);
+    rc = aa_buf_appendf(&b, "%s/api/v1/%s", c->base, path);
+    for (i = 0; rc == AA_OK && pairs[i] != NULL; i += 2) {
+        rc = aa_buf_appendf(&b, "%c%s=", i == 0 ? '?' : '&', pairs[i]);
+        if (rc == AA_OK) {
+            rc = tool_http_urlencode(&b, pairs[i + 1]);
+        }
+    }
+    if (rc != AA_OK) {
+        aa_buf_release(&b);
+        return NULL;
+    }
+    return aa_buf_steal(&b);
+}
+
+static char *fmt_time(int64_t ms, char *buf, size_t size)
+{
+    aa_buf b;
+
+    aa_buf_init(&b, 64);
+    if (append_time(&b, ms) != AA_OK) {
+        snprintf(buf, size, "0");
+    } else {
+        snprintf(buf, size, "%s", b.data);
+    }
+    aa_buf_release(&b);
+    return buf;
+}
+
+static char *instant_url(const check *c, const char *promql)
+{
+    char t[32];
+    const char *pairs[] = {"query", promql, "time",
+                           fmt_time(c->end_ms, t, sizeof(t)), NULL};
+
+    return make_url(c, "query", pairs);
+}
+
+static char *range_url(const check *c, const char *promql, int64_t start_ms)
+{
+    char s[32], e[32], st[32];
+    const char *pairs[] = {"query", promql,
+                           "start", fmt_time(start_ms, s, sizeof(s)),
+                           "end",   fmt_time(c->end_ms, e, sizeof(e)),
+                           "step",  fmt_time(c->step_ms, st, sizeof(st)),
+                           NULL};
+
+    return make_url(c, "query_range", pairs);
+}
+
+static char *series_url(const check *c, const char *match, int64_t start_ms,
+                        int64_t end_ms)
+{
+    char s[32], e[32];
+    const char *pairs[] = {"match[]", match,
+                           "start",   fmt_time(start_ms, s, sizeof(s)),
+                           "end",     fmt_time(end_ms, e, sizeof(e)),
+                           NULL};
+
+    return make_url(c, "series", pairs);
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+static int set_message(aa_rule_result *rr, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Replaces rr->message (a backend error of many kilobytes keeps its
+ * start).  AA_ENOMEM leaves the old one. */
+static int set_message(aa_rule_result *rr, const char *fmt, ...)
+{
+    char buf[2048];
+    char *copy;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    copy = aa_strdup(buf);
+    if (copy == NULL) {
+        return AA_ENOMEM;
+    }
+    free(rr->message);
+    rr->message = copy;
+    return AA_OK;
+}
+
+static void rule_error(aa_rule_result *rr, const aa_rule *rule)
+{
+    rr->rule = rule;
+    rr->verdict = AA_VERDICT_ERROR;
+    rr->has_value = false;
+    rr->value = NAN;
+    rr->crossed = NULL;
+}
+
+static int add_warning(aa_rule_result *rr, const char *prefix,
+                       const char *text)
+{
+    char **v = realloc(rr->warnings, (rr->nwarnings + 1) * sizeof(*v));
+    aa_buf b;
+
+    if (v == NULL) {
+        return AA_ENOMEM;
+    }
+    rr->warnings = v;
+    aa_buf_init(&b, 8192);
+    if (aa_buf_appendf(&b, "%s%.4000s", prefix, text) != AA_OK) {
+        aa_buf_release(&b);
+        return AA_ENOMEM;
+    }
+    rr->warnings[rr->nwarnings++] = aa_buf_steal(&b);
+    return AA_OK;
+}
+
+/* " (reason)" for the statuses a proxy or backend commonly sends. */
+static const char *status_reason(long status)
+{
+    switch (status) {
+    case 401:
+        return " (unauthorized: check the credentials)";
+    case 403:
+        return " (forbidden)";
+    case 404:
+        return " (not found)";
+    case 429:
+        return " (too many requests)";
+    case 500:
+        return " (internal server error)";
+    case 502:
+        return " (bad gateway)";
+    case 503:
+        return " (service unavailable)";
+    case 504:
+        return " (gateway timeout)";
+    default:
+        return "";
+    }
+}
+
+/*
+ * Explains a failed HTTP exchange (transport error, non-2xx status, error
+ * envelope, unparsable body) in rr->message.  Sets *config for a rejected
+ * query (400/422 or errorType bad_data).
+ */
+static void explain_failure(const job *j,
+                            const tool_http_req *req,
+                            const aa_promapi_resp *resp, bool parsed,
+                            const aa_diag *diag, bool *config)
+{
+    char url[512];
+    const char *rid = j->rule->id;
+
+    *config = false;
+    tool_http_redact_url(req->url, url, sizeof(url));
+    if (req->err != 0) {
+        set_message(j->rr, "%s: %s (%u attempt%s)", url, req->errmsg,
+                    req->attempts, req->attempts == 1 ? "" : "s");
+        return;
+    }
+    if (parsed && !resp->success &&
+        (req->status == 400 || req->status == 422 ||
+         (resp->error_type != NULL &&
+          strcmp(resp->error_type, "bad_data") == 0))) {
+        *config = true;
+        set_message(j->rr,
+                    "rule %s: the backend rejected the query (HTTP %ld): "
+                    "%s: %s",
+                    rid, req->status,
+                    resp->error_type != NULL ? resp->error_type : "error",
+                    resp->error);
+        return;
+    }
+    if (parsed && !resp->success) {
+        set_message(j->rr, "%s: HTTP %ld: %s: %s", url, req->status,
+                    resp->error_type != NULL ? resp->error_type : "error",
+                    resp->error);
+        return;
+    }
+    if (req->status == 400 || req->status == 422) {
+        *config = true;
+        set_message(j->rr,
+                    "rule %s: the backend rejected the query (HTTP %ld) "
+                    "without a Prometheus API error",
+                    rid, req->status);
+        return;
+    }
+    if (req->status < 200 || req->status > 299) {
+        set_message(j->rr, "%s: HTTP %ld%s%s (%u attempt%s)", url,
+                    req->status, status_reason(req->status),
+                    req->status >= 300 && req->status < 500
+                        ? "; the answer is not Prometheus API JSON: is "
+                          "--target the API's base URL?"
+                        : "",
+                    req->attempts, req->attempts == 1 ? "" : "s");
+        return;
+    }
+    set_message(j->rr, "%s: invalid response: %s", url, diag->message);
+}
+
+/* Whether a rule judged before rr already got this warning (so that a
+ * partial response shared by every query is printed once). */
+static bool warned_before(const check *c, const aa_rule_result *rr,
+                          const char *text)
+{
+    const aa_rule_result *p;
+    size_t k;
+
+    for (p = c->report->rules; p < rr; p++) {
+        for (k = 0; k < p->nwarnings; k++) {
+            if (strcmp(p->warnings[k], text) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Attaches the backend's warnings and infos to the rule and prints each
+ * distinct warning once.  AA_ENOMEM only. */
+static int take_backend_notes(const check *c, const job *j,
+                              const aa_promapi_resp *resp)
+{
+    size_t i;
+
+    for (i = 0; i < resp->nwarnings; i++) {
+        if (c->cfg->verbosity >= 0 &&
+            !warned_before(c, j->rr, resp->warnings[i])) {
+            tool_warn("%s: backend warning: %s (rule %s)", c->base,
+                      resp->warnings[i], j->rule->id);
+        }
+        if (add_warning(j->rr, "", resp->warnings[i]) != AA_OK) {
+            return AA_ENOMEM;
+        }
+    }
+    for (i = 0; i < resp->ninfos; i++) {
+        tool_verbose(c->cfg, "rule %s: backend info: %s", j->rule->id,
+                     resp->infos[i]);
+        if (add_warning(j->rr, "info: ", resp->infos[i]) != AA_OK) {
+            return AA_ENOMEM;
+        }
+    }
+    return AA_OK;
+}
+
+/*
+ * Judges one rule from its answer in batch 1.  Returns AA_ENOMEM only;
+ * every backend problem becomes the rule's error verdict.
+ */
+static int judge_answer(check *c, job *j, tool_http_req *req)
+{
+    aa_promapi_resp resp;
+    aa_diag diag;
+    bool parsed, config = false;
+    int rc;
+
+    aa_diag_clear(&diag);
+    rc = req->err != 0 ? AA_EIO
+                       : aa_promapi_parse(req->body.data, req->body.len,
+                                          AA_PROMAPI_QUERY, &resp, &diag);
+    if (rc == AA_ENOMEM) {
+        return rc;
+    }
+    parsed = rc == AA_OK;
+    if (!parsed) {
+        memset(&resp, 0, sizeof(resp));
+    }
+    tool_verbose(c->cfg, "rule %s: HTTP %ld in %.3f s (%u attempt%s)",
+                 j->rule->id, req->status, req->seconds, req->attempts,
+                 req->attempts == 1 ? "" : "s");
+    if (parsed) {
+        rc = take_backend_notes(c, j, &resp);
+        if (rc != AA_OK) {
+            goto out;
+        }
+    }
+    if (!parsed || !resp.success || req->status < 200 ||
+        req->status > 299) {
+        explain_failure(j, req, &resp, parsed, &diag, &config);
+        rule_error(j->rr, j->rule);
+        rc = AA_OK;
+        if (config) {
+            c->config_error = true;
+            tool_error("%s", j->rr->message != NULL ? j->rr->message
+                                                    : "query rejected");
+        } else {
+            j->failed = true;
+        }
+        goto out;
+    }
+    if (j->range) {
+        if (resp.type != AA_PROMAPI_MATRIX) {
+            set_message(j->rr,
+                        "rule %s: a range query answered with a result "
+                        "that is not a matrix",
+                        j->rule->id);
+            rule_error(j->rr, j->rule);
+            j->failed = true;
+            goto out;
+        }
+        j->empty = resp.matrix.n == 0;
+        rc = aa_judge_matrix(j->rule, &resp.matrix, c->end_ms, c->step_ms,
+                             j->rr);
+    } else {
+        if (resp.type != AA_PROMAPI_VECTOR &&
+            resp.type != AA_PROMAPI_SCALAR) {
+            set_message(j->rr,
+                        "rule %s: the query returns a %s; a rule needs "
+                        "an instant vector or a scalar",
+                        j->rule->id,
+                        resp.type == AA_PROMAPI_MATRIX ? "range vector"
+                                                       : "string");
+            rule_error(j->rr, j->rule);
+            c->config_error = true;
+            tool_error("%s", j->rr->message);
+            goto out;
+        }
+        j->empty = resp.vector.n == 0;
+        rc = aa_judge_vector(j->rule, &resp.vector, j->rr);
+    }
+    if (rc != AA_OK) {
+        if (rc == AA_ENOMEM) {
+            goto out;
+        }
+        set_message(j->rr, "rule %s: cannot judge the answer: %s",
+                    j->rule->id, aa_strerror(rc));
+        rule_error(j->rr, j->rule);
+        rc = AA_OK;
+    }
+out:
+    aa_promapi_resp_clear(&resp);
+    return rc;
+}
+
+/* ---- why is a rule empty? ----------------------------------------------- */
+
+/* The series the rule's query selects, without and with its matchers. */
+static int diag_selectors(const check *c, const aa_rule *rule, char **name,
+                          char **plain, char **matched, char **matchers)
+{
+    static const aa_matchers none = {NULL, 0};
+    aa_plan plan;
+    aa_buf b;
+    int rc;
+
+    *name = *plain = *matched = *matchers = NULL;
+    if (aa_rule_plan(rule, &plan) != AA_OK) {
+        return AA_EINVAL;
+    }
+    aa_buf_init(&b, 65536);
+    rc = aa_buf_appendf(&b, "%s%s", rule->metric, plan.suffix);
+    *name = aa_buf_steal(&b);
+    if (rc == AA_OK && *name != NULL) {
+        rc = aa_promql_selector(&b, *name, &none, &none);
+        *plain = aa_buf_steal(&b);
+    }
+    if (rc == AA_OK && *plain != NULL) {
+        rc = aa_promql_selector(&b, *name, &rule->where, &c->cfg->selector);
+        *matched = aa_buf_steal(&b);
+    }
+    if (rc == AA_OK && *matched != NULL) {
+        rc = aa_promql_selector(&b, NULL, &rule->where, &c->cfg->selector);
+        *matchers = aa_buf_steal(&b);
+        if (rc == AA_OK && *matchers == NULL) {
+            *matchers = aa_strdup("{}");
+        }
+    }
+    aa_buf_release(&b);
+    if (rc != AA_OK || *name == NULL || *plain == NULL || *matched == NULL ||
+        *matchers == NULL) {
+        free(*name);
+        free(*plain);
+        free(*matched);
+        free(*matchers);
+        *name = *plain = *matched = *matchers = NULL;
+        return rc != AA_OK ? rc : AA_ENOMEM;
+    }
+    return AA_OK;
+}
+
+static int64_t window_start(const check *c, const job *j)
+{
+    int64_t start = c->end_ms - c->window_ms;
+
+    if (j->range && j->range_start - c->window_ms < start) {
+        start = j->range_start - c->window_ms;
+    }
+    return start;
+}
+
+static void fmt_into(char *buf, size_t size, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* snprintf that truncates silently (messages, not data). */
+static void fmt_into(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+}
+
+/* Whether an answer (series API: a label set; query: a sample) shows that
+ * something exists; -1 when it failed (then the reason is in msg). */
+static int series_found(tool_http_req *req, aa_promapi_kind kind, char *msg,
+                        size_t size)
+{
+    aa_promapi_resp resp;
+    aa_diag diag;
+    char url[512];
+    int rc, found;
+
+    tool_http_redact_url(req->url, url, sizeof(url));
+    if (req->err != 0) {
+        fmt_into(msg, size, "%s: %s", url, req->errmsg);
+        return -1;
+    }
+    rc = aa_promapi_parse(req->body.data, req->body.len, kind, &resp,
+                          &diag);
+    if (rc != AA_OK) {
+        fmt_into(msg, size, "%s: HTTP %ld: invalid response: %s", url,
+                 req->status, diag.message);
+        return -1;
+    }
+    if (!resp.success || req->status < 200 || req->status > 299) {
+        fmt_into(msg, size, "%s: HTTP %ld: %s", url, req->status,
+                 resp.error != NULL ? resp.error : "error");
+        aa_promapi_resp_clear(&resp);
+        return -1;
+    }
+    found = kind == AA_PROMAPI_SERIES ? resp.nsets > 0 : resp.vector.n > 0;
+    aa_promapi_resp_clear(&resp);
+    return found;
+}
+
+/* RFC 3339 UTC with seconds, e.g. "2026-11-26T07:01:13Z". */
+static char *fmt_rfc3339(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL ||
+        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        fmt_into(buf, size, "%lld ms", (long long)ms);
+    }
+    return buf;
+}
+
+static void fmt_window(const check *c, const job *j, char *buf, size_t size)
+{
+    char a[40], b[40];
+
+    fmt_into(buf, size, "%s to %s",
+             fmt_rfc3339(window_start(c, j), a, sizeof(a)),
+             fmt_rfc3339(c->end_ms, b, sizeof(b)));
+}
+
+/* Sets the no-data message of an empty structured rule from its three
+ * series-API answers. */
+static void explain_empty(const check *c, job *j, tool_http_req *reqs)
+{
+    char *name = NULL, *plain = NULL, *matched = NULL, *matchers = NULL;
+    char msg[600], win[96];
+    const char *metric = j->rule->metric;
+    int exists, match, inwin;
+
+    if (diag_selectors(c, j->rule, &name, &plain, &matched, &matchers) !=
+        AA_OK) {
+        return;
+    }
+    fmt_window(c, j, win, sizeof(win));
+    exists = series_found(&reqs[j->diag[DIAG_EXISTS]], AA_PROMAPI_SERIES,
+                          msg, sizeof(msg));
+    match = exists > 0 ? series_found(&reqs[j->diag[DIAG_MATCH]],
+                                      AA_PROMAPI_SERIES, msg, sizeof(msg))
+                       : 0;
+    inwin = match > 0 ? series_found(&reqs[j->diag[DIAG_WINDOW]],
+                                     AA_PROMAPI_QUERY, msg, sizeof(msg))
+                      : 0;
+    if (exists < 0 || match < 0 || inwin < 0) {
+        set_message(j->rr,
+                    "the query returned no data, and the series API could "
+                    "not tell why: %s",
+                    msg);
+    } else if (exists == 0) {
+        set_message(j->rr, "metric %s has no series; is %s?%s%s%s", metric,
+                    strncmp(metric, "python_asyncio_", 15) == 0
+                        ? "the probe installed"
+                        : "it exported and scraped",
+                    strcmp(name, metric) != 0 ? " (looked for " : "",
+                    strcmp(name, metric) != 0 ? name : "",
+                    strcmp(name, metric) != 0 ? ")" : "");
+    } else if (match == 0) {
+        set_message(j->rr, "metric %s has series, but none match %s",
+                    metric, matchers);
+    } else if (inwin == 0) {
+        set_message(j->rr, "metric %s: no samples in the window (%s)",
+                    metric, win);
+    } else {
+        set_message(j->rr,
+                    "metric %s has samples in the window (%s), but the "
+                    "query returned nothing: too few samples for the "
+                    "stat (a rate needs two in the window) or a \"by\" "
+                    "label missing",
+                    metric, win);
+    }
+    free(name);
+    free(plain);
+    free(matched);
+    free(matchers);
+}
+
+/* ---- culprit sites ------------------------------------------------------ */
+
+static bool rule_on_loop_metric(const aa_rule *rule)
+{
+    if (rule->metric != NULL) {
+        return strncmp(rule->metric, LOOP_PREFIX, strlen(LOOP_PREFIX)) == 0;
+    }
+    return rule->query != NULL && strstr(rule->query, LOOP_PREFIX) != NULL;
+}
+
+static char *sites_query(const check *c)
+{
+    char w[32];
+    aa_buf b;
+    int rc;
+
+    aa_buf_init(&b, 65536);
+    aa_duration_format(c->window_ms, w, sizeof(w));
+    rc = aa_buf_appendf(&b, "topk(%d, sum by (site) (increase(", TOP_SITES);
+    if (rc == AA_OK) {
+        static const aa_matchers none = {NULL, 0};
+
+        rc = aa_promql_selector(&b, SITE_METRIC, &c->cfg->selector, &none);
+    }
+    if (rc == AA_OK) {
+        rc = aa_buf_appendf(&b, "[%s])))", w);
+    }
+    if (rc != AA_OK) {
+        aa_buf_release(&b);
+        return NULL;
+    }
+    return aa_buf_steal(&b);
+}
+
+static int site_cmp(const void *pa, const void *pb)
+{
+    const aa_site *a = pa, *b = pb;
+
+    if (a->seconds != b->seconds) {
+        return a->seconds > b->seconds ? -1 : 1;
+    }
+    return strcmp(a->site, b->site);
+}
+
+/* Parses the sites answer into a sorted list (empty when the probe has
+ * no sites or the query failed: sites are an aid, not a verdict). */
+static int parse_sites(const check *c, tool_http_req *req, aa_site **out,
+                       size_t *nout)
+{
+    aa_promapi_resp resp;
+    aa_diag diag;
+    aa_site *v = NULL;
+    size_t i, n = 0;
+    int rc;
+
+    *out = NULL;
+    *nout = 0;
+    if (req->err != 0) {
+        tool_verbose(c->cfg, "culprit sites: %s", req->errmsg);
+        return AA_OK;
+    }
+    rc = aa_promapi_parse(req->body.data, req->body.len, AA_PROMAPI_QUERY,
+                          &resp, &diag);
+    if (rc == AA_ENOMEM) {
+        return rc;
+    }
+    if (rc != AA_OK || !resp.success || resp.type != AA_PROMAPI_VECTOR) {
+        tool_verbose(c->cfg, "culprit sites: HTTP %ld: %s", req->status,
+                     rc != AA_OK ? diag.message
+                     : resp.error != NULL ? resp.error
+                                          : "not a vector");
+        aa_promapi_resp_clear(&resp);
+        return AA_OK;
+    }
+    if (resp.vector.n > 0) {
+        v = calloc(resp.vector.n, sizeof(*v));
+        if (v == NULL) {
+            aa_promapi_resp_clear(&resp);
+            return AA_ENOMEM;
+        }
+    }
+    for (i = 0; i < resp.vector.n; i++) {
+        const aa_sample *s = &resp.vector.v[i];
+        const char *site = aa_labels_get(&s->labels, "site");
+
+        if (site == NULL || !(s->value > 0) || isinf(s->value)) {
+            continue;
+        }
+        v[n].site = aa_strdup(site);
+        if (v[n].site == NULL) {
+            rc = AA_ENOMEM;
+            break;
+        }
+        v[n++].seconds = s->value;
+    }
+    aa_promapi_resp_clear(&resp);
+    if (rc == AA_ENOMEM) {
+        for (i = 0; i < n; i++) {
+            free(v[i].site);
+        }
+        free(v);
+        return AA_ENOMEM;
+    }
+    if (n > 0) {
+        qsort(v, n, sizeof(*v), site_cmp);
+    }
+    if (n > TOP_SITES) {
+        for (i = TOP_SITES; i < n; i++) {
+            free(v[i].site);
+        }
+        n = TOP_SITES;
+    }
+    if (n == 0) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    *nout = n;
+    return AA_OK;
+}
+
+static int attach_sites(aa_rule_result *rr, const aa_site *sites, size_t n)
+{
+    size_t i;
+
+    if (n == 0) {
+        return AA_OK;
+    }
+    rr->sites = calloc(n, sizeof(*rr->sites));
+    if (rr->sites == NULL) {
+        return AA_ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        rr->sites[i].site = aa_strdup(sites[i].site);
+        if (rr->sites[i].site == NULL) {
+            return AA_ENOMEM;
+        }
+        rr->sites[i].seconds = sites[i].seconds;
+        rr->nsites = i + 1;
+    }
+    return AA_OK;
+}
+
+/* ---- the audit ---------------------------------------------------------- */
+
+/* Resolves the pinned time, window and step; 0 or an aa_exit code. */
+static int resolve_times(check *c)
+{
+    const tool_config *cfg = c->cfg;
+
+    c->end_ms = cfg->has_end ? cfg->end_ms : wall_now_ms();
+    if (cfg->has_start) {
+        if (cfg->start_ms >= c->end_ms) {
+            tool_error("--start: must be before the end of the window");
+            return AA_EXIT_USAGE;
+        }
+        c->window_ms = c->end_ms - cfg->start_ms;
+    } else if (cfg->window_ms > 0) {
+        c->window_ms = cfg->window_ms;
+    } else if (c->rs->window_ms > 0) {
+        c->window_ms = c->rs->window_ms;
+    } else {
+        c->window_ms = DEFAULT_WINDOW_MS;
+    }
+    c->step_ms = cfg->step_ms > 0 ? cfg->step_ms : DEFAULT_STEP_MS;
+    return 0;
+}
+
+static int make_base(check *c)
+{
+    const char *t = c->cfg->target;
+    size_t len;
+
+    if (t == NULL ||
+        (strncmp(t, "http://", 7) != 0 && strncmp(t, "https://", 8) != 0) ||
+        strpbrk(t, "?# \t\r\n") != NULL) {
+        tool_error("--target %s: expected an http:// or https:// URL "
+                   "without a query string",
+                   t != NULL ? t : "(none)");
+        return AA_EXIT_USAGE;
+    }
+    len = strlen(t);
+    while (len > 0 && t[len - 1] == '/') {
+        len--;
+    }
+    c->base = malloc(len + 1);
+    if (c->base == NULL) {
+        tool_error("%s", aa_strerror(AA_ENOMEM));
+        return AA_EXIT_UNKNOWN;
+    }
+    memcpy(c->base, t, len);
+    c->base[len] = '\0';
+    return 0;
+}
+
+/* Compiles every rule and queues its query.  Returns AA_ENOMEM only. */
+static int plan_queries(check *c, job *jobs, tool_http_req *reqs,
+                        size_t *nreq)
+{
+    size_t i;
+    char url[512];
+
+    for (i = 0; i < c->rs->nrules; i++) {
+        job *j = &jobs[i];
+        aa_diag diag;
+        char *promql = NULL;
+        int rc;
+
+        j->rule = &c->rs->rules[i];
+        j->rr = &c->report->rules[i];
+        j->rr->rule = j->rule;
+        j->req = -1;
+        j->diag[0] = j->diag[1] = j->diag[2] = -1;
+        aa_diag_clear(&diag);
+        rc = aa_promql_compile(j->rule, &c->cfg->selector, c->window_ms,
+                               &promql, &diag);
+        if (rc == AA_ENOMEM) {
+            return rc;
+        }
+        if (rc != AA_OK) {
+            set_message(j->rr, "rule %s: cannot build its query: %s",
+                        j->rule->id, diag.message);
+            rule_error(j->rr, j->rule);
+            c->config_error = true;
+            tool_error("%s", j->rr->message);
+            continue;
+        }
+        j->rr->query = promql;
+        j->range = j->rule->for_ms > 0;
+        if (j->range) {
+            int64_t steps = j->rule->for_ms / c->step_ms;
+
+            if (steps > MAX_RANGE_POINTS) {
+                set_message(j->rr,
+                            "rule %s: for: spans %lld steps of --step; "
+                            "at most %d are allowed (raise --step)",
+                            j->rule->id, (long long)steps,
+                            MAX_RANGE_POINTS);
+                rule_error(j->rr, j->rule);
+                c->config_error = true;
+                tool_error("%s", j->rr->message);
+                continue;
+            }
+            j->range_start = c->end_ms - steps * c->step_ms;
+            reqs[*nreq].url = range_url(c, promql, j->range_start);
+        } else {
+            reqs[*nreq].url = instant_url(c, promql);
+        }
+        if (reqs[*nreq].url == NULL) {
+            return AA_ENOMEM;
+        }
+        tool_verbose(c->cfg, "rule %s: GET %s: %s", j->rule->id,
+                     tool_http_redact_url(reqs[*nreq].url, url, sizeof(url)),
+                     promql);
+        j->req = (long)(*nreq)++;
+    }
+    return AA_OK;
+}
+
+/* count(count_over_time(SEL[end - start])) at the pinned time. */
+static char *window_count_url(const check *c, const char *sel,
+                              int64_t start_ms)
+{
+    char w[32];
+    aa_buf b;
+    char *url;
+
+    aa_buf_init(&b, 65536);
+    aa_duration_format(c->end_ms - start_ms, w, sizeof(w));
+    if (aa_buf_appendf(&b, "count(count_over_time(%s[%s]))", sel, w) !=
+        AA_OK) {
+        aa_buf_release(&b);
+        return NULL;
+    }
+    url = instant_url(c, b.data);
+    aa_buf_release(&b);
+    return url;
+}
+
+/* Queues the three questions for each empty structured rule. */
+static int plan_diagnosis(check *c, job *jobs, tool_http_req *reqs,
+                          size_t *nreq)
+{
+    size_t i;
+
+    for (i = 0; i < c->rs->nrules; i++) {
+        job *j = &jobs[i];
+        char *name, *plain, *matched, *matchers, url[512];
+        int64_t start, now;
+        int rc;
+
+        if (!j->empty || j->rule->metric == NULL) {
+            if (j->empty) {
+                set_message(j->rr, "the query returned no data in the "
+                                   "window");
+            }
+            continue;
+        }
+        rc = diag_selectors(c, j->rule, &name, &plain, &matched, &matchers);
+        if (rc == AA_ENOMEM) {
+            return rc;
+        }
+        if (rc != AA_OK) {
+            set_message(j->rr, "the query returned no data in the window");
+            continue;
+        }
+        /* "exists at all" looks at a long span up to now, so a window in
+         * the past still learns that the metric is there. */
+        start = window_start(c, j);
+        now = wall_now_ms();
+        if (now < c->end_ms) {
+            now = c->end_ms;
+        }
+        reqs[*nreq].url =
+            series_url(c, plain, start - EXIST_LOOKBACK_MS, now);
+        reqs[*nreq + 1].url =
+            series_url(c, matched, start - EXIST_LOOKBACK_MS, now);
+        /* Samples in the window: a query, because the series API of
+         * some engines (VictoriaMetrics) answers at day granularity. */
+        reqs[*nreq + 2].url = window_count_url(c, matched, start);
+        free(name);
+        free(plain);
+        free(matched);
+        free(matchers);
+        if (reqs[*nreq].url == NULL || reqs[*nreq + 1].url == NULL ||
+            reqs[*nreq + 2].url == NULL) {
+            return AA_ENOMEM;
+        }
+        tool_verbose(c->cfg, "rule %s: empty; asking %s why", j->rule->id,
+                     tool_http_redact_url(reqs[*nreq].url, url,
+                                          sizeof(url)));
+        j->diag[DIAG_EXISTS] = (long)*nreq;
+        j->diag[DIAG_MATCH] = (long)*nreq + 1;
+        j->diag[DIAG_WINDOW] = (long)*nreq + 2;
+        *nreq += 3;
+    }
+    return AA_OK;
+}
+
+/* Runs a batch; false (after printing why) when it could not run. */
+static bool run_batch(check *c, tool_http_req *reqs, size_t n)
+{
+    int rc = tool_http_run(c->http, reqs, n);
+
+    if (rc != AA_OK) {
+        tool_error("%s: the queries could not be run: %s", c->base,
+                   aa_strerror(rc));
+        return false;
+    }
+    return true;
+}
+
+static void free_reqs(tool_http_req *reqs, size_t n)
+{
+    size_t i;
+
+    for (i = 0; reqs != NULL && i < n; i++) {
+        tool_http_req_clear(&reqs[i]);
+    }
+    free(reqs);
+}
+
+int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
+                          aa_report **out, bool *incomplete)
+{
+    check c;
+    job *jobs = NULL;
+    tool_http_req *reqs = NULL, *dreqs = NULL;
+    aa_site *sites = NULL;
+    size_t i, nreq = 0, ndreq = 0, nsites = 0, nsent = 0, nfailed = 0;
+    long sites_req = -1;
+    bool want_sites = false;
+    char *sq = NULL, url[512];
+    int rc, exit_rc = AA_EXIT_UNKNOWN;
+
+    *out = NULL;
+    *incomplete = false;
+    memset(&c, 0, sizeof(c));
+    c.cfg = cfg;
+    c.rs = rs;
+    rc = make_base(&c);
+    if (rc == 0) {
+        rc = resolve_times(&c);
+    }
+    if (rc == 0) {
+        rc = make_http(cfg, &c.http);
+    }
+    if (rc != 0) {
+        exit_rc = rc;
+        goto out;
+    }
+    c.report = calloc(1, sizeof(*c.report));
+    jobs = calloc(rs->nrules + 1, sizeof(*jobs));
+    reqs = calloc(rs->nrules + 1, sizeof(*reqs));
+    if (c.report == NULL || jobs == NULL || reqs == NULL) {
+        goto oom;
+    }
+    c.report->rules = calloc(rs->nrules + 1, sizeof(*c.report->rules));
+    c.report->target = aa_strdup(tool_http_redact_url(
+        cfg->target, url, sizeof(url)));
+    c.report->mode = aa_strdup("prometheus");
+    if (c.report->rules == NULL || c.report->target == NULL ||
+        c.report->mode == NULL) {
+        goto oom;
+    }
+    c.report->nrules = rs->nrules;
+    c.report->end_ms = c.end_ms;
+    c.report->start_ms = c.end_ms - c.window_ms;
+    c.report->step_ms = c.step_ms;
+
+    if (plan_queries(&c, jobs, reqs, &nreq) != AA_OK) {
+        goto oom;
+    }
+    nsent = nreq;
+    for (i = 0; i < rs->nrules; i++) {
+        want_sites = want_sites || rule_on_loop_metric(&rs->rules[i]);
+    }
+    if (want_sites && nreq > 0) {
+        sq = sites_query(&c);
+        if (sq == NULL || (reqs[nreq].url = instant_url(&c, sq)) == NULL) {
+            goto oom;
+        }
+        tool_verbose(cfg, "culprit sites: GET %s: %s",
+                     tool_http_redact_url(reqs[nreq].url, url, sizeof(url)),
+                     sq);
+        sites_req = (long)nreq++;
+    }
+    if (!run_batch(&c, reqs, nreq)) {
+        goto out;
+    }
+    for (i = 0; i < rs->nrules; i++) {
+        if (jobs[i].req < 0) {
+            continue;
+        }
+        if (judge_answer(&c, &jobs[i], &reqs[jobs[i].req]) != AA_OK) {
+            goto oom;
+        }
+        nfailed += jobs[i].failed ? 1 : 0;
+        aa_buf_release(&reqs[jobs[i].req].body);
+    }
+    if (sites_req >= 0 &&
+        parse_sites(&c, &reqs[sites_req], &sites, &nsites) != AA_OK) {
+        goto oom;
+    }
+
+    dreqs = calloc(3 * rs->nrules + 1, sizeof(*dreqs));
+    if (dreqs == NULL || plan_diagnosis(&c, jobs, dreqs, &ndreq) != AA_OK) {
+        goto oom;
+    }
+    if (ndreq > 0) {
+        if (!run_batch(&c, dreqs, ndreq)) {
+            goto out;
+        }
+        for (i = 0; i < rs->nrules; i++) {
+            if (jobs[i].diag[DIAG_EXISTS] >= 0) {
+                explain_empty(&c, &jobs[i], dreqs);
+            }
+        }
+    }
+    for (i = 0; i < rs->nrules; i++) {
+        aa_rule_result *rr = jobs[i].rr;
+
+        if ((rr->verdict == AA_VERDICT_WARNING ||
+             rr->verdict == AA_VERDICT_CRITICAL) &&
+            rule_on_loop_metric(jobs[i].rule) &&
+            attach_sites(rr, sites, nsites) != AA_OK) {
+            goto oom;
+        }
+    }
+    c.report->status = aa_report_status(c.report);
+    if (nsent > 0 && nfailed == nsent) {
+        *incomplete = true;
+        for (i = 0; i < rs->nrules; i++) {
+            if (jobs[i].failed && jobs[i].rr->message != NULL) {
+                tool_error("%s: the audit could not be completed: every "
+                           "query failed (first: %s)",
+                           c.report->target, jobs[i].rr->message);
+                break;
+            }
+        }
+    }
+    *out = c.report;
+    c.report = NULL;
+    exit_rc = c.config_error ? AA_EXIT_CONFIG : 0;
+    goto out;
+oom:
+    tool_error("%s", aa_strerror(AA_ENOMEM));
+    exit_rc = AA_EXIT_UNKNOWN;
+out:
+    for (i = 0; i < nsites; i++) {
+        free(sites[i].site);
+    }
+    free(sites);
+    free(sq);
+    free_reqs(reqs, rs->nrules + 1);
+    free_reqs(dreqs, dreqs != NULL ? 3 * rs->nrules + 1 : 0);
+    free(jobs);
+    aa_report_free(c.report);
+    tool_http_free(c.http);
+    free(c.base);
+    return exit_rc;
+}

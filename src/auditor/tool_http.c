@@ -1,0 +1,605 @@
+/*
+ * tool_http.c: concurrent GETs on one libcurl multi handle.  An audit sends
+ * all its queries at once so that it takes about as long as its slowest
+ * query; retries are scheduled on the same loop (no sleeping), so one slow
+ * or failing request never holds up the others.  Bodies go into an aa_buf
+ * with a hard maximum and the write callback aborts the transfer beyond it,
+ * so an oversized answer costs at most that much memory.
+ */
+#include "tool_http.h"
+
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aa_version.h"
+
+/* Connections open at once; further requests wait for a free slot. */
+#define HTTP_MAX_ACTIVE 48
+/* Bound on all bodies of one batch together, so that many concurrent
+ * large answers cannot add up to several gigabytes. */
+#define HTTP_MAX_BATCH_BYTES ((size_t)256 * 1024 * 1024)
+/* Upper bound on one retry delay, Retry-After included. */
+#define HTTP_MAX_BACKOFF_MS 10000
+
+struct tool_http {
+    int64_t timeout_ms;
+    int retries;
+    int64_t backoff_ms;
+    size_t max_body;
+    char *bearer;
+    char *user;
+    char *password;
+    struct curl_slist *headers;
+    char *ca_file, *cert_file, *key_file;
+    bool insecure;
+    bool curl_ready;
+};
+
+typedef struct xfer {
+    tool_http_req *req;
+    tool_http *h;
+    CURL *easy;
+    int64_t retry_at_ms; /* > 0: waiting to be retried */
+    bool active;         /* added to the multi handle */
+    bool done;
+    size_t *batch_bytes; /* bodies of the batch, all together */
+    bool too_big;
+    bool batch_too_big;
+    bool oom;
+    char curlerr[CURL_ERROR_SIZE];
+} xfer;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Frees a secret after overwriting it. */
+static void free_secret(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+static int dup_opt(const char *in, char **out)
+{
+    *out = NULL;
+    if (in == NULL) {
+        return AA_OK;
+    }
+    *out = aa_strdup(in);
+    return *out == NULL ? AA_ENOMEM : AA_OK;
+}
+
+/* A header line must be "Name: value" with a token name and no CR/LF. */
+static bool header_valid(const char *hdr)
+{
+    const char *colon = strchr(hdr, ':');
+    const char *p;
+
+    if (colon == NULL || colon == hdr) {
+        return false;
+    }
+    for (p = hdr; p < colon; p++) {
+        if (*p <= ' ' || *p >= 127) {
+            return false;
+        }
+    }
+    return strpbrk(hdr, "\r\n") == NULL;
+}
+
+int tool_http_new(const tool_http_opts *opts, tool_http **out, char *errbuf,
+                  size_t errlen)
+{
+    tool_http *h;
+    size_t i;
+    int rc = AA_ENOMEM;
+
+    *out = NULL;
+    if (errlen > 0) {
+        errbuf[0] = '\0';
+    }
+    h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return AA_ENOMEM;
+    }
+    h->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
+    h->retries = opts->retries > 0 ? opts->retries : 0;
+    h->backoff_ms = opts->backoff_ms > 0 ? opts->backoff_ms : 250;
+    h->max_body = opts->max_body > 0 ? opts->max_body : TOOL_HTTP_MAX_BODY;
+    h->insecure = opts->insecure;
+    if (dup_opt(opts->bearer_token, &h->bearer) != AA_OK ||
+        dup_opt(opts->basic_user, &h->user) != AA_OK ||
+        dup_opt(opts->basic_password, &h->password) != AA_OK ||
+        dup_opt(opts->ca_file, &h->ca_file) != AA_OK ||
+        dup_opt(opts->cert_file, &h->cert_file) != AA_OK ||
+        dup_opt(opts->key_file, &h->key_file) != AA_OK) {
+        goto out;
+    }
+    for (i = 0; i < opts->nheaders; i++) {
+        struct curl_slist *l;
+
+        if (!header_valid(opts->headers[i])) {
+            /* Only the name part is shown: the value may be a secret. */
+            const char *colon = strchr(opts->headers[i], ':');
+            int namelen = colon != NULL ? (int)(colon - opts->headers[i])
+                                        : 0;
+
+            if (namelen > 64) {
+                namelen = 64;
+            }
+            snprintf(errbuf, errlen,
+                     "--header '%.*s': expected 'Name: value' with a "
+                     "token name and no line breaks",
+                     namelen, opts->headers[i]);
+            rc = AA_EINVAL;
+            goto out;
+        }
+        l = curl_slist_append(h->headers, opts->headers[i]);
+        if (l == NULL) {
+            goto out;
+        }
+        h->headers = l;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(errbuf, errlen, "libcurl could not be initialised");
+        rc = AA_EIO;
+        goto out;
+    }
+    h->curl_ready = true;
+    *out = h;
+    return AA_OK;
+out:
+    tool_http_free(h);
+    return rc;
+}
+
+void tool_http_free(tool_http *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    free_secret(h->bearer);
+    free(h->user);
+    free_secret(h->password);
+    if (h->headers != NULL) {
+        struct curl_slist *l;
+
+        /* --header values may carry API keys. */
+        for (l = h->headers; l != NULL; l = l->next) {
+            explicit_bzero(l->data, strlen(l->data));
+        }
+        curl_slist_free_all(h->headers);
+    }
+    free(h->ca_file);
+    free(h->cert_file);
+    free(h->key_file);
+    if (h->curl_ready) {
+        curl_global_cleanup();
+    }
+    free(h);
+}
+
+void tool_http_req_clear(tool_http_req *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    free(r->url);
+    aa_buf_release(&r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
+{
+    xfer *x = ud;
+    size_t len = size * nmemb;
+    int rc;
+
+    if (len > HTTP_MAX_BATCH_BYTES - *x->batch_bytes) {
+        x->batch_too_big = true;
+        return CURL_WRITEFUNC_ERROR;
+    }
+    rc = aa_buf_append(&x->req->body, data, len);
+    if (rc == AA_OK) {
+        *x->batch_bytes += len;
+    }
+    if (rc == AA_ETOOBIG) {
+        x->too_big = true;
+        return CURL_WRITEFUNC_ERROR;
+    }
+    if (rc != AA_OK) {
+        x->oom = true;
+        return CURL_WRITEFUNC_ERROR;
+    }
+    return len;
+}
+
+#define SETOPT(e, opt, val)                                                  \
+    do {                                                                     \
+        if (curl_easy_setopt((e), (opt), (val)) != CURLE_OK) {               \
+            goto fail;                                                       \
+        }                                                                    \
+    } while (0)
+
+/* Creates x's easy handle with every option; false on failure (OOM or an
+ * option this libcurl lacks). */
+static bool xfer_setup(xfer *x)
+{
+    tool_http *h = x->h;
+    CURL *e = curl_easy_init();
+
+    if (e == NULL) {
+        return false;
+    }
+    SETOPT(e, CURLOPT_URL, x->req->url);
+    SETOPT(e, CURLOPT_HTTPGET, 1L);
+    SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(e, CURLOPT_WRITEFUNCTION, on_write);
+    SETOPT(e, CURLOPT_WRITEDATA, x);
+    SETOPT(e, CURLOPT_PRIVATE, (void *)x);
+    SETOPT(e, CURLOPT_ERRORBUFFER, x->curlerr);
+    SETOPT(e, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
+    SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, (long)h->timeout_ms);
+    SETOPT(e, CURLOPT_USERAGENT, "async-auditor/" AA_VERSION);
+    SETOPT(e, CURLOPT_ACCEPT_ENCODING, "");
+    SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SETOPT(e, CURLOPT_FOLLOWLOCATION, 1L);
+    SETOPT(e, CURLOPT_MAXREDIRS, 5L);
+    SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);
+    if (h->headers != NULL) {
+        SETOPT(e, CURLOPT_HTTPHEADER, h->headers);
+    }
+    if (h->bearer != NULL) {
+        SETOPT(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        SETOPT(e, CURLOPT_XOAUTH2_BEARER, h->bearer);
+    } else if (h->user != NULL) {
+        SETOPT(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        SETOPT(e, CURLOPT_USERNAME, h->user);
+        SETOPT(e, CURLOPT_PASSWORD, h->password != NULL ? h->password : "");
+    }
+    if (h->ca_file != NULL) {
+        SETOPT(e, CURLOPT_CAINFO, h->ca_file);
+    }
+    if (h->cert_file != NULL) {
+        SETOPT(e, CURLOPT_SSLCERT, h->cert_file);
+    }
+    if (h->key_file != NULL) {
+        SETOPT(e, CURLOPT_SSLKEY, h->key_file);
+    }
+    if (h->insecure) {
+        SETOPT(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        SETOPT(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    x->easy = e;
+    return true;
+fail:
+    curl_easy_cleanup(e);
+    return false;
+}
+
+static bool status_retryable(long status)
+{
+    return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+static void fmt_into(char *buf, size_t size, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* snprintf that truncates silently (messages, not data). */
+static void fmt_into(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+}
+
+static void set_err(xfer *x, int err, const char *what)
+{
+    tool_http_req *r = x->req;
+
+    r->err = err;
+    if (x->curlerr[0] != '\0') {
+        fmt_into(r->errmsg, sizeof(r->errmsg), "%s: %s", what, x->curlerr);
+    } else {
+        fmt_into(r->errmsg, sizeof(r->errmsg), "%s", what);
+    }
+}
+
+/*
+ * Classifies a finished attempt into req's outcome and returns whether it
+ * is worth another attempt.
+ */
+static bool xfer_outcome(xfer *x, CURLcode code)
+{
+    tool_http_req *r = x->req;
+    char what[96];
+
+    r->err = 0;
+    r->errmsg[0] = '\0';
+    r->status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    switch (code) {
+    case CURLE_OK:
+        return status_retryable(r->status);
+    case CURLE_WRITE_ERROR:
+        if (x->too_big) {
+            x->curlerr[0] = '\0';
+            snprintf(what, sizeof(what), "response body exceeds %zu MiB",
+                     x->h->max_body / (1024 * 1024));
+            set_err(x, AA_ETOOBIG, what);
+            return false;
+        }
+        if (x->batch_too_big) {
+            x->curlerr[0] = '\0';
+            snprintf(what, sizeof(what),
+                     "the answers of this run exceed %zu MiB together",
+                     HTTP_MAX_BATCH_BYTES / (1024 * 1024));
+            set_err(x, AA_ETOOBIG, what);
+            return false;
+        }
+        if (x->oom) {
+            x->curlerr[0] = '\0';
+            set_err(x, AA_ENOMEM, "out of memory reading the response");
+            return false;
+        }
+        set_err(x, AA_EIO, "write error");
+        return false;
+    case CURLE_FILESIZE_EXCEEDED:
+        x->curlerr[0] = '\0';
+        snprintf(what, sizeof(what), "response body exceeds %zu MiB",
+                 x->h->max_body / (1024 * 1024));
+        set_err(x, AA_ETOOBIG, what);
+        return false;
+    case CURLE_OPERATION_TIMEDOUT:
+        set_err(x, AA_ETIMEOUT, "timed out");
+        return true;
+    case CURLE_COULDNT_CONNECT:
+        set_err(x, AA_ECONNECT, "cannot connect");
+        return true;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        set_err(x, AA_ECONNECT, "cannot resolve the host");
+        return false;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        set_err(x, AA_EIO, "connection lost");
+        return true;
+    case CURLE_PARTIAL_FILE:
+        set_err(x, AA_EIO, "truncated response");
+        return false;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+        set_err(x, AA_ECONNECT, "TLS failure");
+        return false;
+    case CURLE_OUT_OF_MEMORY:
+        set_err(x, AA_ENOMEM, "out of memory");
+        return false;
+    default:
+        set_err(x, AA_EIO, curl_easy_strerror(code));
+        return false;
+    }
+}
+
+/* Delay before attempt number `attempts + 1`. */
+static int64_t retry_delay(const xfer *x)
+{
+    int64_t d = x->h->backoff_ms;
+    curl_off_t after = 0;
+    unsigned i;
+
+    for (i = 1; i < x->req->attempts && d < HTTP_MAX_BACKOFF_MS; i++) {
+        d *= 2;
+    }
+    if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &after) ==
+            CURLE_OK &&
+        after > 0 && after * 1000 > d) {
+        d = after > HTTP_MAX_BACKOFF_MS / 1000 ? HTTP_MAX_BACKOFF_MS
+                                               : (int64_t)after * 1000;
+    }
+    return d > HTTP_MAX_BACKOFF_MS ? HTTP_MAX_BACKOFF_MS : d;
+}
+
+static bool xfer_start(CURLM *m, xfer *x)
+{
+    *x->batch_bytes -= x->req->body.len;
+    aa_buf_reset(&x->req->body);
+    x->too_big = false;
+    x->batch_too_big = false;
+    x->oom = false;
+    x->curlerr[0] = '\0';
+    x->retry_at_ms = 0;
+    if (curl_multi_add_handle(m, x->easy) != CURLM_OK) {
+        return false;
+    }
+    x->active = true;
+    return true;
+}
+
+int tool_http_run(tool_http *h, tool_http_req *reqs, size_t n)
+{
+    CURLM *m = NULL;
+    xfer *xs = NULL;
+    size_t i, remaining = n, active = 0, next = 0, batch_bytes = 0;
+    int64_t t0 = now_ms();
+    int rc = AA_ENOMEM;
+
+    if (n == 0) {
+        return AA_OK;
+    }
+    xs = calloc(n, sizeof(*xs));
+    m = curl_multi_init();
+    if (xs == NULL || m == NULL) {
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        xs[i].req = &reqs[i];
+        xs[i].h = h;
+        xs[i].batch_bytes = &batch_bytes;
+        reqs[i].err = 0;
+        reqs[i].status = 0;
+        reqs[i].attempts = 0;
+        reqs[i].errmsg[0] = '\0';
+        aa_buf_release(&reqs[i].body);
+        aa_buf_init(&reqs[i].body, h->max_body);
+        if (!xfer_setup(&xs[i])) {
+            goto out;
+        }
+    }
+    while (remaining > 0) {
+        int running = 0, pending = 0, timeout = 1000;
+        int64_t now = now_ms();
+        CURLMsg *msg;
+
+        /* Start new requests and due retries while slots are free. */
+        for (i = 0; i < n && active < HTTP_MAX_ACTIVE; i++) {
+            if (xs[i].retry_at_ms > 0 && xs[i].retry_at_ms <= now) {
+                if (!xfer_start(m, &xs[i])) {
+                    rc = AA_EIO;
+                    goto out;
+                }
+                active++;
+            }
+        }
+        while (next < n && active < HTTP_MAX_ACTIVE) {
+            if (!xfer_start(m, &xs[next])) {
+                rc = AA_EIO;
+                goto out;
+            }
+            next++;
+            active++;
+        }
+        if (curl_multi_perform(m, &running) != CURLM_OK) {
+            rc = AA_EIO;
+            goto out;
+        }
+        while ((msg = curl_multi_info_read(m, &pending)) != NULL) {
+            char *priv = NULL;
+            xfer *x;
+
+            if (msg->msg != CURLMSG_DONE ||
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+                                  &priv) != CURLE_OK ||
+                priv == NULL) {
+                continue;
+            }
+            x = (xfer *)(void *)priv;
+            curl_multi_remove_handle(m, x->easy);
+            x->active = false;
+            active--;
+            x->req->attempts++;
+            if (xfer_outcome(x, msg->data.result) &&
+                x->req->attempts <= (unsigned)h->retries) {
+                x->retry_at_ms = now_ms() + retry_delay(x);
+            } else {
+                x->done = true;
+                x->req->seconds = (double)(now_ms() - t0) / 1000.0;
+                remaining--;
+            }
+        }
+        if (remaining == 0) {
+            break;
+        }
+        now = now_ms();
+        for (i = 0; i < n; i++) {
+            if (xs[i].retry_at_ms > 0) {
+                int64_t wait = xs[i].retry_at_ms - now;
+
+                if (wait < 0) {
+                    wait = 0;
+                }
+                if (wait < timeout) {
+                    timeout = (int)wait;
+                }
+            }
+        }
+        if (curl_multi_poll(m, NULL, 0, timeout, NULL) != CURLM_OK) {
+            rc = AA_EIO;
+            goto out;
+        }
+    }
+    rc = AA_OK;
+out:
+    for (i = 0; xs != NULL && i < n; i++) {
+        if (xs[i].easy != NULL) {
+            if (xs[i].active) {
+                curl_multi_remove_handle(m, xs[i].easy);
+            }
+            curl_easy_cleanup(xs[i].easy);
+        }
+        if (rc != AA_OK && !xs[i].done) {
+            reqs[i].err = rc;
+            snprintf(reqs[i].errmsg, sizeof(reqs[i].errmsg),
+                     "the request could not be run: %s", aa_strerror(rc));
+        }
+    }
+    if (m != NULL) {
+        curl_multi_cleanup(m);
+    }
+    free(xs);
+    return rc;
+}
+
+char *tool_http_redact_url(const char *url, char *buf, size_t size)
+{
+    const char *p = url, *auth, *end, *at = NULL, *q;
+    size_t len;
+
+    if (size == 0) {
+        return buf;
+    }
+    auth = strstr(url, "://");
+    auth = auth != NULL ? auth + 3 : url;
+    end = auth + strcspn(auth, "/?#");
+    for (q = auth; q < end; q++) {
+        if (*q == '@') {
+            at = q;
+        }
+    }
+    /* scheme:// then host[:port] then path, cut at '?' or '#' */
+    len = (size_t)(auth - p);
+    snprintf(buf, size, "%.*s", (int)len, p);
+    p = at != NULL ? at + 1 : auth;
+    len = strcspn(p, "?#");
+    snprintf(buf + strlen(buf), size - strlen(buf), "%.*s", (int)len, p);
+    return buf;
+}
+
+int tool_http_urlencode(aa_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = AA_OK;
+
+    for (; *s != '\0' && rc == AA_OK; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+            c == '~') {
+            rc = aa_buf_append(b, s, 1);
+        } else {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+
+            rc = aa_buf_append(b, esc, 3);
+        }
+    }
+    return rc;
+}

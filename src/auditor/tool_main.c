@@ -1,0 +1,107 @@
+/*
+ * tool_main.c: async-auditor's entry point.  It only sequences the other
+ * files: parse the command line, dispatch the subcommand, run the audit,
+ * write the reports, and turn the outcome into the exit code of SPEC
+ * section 6.  A report that could not be written (standard output
+ * included) never lets a run exit 0: a CI job must not pass on a lost
+ * report, so that case exits 3 (the audit could not be completed) unless
+ * the gate already failed with 1 or 2.  Likewise a failed "-- COMMAND" in
+ * scrape mode exits 4 only when the gate itself passed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "aa/result.h"
+#include "aa/rules.h"
+#include "tool_cfg.h"
+
+/* Turns a failed report write into exit 3 without hiding a breach. */
+static int output_failed(int code)
+{
+    if (code == AA_EXIT_OK) {
+        return AA_EXIT_UNKNOWN;
+    }
+    return code;
+}
+
+static int run_check(const tool_config *cfg)
+{
+    aa_ruleset *rs = NULL;
+    aa_report *report = NULL;
+    bool incomplete = false;
+    int rc, code;
+
+    rc = tool_load_rules(cfg, &rs);
+    if (rc != AA_EXIT_OK) {
+        return rc;
+    }
+    if (cfg->target != NULL) {
+        rc = tool_check_prometheus(cfg, rs, &report, &incomplete);
+    } else {
+        rc = tool_check_local(cfg, rs, &report, &incomplete);
+    }
+    if (report == NULL) {
+        code = rc != AA_EXIT_OK ? rc : AA_EXIT_UNKNOWN;
+        goto out;
+    }
+    code = (int)aa_exit_code(report, &cfg->gate, incomplete);
+    if (rc == AA_EXIT_COMMAND_FAILED) {
+        /* the gate's 1, 2 or 3 says more than "the command failed" */
+        code = code != AA_EXIT_OK ? code : rc;
+    } else if (rc != AA_EXIT_OK) {
+        code = rc;
+    }
+    if (rc == AA_EXIT_COMMAND_FAILED) {
+        /* "-- COMMAND" failed: 4 unless the gate fails with 1, 2 or 3. */
+        int gate = (int)aa_exit_code(report, &cfg->gate, incomplete);
+
+        code = gate != AA_EXIT_OK ? gate : AA_EXIT_COMMAND_FAILED;
+    }
+    if (tool_reports_write(cfg, report) != 0) {
+        code = output_failed(code);
+    }
+out:
+    aa_report_free(report);
+    tool_local_cleanup();
+    aa_ruleset_free(rs);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    tool_config cfg;
+    bool done = false;
+    int code;
+
+    memset(&cfg, 0, sizeof(cfg));
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        tool_error("libcurl: initialisation failed");
+        return AA_EXIT_UNKNOWN;
+    }
+    code = tool_config_parse(&cfg, argc, argv, &done);
+    if (code != AA_EXIT_OK || done) {
+        goto out;
+    }
+    switch (cfg.command) {
+    case TOOL_CMD_RULES_LINT:
+        code = tool_rules_lint(&cfg);
+        break;
+    case TOOL_CMD_RULES_EXPORT:
+        code = tool_rules_export(&cfg);
+        break;
+    case TOOL_CMD_CHECK:
+        code = run_check(&cfg);
+        break;
+    }
+out:
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        tool_error("standard output: write error: %s", strerror(errno));
+        code = output_failed(code);
+    }
+    tool_config_free(&cfg);
+    curl_global_cleanup();
+    return code;
+}

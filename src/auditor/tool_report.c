@@ -1,0 +1,307 @@
+/*
+ * tool_report.c: writes the report to standard output in the chosen
+ * format and to every --json/--junit/--markdown/--html file.  Files are
+ * written to a temporary file in the same directory and renamed into
+ * place, so a CI job never picks up half a report, and a failure names the
+ * file.  Also the formatting helpers the writers share (tool_report.h).
+ */
+#include "tool_report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aa/common.h"
+
+typedef int (*writer_fn)(const tool_config *, const aa_report *, FILE *);
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix);
+
+    return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+static tool_unit threshold_unit(const aa_threshold *t)
+{
+    if (!t->set) {
+        return TOOL_UNIT_NONE;
+    }
+    if (ends_with(t->text, "ms") || ends_with(t->text, "s")) {
+        return TOOL_UNIT_SECONDS;
+    }
+    if (ends_with(t->text, "%")) {
+        return TOOL_UNIT_PERCENT;
+    }
+    return TOOL_UNIT_NONE;
+}
+
+tool_unit tool_rule_unit(const aa_rule *rule)
+{
+    tool_unit u = threshold_unit(&rule->critical);
+
+    if (u == TOOL_UNIT_NONE) {
+        u = threshold_unit(&rule->warning);
+    }
+    if (u != TOOL_UNIT_NONE) {
+        return u;
+    }
+    if (rule->metric != NULL && ends_with(rule->metric, "_seconds")) {
+        switch (rule->stat) {
+        case AA_STAT_QUANTILE:
+        case AA_STAT_AVG:
+        case AA_STAT_MAX:
+        case AA_STAT_MIN:
+        case AA_STAT_LAST:
+            return TOOL_UNIT_SECONDS;
+        default:
+            break;
+        }
+    }
+    return TOOL_UNIT_NONE;
+}
+
+char *tool_fmt_number(double v, char *buf, size_t size)
+{
+    if (isnan(v)) {
+        snprintf(buf, size, "NaN");
+    } else if (isinf(v)) {
+        snprintf(buf, size, "%sInf", v > 0 ? "+" : "-");
+    } else if (v == 0) {
+        snprintf(buf, size, "0");
+    } else if (fabs(v) >= 1e4 && fabs(v) < 1e15) {
+        snprintf(buf, size, "%.0f", v);
+    } else {
+        snprintf(buf, size, "%.4g", v);
+    }
+    return buf;
+}
+
+char *tool_fmt_seconds(double v, char *buf, size_t size)
+{
+    char num[64];
+
+    if (!isfinite(v)) {
+        return tool_fmt_number(v, buf, size);
+    }
+    if (v != 0 && fabs(v) < 1.0) {
+        snprintf(buf, size, "%sms",
+                 tool_fmt_number(v * 1000.0, num, sizeof(num)));
+    } else {
+        snprintf(buf, size, "%ss", tool_fmt_number(v, num, sizeof(num)));
+    }
+    return buf;
+}
+
+char *tool_fmt_value(const aa_rule *rule, double v, char *buf, size_t size)
+{
+    char num[64];
+
+    if (!isfinite(v)) {
+        return tool_fmt_number(v, buf, size);
+    }
+    switch (rule != NULL ? tool_rule_unit(rule) : TOOL_UNIT_NONE) {
+    case TOOL_UNIT_SECONDS:
+        tool_fmt_seconds(v, buf, size);
+        break;
+    case TOOL_UNIT_PERCENT:
+        snprintf(buf, size, "%s%%",
+                 tool_fmt_number(v * 100.0, num, sizeof(num)));
+        break;
+    case TOOL_UNIT_NONE:
+        tool_fmt_number(v, buf, size);
+        break;
+    }
+    return buf;
+}
+
+char *tool_fmt_time(int64_t ms, char *buf, size_t size)
+{
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    int frac = (int)(ms - (int64_t)secs * 1000);
+    struct tm tm;
+
+    if (gmtime_r(&secs, &tm) == NULL) {
+        snprintf(buf, size, "%" PRId64, ms);
+        return buf;
+    }
+    if (frac != 0) {
+        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, frac);
+    } else {
+        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec);
+    }
+    return buf;
+}
+
+void tool_count_verdicts(const aa_report *r, size_t counts[5])
+{
+    size_t i;
+
+    memset(counts, 0, 5 * sizeof(counts[0]));
+    for (i = 0; i < r->nrules; i++) {
+        unsigned v = (unsigned)r->rules[i].verdict;
+
+        if (v < 5) {
+            counts[v]++;
+        }
+    }
+}
+
+const aa_threshold *tool_shown_threshold(const aa_rule_result *rr)
+{
+    if (rr->crossed != NULL) {
+        return rr->crossed;
+    }
+    if (rr->rule == NULL) {
+        return NULL;
+    }
+    if (rr->rule->critical.set) {
+        return &rr->rule->critical;
+    }
+    if (rr->rule->warning.set) {
+        return &rr->rule->warning;
+    }
+    return NULL;
+}
+
+bool tool_is_finding(const aa_rule_result *rr)
+{
+    return rr->verdict == AA_VERDICT_WARNING ||
+           rr->verdict == AA_VERDICT_CRITICAL;
+}
+
+static writer_fn stdout_writer(tool_format f)
+{
+    switch (f) {
+    case TOOL_FORMAT_TEXT:
+        return tool_report_text;
+    case TOOL_FORMAT_JSON:
+        return tool_report_json;
+    case TOOL_FORMAT_JUNIT:
+        return tool_report_junit;
+    case TOOL_FORMAT_MARKDOWN:
+        return tool_report_markdown;
+    case TOOL_FORMAT_GITHUB:
+        return tool_report_github;
+    }
+    return tool_report_text;
+}
+
+/*
+ * Writes one report file atomically: PATH.tmp.XXXXXX beside it, then
+ * rename.  The file gets the permissions a plain fopen would give (0666
+ * less the umask).  On failure the temporary file is removed, PATH is left
+ * as it was, and the error names PATH.  A PATH that exists and is not a
+ * regular file (/dev/stdout, a FIFO) is written directly.
+ */
+static int write_file(const tool_config *cfg, const aa_report *r,
+                      const char *path, writer_fn fn)
+{
+    aa_buf tmp;
+    FILE *fp = NULL;
+    struct stat st;
+    mode_t mask;
+    int fd = -1, rc = -1, err = 0;
+
+    aa_buf_init(&tmp, 8192);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a device or pipe (/dev/stdout, a FIFO): no rename possible */
+        fp = fopen(path, "w");
+        if (fp == NULL) {
+            tool_error("%s: cannot write report: %s", path,
+                       strerror(errno));
+            goto out;
+        }
+        errno = 0;
+        if (fn(cfg, r, fp) != 0 || fflush(fp) != 0 || ferror(fp)) {
+            err = errno != 0 ? errno : EIO;
+        }
+        if (fclose(fp) != 0 && err == 0) {
+            err = errno;
+        }
+        if (err != 0) {
+            tool_error("%s: cannot write report: %s", path, strerror(err));
+            goto out;
+        }
+        rc = 0;
+        goto out;
+    }
+    if (aa_buf_appendf(&tmp, "%s.tmp.XXXXXX", path) != AA_OK) {
+        tool_error("%s: cannot write report: file name too long", path);
+        goto out;
+    }
+    fd = mkstemp(tmp.data);
+    if (fd < 0) {
+        tool_error("%s: cannot write report: %s", path, strerror(errno));
+        goto out;
+    }
+    mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0) {
+        err = errno;
+    }
+    fp = fdopen(fd, "w");
+    if (fp == NULL) {
+        tool_error("%s: cannot write report: %s", path, strerror(errno));
+        close(fd);
+        unlink(tmp.data);
+        goto out;
+    }
+    errno = 0;
+    if (err == 0 && (fn(cfg, r, fp) != 0 || fflush(fp) != 0 || ferror(fp))) {
+        err = errno != 0 ? errno : EIO;
+    }
+    if (fclose(fp) != 0 && err == 0) {
+        err = errno;
+    }
+    if (err == 0 && rename(tmp.data, path) != 0) {
+        err = errno;
+    }
+    if (err != 0) {
+        tool_error("%s: cannot write report: %s", path, strerror(err));
+        unlink(tmp.data);
+        goto out;
+    }
+    tool_verbose(cfg, "wrote %s", path);
+    rc = 0;
+out:
+    aa_buf_release(&tmp);
+    return rc;
+}
+
+int tool_reports_write(const tool_config *cfg, const aa_report *r)
+{
+    int rc = 0;
+
+    if (stdout_writer(cfg->format)(cfg, r, stdout) != 0 || ferror(stdout)) {
+        tool_error("standard output: write error: %s", strerror(errno));
+        rc = -1;
+    }
+    if (cfg->json_path != NULL &&
+        write_file(cfg, r, cfg->json_path, tool_report_json) != 0) {
+        rc = -1;
+    }
+    if (cfg->junit_path != NULL &&
+        write_file(cfg, r, cfg->junit_path, tool_report_junit) != 0) {
+        rc = -1;
+    }
+    if (cfg->markdown_path != NULL &&
+        write_file(cfg, r, cfg->markdown_path, tool_report_markdown) != 0) {
+        rc = -1;
+    }
+    if (cfg->html_path != NULL &&
+        write_file(cfg, r, cfg->html_path, tool_report_html) != 0) {
+        rc = -1;
+    }
+    return rc;
+}

@@ -1,0 +1,125 @@
+/*
+ * tool_report_github.c: --format github, GitHub Actions workflow commands
+ * so that findings appear as annotations on the run: ::error for a
+ * critical rule, ::warning for a warning or a failed query, ::notice for
+ * a rule without data, then one plain summary line.  Values are escaped
+ * as the runner expects: in the message % CR LF; in properties also : and
+ * comma.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "aa/rules.h"
+#include "tool_report.h"
+
+static void put_escaped(FILE *fp, const char *s, bool property)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        switch (*s) {
+        case '%':
+            fputs("%25", fp);
+            break;
+        case '\r':
+            fputs("%0D", fp);
+            break;
+        case '\n':
+            fputs("%0A", fp);
+            break;
+        case ':':
+            fputs(property ? "%3A" : ":", fp);
+            break;
+        case ',':
+            fputs(property ? "%2C" : ",", fp);
+            break;
+        default:
+            fputc(*s, fp);
+            break;
+        }
+    }
+}
+
+static const char *command_for(aa_verdict v)
+{
+    switch (v) {
+    case AA_VERDICT_CRITICAL:
+        return "error";
+    case AA_VERDICT_WARNING:
+    case AA_VERDICT_ERROR:
+        return "warning";
+    case AA_VERDICT_NO_DATA:
+        return "notice";
+    case AA_VERDICT_OK:
+        break;
+    }
+    return NULL;
+}
+
+static void put_annotation(FILE *fp, const aa_rule_result *rr)
+{
+    const aa_rule *rule = rr->rule;
+    const char *cmd = command_for(rr->verdict);
+    char title[512], msg[2048], val[64], labels[1024];
+    size_t len;
+
+    if (cmd == NULL) {
+        return;
+    }
+    snprintf(title, sizeof(title), "async-auditor %s: %s", rule->id,
+             aa_verdict_name(rr->verdict));
+    len = (size_t)snprintf(msg, sizeof(msg), "%s", rule->finding);
+    if (rr->has_value && len < sizeof(msg)) {
+        len += (size_t)snprintf(msg + len, sizeof(msg) - len, ": %s",
+                                tool_fmt_value(rule, rr->value, val,
+                                               sizeof(val)));
+    }
+    if (rr->crossed != NULL && len < sizeof(msg)) {
+        len += (size_t)snprintf(msg + len, sizeof(msg) - len, " (%s %s)",
+                                aa_verdict_name(rr->verdict),
+                                rr->crossed->text);
+    }
+    if (tool_is_finding(rr) && rr->nseries > 0 &&
+        rr->series[0].labels.n > 0 && len < sizeof(msg)) {
+        len += (size_t)snprintf(
+            msg + len, sizeof(msg) - len, " on %s",
+            aa_labels_format(&rr->series[0].labels, labels, sizeof(labels)));
+    }
+    if (rr->nsites > 0 && len < sizeof(msg)) {
+        len += (size_t)snprintf(msg + len, sizeof(msg) - len,
+                                "; top site %s", rr->sites[0].site);
+    }
+    if (rr->message != NULL && len < sizeof(msg)) {
+        snprintf(msg + len, sizeof(msg) - len, ": %s", rr->message);
+    }
+    fprintf(fp, "::%s title=", cmd);
+    put_escaped(fp, title, true);
+    fputs("::", fp);
+    put_escaped(fp, msg, false);
+    fputc('\n', fp);
+}
+
+int tool_report_github(const tool_config *cfg, const aa_report *r, FILE *fp)
+{
+    size_t i, c[5];
+    int pass;
+
+    (void)cfg;
+    /* worst first, so the first annotations GitHub shows matter most */
+    for (pass = AA_VERDICT_CRITICAL; pass >= AA_VERDICT_NO_DATA; pass--) {
+        for (i = 0; i < r->nrules; i++) {
+            if ((int)r->rules[i].verdict == pass) {
+                put_annotation(fp, &r->rules[i]);
+            }
+        }
+    }
+    tool_count_verdicts(r, c);
+    fprintf(fp,
+            "async-auditor: Runtime Status: %s (%zu critical, %zu warning, "
+            "%zu ok, %zu no data, %zu error)\n",
+            aa_status_name(r->status), c[AA_VERDICT_CRITICAL],
+            c[AA_VERDICT_WARNING], c[AA_VERDICT_OK], c[AA_VERDICT_NO_DATA],
+            c[AA_VERDICT_ERROR]);
+    if (fflush(fp) != 0 || ferror(fp)) {
+        return AA_EIO;
+    }
+    return 0;
+}

@@ -1,0 +1,190 @@
+/*
+ * tool_report_json.c: the machine-readable report (--format json, --json
+ * FILE), built with jansson.  The schema is a contract documented in
+ * docs/report-json.md: fields are only ever added.  Values are numbers in
+ * base units (seconds, ratios), null when there is no value, and the
+ * strings "+Inf"/"-Inf" for infinities, which JSON numbers cannot hold.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "aa/rules.h"
+#include "aa_version.h"
+#include "tool_report.h"
+
+/* Every json_object_set_new below goes through this, so an allocation
+ * failure anywhere turns into one error at the end. */
+typedef struct jctx {
+    bool failed;
+} jctx;
+
+static void set(jctx *c, json_t *obj, const char *key, json_t *value)
+{
+    if (obj == NULL || value == NULL ||
+        json_object_set_new(obj, key, value) != 0) {
+        c->failed = true;
+    }
+}
+
+static void push(jctx *c, json_t *arr, json_t *value)
+{
+    if (arr == NULL || value == NULL || json_array_append_new(arr, value)) {
+        c->failed = true;
+    }
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s != NULL ? json_string(s) : json_null();
+}
+
+static json_t *number(double v)
+{
+    if (isnan(v)) {
+        return json_null();
+    }
+    if (isinf(v)) {
+        return json_string(v > 0 ? "+Inf" : "-Inf");
+    }
+    return json_real(v);
+}
+
+static json_t *threshold(const aa_threshold *t)
+{
+    return t != NULL && t->set ? json_string(t->text) : json_null();
+}
+
+static json_t *labels_obj(jctx *c, const aa_labels *ls)
+{
+    json_t *o = json_object();
+    size_t i;
+
+    for (i = 0; o != NULL && i < ls->n; i++) {
+        set(c, o, ls->v[i].name, json_string(ls->v[i].value));
+    }
+    return o;
+}
+
+static json_t *rule_obj(jctx *c, const aa_report *r,
+                        const aa_rule_result *rr)
+{
+    const aa_rule *rule = rr->rule;
+    json_t *o = json_object(), *series, *sites, *warnings, *th;
+    char buf[64];
+    size_t i;
+
+    (void)r;
+    set(c, o, "id", json_string(rule->id));
+    set(c, o, "finding", str_or_null(rule->finding));
+    set(c, o, "description", str_or_null(rule->description));
+    set(c, o, "status", json_string(aa_verdict_name(rr->verdict)));
+    set(c, o, "value", rr->has_value ? number(rr->value) : json_null());
+    set(c, o, "value_text",
+        rr->has_value
+            ? json_string(tool_fmt_value(rule, rr->value, buf, sizeof(buf)))
+            : json_null());
+    set(c, o, "threshold", threshold(rr->crossed));
+    th = json_object();
+    set(c, th, "warning", threshold(&rule->warning));
+    set(c, th, "critical", threshold(&rule->critical));
+    set(c, o, "thresholds", th);
+    set(c, o, "for_seconds",
+        rule->for_ms > 0 ? json_real((double)rule->for_ms / 1000.0)
+                         : json_null());
+    set(c, o, "metric", str_or_null(rule->metric));
+    set(c, o, "stat", rule->metric != NULL ? json_string(rule->stat_text)
+                                           : json_null());
+    set(c, o, "query", str_or_null(rr->query));
+    set(c, o, "message", str_or_null(rr->message));
+    warnings = json_array();
+    for (i = 0; i < rr->nwarnings; i++) {
+        push(c, warnings, json_string(rr->warnings[i]));
+    }
+    set(c, o, "warnings", warnings);
+    series = json_array();
+    for (i = 0; i < rr->nseries; i++) {
+        const aa_series_result *s = &rr->series[i];
+        json_t *so = json_object();
+
+        set(c, so, "labels", labels_obj(c, &s->labels));
+        set(c, so, "value", number(s->value));
+        set(c, so, "status", json_string(aa_verdict_name(s->verdict)));
+        push(c, series, so);
+    }
+    set(c, o, "series", series);
+    sites = json_array();
+    for (i = 0; i < rr->nsites; i++) {
+        json_t *so = json_object();
+
+        set(c, so, "site", json_string(rr->sites[i].site));
+        set(c, so, "seconds", number(rr->sites[i].seconds));
+        push(c, sites, so);
+    }
+    set(c, o, "sites", sites);
+    return o;
+}
+
+int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
+{
+    static const char *const names[5] = {"ok", "no_data", "error",
+                                         "warning", "critical"};
+    json_t *root = json_object(), *window, *rules, *summary;
+    jctx c = {false};
+    size_t counts[5], i;
+    int rc = 0;
+
+    (void)cfg;
+    set(&c, root, "schema_version", json_integer(1));
+    set(&c, root, "auditor_version", json_string(AA_VERSION));
+    set(&c, root, "status", json_string(aa_status_name(r->status)));
+    window = json_object();
+    {
+        char buf[40];
+
+        set(&c, window, "start",
+            json_string(tool_fmt_time(r->start_ms, buf, sizeof(buf))));
+        set(&c, window, "end",
+            json_string(tool_fmt_time(r->end_ms, buf, sizeof(buf))));
+    }
+    set(&c, window, "start_unix", json_real((double)r->start_ms / 1000.0));
+    set(&c, window, "end_unix", json_real((double)r->end_ms / 1000.0));
+    set(&c, window, "seconds",
+        json_real((double)(r->end_ms - r->start_ms) / 1000.0));
+    set(&c, root, "window", window);
+    set(&c, root, "target", str_or_null(r->target));
+    set(&c, root, "mode", str_or_null(r->mode));
+    set(&c, root, "step_seconds",
+        r->step_ms > 0 ? json_real((double)r->step_ms / 1000.0)
+                       : json_null());
+    if (r->mode != NULL && strcmp(r->mode, "scrape") == 0) {
+        json_t *s = json_object();
+
+        set(&c, s, "ok", json_integer(r->scrapes_ok));
+        set(&c, s, "failed", json_integer(r->scrapes_failed));
+        set(&c, root, "scrapes", s);
+    }
+    tool_count_verdicts(r, counts);
+    summary = json_object();
+    for (i = 0; i < 5; i++) {
+        set(&c, summary, names[i], json_integer((json_int_t)counts[i]));
+    }
+    set(&c, root, "summary", summary);
+    rules = json_array();
+    for (i = 0; i < r->nrules; i++) {
+        push(&c, rules, rule_obj(&c, r, &r->rules[i]));
+    }
+    set(&c, root, "rules", rules);
+    if (c.failed) {
+        tool_error("JSON report: out of memory");
+        rc = AA_EIO;
+    } else if (json_dumpf(root, fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                        JSON_REAL_PRECISION(12)) != 0 ||
+               fputc('\n', fp) == EOF || fflush(fp) != 0 || ferror(fp)) {
+        rc = AA_EIO;
+    }
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,212 @@
+/*
+ * tool_report_junit.c: the JUnit XML report (--junit FILE, --format
+ * junit) that CI systems show as test results: one testsuite, one
+ * testcase per rule.  A breach (warning, critical) is a <failure>; a rule
+ * that could not be judged (no_data, error) is an <error>, so the two are
+ * told apart; a rule whose missing data is acceptable (no_data: ok) is
+ * <skipped>.  Everything from outside (label values, messages) is escaped,
+ * and characters XML 1.0 cannot hold are replaced.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "aa/rules.h"
+#include "tool_report.h"
+
+/* Text or attribute content: & < > " ' escaped; control characters other
+ * than tab, newline and carriage return (invalid in XML 1.0) become '?'.
+ * In attributes, newlines and tabs are written as character references so
+ * that parsers keep them. */
+static void put_xml(FILE *fp, const char *s, bool attr)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        switch (ch) {
+        case '&':
+            fputs("&amp;", fp);
+            break;
+        case '<':
+            fputs("&lt;", fp);
+            break;
+        case '>':
+            fputs("&gt;", fp);
+            break;
+        case '"':
+            fputs("&quot;", fp);
+            break;
+        case '\'':
+            fputs("&apos;", fp);
+            break;
+        case '\n':
+            fputs(attr ? "&#10;" : "\n", fp);
+            break;
+        case '\r':
+            fputs("&#13;", fp);
+            break;
+        case '\t':
+            fputs(attr ? "&#9;" : "\t", fp);
+            break;
+        default:
+            fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, fp);
+            break;
+        }
+    }
+}
+
+/* One line summing a rule's outcome, used as the failure message. */
+static void rule_message(const aa_rule_result *rr, char *buf, size_t size)
+{
+    const aa_rule *rule = rr->rule;
+    char val[64];
+
+    if (tool_is_finding(rr) && rr->has_value && rr->crossed != NULL) {
+        snprintf(buf, size, "%s: %s %s (%s)", rule->finding,
+                 tool_fmt_value(rule, rr->value, val, sizeof(val)),
+                 rr->crossed->text, aa_verdict_name(rr->verdict));
+    } else if (rr->message != NULL) {
+        snprintf(buf, size, "%s", rr->message);
+    } else if (rr->has_value) {
+        snprintf(buf, size, "%s: %s (%s)", rule->finding,
+                 tool_fmt_value(rule, rr->value, val, sizeof(val)),
+                 aa_verdict_name(rr->verdict));
+    } else {
+        snprintf(buf, size, "%s (%s)", rule->finding,
+                 aa_verdict_name(rr->verdict));
+    }
+}
+
+/* The element's body: the evidence a person reading the CI result needs. */
+static void put_details(FILE *fp, const aa_rule_result *rr)
+{
+    const aa_rule *rule = rr->rule;
+    char buf[1024], val[64];
+    size_t i;
+
+    if (rule->description != NULL) {
+        put_xml(fp, rule->description, false);
+        fputc('\n', fp);
+    }
+    fprintf(fp, "thresholds: warning %s, critical %s\n",
+            rule->warning.set ? rule->warning.text : "-",
+            rule->critical.set ? rule->critical.text : "-");
+    if (rr->query != NULL) {
+        fputs("query: ", fp);
+        put_xml(fp, rr->query, false);
+        fputc('\n', fp);
+    }
+    for (i = 0; i < rr->nseries; i++) {
+        fputs("series ", fp);
+        put_xml(fp, aa_labels_format(&rr->series[i].labels, buf, sizeof(buf)),
+                false);
+        fprintf(fp, " = %s (%s)\n",
+                tool_fmt_value(rule, rr->series[i].value, val, sizeof(val)),
+                aa_verdict_name(rr->series[i].verdict));
+    }
+    for (i = 0; i < rr->nsites; i++) {
+        fputs("site ", fp);
+        put_xml(fp, rr->sites[i].site, false);
+        fprintf(fp, ": %s blocked\n",
+                tool_fmt_seconds(rr->sites[i].seconds, val, sizeof(val)));
+    }
+    for (i = 0; i < rr->nwarnings; i++) {
+        fputs("backend warning: ", fp);
+        put_xml(fp, rr->warnings[i], false);
+        fputc('\n', fp);
+    }
+}
+
+static bool is_skipped(const aa_rule_result *rr)
+{
+    return rr->verdict == AA_VERDICT_OK && !rr->has_value &&
+           rr->rule->no_data == AA_NODATA_OK;
+}
+
+int tool_report_junit(const tool_config *cfg, const aa_report *r, FILE *fp)
+{
+    size_t i, failures = 0, errors = 0, skipped = 0;
+    char ts[40], msg[1024];
+
+    (void)cfg;
+    for (i = 0; i < r->nrules; i++) {
+        const aa_rule_result *rr = &r->rules[i];
+
+        if (tool_is_finding(rr)) {
+            failures++;
+        } else if (rr->verdict == AA_VERDICT_NO_DATA ||
+                   rr->verdict == AA_VERDICT_ERROR) {
+            errors++;
+        } else if (is_skipped(rr)) {
+            skipped++;
+        }
+    }
+    /* timestamp: the end of the window, without the zone designator as
+     * the JUnit schema's xs:dateTime usage expects */
+    tool_fmt_time(r->end_ms - r->end_ms % 1000, ts, sizeof(ts));
+    ts[strlen(ts) - 1] = '\0';
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", fp);
+    fprintf(fp,
+            "<testsuites name=\"async-auditor\" tests=\"%zu\" "
+            "failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\">\n",
+            r->nrules, failures, errors, skipped);
+    fprintf(fp,
+            "  <testsuite name=\"async-auditor\" tests=\"%zu\" "
+            "failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" "
+            "timestamp=\"%s\" time=\"0\">\n",
+            r->nrules, failures, errors, skipped, ts);
+    fputs("    <properties>\n", fp);
+    fprintf(fp, "      <property name=\"status\" value=\"%s\"/>\n",
+            aa_status_name(r->status));
+    fputs("      <property name=\"target\" value=\"", fp);
+    put_xml(fp, r->target, true);
+    fputs("\"/>\n      <property name=\"mode\" value=\"", fp);
+    put_xml(fp, r->mode, true);
+    fputs("\"/>\n", fp);
+    fprintf(fp, "      <property name=\"window_start\" value=\"%s\"/>\n",
+            tool_fmt_time(r->start_ms, msg, sizeof(msg)));
+    fprintf(fp, "      <property name=\"window_end\" value=\"%s\"/>\n",
+            tool_fmt_time(r->end_ms, msg, sizeof(msg)));
+    fputs("    </properties>\n", fp);
+    for (i = 0; i < r->nrules; i++) {
+        const aa_rule_result *rr = &r->rules[i];
+        const char *elem = NULL;
+
+        fputs("    <testcase classname=\"async-auditor\" name=\"", fp);
+        put_xml(fp, rr->rule->id, true);
+        fputs("\" time=\"0\">\n", fp);
+        rule_message(rr, msg, sizeof(msg));
+        if (tool_is_finding(rr)) {
+            elem = "failure";
+        } else if (rr->verdict == AA_VERDICT_NO_DATA ||
+                   rr->verdict == AA_VERDICT_ERROR) {
+            elem = "error";
+        }
+        if (elem != NULL) {
+            fprintf(fp, "      <%s type=\"%s\" message=\"", elem,
+                    aa_verdict_name(rr->verdict));
+            put_xml(fp, msg, true);
+            fputs("\">", fp);
+            put_details(fp, rr);
+            fprintf(fp, "</%s>\n", elem);
+        } else if (is_skipped(rr)) {
+            fputs("      <skipped message=\"", fp);
+            put_xml(fp, rr->message != NULL ? rr->message
+                                            : "no data (no_data: ok)",
+                    true);
+            fputs("\"/>\n", fp);
+        } else {
+            fputs("      <system-out>", fp);
+            put_xml(fp, msg, false);
+            fputc('\n', fp);
+            put_details(fp, rr);
+            fputs("</system-out>\n", fp);
+        }
+        fputs("    </testcase>\n", fp);
+    }
+    fputs("  </testsuite>\n</testsuites>\n", fp);
+    if (fflush(fp) != 0 || ferror(fp)) {
+        return AA_EIO;
+    }
+    return 0;
+}

@@ -1,0 +1,294 @@
+/*
+ * tool_report_text.c: the human report on standard output (SPEC section
+ * 6).  It opens with the status a person looks for first, then each
+ * finding with the evidence needed to act on it (value, threshold crossed,
+ * which series, which code sites), then one line per rule so that rules
+ * without data are never hidden.  Colour only when tool_config says so
+ * (a terminal, no NO_COLOR, no --no-color).
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "aa/rules.h"
+#include "tool_report.h"
+
+#define MAX_SERIES_SHOWN 10
+#define MAX_SITES_SHOWN 5
+#define MAX_ID_WIDTH 40
+#define MAX_LABELS_WIDTH 60
+
+static const char *verdict_color(aa_verdict v)
+{
+    switch (v) {
+    case AA_VERDICT_OK:
+        return "\033[32m";
+    case AA_VERDICT_WARNING:
+        return "\033[33m";
+    case AA_VERDICT_CRITICAL:
+        return "\033[1;31m";
+    case AA_VERDICT_NO_DATA:
+    case AA_VERDICT_ERROR:
+        return "\033[35m";
+    }
+    return "";
+}
+
+static const char *status_color(aa_status s)
+{
+    switch (s) {
+    case AA_STATUS_HEALTHY:
+        return "\033[1;32m";
+    case AA_STATUS_DEGRADED:
+        return "\033[1;33m";
+    case AA_STATUS_CRITICAL:
+        return "\033[1;31m";
+    case AA_STATUS_UNKNOWN:
+        return "\033[1;35m";
+    }
+    return "";
+}
+
+/* s, padded to width, in colour when asked. */
+static void put_colored(FILE *fp, bool color, const char *code,
+                        const char *s, int width)
+{
+    int pad = width - (int)strlen(s);
+
+    if (color) {
+        fprintf(fp, "%s%s\033[0m", code, s);
+    } else {
+        fputs(s, fp);
+    }
+    for (; pad > 0; pad--) {
+        fputc(' ', fp);
+    }
+}
+
+static void put_thresholds(FILE *fp, const aa_rule *rule)
+{
+    if (rule->warning.set) {
+        fprintf(fp, "warning %s", rule->warning.text);
+    }
+    if (rule->critical.set) {
+        fprintf(fp, "%scritical %s", rule->warning.set ? ", " : "",
+                rule->critical.text);
+    }
+}
+
+static void put_finding(FILE *fp, bool color, const aa_rule_result *rr)
+{
+    const aa_rule *rule = rr->rule;
+    char buf[1024], val[64];
+    int lw = 0, sw = 0;
+    size_t i;
+
+    fprintf(fp, "- %s\n", rule->finding != NULL ? rule->finding : rule->id);
+    fputs("    rule:      ", fp);
+    fprintf(fp, "%s (", rule->id);
+    put_colored(fp, color, verdict_color(rr->verdict),
+                aa_verdict_name(rr->verdict), 0);
+    fputs(")\n", fp);
+    if (rr->has_value) {
+        fprintf(fp, "    value:     %s",
+                tool_fmt_value(rule, rr->value, val, sizeof(val)));
+        if (rule->metric != NULL) {
+            fprintf(fp, " (%s of %s)", rule->stat_text, rule->metric);
+        }
+        fputc('\n', fp);
+    }
+    if (rr->crossed != NULL) {
+        fprintf(fp, "    crossed:   %s %s",
+                rr->crossed == &rule->critical ? "critical" : "warning",
+                rr->crossed->text);
+        if (rule->for_ms > 0) {
+            fprintf(fp, " for %s",
+                    aa_duration_format(rule->for_ms, buf, sizeof(buf)));
+        }
+        fputc('\n', fp);
+    }
+    for (i = 0; i < rr->nseries && i < MAX_SERIES_SHOWN; i++) {
+        int l = (int)strlen(
+            aa_labels_format(&rr->series[i].labels, buf, sizeof(buf)));
+
+        lw = l > lw ? (l > MAX_LABELS_WIDTH ? MAX_LABELS_WIDTH : l) : lw;
+    }
+    for (i = 0; i < rr->nseries && i < MAX_SERIES_SHOWN; i++) {
+        const aa_series_result *s = &rr->series[i];
+
+        fputs(i == 0 ? "    series:    " : "               ", fp);
+        fprintf(fp, "%-*s  %-8s ", lw,
+                aa_labels_format(&s->labels, buf, sizeof(buf)),
+                tool_fmt_value(rule, s->value, val, sizeof(val)));
+        put_colored(fp, color, verdict_color(s->verdict),
+                    aa_verdict_name(s->verdict), 0);
+        fputc('\n', fp);
+    }
+    if (rr->nseries > MAX_SERIES_SHOWN) {
+        fprintf(fp, "               ... and %zu more series\n",
+                rr->nseries - MAX_SERIES_SHOWN);
+    }
+    for (i = 0; i < rr->nsites && i < MAX_SITES_SHOWN; i++) {
+        int l = (int)strlen(rr->sites[i].site);
+
+        sw = l > sw ? (l > MAX_LABELS_WIDTH ? MAX_LABELS_WIDTH : l) : sw;
+    }
+    for (i = 0; i < rr->nsites && i < MAX_SITES_SHOWN; i++) {
+        fputs(i == 0 ? "    culprits:  " : "               ", fp);
+        fprintf(fp, "%-*s  %s blocked\n", sw, rr->sites[i].site,
+                tool_fmt_seconds(rr->sites[i].seconds, val, sizeof(val)));
+    }
+    if (rule->description != NULL) {
+        fprintf(fp, "    about:     %s\n", rule->description);
+    }
+}
+
+static void put_rule_table(FILE *fp, bool color, const aa_report *r)
+{
+    int idw = 4;
+    size_t i;
+
+    for (i = 0; i < r->nrules; i++) {
+        int l = (int)strlen(r->rules[i].rule->id);
+
+        if (l > idw) {
+            idw = l > MAX_ID_WIDTH ? MAX_ID_WIDTH : l;
+        }
+    }
+    fprintf(fp, "Rules:\n  %-9s %-*s  %-10s %s\n", "STATUS", idw, "RULE",
+            "VALUE", "THRESHOLDS");
+    for (i = 0; i < r->nrules; i++) {
+        const aa_rule_result *rr = &r->rules[i];
+        char val[64];
+
+        fputs("  ", fp);
+        put_colored(fp, color, verdict_color(rr->verdict),
+                    aa_verdict_name(rr->verdict), 9);
+        fprintf(fp, " %-*s  %-10s ", idw, rr->rule->id,
+                rr->has_value
+                    ? tool_fmt_value(rr->rule, rr->value, val, sizeof(val))
+                    : "-");
+        put_thresholds(fp, rr->rule);
+        fputc('\n', fp);
+    }
+}
+
+static void put_notes(FILE *fp, const aa_report *r)
+{
+    bool header = false;
+    size_t i, j;
+
+    for (i = 0; i < r->nrules; i++) {
+        const aa_rule_result *rr = &r->rules[i];
+
+        if (rr->message == NULL) {
+            continue;
+        }
+        if (!header) {
+            fputs("\nNot judged:\n", fp);
+            header = true;
+        }
+        fprintf(fp, "- %s (%s): %s\n", rr->rule->id,
+                aa_verdict_name(rr->verdict), rr->message);
+    }
+    header = false;
+    for (i = 0; i < r->nrules; i++) {
+        const aa_rule_result *rr = &r->rules[i];
+
+        for (j = 0; j < rr->nwarnings; j++) {
+            if (!header) {
+                fputs("\nBackend warnings:\n", fp);
+                header = true;
+            }
+            fprintf(fp, "- %s: %s\n", rr->rule->id, rr->warnings[j]);
+        }
+    }
+}
+
+static void put_footer(FILE *fp, const aa_report *r)
+{
+    char a[40], b[40], d[40];
+    size_t c[5];
+
+    tool_count_verdicts(r, c);
+    fprintf(fp, "\nWindow:  %s to %s (%s)\n",
+            tool_fmt_time(r->start_ms, a, sizeof(a)),
+            tool_fmt_time(r->end_ms, b, sizeof(b)),
+            aa_duration_format(r->end_ms - r->start_ms, d, sizeof(d)));
+    fprintf(fp, "Source:  %s (%s)\n", r->target != NULL ? r->target : "-",
+            r->mode != NULL ? r->mode : "-");
+    if (r->mode != NULL && strcmp(r->mode, "scrape") == 0) {
+        fprintf(fp, "Scrapes: %u ok, %u failed\n", r->scrapes_ok,
+                r->scrapes_failed);
+    }
+    fprintf(fp,
+            "Summary: %zu critical, %zu warning, %zu ok, %zu no data, "
+            "%zu error\n",
+            c[AA_VERDICT_CRITICAL], c[AA_VERDICT_WARNING], c[AA_VERDICT_OK],
+            c[AA_VERDICT_NO_DATA], c[AA_VERDICT_ERROR]);
+}
+
+int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp)
+{
+    bool color = cfg->color;
+    bool quiet = cfg->verbosity < 0;
+    size_t i, nfind = 0;
+    int pass;
+
+    if (!quiet) {
+        fputs("ASYNC RUNTIME AUDITOR\n\n", fp);
+    }
+    fputs("Runtime Status: ", fp);
+    put_colored(fp, color, status_color(r->status),
+                aa_status_name(r->status), 0);
+    fputc('\n', fp);
+    for (i = 0; i < r->nrules; i++) {
+        nfind += tool_is_finding(&r->rules[i]) ? 1 : 0;
+    }
+    if (!quiet) {
+        fputs(nfind > 0 ? "\nFindings:\n" : "\nFindings: none\n", fp);
+    }
+    /* critical findings first, then warnings, each in rule order */
+    for (pass = 0; pass < 2; pass++) {
+        aa_verdict want = pass == 0 ? AA_VERDICT_CRITICAL
+                                    : AA_VERDICT_WARNING;
+
+        for (i = 0; i < r->nrules; i++) {
+            const aa_rule_result *rr = &r->rules[i];
+            char val[64];
+
+            if (rr->verdict != want) {
+                continue;
+            }
+            if (!quiet) {
+                put_finding(fp, color, rr);
+                continue;
+            }
+            fprintf(fp, "- %s: %s",
+                    rr->rule->finding != NULL ? rr->rule->finding
+                                              : rr->rule->id,
+                    rr->rule->id);
+            if (rr->has_value) {
+                fprintf(fp, " %s",
+                        tool_fmt_value(rr->rule, rr->value, val,
+                                       sizeof(val)));
+            }
+            if (rr->crossed != NULL) {
+                fprintf(fp, " (%s %s)", aa_verdict_name(rr->verdict),
+                        rr->crossed->text);
+            }
+            fputc('\n', fp);
+        }
+    }
+    if (!quiet) {
+        fputc('\n', fp);
+        put_rule_table(fp, color, r);
+        put_notes(fp, r);
+        put_footer(fp, r);
+    }
+    if (fflush(fp) != 0 || ferror(fp)) {
+        return AA_EIO;
+    }
+    return 0;
+}

@@ -1,0 +1,418 @@
+/*
+ * tool_samples.c: --save-samples and --samples.  A scrape-mode run can
+ * be kept as an OpenMetrics file, judged again later with other rules
+ * (replay), and loaded into a real Prometheus with promtool to check that
+ * the local evaluation gives the engine's answers.
+ */
+#include "tool_samples.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int tool_samples_add(aa_tsdb *db, const aa_expo_sample *s,
+                     const aa_label *extra, size_t nextra, size_t *id)
+{
+    aa_labels ls = {NULL, 0};
+    char renamed[300];
+    size_t i, j;
+    int rc;
+
+    rc = aa_labels_add(&ls, "__name__", s->name);
+    for (i = 0; rc == AA_OK && i < s->nlabels; i++) {
+        const char *name = s->labels[i].name;
+
+        for (j = 0; j < nextra; j++) {
+            if (strcmp(name, extra[j].name) == 0) {
+                snprintf(renamed, sizeof(renamed), "exported_%s", name);
+                name = renamed;
+                break;
+            }
+        }
+        /* An empty label value is the same as no label in Prometheus. */
+        if (s->labels[i].value[0] != '\0') {
+            rc = aa_labels_add(&ls, name, s->labels[i].value);
+        }
+    }
+    for (j = 0; rc == AA_OK && j < nextra; j++) {
+        rc = aa_labels_add(&ls, extra[j].name, extra[j].value);
+    }
+    if (rc == AA_OK) {
+        rc = aa_tsdb_series(db, &ls, s->family, id);
+    }
+    aa_labels_clear(&ls);
+    return rc;
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+typedef struct loader {
+    aa_tsdb *db;
+    aa_diag *diag;
+    const char *path;
+} loader;
+
+static int load_meta(void *ctx, const aa_expo_meta *m)
+{
+    loader *ld = ctx;
+
+    if (m->help != NULL || m->unit != NULL) {
+        return AA_OK;
+    }
+    return aa_tsdb_set_type(ld->db, m->family, m->type);
+}
+
+static int load_sample(void *ctx, const aa_expo_sample *s)
+{
+    loader *ld = ctx;
+    size_t id;
+    int rc;
+
+    if (!s->has_timestamp) {
+        aa_diag_set(ld->diag, ld->path, s->line, 0,
+                    "line %u: sample of %s has no timestamp (a recording "
+                    "needs one on every sample)",
+                    s->line, s->name);
+        return AA_ESYNTAX;
+    }
+    rc = tool_samples_add(ld->db, s, NULL, 0, &id);
+    if (rc == AA_OK) {
+        rc = aa_tsdb_append(ld->db, id, s->t_ms, s->value);
+        if (rc == AA_EINVAL) {
+            aa_diag_set(ld->diag, ld->path, s->line, 0,
+                        "line %u: sample of %s is not newer than the "
+                        "series' previous one (samples of a series must "
+                        "be in increasing time)",
+                        s->line, s->name);
+            rc = AA_ESYNTAX;
+        }
+    }
+    return rc;
+}
+
+static int read_file(const char *path, aa_buf *b, aa_diag *diag)
+{
+    char chunk[65536];
+    FILE *f = fopen(path, "rb");
+    int rc = AA_OK;
+
+    if (f == NULL) {
+        aa_diag_set(diag, path, 0, 0, "cannot open: %s", strerror(errno));
+        return AA_EIO;
+    }
+    for (;;) {
+        size_t n = fread(chunk, 1, sizeof(chunk), f);
+
+        if (n > 0) {
+            rc = aa_buf_append(b, chunk, n);
+            if (rc == AA_ETOOBIG) {
+                aa_diag_set(diag, path, 0, 0,
+                            "recording larger than %zu bytes", b->max);
+                break;
+            }
+            if (rc != AA_OK) {
+                break;
+            }
+        }
+        if (n < sizeof(chunk)) {
+            if (ferror(f)) {
+                aa_diag_set(diag, path, 0, 0, "read error: %s",
+                            strerror(errno));
+                rc = AA_EIO;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int tool_samples_load(const char *path, aa_tsdb *db, aa_diag *diag)
+{
+    aa_buf b;
+    loader ld = {db, diag, path};
+    aa_expo_handler h = {load_sample, load_meta, &ld};
+    aa_expo_limits lim = {1024 * 1024, (size_t)1 << 31, 128};
+    aa_expo_format fmt = AA_EXPO_TEXT;
+    int rc;
+
+    aa_diag_clear(diag);
+    aa_buf_init(&b, TOOL_SAMPLES_MAX_FILE);
+    rc = read_file(path, &b, diag);
+    if (rc != AA_OK) {
+        goto out;
+    }
+    /* OpenMetrics ends in "# EOF"; a 0.0.4 file with ms timestamps is
+     * accepted too. */
+    {
+        size_t n = b.len;
+
+        while (n > 0 && b.data[n - 1] == '\n') {
+            n--;
+        }
+        if (n >= 5 && memcmp(b.data + n - 5, "# EOF", 5) == 0) {
+            fmt = AA_EXPO_OPENMETRICS;
+        }
+    }
+    rc = aa_expo_parse(b.data, b.len, fmt, &lim, &h, diag);
+    if (rc != AA_OK && diag != NULL) {
+        char msg[sizeof(diag->message)];
+
+        snprintf(msg, sizeof(msg), "%s", diag->message);
+        snprintf(diag->file, sizeof(diag->file), "%s", path);
+        snprintf(diag->message, sizeof(diag->message), "%s", msg);
+    }
+out:
+    aa_buf_release(&b);
+    return rc;
+}
+
+/* ---- saving -------------------------------------------------------------- */
+
+typedef struct outseries {
+    size_t id;
+    const char *family; /* as written */
+    aa_expo_type type;  /* as written */
+} outseries;
+
+static int outseries_cmp(const void *pa, const void *pb)
+{
+    const outseries *a = pa, *b = pb;
+    int c = strcmp(a->family, b->family);
+
+    if (c != 0) {
+        return c;
+    }
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static bool has_suffix(const char *name, const char *fam, const char *suf)
+{
+    size_t n = strlen(fam);
+
+    return strncmp(name, fam, n) == 0 && strcmp(name + n, suf) == 0;
+}
+
+/*
+ * The family and type a series is written under.  OpenMetrics is strict
+ * about sample names (a counter's must end in _total, a histogram's in
+ * _bucket/_sum/_count/_created); a series that does not fit its recorded
+ * family is written as its own "unknown" family, which keeps every value.
+ */
+static void out_family(const aa_tsdb *db, size_t id, outseries *o,
+                       char *buf, size_t size)
+{
+    const char *name = aa_tsdb_name(db, id);
+    const char *fam = aa_tsdb_family(db, id);
+    aa_expo_type t = aa_tsdb_family_type(db, fam);
+    size_t n = strlen(name);
+
+    o->id = id;
+    o->family = name;
+    o->type = AA_EXPO_UNTYPED;
+    switch (t) {
+    case AA_EXPO_COUNTER:
+        if (n > 6 && strcmp(name + n - 6, "_total") == 0 && n - 6 < size) {
+            memcpy(buf, name, n - 6);
+            buf[n - 6] = '\0';
+            o->type = t;
+        }
+        break;
+    case AA_EXPO_GAUGE:
+        if (strcmp(name, fam) == 0) {
+            o->type = t;
+        }
+        break;
+    case AA_EXPO_HISTOGRAM:
+        if (has_suffix(name, fam, "_bucket") ||
+            has_suffix(name, fam, "_sum") ||
+            has_suffix(name, fam, "_count")) {
+            o->family = fam;
+            o->type = t;
+        }
+        break;
+    case AA_EXPO_SUMMARY:
+        if (strcmp(name, fam) == 0 || has_suffix(name, fam, "_sum") ||
+            has_suffix(name, fam, "_count")) {
+            o->family = fam;
+            o->type = t;
+        }
+        break;
+    default:
+        break;
+    }
+    if (o->type == AA_EXPO_COUNTER) {
+        o->family = buf;
+    }
+}
+
+/*
+ * An OpenMetrics timestamp for t_ms: seconds with three decimals.
+ * Prometheus reads it as int64(float * 1000), which truncates; when the
+ * nearest double of "S.mmm" times 1000 falls just below the integer, a
+ * trailing "05" (50 microseconds) keeps both readers on the same
+ * millisecond.  This reader rounds, so it reads the same ms.
+ */
+static void fmt_ts(int64_t t_ms, char *buf, size_t size)
+{
+    int64_t s = t_ms / 1000, ms = t_ms % 1000;
+    const char *sign = "";
+
+    if (t_ms < 0) {
+        sign = "-";
+        s = -(t_ms / 1000);
+        ms = -(t_ms % 1000);
+    }
+    snprintf(buf, size, "%s%" PRId64 ".%03" PRId64, sign, s, ms);
+    if ((int64_t)(strtod(buf, NULL) * 1000.0) != t_ms && t_ms >= 0) {
+        snprintf(buf, size, "%s%" PRId64 ".%03" PRId64 "05", sign, s, ms);
+    }
+}
+
+static int fmt_value(aa_buf *b, double v)
+{
+    if (isnan(v)) {
+        return aa_buf_append(b, "NaN", 3);
+    }
+    if (isinf(v)) {
+        return aa_buf_append(b, v > 0 ? "+Inf" : "-Inf", 4);
+    }
+    return aa_buf_appendf(b, "%.17g", v);
+}
+
+static int write_series(FILE *f, const aa_tsdb *db, size_t id, aa_buf *line,
+                        aa_point **pts, size_t *cap)
+{
+    const aa_labels *ls = aa_tsdb_labels(db, id);
+    size_t np, i, k, head;
+    int rc;
+
+    aa_buf_reset(line);
+    rc = aa_buf_appendf(line, "%s", aa_tsdb_name(db, id));
+    for (i = 0, k = 0; rc == AA_OK && i < ls->n; i++) {
+        if (strcmp(ls->v[i].name, "__name__") == 0) {
+            continue;
+        }
+        rc = aa_buf_appendf(line, "%s%s=\"", k++ == 0 ? "{" : ",",
+                            ls->v[i].name);
+        if (rc == AA_OK) {
+            rc = aa_expo_escape(line, ls->v[i].value, true);
+        }
+        if (rc == AA_OK) {
+            rc = aa_buf_append(line, "\"", 1);
+        }
+    }
+    if (rc == AA_OK && k > 0) {
+        rc = aa_buf_append(line, "}", 1);
+    }
+    if (rc == AA_OK) {
+        rc = aa_buf_append(line, " ", 1);
+    }
+    if (rc == AA_OK) {
+        rc = aa_tsdb_points(db, id, INT64_MIN, INT64_MAX, false, pts, cap,
+                            &np);
+    }
+    if (rc != AA_OK) {
+        return rc;
+    }
+    head = line->len;
+    for (i = 0; i < np; i++) {
+        char ts[48];
+
+        line->len = head;
+        line->data[head] = '\0';
+        fmt_ts((*pts)[i].t_ms, ts, sizeof(ts));
+        rc = fmt_value(line, (*pts)[i].v);
+        if (rc == AA_OK) {
+            rc = aa_buf_appendf(line, " %s\n", ts);
+        }
+        if (rc != AA_OK) {
+            return rc;
+        }
+        if (fwrite(line->data, 1, line->len, f) != line->len) {
+            return AA_EIO;
+        }
+    }
+    return AA_OK;
+}
+
+int tool_samples_save(const char *path, const aa_tsdb *db, aa_diag *diag)
+{
+    size_t n = aa_tsdb_nseries(db), i;
+    outseries *os = NULL;
+    char (*bufs)[256] = NULL;
+    char *tmp = NULL;
+    aa_point *pts = NULL;
+    size_t cap = 0;
+    aa_buf line;
+    FILE *f = NULL;
+    const char *last = NULL;
+    int rc = AA_OK;
+
+    aa_diag_clear(diag);
+    aa_buf_init(&line, (size_t)16 * 1024 * 1024);
+    tmp = malloc(strlen(path) + 16);
+    os = calloc(n + 1, sizeof(*os));
+    bufs = calloc(n + 1, sizeof(*bufs));
+    if (tmp == NULL || os == NULL || bufs == NULL) {
+        rc = AA_ENOMEM;
+        goto out;
+    }
+    sprintf(tmp, "%s.tmp%ld", path, (long)getpid());
+    for (i = 0; i < n; i++) {
+        out_family(db, i, &os[i], bufs[i], sizeof(bufs[i]));
+    }
+    qsort(os, n, sizeof(*os), outseries_cmp);
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        aa_diag_set(diag, path, 0, 0, "cannot write: %s", strerror(errno));
+        rc = AA_EIO;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (last == NULL || strcmp(last, os[i].family) != 0) {
+            const char *tn = os[i].type == AA_EXPO_UNTYPED
+                                 ? "unknown"
+                                 : aa_expo_type_name(os[i].type);
+
+            if (fprintf(f, "# TYPE %s %s\n", os[i].family, tn) < 0) {
+                rc = AA_EIO;
+                break;
+            }
+            last = os[i].family;
+        }
+        rc = write_series(f, db, os[i].id, &line, &pts, &cap);
+        if (rc != AA_OK) {
+            break;
+        }
+    }
+    if (rc == AA_OK && fputs("# EOF\n", f) == EOF) {
+        rc = AA_EIO;
+    }
+    if (fclose(f) != 0 && rc == AA_OK) {
+        rc = AA_EIO;
+    }
+    f = NULL;
+    if (rc == AA_OK && rename(tmp, path) != 0) {
+        rc = AA_EIO;
+    }
+    if (rc != AA_OK) {
+        aa_diag_set(diag, path, 0, 0, "cannot write: %s",
+                    rc == AA_EIO ? strerror(errno) : aa_strerror(rc));
+        unlink(tmp);
+    }
+out:
+    if (f != NULL) {
+        fclose(f);
+    }
+    aa_buf_release(&line);
+    free(pts);
+    free(tmp);
+    free(os);
+    free(bufs);
+    return rc;
+}

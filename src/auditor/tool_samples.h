@@ -1,0 +1,42 @@
+/*
+ * tool_samples.h: recordings of scraped samples (--save-samples writes
+ * them, --samples replays them) as OpenMetrics text with timestamps, the
+ * format `promtool tsdb create-blocks-from openmetrics` loads.
+ * Ownership: the store is borrowed; nothing is retained.
+ */
+#ifndef TOOL_SAMPLES_H
+#define TOOL_SAMPLES_H
+
+#include "aa/common.h"
+#include "aa/expo.h"
+#include "aa/series.h"
+#include "aa/tsdb.h"
+
+/* Largest recording --samples reads. */
+#define TOOL_SAMPLES_MAX_FILE ((size_t)2 * 1024 * 1024 * 1024 - 1)
+
+/*
+ * Loads the recording at path into db.  Every sample needs a timestamp;
+ * a series' samples must be in increasing time.  Errors name the file
+ * and line in diag: AA_EIO (unreadable), AA_ESYNTAX, AA_ETOOBIG.
+ */
+int tool_samples_load(const char *path, aa_tsdb *db, aa_diag *diag);
+
+/*
+ * Writes every point of db (stale markers left out) to path as
+ * OpenMetrics text: families grouped, one # TYPE line each, timestamps in
+ * seconds with millisecond precision, "# EOF" last.  The file is written
+ * beside path and renamed into place.  AA_EIO with diag on failure.
+ */
+int tool_samples_save(const char *path, const aa_tsdb *db, aa_diag *diag);
+
+/*
+ * Adds one parsed sample to db as series name{labels, extra...}; the
+ * exposition's own labels named like an extra one are renamed
+ * "exported_<name>" (Prometheus's honor_labels: false).  *id is the
+ * series.  Used by both the scraper and the loader.
+ */
+int tool_samples_add(aa_tsdb *db, const aa_expo_sample *s,
+                     const aa_label *extra, size_t nextra, size_t *id);
+
+#endif

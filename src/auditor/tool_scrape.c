@@ -1,0 +1,1049 @@
+/*
+ * tool_scrape.c: scrape mode and samples mode (SPEC section 4).  The
+ * auditor reads /metrics itself on a schedule, keeps what it read in an
+ * in-memory store (aa_tsdb) and evaluates the structured rules over it
+ * with Prometheus's semantics (aa_eval), so a CI job can gate a service
+ * without running Prometheus.  With "-- COMMAND" it scrapes while the
+ * command (a load test) runs; with --samples it replays a recording.
+ *
+ * Choices (documented in docs/scrape-mode.md):
+ * - Every series gets job="async-auditor" and instance="host:port" of its
+ *   URL; labels of the same names in the exposition become exported_job /
+ *   exported_instance, as with Prometheus's honor_labels: false.  An "up"
+ *   series (1 or 0) is added per scrape, as Prometheus does.
+ * - A URL with no path (or "/") scrapes /metrics.
+ * - The evaluation window is the scrape span (first scrape to last) or
+ *   the recording's span, unless --start/--end or --window say otherwise
+ *   (--window ends at the last sample).  The rule file's window is not
+ *   used here: the data has its own span.
+ * - COMMAND's failure (non-zero exit, killed by a signal, not found) is
+ *   reported and the return value is AA_EXIT_COMMAND_FAILED (4) with the
+ *   report still filled; the caller makes 4 the exit code unless the gate
+ *   fails with a higher-priority code (1, 2 or 3).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "aa/eval.h"
+#include "aa/expo.h"
+#include "aa/result.h"
+#include "aa/tsdb.h"
+#include "tool_cfg.h"
+#include "tool_http.h"
+#include "tool_samples.h"
+
+#define SCRAPE_JOB "async-auditor"
+#define SCRAPE_MAX_BODY ((size_t)32 * 1024 * 1024)
+#define SCRAPE_MAX_TIMEOUT_MS 10000
+#define DEFAULT_STEP_MS 15000
+#define SITE_METRIC "python_asyncio_block_site_seconds_total"
+#define LOOP_PREFIX "python_asyncio_loop_"
+#define TOP_SITES 5
+#define MAX_RANGE_STEPS 11000
+
+/* The store behind the last report: the report borrows it (the HTML
+ * report charts it), so it lives until tool_local_cleanup(). */
+static aa_tsdb *local_db;
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+void tool_local_cleanup(void)
+{
+    aa_tsdb_free(local_db);
+    local_db = NULL;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- targets ------------------------------------------------------------- */
+
+typedef struct scrape_target {
+    char *url;       /* what is fetched (path defaulted to /metrics) */
+    char *instance;  /* host:port */
+    size_t tid;      /* aa_tsdb target */
+    unsigned ok, failed;
+    char last_error[320];
+} scrape_target;
+
+/* url -> fetched URL and instance "host:port" (default port by scheme). */
+static int target_init(scrape_target *t, const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    char *full = NULL;
+    int rc = AA_EINVAL;
+    CURLUcode uc;
+
+    if (u == NULL) {
+        return AA_ENOMEM;
+    }
+    uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (uc != CURLUE_OK) {
+        tool_error("--scrape %s: not a valid URL: %s", url,
+                   curl_url_strerror(uc));
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+            CURLUE_OK) {
+        tool_error("--scrape %s: the URL needs a scheme and a host", url);
+        goto out;
+    }
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        tool_error("--scrape %s: only http and https URLs can be scraped",
+                   url);
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
+        strcmp(path, "/") == 0 || path[0] == '\0') {
+        curl_url_set(u, CURLUPART_PATH, "/metrics", 0);
+    }
+    if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+        rc = AA_ENOMEM;
+        goto out;
+    }
+    t->url = aa_strdup(full);
+    t->instance = malloc(strlen(host) + strlen(port) + 2);
+    if (t->url == NULL || t->instance == NULL) {
+        rc = AA_ENOMEM;
+        goto out;
+    }
+    sprintf(t->instance, "%s:%s", host, port);
+    rc = AA_OK;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(full);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* ---- one scrape ---------------------------------------------------------- */
+
+typedef struct scrape_ctx {
+    aa_tsdb *db;
+    scrape_target *t;
+    int64_t t_ms;
+    aa_label extra[2];
+    unsigned out_of_order;
+} scrape_ctx;
+
+static int scrape_meta(void *ctx, const aa_expo_meta *m)
+{
+    scrape_ctx *sc = ctx;
+
+    if (m->help != NULL || m->unit != NULL) {
+        return AA_OK;
+    }
+    return aa_tsdb_set_type(sc->db, m->family, m->type);
+}
+
+static int scrape_sample(void *ctx, const aa_expo_sample *s)
+{
+    scrape_ctx *sc = ctx;
+    size_t id;
+    int rc;
+
+    rc = tool_samples_add(sc->db, s, sc->extra, 2, &id);
+    if (rc != AA_OK) {
+        return rc;
+    }
+    rc = aa_tsdb_scrape_seen(sc->db, sc->t->tid, id);
+    if (rc != AA_OK) {
+        return rc;
+    }
+    rc = aa_tsdb_append(sc->db, id, s->has_timestamp ? s->t_ms : sc->t_ms,
+                        s->value);
+    if (rc == AA_EINVAL) {
+        /* Prometheus drops an out-of-order or duplicate sample too. */
+        sc->out_of_order++;
+        rc = AA_OK;
+    }
+    return rc;
+}
+
+static int add_up(aa_tsdb *db, scrape_target *t, int64_t t_ms, double v)
+{
+    aa_labels ls = {NULL, 0};
+    size_t id;
+    int rc;
+
+    rc = aa_labels_add(&ls, "__name__", "up");
+    if (rc == AA_OK) {
+        rc = aa_labels_add(&ls, "job", SCRAPE_JOB);
+    }
+    if (rc == AA_OK) {
+        rc = aa_labels_add(&ls, "instance", t->instance);
+    }
+    if (rc == AA_OK) {
+        rc = aa_tsdb_series(db, &ls, NULL, &id);
+    }
+    if (rc == AA_OK) {
+        rc = aa_tsdb_set_type(db, "up", AA_EXPO_GAUGE);
+    }
+    if (rc == AA_OK) {
+        rc = aa_tsdb_append(db, id, t_ms, v);
+        if (rc == AA_EINVAL) {
+            rc = AA_OK;
+        }
+    }
+    aa_labels_clear(&ls);
+    return rc;
+}
+
+/* Stores one finished request; a failure of any kind counts as a failed
+ * scrape (its series go stale).  Returns AA_ENOMEM only. */
+static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
+                  tool_http_req *req, int64_t t_ms)
+{
+    scrape_ctx sc;
+    aa_expo_handler h = {scrape_sample, scrape_meta, &sc};
+    aa_diag diag;
+    aa_expo_format fmt = AA_EXPO_TEXT;
+    int rc = AA_OK;
+    size_t n;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.db = db;
+    sc.t = t;
+    sc.t_ms = t_ms;
+    sc.extra[0].name = "instance";
+    sc.extra[0].value = t->instance;
+    sc.extra[1].name = "job";
+    sc.extra[1].value = SCRAPE_JOB;
+    aa_tsdb_scrape_begin(db, t->tid);
+    if (req->err != 0) {
+        snprintf(t->last_error, sizeof(t->last_error), "%s", req->errmsg);
+        rc = AA_EIO;
+    } else if (req->status != 200) {
+        snprintf(t->last_error, sizeof(t->last_error), "HTTP status %ld",
+                 req->status);
+        rc = AA_EIO;
+    } else {
+        n = req->body.len;
+        while (n > 0 && req->body.data[n - 1] == '\n') {
+            n--;
+        }
+        if (n >= 5 && memcmp(req->body.data + n - 5, "# EOF", 5) == 0) {
+            fmt = AA_EXPO_OPENMETRICS;
+        }
+        rc = aa_expo_parse(req->body.data, req->body.len, fmt, NULL, &h,
+                           &diag);
+        if (rc == AA_ENOMEM) {
+            return rc;
+        }
+        if (rc != AA_OK) {
+            snprintf(t->last_error, sizeof(t->last_error),
+                     "malformed exposition: %.280s", diag.message);
+        }
+    }
+    if (rc == AA_OK) {
+        t->ok++;
+        tool_verbose(cfg, "scrape %s: %zu bytes", t->url, req->body.len);
+    } else {
+        t->failed++;
+        if (t->failed == 1 || cfg->verbosity > 0) {
+            tool_warn("scrape %s: %s", t->url, t->last_error);
+        }
+    }
+    if (sc.out_of_order > 0) {
+        tool_verbose(cfg, "scrape %s: %u out-of-order samples dropped",
+                     t->url, sc.out_of_order);
+    }
+    if (aa_tsdb_scrape_end(db, t->tid, t_ms, rc == AA_OK) == AA_ENOMEM) {
+        return AA_ENOMEM;
+    }
+    return add_up(db, t, t_ms, rc == AA_OK ? 1.0 : 0.0) == AA_ENOMEM
+               ? AA_ENOMEM
+               : AA_OK;
+}
+
+/* ---- the command --------------------------------------------------------- */
+
+/* Starts argv with stdout/stderr inherited.  An exec failure is reported
+ * through a close-on-exec pipe so the message names the real error. */
+static pid_t start_command(char **argv)
+{
+    int fds[2];
+    pid_t pid;
+    int err = 0;
+    ssize_t n;
+
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        tool_error("cannot start %s: %s", argv[0], strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        tool_error("cannot start %s: %s", argv[0], strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        sigset_t none;
+
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        close(fds[0]);
+        execvp(argv[0], argv);
+        err = errno;
+        if (write(fds[1], &err, sizeof(err)) < 0) {
+            _exit(127);
+        }
+        _exit(127);
+    }
+    close(fds[1]);
+    do {
+        n = read(fds[0], &err, sizeof(err));
+    } while (n < 0 && errno == EINTR);
+    close(fds[0]);
+    if (n == (ssize_t)sizeof(err)) {
+        waitpid(pid, NULL, 0);
+        tool_error("cannot run %s: %s", argv[0], strerror(err));
+        return -1;
+    }
+    return pid;
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+/* The worst rule right now over what was scraped so far, for the TTY
+ * progress line: "rule_id 312ms critical" into buf ("" if none). */
+static void live_signal(const tool_config *cfg, const aa_ruleset *rs,
+                        aa_tsdb *db, int64_t now_ms, int64_t span_ms,
+                        char *buf, size_t size)
+{
+    aa_verdict worst = AA_VERDICT_OK;
+    size_t i;
+
+    buf[0] = '\0';
+    if (span_ms <= 0) {
+        return;
+    }
+    for (i = 0; i < rs->nrules; i++) {
+        const aa_rule *r = &rs->rules[i];
+        aa_vector vec = {NULL, 0};
+        aa_rule_result rr;
+
+        if (r->metric == NULL) {
+            continue;
+        }
+        memset(&rr, 0, sizeof(rr));
+        if (aa_eval_instant(db, r, &cfg->selector, now_ms, span_ms, &vec,
+                            NULL) == AA_OK &&
+            vec.n > 0 && aa_judge_vector(r, &vec, &rr) == AA_OK &&
+            rr.has_value &&
+            (buf[0] == '\0' || rr.verdict > worst)) {
+            worst = rr.verdict;
+            snprintf(buf, size, "%s %.4g %s", r->id, rr.value,
+                     aa_verdict_name(rr.verdict));
+        }
+        aa_rule_result_clear(&rr);
+        aa_vector_clear(&vec);
+    }
+}
+
+static void progress(const tool_config *cfg, const aa_ruleset *rs,
+                     aa_tsdb *db, int64_t elapsed_ms, int64_t total_ms,
+                     unsigned ok, unsigned failed, int64_t now_ms,
+                     int64_t span_ms)
+{
+    char live[200], rem[48];
+
+    live_signal(cfg, rs, db, now_ms, span_ms, live, sizeof(live));
+    if (total_ms > 0) {
+        snprintf(rem, sizeof(rem), ", %llds left",
+                 (long long)((total_ms - elapsed_ms + 999) / 1000));
+    } else {
+        snprintf(rem, sizeof(rem), ", until the command exits");
+    }
+    fprintf(stderr, "\r\033[Kscraping: %llds%s, scrapes ok %u failed %u%s%s",
+            (long long)(elapsed_ms / 1000), rem, ok, failed,
+            live[0] != '\0' ? ", worst: " : "", live);
+    fflush(stderr);
+}
+
+/* ---- the scrape loop ----------------------------------------------------- */
+
+static int make_scrape_http(const tool_config *cfg, int64_t interval_ms,
+                            tool_http **out)
+{
+    tool_http_opts o;
+    const char **hdrs;
+    char *token = NULL, *password = NULL, err[256];
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    hdrs = calloc(cfg->nheaders + 1, sizeof(*hdrs));
+    if (hdrs == NULL) {
+        return AA_ENOMEM;
+    }
+    memcpy(hdrs, cfg->headers, cfg->nheaders * sizeof(*hdrs));
+    hdrs[cfg->nheaders] = "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1";
+    o.headers = hdrs;
+    o.nheaders = cfg->nheaders + 1;
+    o.timeout_ms = interval_ms < SCRAPE_MAX_TIMEOUT_MS ? interval_ms
+                                                       : SCRAPE_MAX_TIMEOUT_MS;
+    o.retries = 0;
+    o.max_body = SCRAPE_MAX_BODY;
+    o.ca_file = cfg->ca_file;
+    o.cert_file = cfg->cert_file;
+    o.key_file = cfg->key_file;
+    o.insecure = cfg->insecure;
+    if (cfg->bearer_token_file != NULL) {
+        aa_buf b;
+        FILE *f = fopen(cfg->bearer_token_file, "r");
+        char chunk[4096];
+        size_t n;
+
+        if (f == NULL) {
+            tool_error("--bearer-token-file %s: %s", cfg->bearer_token_file,
+                       strerror(errno));
+            free(hdrs);
+            return AA_EIO;
+        }
+        aa_buf_init(&b, 65536);
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+            if (aa_buf_append(&b, chunk, n) != AA_OK) {
+                break;
+            }
+        }
+        fclose(f);
+        while (b.len > 0 && (b.data[b.len - 1] == '\n' ||
+                             b.data[b.len - 1] == '\r')) {
+            b.data[--b.len] = '\0';
+        }
+        token = aa_buf_steal(&b);
+        o.bearer_token = token;
+    }
+    if (cfg->basic_auth_user != NULL) {
+        const char *env = getenv("ASYNC_AUDITOR_PASSWORD");
+
+        o.basic_user = cfg->basic_auth_user;
+        if (cfg->basic_auth_password_file != NULL) {
+            FILE *f = fopen(cfg->basic_auth_password_file, "r");
+            char line[1024];
+
+            if (f == NULL) {
+                tool_error("--basic-auth-password-file %s: %s",
+                           cfg->basic_auth_password_file, strerror(errno));
+                free(hdrs);
+                free(token);
+                return AA_EIO;
+            }
+            if (fgets(line, sizeof(line), f) == NULL) {
+                line[0] = '\0';
+            }
+            fclose(f);
+            line[strcspn(line, "\r\n")] = '\0';
+            password = aa_strdup(line);
+            memset(line, 0, sizeof(line));
+        } else if (env != NULL) {
+            password = aa_strdup(env);
+        }
+        o.basic_password = password != NULL ? password : "";
+    }
+    rc = tool_http_new(&o, out, err, sizeof(err));
+    if (rc == AA_EINVAL) {
+        tool_error("%s", err);
+    }
+    if (token != NULL) {
+        memset(token, 0, strlen(token));
+    }
+    if (password != NULL) {
+        memset(password, 0, strlen(password));
+    }
+    free(token);
+    free(password);
+    free(hdrs);
+    return rc;
+}
+
+/* Waits until deadline (monotonic ms) in slices, returning early on a
+ * signal or when the command exited (*status set, *pid cleared). */
+static void idle_until(int64_t deadline, pid_t *pid, int *status)
+{
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        struct timespec ts;
+
+        if (*pid > 0) {
+            int st;
+            pid_t r = waitpid(*pid, &st, WNOHANG);
+
+            if (r == *pid) {
+                *status = st;
+                *pid = 0;
+                return;
+            }
+        }
+        if (left <= 0 || got_signal != 0) {
+            return;
+        }
+        if (left > 50) {
+            left = 50;
+        }
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)left * 1000000L;
+        nanosleep(&ts, NULL);
+    }
+}
+
+typedef struct scrape_run {
+    scrape_target *targets;
+    size_t ntargets;
+    int64_t first_ms, last_ms; /* wall times of the first and last scrape */
+    unsigned ok, failed;
+    bool command_failed;
+} scrape_run;
+
+static void command_outcome(char **argv, int status, scrape_run *run)
+{
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        return;
+    }
+    run->command_failed = true;
+    if (WIFEXITED(status)) {
+        tool_error("command %s: exited with status %d", argv[0],
+                   WEXITSTATUS(status));
+    } else if (WIFSIGNALED(status)) {
+        tool_error("command %s: killed by signal %d (%s)", argv[0],
+                   WTERMSIG(status), strsignal(WTERMSIG(status)));
+    }
+}
+
+/* Returns 0 or an aa_exit code (already reported). */
+static int scrape_loop(const tool_config *cfg, const aa_ruleset *rs,
+                       aa_tsdb *db, scrape_run *run)
+{
+    int64_t interval = cfg->interval_ms > 0 ? cfg->interval_ms : 1000;
+    int64_t start, next, total = cfg->duration_ms;
+    tool_http *http = NULL;
+    tool_http_req *reqs = NULL;
+    struct sigaction sa, old_int, old_term;
+    pid_t pid = 0;
+    int status = 0, exit_rc = 0;
+    bool tty = isatty(STDERR_FILENO) && cfg->verbosity >= 0;
+    bool final = false, progressed = false;
+    size_t i;
+
+    if (cfg->command_argv == NULL && total <= 0) {
+        tool_error("--scrape: --duration is required (or a command after "
+                   "\"--\" to scrape while it runs)");
+        return AA_EXIT_USAGE;
+    }
+    run->targets = calloc(cfg->nscrape, sizeof(*run->targets));
+    reqs = calloc(cfg->nscrape, sizeof(*reqs));
+    if (run->targets == NULL || reqs == NULL) {
+        tool_error("%s", aa_strerror(AA_ENOMEM));
+        free(reqs);
+        return AA_EXIT_UNKNOWN;
+    }
+    run->ntargets = cfg->nscrape;
+    for (i = 0; i < cfg->nscrape; i++) {
+        int rc = target_init(&run->targets[i], cfg->scrape_urls[i]);
+
+        if (rc == AA_OK) {
+            rc = aa_tsdb_target(db, run->targets[i].instance,
+                                &run->targets[i].tid);
+        }
+        if (rc != AA_OK) {
+            if (rc == AA_ENOMEM) {
+                tool_error("%s", aa_strerror(rc));
+            }
+            free(reqs);
+            return rc == AA_EINVAL ? AA_EXIT_USAGE : AA_EXIT_UNKNOWN;
+        }
+    }
+    if (make_scrape_http(cfg, interval, &http) != AA_OK) {
+        free(reqs);
+        return AA_EXIT_USAGE;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    got_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    if (cfg->command_argv != NULL) {
+        pid = start_command(cfg->command_argv);
+        if (pid < 0) {
+            run->command_failed = true;
+            exit_rc = AA_EXIT_COMMAND_FAILED;
+            goto out;
+        }
+    }
+    start = mono_ms();
+    next = start;
+    run->first_ms = -1;
+    for (;;) {
+        int64_t t_ms = wall_ms();
+        int rc;
+
+        for (i = 0; i < run->ntargets; i++) {
+            tool_http_req_clear(&reqs[i]);
+            memset(&reqs[i], 0, sizeof(reqs[i]));
+            reqs[i].url = aa_strdup(run->targets[i].url);
+            if (reqs[i].url == NULL) {
+                exit_rc = AA_EXIT_UNKNOWN;
+                tool_error("%s", aa_strerror(AA_ENOMEM));
+                goto out;
+            }
+        }
+        rc = tool_http_run(http, reqs, run->ntargets);
+        for (i = 0; rc == AA_OK && i < run->ntargets; i++) {
+            rc = ingest(cfg, db, &run->targets[i], &reqs[i], t_ms);
+        }
+        if (rc != AA_OK) {
+            tool_error("scrape: %s", aa_strerror(rc));
+            exit_rc = AA_EXIT_UNKNOWN;
+            goto out;
+        }
+        if (run->first_ms < 0) {
+            run->first_ms = t_ms;
+        }
+        run->last_ms = t_ms;
+        run->ok = run->failed = 0;
+        for (i = 0; i < run->ntargets; i++) {
+            run->ok += run->targets[i].ok;
+            run->failed += run->targets[i].failed;
+        }
+        if (tty) {
+            progress(cfg, rs, db, mono_ms() - start,
+                     cfg->command_argv != NULL ? 0 : total, run->ok,
+                     run->failed, t_ms, t_ms - run->first_ms);
+            progressed = true;
+        }
+        if (final) {
+            break;
+        }
+        next += interval;
+        if (next < mono_ms()) {
+            /* A scrape overran the interval: skip the missed ticks. */
+            next = mono_ms() + interval - (mono_ms() - start) % interval;
+        }
+        if (cfg->command_argv == NULL && next - start > total) {
+            break;
+        }
+        idle_until(next, &pid, &status);
+        if (got_signal != 0) {
+            if (pid > 0) {
+                kill(pid, got_signal);
+                got_signal = 0;
+                idle_until(next, &pid, &status);
+            } else if (cfg->command_argv == NULL) {
+                tool_warn("interrupted: evaluating the %u scrapes so far",
+                          run->ok + run->failed);
+                break;
+            }
+        }
+        if (cfg->command_argv != NULL && pid == 0) {
+            /* One last scrape right after the command ended. */
+            final = true;
+        }
+    }
+out:
+    if (progressed) {
+        fprintf(stderr, "\r\033[K");
+        fflush(stderr);
+    }
+    if (pid > 0) {
+        /* Only on an internal error: end the command we started. */
+        kill(pid, SIGTERM);
+        waitpid(pid, &status, 0);
+    }
+    if (cfg->command_argv != NULL && exit_rc == 0) {
+        command_outcome(cfg->command_argv, status, run);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    for (i = 0; i < run->ntargets; i++) {
+        tool_http_req_clear(&reqs[i]);
+    }
+    free(reqs);
+    tool_http_free(http);
+    return exit_rc;
+}
+
+/* ---- evaluation ---------------------------------------------------------- */
+
+static int set_message(aa_rule_result *rr, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static int set_message(aa_rule_result *rr, const char *fmt, ...)
+{
+    char buf[600];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    free(rr->message);
+    rr->message = aa_strdup(buf);
+    return rr->message != NULL ? AA_OK : AA_ENOMEM;
+}
+
+/* Why a structured rule found nothing, in the words of tool_check.c. */
+static int explain_empty(const tool_config *cfg, const aa_tsdb *db,
+                         const aa_rule *rule, aa_rule_result *rr)
+{
+    char name[512];
+    size_t *ids = NULL, n = 0, nall = 0;
+    int rc;
+
+    aa_eval_series_name(rule, name, sizeof(name));
+    rc = aa_tsdb_select(db, name, NULL, NULL, &ids, &nall, NULL);
+    free(ids);
+    ids = NULL;
+    if (rc == AA_OK && nall > 0) {
+        rc = aa_tsdb_select(db, name, &rule->where, &cfg->selector, &ids, &n,
+                            NULL);
+        free(ids);
+    }
+    if (rc != AA_OK) {
+        return rc == AA_ENOMEM ? rc : AA_OK;
+    }
+    if (nall == 0) {
+        return set_message(rr, "metric %s has no series%s%s%s; is %s?",
+                           rule->metric,
+                           strcmp(name, rule->metric) != 0 ? " (looked for "
+                                                           : "",
+                           strcmp(name, rule->metric) != 0 ? name : "",
+                           strcmp(name, rule->metric) != 0 ? ")" : "",
+                           strncmp(rule->metric, "python_asyncio_", 15) == 0
+                               ? "the probe installed"
+                               : "it exported");
+    }
+    if (n == 0) {
+        return set_message(rr, "metric %s has series, but none match the "
+                               "rule's where/--selector matchers",
+                           rule->metric);
+    }
+    return set_message(rr,
+                       "metric %s has series, but no value in the window: "
+                       "too few samples for the stat (a rate needs two in "
+                       "the window) or a \"by\" label missing",
+                       rule->metric);
+}
+
+static bool on_loop_metric(const aa_rule *rule)
+{
+    return rule->metric != NULL &&
+           strncmp(rule->metric, LOOP_PREFIX, strlen(LOOP_PREFIX)) == 0;
+}
+
+static int site_cmp(const void *pa, const void *pb)
+{
+    const aa_sample *a = pa, *b = pb;
+
+    if (a->value > b->value) {
+        return -1;
+    }
+    return a->value < b->value;
+}
+
+/* topk(5, sum by (site) (increase(site_metric[W]))) attached to rr. */
+static int attach_sites(const tool_config *cfg, const aa_tsdb *db,
+                        int64_t end_ms, int64_t window_ms,
+                        aa_rule_result *rr)
+{
+    static char *by[] = {"site"};
+    aa_rule r;
+    aa_vector vec = {NULL, 0};
+    size_t i, n;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    r.id = "sites";
+    r.metric = SITE_METRIC;
+    r.stat = AA_STAT_INCREASE;
+    r.type = AA_TYPE_COUNTER;
+    r.by = by;
+    r.nby = 1;
+    rc = aa_eval_instant(db, &r, &cfg->selector, end_ms, window_ms, &vec,
+                         NULL);
+    if (rc != AA_OK || vec.n == 0) {
+        aa_vector_clear(&vec);
+        return rc == AA_ENOMEM ? rc : AA_OK;
+    }
+    qsort(vec.v, vec.n, sizeof(aa_sample), site_cmp);
+    n = vec.n < TOP_SITES ? vec.n : TOP_SITES;
+    rr->sites = calloc(n, sizeof(*rr->sites));
+    if (rr->sites == NULL) {
+        aa_vector_clear(&vec);
+        return AA_ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        const char *site = aa_labels_get(&vec.v[i].labels, "site");
+
+        rr->sites[i].site = aa_strdup(site != NULL ? site : "");
+        if (rr->sites[i].site == NULL) {
+            rc = AA_ENOMEM;
+            break;
+        }
+        rr->sites[i].seconds = vec.v[i].value;
+        rr->nsites = i + 1;
+    }
+    aa_vector_clear(&vec);
+    return rc;
+}
+
+static int eval_rule(const tool_config *cfg, const aa_tsdb *db,
+                     const aa_rule *rule, int64_t end_ms, int64_t window_ms,
+                     int64_t step_ms, aa_rule_result *rr)
+{
+    aa_diag diag;
+    int rc;
+
+    rr->rule = rule;
+    aa_diag_clear(&diag);
+    if (rule->metric == NULL) {
+        rr->verdict = AA_VERDICT_ERROR;
+        return set_message(rr,
+                           "rule %s: raw PromQL queries need a Prometheus "
+                           "backend (--target); scrape mode evaluates "
+                           "structured rules only",
+                           rule->id);
+    }
+    if (rule->for_ms > 0) {
+        aa_matrix m = {NULL, 0};
+        int64_t steps = rule->for_ms / step_ms;
+
+        if (steps > MAX_RANGE_STEPS) {
+            rr->verdict = AA_VERDICT_ERROR;
+            return set_message(rr,
+                               "rule %s: for: spans %lld steps of the step; "
+                               "at most %d are allowed (raise --step)",
+                               rule->id, (long long)steps, MAX_RANGE_STEPS);
+        }
+        rc = aa_eval_range(db, rule, &cfg->selector,
+                           end_ms - steps * step_ms, end_ms, step_ms,
+                           window_ms, &m, &diag);
+        if (rc == AA_OK) {
+            rc = aa_judge_matrix(rule, &m, end_ms, step_ms, rr);
+            if (rc == AA_OK && m.n == 0) {
+                rc = explain_empty(cfg, db, rule, rr);
+            }
+        }
+        aa_matrix_clear(&m);
+    } else {
+        aa_vector vec = {NULL, 0};
+
+        rc = aa_eval_instant(db, rule, &cfg->selector, end_ms, window_ms,
+                             &vec, &diag);
+        if (rc == AA_OK) {
+            rc = aa_judge_vector(rule, &vec, rr);
+            if (rc == AA_OK && vec.n == 0) {
+                rc = explain_empty(cfg, db, rule, rr);
+            }
+        }
+        aa_vector_clear(&vec);
+    }
+    if (rc == AA_ESYNTAX || rc == AA_EINVAL || rc == AA_EUNSUPPORTED) {
+        rr->verdict = AA_VERDICT_ERROR;
+        return set_message(rr, "rule %s: %s", rule->id,
+                           diag.message[0] != '\0' ? diag.message
+                                                   : aa_strerror(rc));
+    }
+    if (rc == AA_OK && (rr->verdict == AA_VERDICT_WARNING ||
+                        rr->verdict == AA_VERDICT_CRITICAL) &&
+        on_loop_metric(rule)) {
+        rc = attach_sites(cfg, db, end_ms, window_ms, rr);
+    }
+    return rc;
+}
+
+static char *join_targets(const scrape_run *run)
+{
+    aa_buf b;
+    size_t i;
+
+    aa_buf_init(&b, 1 << 20);
+    for (i = 0; i < run->ntargets; i++) {
+        if (aa_buf_appendf(&b, "%s%s", i > 0 ? ", " : "",
+                           run->targets[i].url) != AA_OK) {
+            aa_buf_release(&b);
+            return NULL;
+        }
+    }
+    if (b.data == NULL) {
+        return aa_strdup("");
+    }
+    return aa_buf_steal(&b);
+}
+
+static void free_run(scrape_run *run)
+{
+    size_t i;
+
+    for (i = 0; i < run->ntargets; i++) {
+        free(run->targets[i].url);
+        free(run->targets[i].instance);
+    }
+    free(run->targets);
+}
+
+int tool_check_local(const tool_config *cfg, const aa_ruleset *rs,
+                     aa_report **out, bool *incomplete)
+{
+    aa_report *r = NULL;
+    aa_tsdb *db = NULL;
+    scrape_run run;
+    aa_diag diag;
+    int64_t start_ms = 0, end_ms = 0, step_ms, window_ms;
+    int exit_rc = 0, rc;
+    size_t i;
+    char buf[1024];
+
+    *out = NULL;
+    *incomplete = false;
+    memset(&run, 0, sizeof(run));
+    tool_local_cleanup();
+    if (aa_tsdb_new(&db) != AA_OK) {
+        tool_error("%s", aa_strerror(AA_ENOMEM));
+        return AA_EXIT_UNKNOWN;
+    }
+    if (cfg->samples_path != NULL) {
+        rc = tool_samples_load(cfg->samples_path, db, &diag);
+        if (rc != AA_OK) {
+            tool_error("--samples %s", aa_diag_format(&diag, buf,
+                                                       sizeof(buf)));
+            aa_tsdb_free(db);
+            return rc == AA_EIO ? AA_EXIT_USAGE : AA_EXIT_CONFIG;
+        }
+        if (aa_tsdb_time_range(db, &start_ms, &end_ms) != AA_OK) {
+            tool_error("--samples %s: the recording holds no samples",
+                       cfg->samples_path);
+            aa_tsdb_free(db);
+            return AA_EXIT_UNKNOWN;
+        }
+    } else {
+        exit_rc = scrape_loop(cfg, rs, db, &run);
+        if (exit_rc != 0 && exit_rc != AA_EXIT_COMMAND_FAILED) {
+            free_run(&run);
+            aa_tsdb_free(db);
+            return exit_rc;
+        }
+        if (run.ok == 0) {
+            *incomplete = true;
+            if (run.ntargets > 0 && run.failed > 0) {
+                tool_error("%s: the audit could not be completed: every "
+                           "scrape failed (last: %s)",
+                           run.targets[0].url, run.targets[0].last_error);
+            }
+        }
+        start_ms = run.first_ms;
+        end_ms = run.last_ms;
+    }
+    if (cfg->save_samples_path != NULL) {
+        rc = tool_samples_save(cfg->save_samples_path, db, &diag);
+        if (rc != AA_OK) {
+            tool_error("--save-samples %s",
+                       aa_diag_format(&diag, buf, sizeof(buf)));
+            free_run(&run);
+            aa_tsdb_free(db);
+            return AA_EXIT_USAGE;
+        }
+    }
+    if (cfg->has_start || cfg->has_end) {
+        if (cfg->has_end) {
+            end_ms = cfg->end_ms;
+        }
+        if (cfg->has_start) {
+            start_ms = cfg->start_ms;
+        } else if (cfg->window_ms > 0) {
+            start_ms = end_ms - cfg->window_ms;
+        }
+    } else if (cfg->window_ms > 0) {
+        start_ms = end_ms - cfg->window_ms;
+    }
+    window_ms = end_ms - start_ms;
+    if (window_ms <= 0) {
+        /* One scrape: a 1 ms window still lets gauge stats see it. */
+        window_ms = 1;
+        start_ms = end_ms - 1;
+    }
+    step_ms = cfg->step_ms > 0 ? cfg->step_ms
+              : cfg->samples_path == NULL && cfg->interval_ms > 0
+                  ? cfg->interval_ms
+              : cfg->samples_path == NULL ? 1000
+                                          : DEFAULT_STEP_MS;
+
+    r = calloc(1, sizeof(*r));
+    if (r == NULL || (r->rules = calloc(rs->nrules + 1,
+                                        sizeof(*r->rules))) == NULL) {
+        goto oom;
+    }
+    r->nrules = rs->nrules;
+    r->mode = aa_strdup(cfg->samples_path != NULL ? "samples" : "scrape");
+    r->target = cfg->samples_path != NULL ? aa_strdup(cfg->samples_path)
+                                          : join_targets(&run);
+    if (r->mode == NULL || r->target == NULL) {
+        goto oom;
+    }
+    r->start_ms = start_ms;
+    r->end_ms = end_ms;
+    r->step_ms = step_ms;
+    r->scrapes_ok = run.ok;
+    r->scrapes_failed = run.failed;
+    for (i = 0; i < rs->nrules; i++) {
+        rc = eval_rule(cfg, db, &rs->rules[i], end_ms, window_ms, step_ms,
+                       &r->rules[i]);
+        if (rc != AA_OK) {
+            goto oom;
+        }
+    }
+    r->status = aa_report_status(r);
+    r->tsdb = db;
+    local_db = db;
+    *out = r;
+    free_run(&run);
+    return run.command_failed ? AA_EXIT_COMMAND_FAILED : exit_rc;
+oom:
+    tool_error("%s", aa_strerror(AA_ENOMEM));
+    aa_report_free(r);
+    aa_tsdb_free(db);
+    free_run(&run);
+    return AA_EXIT_UNKNOWN;
+}

@@ -1,0 +1,438 @@
+/*
+ * aap_metrics.c: the probe's metric primitives.  Histograms are fixed
+ * buckets of relaxed atomics so the loop thread, executor workers and the
+ * exporter thread never contend on a lock; text rendering is bounded.
+ * The process-wide HTTP request table lives here too: a fixed number of
+ * label sets, so a client sending odd methods or a service with unbounded
+ * routes cannot grow memory.
+ */
+#include "aap.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *aap_strerror(int err)
+{
+    switch (err) {
+    case AAP_OK:
+        return "success";
+    case AAP_ENOMEM:
+        return "out of memory";
+    case AAP_EINVAL:
+        return "invalid argument";
+    case AAP_EBIND:
+        return "cannot listen on the exporter address";
+    case AAP_ETHREAD:
+        return "cannot start a background thread";
+    case AAP_EHTTP:
+        return "libmicrohttpd refused to start";
+    case AAP_EBUSY:
+        return "the exporter already serves another address";
+    case AAP_ETOOBIG:
+        return "output exceeds its maximum size";
+    default:
+        return "unknown error";
+    }
+}
+
+uint64_t aap_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+double aap_wall_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- text ---------------------------------------------------------- */
+
+void aap_text_init(aap_text *t)
+{
+    memset(t, 0, sizeof(*t));
+}
+
+void aap_text_free(aap_text *t)
+{
+    if (t) {
+        free(t->data);
+        memset(t, 0, sizeof(*t));
+    }
+}
+
+static int text_reserve(aap_text *t, size_t extra)
+{
+    size_t need, cap;
+    char *p;
+
+    if (t->failed) {
+        return -1;
+    }
+    need = t->len + extra + 1;
+    if (need > AAP_TEXT_MAX) {
+        t->failed = 1;
+        return -1;
+    }
+    if (need <= t->cap) {
+        return 0;
+    }
+    cap = t->cap ? t->cap : 4096;
+    while (cap < need) {
+        cap *= 2;
+    }
+    if (cap > AAP_TEXT_MAX) {
+        cap = AAP_TEXT_MAX;
+    }
+    p = realloc(t->data, cap);
+    if (!p) {
+        t->failed = 1;
+        return -1;
+    }
+    t->data = p;
+    t->cap = cap;
+    return 0;
+}
+
+void aap_text_append(aap_text *t, const char *s, size_t n)
+{
+    if (text_reserve(t, n) < 0) {
+        return;
+    }
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = '\0';
+}
+
+void aap_text_printf(aap_text *t, const char *fmt, ...)
+{
+    char small[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        t->failed = 1;
+        return;
+    }
+    if ((size_t)n < sizeof(small)) {
+        aap_text_append(t, small, (size_t)n);
+        return;
+    }
+    if (text_reserve(t, (size_t)n) < 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(t->data + t->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    t->len += (size_t)n;
+}
+
+void aap_text_label(aap_text *t, const char *s)
+{
+    const char *run = s;
+
+    for (; *s; s++) {
+        const char *esc = NULL;
+
+        if (*s == '\\') {
+            esc = "\\\\";
+        } else if (*s == '"') {
+            esc = "\\\"";
+        } else if (*s == '\n') {
+            esc = "\\n";
+        }
+        if (esc) {
+            aap_text_append(t, run, (size_t)(s - run));
+            aap_text_append(t, esc, 2);
+            run = s + 1;
+        }
+    }
+    aap_text_append(t, run, (size_t)(s - run));
+}
+
+/* ---- histograms ---------------------------------------------------- */
+
+const double aap_bounds_lag[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                 0.025,  0.05,  0.1,    0.25,  0.5,
+                                 1,      2.5,   5,      10};
+const size_t aap_nbounds_lag = sizeof(aap_bounds_lag) / sizeof(double);
+const double aap_bounds_block[] = {0.05, 0.1, 0.25, 0.5, 1,
+                                   2.5,  5,   10,   30,  60};
+const size_t aap_nbounds_block = sizeof(aap_bounds_block) / sizeof(double);
+const double aap_bounds_exec[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                  0.025,  0.05,  0.1,    0.25,  0.5,
+                                  1,      2.5,   5,      10};
+const size_t aap_nbounds_exec = sizeof(aap_bounds_exec) / sizeof(double);
+const double aap_bounds_http[] = {0.005, 0.01, 0.025, 0.05, 0.075,
+                                  0.1,   0.25, 0.5,   0.75, 1,
+                                  2.5,   5,    7.5,   10};
+const size_t aap_nbounds_http = sizeof(aap_bounds_http) / sizeof(double);
+
+void aap_hist_init(aap_hist *h, const double *bounds, size_t n)
+{
+    size_t i;
+
+    if (n > AAP_HIST_MAX_BOUNDS) {
+        n = AAP_HIST_MAX_BOUNDS;
+    }
+    h->bounds = bounds;
+    h->nbounds = n;
+    for (i = 0; i < n; i++) {
+        h->bounds_ns[i] = (uint64_t)llround(bounds[i] * 1e9);
+    }
+    aap_hist_reset(h);
+}
+
+void aap_hist_reset(aap_hist *h)
+{
+    size_t i;
+
+    for (i = 0; i <= AAP_HIST_MAX_BOUNDS; i++) {
+        atomic_store_explicit(&h->buckets[i], 0, memory_order_relaxed);
+    }
+    atomic_store_explicit(&h->sum_ns, 0, memory_order_relaxed);
+}
+
+void aap_hist_observe(aap_hist *h, uint64_t ns, uint64_t n)
+{
+    size_t lo = 0, hi = h->nbounds;
+
+    if (n == 0) {
+        return;
+    }
+    /* first bound >= ns; nbounds means +Inf */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+
+        if (h->bounds_ns[mid] >= ns) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    atomic_fetch_add_explicit(&h->buckets[lo], n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_ns, ns * n, memory_order_relaxed);
+}
+
+uint64_t aap_hist_count(const aap_hist *h)
+{
+    uint64_t c = 0;
+    size_t i;
+
+    for (i = 0; i <= h->nbounds; i++) {
+        c += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+    }
+    return c;
+}
+
+double aap_hist_sum(const aap_hist *h)
+{
+    return (double)atomic_load_explicit(&h->sum_ns, memory_order_relaxed) /
+           1e9;
+}
+
+void aap_hist_render(aap_text *t, const char *name, const char *labels,
+                     const aap_hist *h)
+{
+    const char *sep = labels[0] ? "," : "";
+    uint64_t cum = 0;
+    size_t i;
+
+    for (i = 0; i <= h->nbounds; i++) {
+        cum += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+        if (i < h->nbounds) {
+            aap_text_printf(t, "%s_bucket{%s%sle=\"%.17g\"} %llu\n", name,
+                            labels, sep, h->bounds[i],
+                            (unsigned long long)cum);
+        } else {
+            aap_text_printf(t, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name,
+                            labels, sep, (unsigned long long)cum);
+        }
+    }
+    if (labels[0]) {
+        aap_text_printf(t, "%s_sum{%s} %.9f\n%s_count{%s} %llu\n", name,
+                        labels, aap_hist_sum(h), name, labels,
+                        (unsigned long long)cum);
+    } else {
+        aap_text_printf(t, "%s_sum %.9f\n%s_count %llu\n", name,
+                        aap_hist_sum(h), name, (unsigned long long)cum);
+    }
+}
+
+/* ---- HTTP request table -------------------------------------------- */
+
+#define HTTP_SERIES_MAX 512
+#define HTTP_METHOD_LEN 16
+#define HTTP_ROUTE_LEN 160
+
+typedef struct http_series {
+    char method[HTTP_METHOD_LEN];
+    char route[HTTP_ROUTE_LEN];
+    int status;
+    aap_hist hist;
+} http_series;
+
+static pthread_mutex_t http_lock = PTHREAD_MUTEX_INITIALIZER;
+static http_series *http_table[HTTP_SERIES_MAX];
+static size_t http_n;
+static _Atomic int64_t http_active;
+
+void aap_http_active_add(int64_t delta)
+{
+    atomic_fetch_add_explicit(&http_active, delta, memory_order_relaxed);
+}
+
+static void copy_clean(char *dst, size_t cap, const char *src)
+{
+    size_t i;
+
+    for (i = 0; src && src[i] && i + 1 < cap; i++) {
+        unsigned char c = (unsigned char)src[i];
+
+        dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    dst[i] = '\0';
+}
+
+static http_series *http_find(const char *method, const char *route,
+                              int status)
+{
+    size_t i;
+
+    for (i = 0; i < http_n; i++) {
+        http_series *s = http_table[i];
+
+        if (s->status == status && strcmp(s->method, method) == 0 &&
+            strcmp(s->route, route) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* Reserve the last slots for the "other" fallbacks. */
+static http_series *http_get(const char *method, const char *route,
+                             int status)
+{
+    http_series *s = http_find(method, route, status);
+
+    if (s) {
+        return s;
+    }
+    if (http_n >= HTTP_SERIES_MAX - 32 && strcmp(route, "other") != 0) {
+        return http_get(method, "other", status);
+    }
+    if (http_n >= HTTP_SERIES_MAX) {
+        return NULL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        return NULL;
+    }
+    snprintf(s->method, sizeof(s->method), "%s", method);
+    snprintf(s->route, sizeof(s->route), "%s", route);
+    s->status = status;
+    aap_hist_init(&s->hist, aap_bounds_http, aap_nbounds_http);
+    http_table[http_n++] = s;
+    return s;
+}
+
+void aap_http_observe(const char *method, const char *route, int status,
+                      uint64_t ns)
+{
+    static const char *known[] = {"GET",     "HEAD",    "POST",
+                                  "PUT",     "DELETE",  "CONNECT",
+                                  "OPTIONS", "TRACE",   "PATCH"};
+    char m[HTTP_METHOD_LEN], r[HTTP_ROUTE_LEN];
+    const char *mp = "_OTHER";
+    http_series *s;
+    size_t i;
+
+    for (i = 0; method && i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strcmp(method, known[i]) == 0) {
+            mp = known[i];
+        }
+    }
+    copy_clean(m, sizeof(m), mp);
+    copy_clean(r, sizeof(r), route ? route : "");
+    if (status < 100 || status > 599) {
+        status = 0;
+    }
+    pthread_mutex_lock(&http_lock);
+    s = http_get(m, r, status);
+    if (s) {
+        aap_hist_observe(&s->hist, ns, 1);
+    }
+    pthread_mutex_unlock(&http_lock);
+}
+
+void aap_http_render(aap_text *t)
+{
+    size_t i;
+
+    aap_text_printf(t,
+                    "# HELP http_server_active_requests HTTP requests in "
+                    "flight.\n# TYPE http_server_active_requests gauge\n"
+                    "http_server_active_requests %lld\n",
+                    (long long)atomic_load_explicit(&http_active,
+                                                    memory_order_relaxed));
+    aap_text_printf(t, "# HELP http_server_request_duration_seconds "
+                       "HTTP request duration as the server saw it.\n"
+                       "# TYPE http_server_request_duration_seconds "
+                       "histogram\n");
+    pthread_mutex_lock(&http_lock);
+    for (i = 0; i < http_n; i++) {
+        http_series *s = http_table[i];
+        aap_text lab;
+
+        aap_text_init(&lab);
+        aap_text_printf(&lab, "http_request_method=\"");
+        aap_text_label(&lab, s->method);
+        aap_text_printf(&lab, "\",http_route=\"");
+        aap_text_label(&lab, s->route);
+        if (s->status) {
+            aap_text_printf(&lab, "\",http_response_status_code=\"%d\"",
+                            s->status);
+        } else {
+            aap_text_printf(&lab, "\",http_response_status_code=\"\"");
+        }
+        if (lab.failed) {
+            t->failed = 1;
+        } else {
+            aap_hist_render(t, "http_server_request_duration_seconds",
+                            lab.data, &s->hist);
+        }
+        aap_text_free(&lab);
+    }
+    pthread_mutex_unlock(&http_lock);
+}
+
+void aap_http_fork(int phase)
+{
+    size_t i;
+
+    if (phase == 0) {
+        pthread_mutex_lock(&http_lock);
+    } else if (phase == 1) {
+        pthread_mutex_unlock(&http_lock);
+    } else {
+        pthread_mutex_init(&http_lock, NULL);
+        for (i = 0; i < http_n; i++) {
+            aap_hist_reset(&http_table[i]->hist);
+        }
+        atomic_store(&http_active, 0);
+    }
+}
