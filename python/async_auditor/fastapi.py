@@ -1,0 +1,57 @@
+"""FastAPI (and Starlette) integration: ``instrument(app)``.
+
+It adds MetricsMiddleware and wraps the app's lifespan so that the probe
+is installed on the loop that actually serves the app (whatever server
+runs it: uvicorn, hypercorn, granian) at startup and closed at shutdown.
+A failure to bind the exporter is logged, never fatal: the service keeps
+running.
+"""
+
+import contextlib
+import logging
+
+from . import _install
+from ._probe import ExporterError
+from .asgi import MetricsMiddleware
+
+__all__ = ["instrument"]
+
+log = logging.getLogger("async_auditor")
+
+
+def instrument(app, serve=None, **install_options):
+    """Instrument a FastAPI/Starlette app; returns the app.
+
+    serve: exporter address ("host:port"), else $ASYNC_AUDITOR_SERVE, else
+    no exporter (use ProbeCollector).  install_options go to
+    async_auditor.install() (lag_interval, block_threshold, stacks).  The
+    running Probe is available as ``app.state.async_auditor_probe``."""
+    app.add_middleware(MetricsMiddleware)
+    router = app.router
+    inner = router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(lifespan_app):
+        probe = _install.install(**install_options)
+        started = False
+        address = serve
+        if address is None:
+            import os
+            address = os.environ.get("ASYNC_AUDITOR_SERVE")
+        if address:
+            try:
+                _install.serve(address)
+                started = True
+            except ExporterError as e:
+                log.error("async_auditor: exporter not started: %s", e)
+        app.state.async_auditor_probe = probe
+        try:
+            async with inner(lifespan_app) as state:
+                yield state
+        finally:
+            probe.close()
+            if started:
+                _install.stop_serving()
+
+    router.lifespan_context = lifespan
+    return app

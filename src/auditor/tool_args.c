@@ -571,8 +571,8 @@ static int apply(tool_config *cfg, parse_state *ps, const opt_def *o,
         }
         for (c = v; c < colon; c++) {
             if (!isgraph((unsigned char)*c)) {
-                return usage_error("%s: invalid header name in \"%s\"",
-                                   flag, v);
+                return usage_error("%s: invalid header name in \"%s\"", flag,
+                                   v);
             }
         }
         if (strpbrk(v, "\r\n") != NULL) {
@@ -840,8 +840,8 @@ int tool_config_parse(tool_config *cfg, int argc, char **argv, bool *done)
             break;
         }
         if (a[0] != '-' || a[1] == '\0') {
-            if (ps.npositional == sizeof(ps.positional) /
-                                      sizeof(ps.positional[0])) {
+            if (ps.npositional ==
+                sizeof(ps.positional) / sizeof(ps.positional[0])) {
                 return usage_error("%s: unexpected argument", a);
             }
             ps.positional[ps.npositional++] = a;

@@ -2,11 +2,12 @@
  * tool_check.c: `check --target URL`, an audit against a Prometheus-
  * compatible HTTP API (Prometheus, VictoriaMetrics, Thanos, Mimir).
  *
- * Every rule is evaluated at one pinned time.  All rule queries (and the
- * culprit-site query) go out in one concurrent batch; a second batch asks
- * the series API why each empty rule is empty, because "no data" alone
- * does not tell a user whether the probe is missing, the selector is wrong
- * or the window is quiet.  Backend answers are classified so that the exit
+ * Every rule is evaluated at one pinned time.  All rule queries go out in
+ * one concurrent batch.  A second concurrent batch asks why each empty
+ * rule is empty, because "no data" alone does not tell a user whether the
+ * probe is missing, the selector is wrong or the window is quiet; it also
+ * fetches the culprit code sites of each finding on an event-loop metric,
+ * restricted to the series that was judged.  Backend answers are classified so that the exit
  * code means something: a query the backend rejects (400/422) is a
  * configuration error, an unreachable backend makes the audit incomplete.
  */
@@ -47,6 +48,8 @@ typedef struct job {
     long diag[DIAG_N];   /* indices in batch 2, -1: none */
     bool empty;          /* answered with no series at all */
     bool failed;         /* transport or backend failure */
+    char *sites_query;   /* culprit sites of a finding, or NULL */
+    long sites_req;      /* its index in batch 2, -1: none */
 } job;
 
 typedef struct check {
@@ -421,9 +424,14 @@ static void explain_failure(const job *j,
         return;
     }
     if (parsed && !resp->success) {
-        set_message(j->rr, "%s: HTTP %ld: %s: %s", url, req->status,
+        char tries[32] = "";
+
+        if (req->attempts > 1) {
+            snprintf(tries, sizeof(tries), " (%u attempts)", req->attempts);
+        }
+        set_message(j->rr, "%s: HTTP %ld: %s: %s%s", url, req->status,
                     resp->error_type != NULL ? resp->error_type : "error",
-                    resp->error);
+                    resp->error, tries);
         return;
     }
     if (req->status == 400 || req->status == 422) {
@@ -773,28 +781,115 @@ static bool rule_on_loop_metric(const aa_rule *rule)
     return rule->query != NULL && strstr(rule->query, LOOP_PREFIX) != NULL;
 }
 
-static char *sites_query(const check *c)
+/*
+ * The culprit-site query of a finding: the site metric restricted to the
+ * rule's "where", the --selector and the labels of the worst series, so a
+ * finding on one instance never blames another instance's code.  NULL on
+ * OOM.
+ */
+static char *sites_query(const check *c, const job *j)
 {
-    char w[32];
+    static const aa_matchers none = {NULL, 0};
+    aa_matchers all = {NULL, 0}, worst = {NULL, 0};
+    const aa_labels *ls = NULL;
+    aa_matcher *tmp = NULL;
+    char w[32], *q = NULL;
+    size_t i;
     aa_buf b;
-    int rc;
+    int rc = AA_OK;
 
+    if (j->rr->nseries > 0) {
+        ls = &j->rr->series[0].labels;
+    }
+    if (ls != NULL && ls->n > 0) {
+        tmp = calloc(ls->n, sizeof(*tmp));
+        if (tmp == NULL) {
+            return NULL;
+        }
+        for (i = 0; i < ls->n; i++) {
+            if (strcmp(ls->v[i].name, "__name__") == 0 ||
+                strcmp(ls->v[i].name, "le") == 0) {
+                continue;
+            }
+            tmp[worst.n].name = ls->v[i].name;
+            tmp[worst.n].op = AA_MATCH_EQ;
+            tmp[worst.n].value = ls->v[i].value;
+            worst.n++;
+        }
+        worst.v = tmp;
+    }
+    if (j->rule->metric != NULL) {
+        rc = aa_matchers_append(&all, &j->rule->where);
+    }
+    if (rc == AA_OK) {
+        rc = aa_matchers_append(&all, &c->cfg->selector);
+    }
+    if (rc == AA_OK) {
+        rc = aa_matchers_append(&all, &worst);
+    }
     aa_buf_init(&b, 65536);
     aa_duration_format(c->window_ms, w, sizeof(w));
-    rc = aa_buf_appendf(&b, "topk(%d, sum by (site) (increase(", TOP_SITES);
     if (rc == AA_OK) {
-        static const aa_matchers none = {NULL, 0};
-
-        rc = aa_promql_selector(&b, SITE_METRIC, &c->cfg->selector, &none);
+        rc = aa_buf_appendf(&b, "topk(%d, sum by (site) (increase(",
+                            TOP_SITES);
+    }
+    if (rc == AA_OK) {
+        rc = aa_promql_selector(&b, SITE_METRIC, &all, &none);
     }
     if (rc == AA_OK) {
         rc = aa_buf_appendf(&b, "[%s])))", w);
     }
-    if (rc != AA_OK) {
-        aa_buf_release(&b);
-        return NULL;
+    if (rc == AA_OK) {
+        q = aa_buf_steal(&b);
     }
-    return aa_buf_steal(&b);
+    aa_buf_release(&b);
+    aa_matchers_clear(&all);
+    free(tmp);
+    return q;
+}
+
+/* Queues the culprit-site query of each finding on a loop metric into
+ * batch 2 (findings with the same query share one request).  AA_ENOMEM
+ * only. */
+static int plan_sites(check *c, job *jobs, tool_http_req *reqs,
+                      size_t *nreq)
+{
+    size_t i, k;
+    char url[512];
+
+    for (i = 0; i < c->rs->nrules; i++) {
+        job *j = &jobs[i];
+
+        if ((j->rr->verdict != AA_VERDICT_WARNING &&
+             j->rr->verdict != AA_VERDICT_CRITICAL) ||
+            !rule_on_loop_metric(j->rule)) {
+            continue;
+        }
+        j->sites_query = sites_query(c, j);
+        if (j->sites_query == NULL) {
+            return AA_ENOMEM;
+        }
+        for (k = 0; k < i; k++) {
+            if (jobs[k].sites_query != NULL &&
+                strcmp(jobs[k].sites_query, j->sites_query) == 0) {
+                j->sites_req = jobs[k].sites_req;
+                break;
+            }
+        }
+        if (k < i) {
+            continue;
+        }
+        reqs[*nreq].url = instant_url(c, j->sites_query);
+        if (reqs[*nreq].url == NULL) {
+            return AA_ENOMEM;
+        }
+        tool_verbose(c->cfg, "rule %s: culprit sites: GET %s: %s",
+                     j->rule->id,
+                     tool_http_redact_url(reqs[*nreq].url, url, sizeof(url)),
+                     j->sites_query);
+        j->sites_req = (long)(*nreq)++;
+    }
+    return AA_OK;
 }
 
 static int site_cmp(const void *pa, const void *pb)
@@ -884,28 +979,6 @@ static int parse_sites(const check *c, tool_http_req *req, aa_site **out,
     return AA_OK;
 }
 
-static int attach_sites(aa_rule_result *rr, const aa_site *sites, size_t n)
-{
-    size_t i;
-
-    if (n == 0) {
-        return AA_OK;
-    }
-    rr->sites = calloc(n, sizeof(*rr->sites));
-    if (rr->sites == NULL) {
-        return AA_ENOMEM;
-    }
-    for (i = 0; i < n; i++) {
-        rr->sites[i].site = aa_strdup(sites[i].site);
-        if (rr->sites[i].site == NULL) {
-            return AA_ENOMEM;
-        }
-        rr->sites[i].seconds = sites[i].seconds;
-        rr->nsites = i + 1;
-    }
-    return AA_OK;
-}
-
 /* ---- the audit ---------------------------------------------------------- */
 
 /* Resolves the pinned time, window and step; 0 or an aa_exit code. */
@@ -975,6 +1048,7 @@ static int plan_queries(check *c, job *jobs, tool_http_req *reqs,
         j->rr = &c->report->rules[i];
         j->rr->rule = j->rule;
         j->req = -1;
+        j->sites_req = -1;
         j->diag[0] = j->diag[1] = j->diag[2] = -1;
         aa_diag_clear(&diag);
         rc = aa_promql_compile(j->rule, &c->cfg->selector, c->window_ms,
@@ -1131,11 +1205,9 @@ int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
     check c;
     job *jobs = NULL;
     tool_http_req *reqs = NULL, *dreqs = NULL;
-    aa_site *sites = NULL;
-    size_t i, nreq = 0, ndreq = 0, nsites = 0, nsent = 0, nfailed = 0;
-    long sites_req = -1;
-    bool want_sites = false;
-    char *sq = NULL, url[512];
+    size_t i, nreq = 0, ndreq = 0, nsent = 0, nfailed = 0;
+    size_t nd_alloc = 4 * rs->nrules + 1;
+    char url[512];
     int rc, exit_rc = AA_EXIT_UNKNOWN;
 
     *out = NULL;
@@ -1177,19 +1249,6 @@ int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
         goto oom;
     }
     nsent = nreq;
-    for (i = 0; i < rs->nrules; i++) {
-        want_sites = want_sites || rule_on_loop_metric(&rs->rules[i]);
-    }
-    if (want_sites && nreq > 0) {
-        sq = sites_query(&c);
-        if (sq == NULL || (reqs[nreq].url = instant_url(&c, sq)) == NULL) {
-            goto oom;
-        }
-        tool_verbose(cfg, "culprit sites: GET %s: %s",
-                     tool_http_redact_url(reqs[nreq].url, url, sizeof(url)),
-                     sq);
-        sites_req = (long)nreq++;
-    }
     if (!run_batch(&c, reqs, nreq)) {
         goto out;
     }
@@ -1203,32 +1262,25 @@ int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
         nfailed += jobs[i].failed ? 1 : 0;
         aa_buf_release(&reqs[jobs[i].req].body);
     }
-    if (sites_req >= 0 &&
-        parse_sites(&c, &reqs[sites_req], &sites, &nsites) != AA_OK) {
-        goto oom;
-    }
 
-    dreqs = calloc(3 * rs->nrules + 1, sizeof(*dreqs));
-    if (dreqs == NULL || plan_diagnosis(&c, jobs, dreqs, &ndreq) != AA_OK) {
+    /* batch 2: why empty rules are empty, and the findings' culprits */
+    dreqs = calloc(nd_alloc, sizeof(*dreqs));
+    if (dreqs == NULL || plan_diagnosis(&c, jobs, dreqs, &ndreq) != AA_OK ||
+        plan_sites(&c, jobs, dreqs, &ndreq) != AA_OK) {
         goto oom;
     }
-    if (ndreq > 0) {
-        if (!run_batch(&c, dreqs, ndreq)) {
-            goto out;
-        }
-        for (i = 0; i < rs->nrules; i++) {
-            if (jobs[i].diag[DIAG_EXISTS] >= 0) {
-                explain_empty(&c, &jobs[i], dreqs);
-            }
-        }
+    if (ndreq > 0 && !run_batch(&c, dreqs, ndreq)) {
+        goto out;
     }
     for (i = 0; i < rs->nrules; i++) {
-        aa_rule_result *rr = jobs[i].rr;
+        job *j = &jobs[i];
 
-        if ((rr->verdict == AA_VERDICT_WARNING ||
-             rr->verdict == AA_VERDICT_CRITICAL) &&
-            rule_on_loop_metric(jobs[i].rule) &&
-            attach_sites(rr, sites, nsites) != AA_OK) {
+        if (j->diag[DIAG_EXISTS] >= 0) {
+            explain_empty(&c, j, dreqs);
+        }
+        if (j->sites_req >= 0 &&
+            parse_sites(&c, &dreqs[j->sites_req], &j->rr->sites,
+                        &j->rr->nsites) != AA_OK) {
             goto oom;
         }
     }
@@ -1252,13 +1304,11 @@ oom:
     tool_error("%s", aa_strerror(AA_ENOMEM));
     exit_rc = AA_EXIT_UNKNOWN;
 out:
-    for (i = 0; i < nsites; i++) {
-        free(sites[i].site);
+    for (i = 0; jobs != NULL && i < rs->nrules; i++) {
+        free(jobs[i].sites_query);
     }
-    free(sites);
-    free(sq);
     free_reqs(reqs, rs->nrules + 1);
-    free_reqs(dreqs, dreqs != NULL ? 3 * rs->nrules + 1 : 0);
+    free_reqs(dreqs, dreqs != NULL ? nd_alloc : 0);
     free(jobs);
     aa_report_free(c.report);
     tool_http_free(c.http);

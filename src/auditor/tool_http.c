@@ -409,11 +409,17 @@ static int64_t retry_delay(const xfer *x)
     for (i = 1; i < x->req->attempts && d < HTTP_MAX_BACKOFF_MS; i++) {
         d *= 2;
     }
+    /* A server's Retry-After (seconds) is honoured up to the cap. */
     if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &after) ==
             CURLE_OK &&
-        after > 0 && after * 1000 > d) {
-        d = after > HTTP_MAX_BACKOFF_MS / 1000 ? HTTP_MAX_BACKOFF_MS
-                                               : (int64_t)after * 1000;
+        after > 0) {
+        int64_t a = after >= HTTP_MAX_BACKOFF_MS / 1000
+                        ? HTTP_MAX_BACKOFF_MS
+                        : (int64_t)after * 1000;
+
+        if (a > d) {
+            d = a;
+        }
     }
     return d > HTTP_MAX_BACKOFF_MS ? HTTP_MAX_BACKOFF_MS : d;
 }

@@ -17,6 +17,7 @@
 #include "aa/result.h"
 #include "aa/rules.h"
 #include "tool_cfg.h"
+#include "tool_report.h"
 
 /* Turns a failed report write into exit 3 without hiding a breach. */
 static int output_failed(int code)
@@ -97,8 +98,16 @@ int main(int argc, char **argv)
         break;
     }
 out:
+    errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        tool_error("standard output: write error: %s", strerror(errno));
+        int err = tool_report_stdout_errno();
+
+        err = err != 0 ? err : errno;
+        if (err != 0) {
+            tool_error("standard output: write error: %s", strerror(err));
+        } else {
+            tool_error("standard output: write error");
+        }
         code = output_failed(code);
     }
     tool_config_free(&cfg);

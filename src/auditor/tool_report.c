@@ -21,6 +21,14 @@
 
 typedef int (*writer_fn)(const tool_config *, const aa_report *, FILE *);
 
+/* errno of the first failed write of the stdout report, or 0. */
+static int stdout_errno;
+
+int tool_report_stdout_errno(void)
+{
+    return stdout_errno;
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t ls = strlen(s), lx = strlen(suffix);
@@ -218,8 +226,7 @@ static int write_file(const tool_config *cfg, const aa_report *r,
         /* a device or pipe (/dev/stdout, a FIFO): no rename possible */
         fp = fopen(path, "w");
         if (fp == NULL) {
-            tool_error("%s: cannot write report: %s", path,
-                       strerror(errno));
+            tool_error("%s: cannot write report: %s", path, strerror(errno));
             goto out;
         }
         errno = 0;
@@ -279,13 +286,17 @@ out:
     return rc;
 }
 
+/* Returns -1 when a report file could not be written (each failure is
+ * reported, naming the file); standard output's errors are left to the
+ * caller's final check of stdout. */
 int tool_reports_write(const tool_config *cfg, const aa_report *r)
 {
     int rc = 0;
 
+    /* a failure on stdout sticks (ferror) and main reports it once */
+    errno = 0;
     if (stdout_writer(cfg->format)(cfg, r, stdout) != 0 || ferror(stdout)) {
-        tool_error("standard output: write error: %s", strerror(errno));
-        rc = -1;
+        stdout_errno = errno;
     }
     if (cfg->json_path != NULL &&
         write_file(cfg, r, cfg->json_path, tool_report_json) != 0) {

@@ -19,9 +19,12 @@
 int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp);
 int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp);
 int tool_report_junit(const tool_config *cfg, const aa_report *r, FILE *fp);
-int tool_report_markdown(const tool_config *cfg, const aa_report *r,
-                         FILE *fp);
+int tool_report_markdown(const tool_config *cfg, const aa_report *r, FILE *fp);
 int tool_report_github(const tool_config *cfg, const aa_report *r, FILE *fp);
+
+/* errno of the failed write when tool_reports_write could not write the
+ * stdout report, else 0 (stdout's error flag tells the caller it failed). */
+int tool_report_stdout_errno(void);
 
 typedef enum tool_unit {
     TOOL_UNIT_NONE,    /* a plain number */

@@ -68,24 +68,24 @@ static void put_annotation(FILE *fp, const aa_rule_result *rr)
              aa_verdict_name(rr->verdict));
     len = (size_t)snprintf(msg, sizeof(msg), "%s", rule->finding);
     if (rr->has_value && len < sizeof(msg)) {
-        len += (size_t)snprintf(msg + len, sizeof(msg) - len, ": %s",
-                                tool_fmt_value(rule, rr->value, val,
-                                               sizeof(val)));
+        len += (size_t)snprintf(
+            msg + len, sizeof(msg) - len, ": %s",
+            tool_fmt_value(rule, rr->value, val, sizeof(val)));
     }
     if (rr->crossed != NULL && len < sizeof(msg)) {
-        len += (size_t)snprintf(msg + len, sizeof(msg) - len, " (%s %s)",
-                                aa_verdict_name(rr->verdict),
-                                rr->crossed->text);
+        len +=
+            (size_t)snprintf(msg + len, sizeof(msg) - len, " (%s %s)",
+                             aa_verdict_name(rr->verdict), rr->crossed->text);
     }
-    if (tool_is_finding(rr) && rr->nseries > 0 &&
-        rr->series[0].labels.n > 0 && len < sizeof(msg)) {
+    if (tool_is_finding(rr) && rr->nseries > 0 && rr->series[0].labels.n > 0 &&
+        len < sizeof(msg)) {
         len += (size_t)snprintf(
             msg + len, sizeof(msg) - len, " on %s",
             aa_labels_format(&rr->series[0].labels, labels, sizeof(labels)));
     }
     if (rr->nsites > 0 && len < sizeof(msg)) {
-        len += (size_t)snprintf(msg + len, sizeof(msg) - len,
-                                "; top site %s", rr->sites[0].site);
+        len += (size_t)snprintf(msg + len, sizeof(msg) - len, "; top site %s",
+                                rr->sites[0].site);
     }
     if (rr->message != NULL && len < sizeof(msg)) {
         snprintf(msg + len, sizeof(msg) - len, ": %s", rr->message);

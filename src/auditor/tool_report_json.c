@@ -68,8 +68,7 @@ static json_t *labels_obj(jctx *c, const aa_labels *ls)
     return o;
 }
 
-static json_t *rule_obj(jctx *c, const aa_report *r,
-                        const aa_rule_result *rr)
+static json_t *rule_obj(jctx *c, const aa_report *r, const aa_rule_result *rr)
 {
     const aa_rule *rule = rr->rule;
     json_t *o = json_object(), *series, *sites, *warnings, *th;
@@ -95,8 +94,8 @@ static json_t *rule_obj(jctx *c, const aa_report *r,
         rule->for_ms > 0 ? json_real((double)rule->for_ms / 1000.0)
                          : json_null());
     set(c, o, "metric", str_or_null(rule->metric));
-    set(c, o, "stat", rule->metric != NULL ? json_string(rule->stat_text)
-                                           : json_null());
+    set(c, o, "stat",
+        rule->metric != NULL ? json_string(rule->stat_text) : json_null());
     set(c, o, "query", str_or_null(rr->query));
     set(c, o, "message", str_or_null(rr->message));
     warnings = json_array();
@@ -129,8 +128,8 @@ static json_t *rule_obj(jctx *c, const aa_report *r,
 
 int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
 {
-    static const char *const names[5] = {"ok", "no_data", "error",
-                                         "warning", "critical"};
+    static const char *const names[5] = {"ok", "no_data", "error", "warning",
+                                         "critical"};
     json_t *root = json_object(), *window, *rules, *summary;
     jctx c = {false};
     size_t counts[5], i;
@@ -157,8 +156,7 @@ int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
     set(&c, root, "target", str_or_null(r->target));
     set(&c, root, "mode", str_or_null(r->mode));
     set(&c, root, "step_seconds",
-        r->step_ms > 0 ? json_real((double)r->step_ms / 1000.0)
-                       : json_null());
+        r->step_ms > 0 ? json_real((double)r->step_ms / 1000.0) : json_null());
     if (r->mode != NULL && strcmp(r->mode, "scrape") == 0) {
         json_t *s = json_object();
 
@@ -180,8 +178,9 @@ int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
     if (c.failed) {
         tool_error("JSON report: out of memory");
         rc = AA_EIO;
-    } else if (json_dumpf(root, fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                        JSON_REAL_PRECISION(12)) != 0 ||
+    } else if (json_dumpf(root, fp,
+                          JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                              JSON_REAL_PRECISION(12)) != 0 ||
                fputc('\n', fp) == EOF || fflush(fp) != 0 || ferror(fp)) {
         rc = AA_EIO;
     }

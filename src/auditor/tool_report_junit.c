@@ -88,9 +88,11 @@ static void put_details(FILE *fp, const aa_rule_result *rr)
         put_xml(fp, rule->description, false);
         fputc('\n', fp);
     }
-    fprintf(fp, "thresholds: warning %s, critical %s\n",
-            rule->warning.set ? rule->warning.text : "-",
-            rule->critical.set ? rule->critical.text : "-");
+    fputs("thresholds: warning ", fp);
+    put_xml(fp, rule->warning.set ? rule->warning.text : "-", false);
+    fputs(", critical ", fp);
+    put_xml(fp, rule->critical.set ? rule->critical.text : "-", false);
+    fputc('\n', fp);
     if (rr->query != NULL) {
         fputs("query: ", fp);
         put_xml(fp, rr->query, false);
@@ -191,8 +193,9 @@ int tool_report_junit(const tool_config *cfg, const aa_report *r, FILE *fp)
             fprintf(fp, "</%s>\n", elem);
         } else if (is_skipped(rr)) {
             fputs("      <skipped message=\"", fp);
-            put_xml(fp, rr->message != NULL ? rr->message
-                                            : "no data (no_data: ok)",
+            put_xml(fp,
+                    rr->message != NULL ? rr->message
+                                        : "no data (no_data: ok)",
                     true);
             fputs("\"/>\n", fp);
         } else {

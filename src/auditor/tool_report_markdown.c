@@ -72,8 +72,7 @@ static void put_thresholds(FILE *fp, const aa_rule *rule)
     }
 }
 
-int tool_report_markdown(const tool_config *cfg, const aa_report *r,
-                         FILE *fp)
+int tool_report_markdown(const tool_config *cfg, const aa_report *r, FILE *fp)
 {
     char a[40], b[40], val[64], buf[1024];
     size_t i, c[5], nfind = 0;
@@ -99,8 +98,7 @@ int tool_report_markdown(const tool_config *cfg, const aa_report *r,
         fputs("### Findings\n\n", fp);
     }
     for (pass = 0; pass < 2; pass++) {
-        aa_verdict want = pass == 0 ? AA_VERDICT_CRITICAL
-                                    : AA_VERDICT_WARNING;
+        aa_verdict want = pass == 0 ? AA_VERDICT_CRITICAL : AA_VERDICT_WARNING;
 
         for (i = 0; i < r->nrules; i++) {
             const aa_rule_result *rr = &r->rules[i];
@@ -115,8 +113,7 @@ int tool_report_markdown(const tool_config *cfg, const aa_report *r,
             fputc(')', fp);
             if (rr->has_value) {
                 fprintf(fp, ": %s",
-                        tool_fmt_value(rr->rule, rr->value, val,
-                                       sizeof(val)));
+                        tool_fmt_value(rr->rule, rr->value, val, sizeof(val)));
             }
             if (rr->crossed != NULL) {
                 fputs(" crossed ", fp);
@@ -146,8 +143,7 @@ int tool_report_markdown(const tool_config *cfg, const aa_report *r,
         const aa_rule_result *rr = &r->rules[i];
 
         fprintf(fp, "| %s%s%s | ", tool_is_finding(rr) ? "**" : "",
-                aa_verdict_name(rr->verdict),
-                tool_is_finding(rr) ? "**" : "");
+                aa_verdict_name(rr->verdict), tool_is_finding(rr) ? "**" : "");
         put_code(fp, rr->rule->id);
         fputs(" | ", fp);
         put_cell(fp, rr->rule->finding);
@@ -161,8 +157,8 @@ int tool_report_markdown(const tool_config *cfg, const aa_report *r,
             put_cell(fp, rr->message);
         } else if (tool_is_finding(rr) && rr->nseries > 0 &&
                    rr->series[0].labels.n > 0) {
-            put_code(fp, aa_labels_format(&rr->series[0].labels, buf,
-                                          sizeof(buf)));
+            put_code(
+                fp, aa_labels_format(&rr->series[0].labels, buf, sizeof(buf)));
         }
         fputs(" |\n", fp);
     }

@@ -51,8 +51,8 @@ static const char *status_color(aa_status s)
 }
 
 /* s, padded to width, in colour when asked. */
-static void put_colored(FILE *fp, bool color, const char *code,
-                        const char *s, int width)
+static void put_colored(FILE *fp, bool color, const char *code, const char *s,
+                        int width)
 {
     int pad = width - (int)strlen(s);
 
@@ -240,8 +240,8 @@ int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp)
         fputs("ASYNC RUNTIME AUDITOR\n\n", fp);
     }
     fputs("Runtime Status: ", fp);
-    put_colored(fp, color, status_color(r->status),
-                aa_status_name(r->status), 0);
+    put_colored(fp, color, status_color(r->status), aa_status_name(r->status),
+                0);
     fputc('\n', fp);
     for (i = 0; i < r->nrules; i++) {
         nfind += tool_is_finding(&r->rules[i]) ? 1 : 0;
@@ -251,8 +251,7 @@ int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp)
     }
     /* critical findings first, then warnings, each in rule order */
     for (pass = 0; pass < 2; pass++) {
-        aa_verdict want = pass == 0 ? AA_VERDICT_CRITICAL
-                                    : AA_VERDICT_WARNING;
+        aa_verdict want = pass == 0 ? AA_VERDICT_CRITICAL : AA_VERDICT_WARNING;
 
         for (i = 0; i < r->nrules; i++) {
             const aa_rule_result *rr = &r->rules[i];
@@ -271,8 +270,7 @@ int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp)
                     rr->rule->id);
             if (rr->has_value) {
                 fprintf(fp, " %s",
-                        tool_fmt_value(rr->rule, rr->value, val,
-                                       sizeof(val)));
+                        tool_fmt_value(rr->rule, rr->value, val, sizeof(val)));
             }
             if (rr->crossed != NULL) {
                 fprintf(fp, " (%s %s)", aa_verdict_name(rr->verdict),

@@ -416,7 +416,9 @@ static int make_scrape_http(const tool_config *cfg, int64_t interval_ms,
     if (hdrs == NULL) {
         return AA_ENOMEM;
     }
-    memcpy(hdrs, cfg->headers, cfg->nheaders * sizeof(*hdrs));
+    if (cfg->nheaders > 0) {
+        memcpy(hdrs, cfg->headers, cfg->nheaders * sizeof(*hdrs));
+    }
     hdrs[cfg->nheaders] = "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1";
     o.headers = hdrs;
     o.nheaders = cfg->nheaders + 1;
@@ -565,6 +567,7 @@ static int scrape_loop(const tool_config *cfg, const aa_ruleset *rs,
     bool final = false, progressed = false;
     size_t i;
 
+    run->first_ms = -1;
     if (cfg->command_argv == NULL && total <= 0) {
         tool_error("--scrape: --duration is required (or a command after "
                    "\"--\" to scrape while it runs)");
@@ -613,7 +616,6 @@ static int scrape_loop(const tool_config *cfg, const aa_ruleset *rs,
     }
     start = mono_ms();
     next = start;
-    run->first_ms = -1;
     for (;;) {
         int64_t t_ms = wall_ms();
         int rc;
@@ -960,7 +962,9 @@ int tool_check_local(const tool_config *cfg, const aa_ruleset *rs,
         }
     } else {
         exit_rc = scrape_loop(cfg, rs, db, &run);
-        if (exit_rc != 0 && exit_rc != AA_EXIT_COMMAND_FAILED) {
+        if (exit_rc != 0 && (exit_rc != AA_EXIT_COMMAND_FAILED ||
+                             run.first_ms < 0)) {
+            /* Nothing was scraped (e.g. the command could not start). */
             free_run(&run);
             aa_tsdb_free(db);
             return exit_rc;

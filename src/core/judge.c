@@ -88,8 +88,8 @@ static int series_cmp(const void *pa, const void *pb)
         return na ? 1 : -1;
     }
     if (!na && a->value != b->value && sort_direction != 0) {
-        bool a_worse = sort_direction > 0 ? a->value > b->value
-                                          : a->value < b->value;
+        bool a_worse =
+            sort_direction > 0 ? a->value > b->value : a->value < b->value;
         return a_worse ? -1 : 1;
     }
     return aa_labels_cmp(&a->labels, &b->labels);
@@ -203,10 +203,9 @@ typedef struct slot {
 } slot;
 
 static aa_verdict series_for_verdict(const aa_rule *rule,
-                                     const aa_range_series *s,
-                                     int64_t end_ms, int64_t step_ms,
-                                     slot *slots, size_t nslots,
-                                     double *last_value)
+                                     const aa_range_series *s, int64_t end_ms,
+                                     int64_t step_ms, slot *slots,
+                                     size_t nslots, double *last_value)
 {
     int64_t last_t = INT64_MIN;
     bool all_warn = true, all_crit = true;

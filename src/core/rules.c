@@ -85,6 +85,16 @@ static int error_at(loader *ld, unsigned line, unsigned col, const char *fmt,
 #endif
     ;
 
+/* Control characters from the file would reach the user's terminal. */
+static void sanitize(char *msg)
+{
+    for (; *msg != '\0'; msg++) {
+        if ((unsigned char)*msg < 0x20 || *msg == 0x7F) {
+            *msg = '?';
+        }
+    }
+}
+
 static int error_at(loader *ld, unsigned line, unsigned col, const char *fmt,
                     ...)
 {
@@ -94,6 +104,7 @@ static int error_at(loader *ld, unsigned line, unsigned col, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    sanitize(msg);
     aa_diag_set(ld->diag, ld->name, line, col, "%s", msg);
     return AA_ESYNTAX;
 }
@@ -112,6 +123,7 @@ static int error_node(loader *ld, const node *n, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    sanitize(msg);
     aa_diag_set(ld->diag, ld->name, n->line, n->column, "%s", msg);
     return AA_ESYNTAX;
 }

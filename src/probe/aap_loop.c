@@ -812,9 +812,9 @@ static void sample(aap_text *t, const char *name, const aap_text *lab,
                    double v)
 {
     if (lab->len) {
-        aap_text_printf(t, "%s{%s} %.17g\n", name, lab->data, v);
+        aap_text_printf(t, "%s{%s} %.15g\n", name, lab->data, v);
     } else {
-        aap_text_printf(t, "%s %.17g\n", name, v);
+        aap_text_printf(t, "%s %.15g\n", name, v);
     }
 }
 

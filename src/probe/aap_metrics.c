@@ -254,7 +254,7 @@ void aap_hist_render(aap_text *t, const char *name, const char *labels,
     for (i = 0; i <= h->nbounds; i++) {
         cum += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
         if (i < h->nbounds) {
-            aap_text_printf(t, "%s_bucket{%s%sle=\"%.17g\"} %llu\n", name,
+            aap_text_printf(t, "%s_bucket{%s%sle=\"%.15g\"} %llu\n", name,
                             labels, sep, h->bounds[i],
                             (unsigned long long)cum);
         } else {

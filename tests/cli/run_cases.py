@@ -186,7 +186,7 @@ def check_syntax(args, stdout, written):
     for i, a in enumerate(args):
         fmt = a[len("--format="):] if a.startswith("--format=") else (
             args[i + 1] if a == "--format" and i + 1 < len(args) else None)
-        if fmt in ("json", "junit"):
+        if fmt in ("json", "junit") and stdout.strip():
             docs.append(("stdout." + ("xml" if fmt == "junit" else fmt),
                          stdout))
     for name, text in docs:

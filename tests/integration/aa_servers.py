@@ -408,6 +408,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._plain(status, body, "application/json", {})
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # concurrent clients must not wait for SYN
+    #                           retransmits (the default backlog is 5)
+
+
 class FakeBackend:
     """A scriptable Prometheus HTTP API on 127.0.0.1:<free port>.
 
@@ -423,8 +429,7 @@ class FakeBackend:
         self.requests = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.fake = self
         self.port = self.httpd.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port

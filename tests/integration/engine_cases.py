@@ -128,6 +128,11 @@ VERDICTS_YAML = "version: 1\nwindow: 5m\nrules:\n" + \
     query: 'sum(rate(http_server_request_duration_seconds_count{instance="api-2:8000",http_response_status_code=~"5.."}[$window]))'
     warning: "> 0.01"
     critical: "> 1"
+  - id: http_5xx_by_instance
+    finding: 5xx per instance
+    query: 'sum by (instance) (rate(http_server_request_duration_seconds_count{http_response_status_code=~"5.."}[$window]))'
+    warning: "> 0.01"
+    critical: "> 1"
   - id: blocking
     finding: Event loop blocked
     metric: python_asyncio_loop_block_duration_seconds
@@ -157,6 +162,7 @@ EXPECTED = {
     "tasks_no_for": "critical",
     "http_5xx": "critical",
     "http_5xx_api2": "warning",
+    "http_5xx_by_instance": "critical",
     "blocking": "critical",
     "loop_iterations": "ok",
 }
@@ -263,6 +269,19 @@ def test_by_reports_every_series_and_worst_decides(verdicts_report):
     assert rule["status"] == "critical"
 
 
+def test_raw_query_series_judged_one_by_one(verdicts_report):
+    rule = rules_by_id(verdicts_report)["http_5xx_by_instance"]
+    series = series_by_instance(rule)
+    assert set(series) == {"api-2:8000", "api-3:8000"}
+    assert series["api-2:8000"]["status"] == "warning"
+    assert series["api-3:8000"]["status"] == "critical"
+    expected = mf.rate_by("http_server_request_duration_seconds_count",
+                          http_response_status_code="500")
+    for (inst,), v in expected.items():
+        assert series[inst]["value"] == approx(v)
+    assert rule["value"] == approx(max(expected.values()))
+
+
 def test_for_breached_only_over_the_whole_span(verdicts_report):
     rules = rules_by_id(verdicts_report)
     with_for = series_by_instance(rules["tasks_for"])
@@ -347,7 +366,7 @@ def test_selector_narrows_every_structured_rule(engine, verdicts_rules,
     assert rules["http_5xx"]["value"] == approx(HTTP_5XX)
 
 
-# ---- exit codes --------------------------------------------------------------
+# ---- exit codes -------------------------------------------------------------
 
 @pytest.mark.parametrize("instance,flags,code,status", [
     ("api-1:8000", ["--fail-on-warning"], 0, "HEALTHY"),
@@ -475,7 +494,7 @@ def test_error_verdict_when_one_query_fails(engine, verdicts_rules,
     assert cases["loop_iterations"].find("failure") is None
 
 
-# ---- reports -----------------------------------------------------------------
+# ---- reports ----------------------------------------------------------------
 
 def _junit_cases(path):
     root = ET.parse(str(path)).getroot()
@@ -517,6 +536,13 @@ def test_junit_report(engine, verdicts_rules, run_auditor, tmp_path):
     fail = cases["lag_critical"].find("failure")
     assert "Event-loop starvation on api-3:8000" in \
         (fail.get("message", "") + (fail.text or ""))
+    # the same document on standard output
+    res = run_auditor("--config", verdicts_rules, "--target", engine.url,
+                      *WINDOW_ARGS, "--format", "junit")
+    assert res.returncode == 0, res
+    out = tmp_path / "stdout.xml"
+    out.write_text(res.stdout)
+    assert set(_junit_cases(out)) == set(EXPECTED)
 
 
 def test_markdown_and_several_reports_in_one_run(engine, verdicts_rules,
@@ -589,7 +615,7 @@ def test_rfc3339_window(engine, gate_rules, run_auditor):
     assert rule["value"] == approx(max(LAG_P99.values()))
 
 
-# ---- command lines without a fixed window -------------------------------------
+# ---- command lines without a fixed window -----------------------------------
 
 def test_quick_start_command_line(engine_now, gate_rules, run_auditor,
                                   tmp_path):

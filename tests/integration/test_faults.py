@@ -107,7 +107,7 @@ def test_healthy_fake_backend(run_auditor, rules, fake_backend):
     assert len(fake_backend.queries()) >= 1
 
 
-# ---- unreachable -------------------------------------------------------------
+# ---- unreachable ------------------------------------------------------------
 
 @pytest.mark.parametrize("flags", [[], ["--fail-on-critical"],
                                    ["--allow-unknown"]])
@@ -148,7 +148,7 @@ def test_slow_trickle_is_a_timeout(run_auditor, rules, fake_backend):
     assert "127.0.0.1:%d" % fake_backend.port in text, res
 
 
-# ---- HTTP errors -------------------------------------------------------------
+# ---- HTTP errors ------------------------------------------------------------
 
 def test_http_500(run_auditor, rules, fake_backend):
     fake_backend.behaviour = only_queries(lambda req: Reply(
@@ -247,7 +247,7 @@ def test_backend_warnings_are_shown(run_auditor, rules, fake_backend):
     assert "metric might not be a counter" in res.stdout + res.stderr, res
 
 
-# ---- broken bodies -----------------------------------------------------------
+# ---- broken bodies ----------------------------------------------------------
 
 def test_invalid_json(run_auditor, rules, fake_backend):
     fake_backend.behaviour = only_queries(
@@ -300,7 +300,7 @@ def test_oversized_body(run_auditor, rules, fake_backend, announced):
     assert res.maxrss_kb < 512 * 1024, res.maxrss_kb
 
 
-# ---- usage errors never reach the network --------------------------------------
+# ---- usage errors never reach the network -----------------------------------
 
 def test_malformed_header_is_a_usage_error(run_auditor, rules,
                                            fake_backend):
@@ -311,7 +311,7 @@ def test_malformed_header_is_a_usage_error(run_auditor, rules,
     assert fake_backend.requests == []
 
 
-# ---- access: secrets are sent, never shown -----------------------------------
+# ---- access: secrets are sent, never shown ----------------------------------
 
 TOKEN = "tok-9f8e7d6c5b4a-SECRET"
 PASSWORD = "pw-4b3a2c1d-SECRET"
@@ -409,7 +409,7 @@ def test_secret_hidden_when_backend_fails(run_auditor, rules, fake_backend,
     _assert_secret_hidden(res, TOKEN)
 
 
-# ---- the sanitizer guard itself ------------------------------------------------
+# ---- the sanitizer guard itself ---------------------------------------------
 
 def test_sanitizer_reports_fail_the_run():
     """run_auditor's guard must reject a sanitizer report (the ASan stage

@@ -284,8 +284,8 @@ static void test_nan(void)
 
 static void test_empty(void)
 {
-    const aa_nodata nd[] = {AA_NODATA_UNKNOWN, AA_NODATA_OK,
-                            AA_NODATA_WARNING, AA_NODATA_CRITICAL};
+    const aa_nodata nd[] = {AA_NODATA_UNKNOWN, AA_NODATA_OK, AA_NODATA_WARNING,
+                            AA_NODATA_CRITICAL};
     const aa_verdict want[] = {AA_VERDICT_NO_DATA, AA_VERDICT_OK,
                                AA_VERDICT_WARNING, AA_VERDICT_CRITICAL};
     aa_vector vec = {0};
@@ -312,7 +312,8 @@ static void test_empty(void)
     CHECK_INT_EQ(aa_judge_vector(NULL, &vec, &rr), AA_EINVAL);
 }
 
-/* ---- for: range matrices ------------------------------------------------- */
+/* ---- for: range matrices -------------------------------------------------
+ */
 
 #define END 1000000
 #define STEP 15000

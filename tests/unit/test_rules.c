@@ -327,6 +327,10 @@ static void test_rule_errors(void)
                   "  warning: '>1'\n",
              5, 10, "unterminated string");
     LOAD_ERR(HEAD "- just a string\n", 3, 3, "must be a mapping");
+    /* control characters are not echoed to the terminal */
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n  stat: \"\\e[31m\"\n"
+                  "  warning: '>1'\n",
+             6, 9, "unknown stat \"?[31m\"");
     LOAD_ERR(HEAD "- id: a\n  finding: f\n  description: [x]\n"
                   "  metric: m\n  stat: max\n  warning: '>1'\n",
              5, 16, "\"description\" must be a non-empty string");

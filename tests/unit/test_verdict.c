@@ -107,8 +107,7 @@ static void test_exit_codes(void)
     const aa_verdict crit[] = {AA_VERDICT_OK, AA_VERDICT_CRITICAL};
     const aa_verdict nodata[] = {AA_VERDICT_OK, AA_VERDICT_NO_DATA};
     const aa_verdict err[] = {AA_VERDICT_ERROR, AA_VERDICT_OK};
-    const aa_verdict warn_nodata[] = {AA_VERDICT_NO_DATA,
-                                      AA_VERDICT_WARNING};
+    const aa_verdict warn_nodata[] = {AA_VERDICT_NO_DATA, AA_VERDICT_WARNING};
     const aa_verdict crit_err[] = {AA_VERDICT_ERROR, AA_VERDICT_CRITICAL};
     const aa_nodata nd_ok[] = {AA_NODATA_OK, AA_NODATA_OK};
     const aa_nodata nd_mixed[] = {AA_NODATA_OK, AA_NODATA_UNKNOWN};
@@ -131,8 +130,7 @@ static void test_exit_codes(void)
     CHECK_INT_EQ(code(crit, NULL, 2, &G_CRIT, false), AA_EXIT_CRITICAL);
     CHECK_INT_EQ(code(crit, NULL, 2, &G_WARN, false), AA_EXIT_CRITICAL);
     CHECK_INT_EQ(code(crit, NULL, 2, &G_BOTH, false), AA_EXIT_CRITICAL);
-    CHECK_INT_EQ(code(crit, NULL, 2, &G_CRIT_ALLOW, false),
-                 AA_EXIT_CRITICAL);
+    CHECK_INT_EQ(code(crit, NULL, 2, &G_CRIT_ALLOW, false), AA_EXIT_CRITICAL);
 
     /* missing data: a gate never passes silently */
     CHECK_INT_EQ(code(nodata, NULL, 2, &G_NONE, false), AA_EXIT_OK);
@@ -149,28 +147,21 @@ static void test_exit_codes(void)
     CHECK_INT_EQ(code(err, nd_ok, 2, &G_WARN, false), AA_EXIT_OK);
     /* err is rule 0 (no_data: ok), so it passes; nodata is rule 1 */
     CHECK_INT_EQ(code(err, nd_mixed, 2, &G_CRIT, false), AA_EXIT_OK);
-    CHECK_INT_EQ(code(nodata, nd_mixed, 2, &G_CRIT, false),
-                 AA_EXIT_UNKNOWN);
+    CHECK_INT_EQ(code(nodata, nd_mixed, 2, &G_CRIT, false), AA_EXIT_UNKNOWN);
 
     /* breach and missing data: the breach's code wins */
-    CHECK_INT_EQ(code(warn_nodata, NULL, 2, &G_WARN, false),
-                 AA_EXIT_WARNING);
-    CHECK_INT_EQ(code(crit_err, NULL, 2, &G_CRIT, false),
-                 AA_EXIT_CRITICAL);
-    CHECK_INT_EQ(code(crit_err, NULL, 2, &G_WARN, false),
-                 AA_EXIT_CRITICAL);
+    CHECK_INT_EQ(code(warn_nodata, NULL, 2, &G_WARN, false), AA_EXIT_WARNING);
+    CHECK_INT_EQ(code(crit_err, NULL, 2, &G_CRIT, false), AA_EXIT_CRITICAL);
+    CHECK_INT_EQ(code(crit_err, NULL, 2, &G_WARN, false), AA_EXIT_CRITICAL);
     /* a warning under --fail-on-critical is no breach: unknown decides */
-    CHECK_INT_EQ(code(warn_nodata, NULL, 2, &G_CRIT, false),
-                 AA_EXIT_UNKNOWN);
-    CHECK_INT_EQ(code(warn_nodata, NULL, 2, &G_CRIT_ALLOW, false),
-                 AA_EXIT_OK);
+    CHECK_INT_EQ(code(warn_nodata, NULL, 2, &G_CRIT, false), AA_EXIT_UNKNOWN);
+    CHECK_INT_EQ(code(warn_nodata, NULL, 2, &G_CRIT_ALLOW, false), AA_EXIT_OK);
 
     /* incomplete: 3 whatever the flags and verdicts */
     CHECK_INT_EQ(code(ok, NULL, 2, &G_NONE, true), AA_EXIT_UNKNOWN);
     CHECK_INT_EQ(code(ok, NULL, 2, &G_NONE_ALLOW, true), AA_EXIT_UNKNOWN);
     CHECK_INT_EQ(code(crit, NULL, 2, &G_CRIT, true), AA_EXIT_UNKNOWN);
-    CHECK_INT_EQ(code(warn, nd_ok, 2, &G_WARN_ALLOW, true),
-                 AA_EXIT_UNKNOWN);
+    CHECK_INT_EQ(code(warn, nd_ok, 2, &G_WARN_ALLOW, true), AA_EXIT_UNKNOWN);
     CHECK_INT_EQ(aa_exit_code(NULL, &G_NONE, false), AA_EXIT_UNKNOWN);
 
     /* the documented numeric values */

@@ -1,0 +1,251 @@
+"""Blocking episodes against ground truth: the probe must report each
+stall with its duration and the innermost frame's line, whether the
+blocking code released the GIL or held it."""
+
+import asyncio
+import inspect
+import re
+import threading
+import time
+
+import pytest
+
+import async_auditor
+from async_auditor import _probe
+
+
+def run(coro_fn, **install_kw):
+    """Run coro_fn(probe) on a fresh loop with the probe installed; returns
+    (result, blocks, snapshot) read before the probe is closed."""
+    loop = asyncio.new_event_loop()
+    try:
+        probe = async_auditor.install(loop, **install_kw)
+
+        async def main():
+            await asyncio.sleep(0.02)
+            r = await coro_fn(probe)
+            await asyncio.sleep(0.02)
+            return r
+
+        result = loop.run_until_complete(main())
+        blocks, snap = probe.blocks(), probe.snapshot()
+        probe.close()
+        return result, blocks, snap
+    finally:
+        loop.close()
+
+
+def line_of(fn, needle):
+    src, start = inspect.getsourcelines(fn)
+    for i, text in enumerate(src):
+        if needle in text:
+            return start + i
+    raise AssertionError(needle)
+
+
+def site_of(fn, needle):
+    return "%s:%d %s" % (inspect.getsourcefile(fn), line_of(fn, needle),
+                         fn.__name__)
+
+
+def test_stack_reader_matches_traceback():
+    frames = _probe.capture_self()
+    import traceback
+    here = traceback.extract_stack()[-1]
+    assert frames[0][0] == here.filename
+    assert frames[0][2] == "test_stack_reader_matches_traceback"
+    assert frames[0][1] == here.lineno - 2
+
+
+def sleepy():
+    time.sleep(0.2)  # the blocking line
+
+
+def test_sleep_in_coroutine():
+    async def body(probe):
+        sleepy()
+
+    _, blocks, snap = run(body)
+    assert len(blocks) == 1
+    b = blocks[0]
+    assert 0.2 <= b["duration"] < 2.0
+    assert b["site"] == site_of(sleepy, "time.sleep(0.2)")
+    assert b["stack"][-1] == b["site"]
+    assert not b["ongoing"]
+    hist = snap["python_asyncio_loop_block_duration_seconds"]
+    assert hist["count"] == 1 and hist["sum"] >= 0.2
+    sites = snap["python_asyncio_block_site_seconds_total"]
+    assert sites[b["site"]] == pytest.approx(b["duration"], rel=1e-6)
+
+
+def cpu_loop(seconds):
+    end = time.perf_counter() + seconds
+    n = 0
+    while time.perf_counter() < end:  # cpu
+        n += 1  # cpu
+    return n
+
+
+def test_cpu_loop():
+    async def body(probe):
+        cpu_loop(0.25)
+
+    _, blocks, _ = run(body)
+    assert len(blocks) == 1
+    assert 0.25 <= blocks[0]["duration"] < 2.0
+    path, _, rest = blocks[0]["site"].rpartition(":")
+    line, func = rest.split(" ")
+    assert path == inspect.getsourcefile(cpu_loop) and func == "cpu_loop"
+    assert int(line) in (line_of(cpu_loop, "while time.perf_counter"),
+                         line_of(cpu_loop, "n += 1"))
+
+
+EVIL = re.compile(r"(a+)+$")
+
+
+def gil_holding_match(n):
+    return EVIL.match("a" * n + "b")  # regex
+
+
+def test_gil_holding_c_call():
+    """A catastrophic-backtracking re match runs in C and never releases
+    the GIL; a ticker thread proves it (it cannot run meanwhile)."""
+    n = 18
+    while True:
+        t0 = time.perf_counter()
+        gil_holding_match(n)
+        if time.perf_counter() - t0 >= 0.02:
+            break
+        n += 1
+    n += 3  # about 8x: >= 0.16 s
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    async def body(probe):
+        th = threading.Thread(target=ticker)
+        th.start()
+        await asyncio.sleep(0.05)
+        t0 = time.perf_counter()
+        gil_holding_match(n)
+        t1 = time.perf_counter()
+        await asyncio.sleep(0.01)
+        stop.set()
+        th.join()
+        return t0, t1
+
+    (t0, t1), blocks, _ = run(body)
+    inside = [t for t in ticks if t0 + 0.005 < t < t1 - 0.005]
+    assert not inside, "the GIL was released during the match"
+    assert len(blocks) == 1
+    assert blocks[0]["duration"] >= t1 - t0 - 0.001
+    assert blocks[0]["site"] == site_of(gil_holding_match, "# regex")
+
+
+def helper_c():
+    time.sleep(0.12)  # innermost
+
+
+def helper_b():
+    helper_c()
+
+
+def helper_a():
+    helper_b()
+
+
+def test_three_calls_deep():
+    async def body(probe):
+        helper_a()
+
+    _, blocks, _ = run(body)
+    assert len(blocks) == 1
+    assert blocks[0]["site"] == site_of(helper_c, "# innermost")
+    names = [s.rsplit(" ", 1)[1] for s in blocks[0]["stack"][-4:]]
+    assert names == ["body", "helper_a", "helper_b", "helper_c"]
+
+
+def test_healthy_high_rate_no_false_positive():
+    async def body(probe):
+        loop = asyncio.get_running_loop()
+        count = 0
+        done = loop.create_future()
+        end = time.perf_counter() + 1.0
+
+        def tick():
+            nonlocal count
+            count += 1
+            sum(range(200))
+            if time.perf_counter() < end:
+                loop.call_soon(tick)
+            elif not done.done():
+                done.set_result(None)
+
+        for _ in range(20):
+            loop.call_soon(tick)
+
+        async def sleeper():
+            for _ in range(100):
+                await asyncio.sleep(0.001)
+
+        await asyncio.gather(done, *[sleeper() for _ in range(50)])
+        return count
+
+    count, blocks, snap = run(body)
+    assert count > 10000
+    assert blocks == []
+    assert snap["python_asyncio_loop_block_duration_seconds"]["count"] == 0
+    assert snap["python_asyncio_loop_iterations_total"] > 1000
+    assert snap["python_asyncio_tasks_created_total"] >= 50
+
+
+def test_long_stall_resampled_and_lag_corrected():
+    """A 0.6 s stall at a 0.1 s threshold is sampled several times and the
+    lag histogram gets the samples the stall swallowed."""
+    def first():
+        time.sleep(0.3)  # first half
+
+    def second():
+        time.sleep(0.3)  # second half
+
+    async def body(probe):
+        first()
+        second()
+
+    _, blocks, snap = run(body, block_threshold=0.1, lag_interval=0.01)
+    assert len(blocks) == 1
+    sites = snap["python_asyncio_block_site_seconds_total"]
+    assert set(sites) == {site_of(first, "# first half"),
+                          site_of(second, "# second half")}
+    assert sum(sites.values()) == pytest.approx(blocks[0]["duration"],
+                                                rel=1e-6)
+    # 0.6 s late at a 10 ms interval: ~60 corrected samples
+    assert snap["python_asyncio_loop_lag_seconds"]["count"] >= 55
+
+
+def test_stacks_off_still_counts_episodes():
+    async def body(probe):
+        time.sleep(0.08)
+
+    _, blocks, snap = run(body, stacks=False)
+    assert len(blocks) == 1 and blocks[0]["site"] is None
+    assert blocks[0]["stack"] == []
+    assert snap["python_asyncio_block_site_seconds_total"] == {}
+
+
+def test_threshold_from_environment(monkeypatch):
+    monkeypatch.setenv("ASYNC_AUDITOR_BLOCK_THRESHOLD", "0.3")
+
+    async def body(probe):
+        assert probe.block_threshold == 0.3
+        time.sleep(0.1)
+
+    _, blocks, _ = run(body)
+    assert blocks == []
+    monkeypatch.setenv("ASYNC_AUDITOR_BLOCK_THRESHOLD", "fast")
+    with pytest.raises(ValueError, match="ASYNC_AUDITOR_BLOCK_THRESHOLD"):
+        run(body)

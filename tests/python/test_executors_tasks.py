@@ -1,0 +1,146 @@
+"""Tasks, the default executor and anyio's worker threads."""
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+
+import anyio
+import anyio.to_thread
+import pytest
+
+import async_auditor
+
+
+def test_default_executor_pending_and_wait():
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(2))
+    probe = async_auditor.install(loop)
+    seen = []
+
+    async def main():
+        futs = [loop.run_in_executor(None, time.sleep, 0.03)
+                for _ in range(20)]
+        await asyncio.sleep(0.01)
+        seen.append(probe.snapshot())
+        await asyncio.gather(*futs)
+        await asyncio.to_thread(time.sleep, 0.001)
+
+    try:
+        loop.run_until_complete(main())
+        during, after = seen[0], probe.snapshot()
+    finally:
+        probe.close()
+        loop.close()
+    assert during["python_asyncio_executor_max_workers"]["default"] == 2
+    assert during["python_asyncio_executor_pending"]["default"] >= 15
+    assert during["python_asyncio_executor_busy_workers"]["default"] == 2
+    wait = after["python_asyncio_executor_wait_seconds"]["default"]
+    run = after["python_asyncio_executor_run_seconds"]["default"]
+    assert wait["count"] == 21 and run["count"] == 21
+    # 20 jobs of 30 ms on 2 workers: the last waited ~270 ms
+    assert wait["sum"] > 1.0
+    assert run["sum"] >= 20 * 0.03
+    assert after["python_asyncio_executor_pending"]["default"] == 0
+    assert after["python_asyncio_executor_busy_workers"]["default"] == 0
+
+
+def test_executor_hook_removed_on_close():
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+    ex = loop._default_executor
+    assert "submit" in ex.__dict__
+    probe.close()
+    assert "submit" not in ex.__dict__
+    assert loop.run_until_complete(
+        loop.run_in_executor(None, sum, [1, 2])) == 3
+    loop.close()
+
+
+def test_tasks_counted_and_user_factory_composed():
+    loop = asyncio.new_event_loop()
+    made = []
+
+    def user_factory(lp, coro, **kw):
+        made.append(coro)
+        return asyncio.Task(coro, loop=lp, **kw)
+
+    loop.set_task_factory(user_factory)
+    probe = async_auditor.install(loop)
+
+    async def main():
+        ev = asyncio.Event()
+        tasks = [asyncio.create_task(ev.wait(), name="w%d" % i)
+                 for i in range(10)]
+        await asyncio.sleep(0)
+        during = probe.snapshot()
+        ev.set()
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(0)
+        assert tasks[3].get_name() == "w3"
+        return during
+
+    try:
+        during = loop.run_until_complete(main())
+        after = probe.snapshot()
+        assert len(made) >= 11  # main + 10
+        assert during["python_asyncio_tasks"] >= 11
+        assert during["python_asyncio_tasks_created_total"] >= 11
+        assert after["python_asyncio_tasks"] == 0
+        probe.close()
+        assert loop.get_task_factory() is user_factory
+    finally:
+        loop.close()
+
+
+def test_anyio_tokens_exhausted():
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+    seen = []
+
+    async def main():
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 2
+
+        async def job():
+            await anyio.to_thread.run_sync(time.sleep, 0.05)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(job)
+            await asyncio.sleep(0.02)
+            seen.append(probe.snapshot())
+
+    try:
+        loop.run_until_complete(main())
+        after = probe.snapshot()
+    finally:
+        probe.close()
+        loop.close()
+    during = seen[0]
+    assert during["python_asyncio_executor_max_workers"]["anyio"] == 2
+    assert during["python_asyncio_executor_busy_workers"]["anyio"] == 2
+    assert during["python_asyncio_executor_pending"]["anyio"] == 6
+    wait = after["python_asyncio_executor_wait_seconds"]["anyio"]
+    assert wait["count"] == 8 and wait["sum"] > 0.3
+    assert after["python_asyncio_executor_pending"]["anyio"] == 0
+    assert anyio.to_thread.run_sync.__module__ == "anyio.to_thread"
+
+
+def test_probe_never_raises_into_callbacks():
+    """Executor jobs and tasks still work after the probe is closed from
+    inside the loop, with jobs in flight."""
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+
+    async def main():
+        fut = loop.run_in_executor(None, time.sleep, 0.05)
+        t = asyncio.create_task(asyncio.sleep(0.05))
+        probe.close()
+        await fut
+        await t
+        return 42
+
+    try:
+        assert loop.run_until_complete(main()) == 42
+    finally:
+        loop.close()

@@ -1,0 +1,132 @@
+"""ProbeCollector for prometheus_client and the ASGI middleware's labels."""
+
+import asyncio
+import time
+
+import pytest
+
+import async_auditor
+from async_auditor import _probe
+from async_auditor.asgi import MetricsMiddleware
+from conftest import metric, parse_metrics
+
+
+def test_probe_collector_in_prometheus_client_registry():
+    prometheus_client = pytest.importorskip("prometheus_client")
+    from async_auditor.prometheus import ProbeCollector
+
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+
+    async def main():
+        time.sleep(0.06)
+
+    try:
+        loop.run_until_complete(main())
+        reg = prometheus_client.CollectorRegistry()
+        reg.register(ProbeCollector())
+        text = prometheus_client.generate_latest(reg).decode()
+    finally:
+        probe.close()
+        loop.close()
+    s = parse_metrics(text)
+    assert metric(s, "python_asyncio_loop_block_duration_seconds_count") == 1
+    assert metric(s, "python_asyncio_loop_iterations_total") > 0
+    assert metric(s, "python_asyncio_probe_info",
+                  loop_implementation="asyncio",
+                  version=async_auditor.__version__) == 1
+    assert "# TYPE python_asyncio_loop_busy_seconds_total counter" in text
+
+
+async def _call(app, path, method="GET"):
+    scope = {"type": "http", "method": method, "path": path,
+             "headers": [], "query_string": b""}
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(msg):
+        sent.append(msg)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def _count(route, status, method="GET"):
+    s = parse_metrics(_probe.render_metrics())
+    return metric(s, "http_server_request_duration_seconds_count",
+                  http_request_method=method, http_route=route,
+                  http_response_status_code=str(status)) or 0
+
+
+def test_middleware_route_template_and_fallbacks():
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def user(request):
+        return PlainTextResponse("u")
+
+    async def boom(request):
+        raise RuntimeError("boom")
+
+    app = MetricsMiddleware(Starlette(routes=[
+        Route("/users/{uid}", user), Route("/boom", boom)]))
+    before = _count("/users/{uid}", 200)
+    before404 = _count("unmatched", 404)
+    before500 = _count("/boom", 500)
+
+    async def main():
+        for i in range(5):
+            await _call(app, "/users/%d" % i)
+        await _call(app, "/zzz/%d" % 1)
+        with pytest.raises(RuntimeError):
+            await _call(app, "/boom")
+
+    asyncio.run(main())
+    assert _count("/users/{uid}", 200) == before + 5
+    assert _count("unmatched", 404) == before404 + 1
+    assert _count("/boom", 500) == before500 + 1
+    assert "/users/3" not in _probe.render_metrics()
+
+
+def test_middleware_plain_asgi_bounded_paths():
+    async def plain(scope, receive, send):
+        await send({"type": "http.response.start", "status": 204,
+                    "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = MetricsMiddleware(plain, max_unrouted_paths=3)
+
+    async def main():
+        for i in range(10):
+            await _call(app, "/p%d" % i, method="PUT")
+
+    before = _count("other", 204, "PUT")
+    asyncio.run(main())
+    assert _count("/p0", 204, "PUT") >= 1
+    assert _count("/p5", 204, "PUT") == 0
+    assert _count("other", 204, "PUT") == before + 7
+    s = parse_metrics(_probe.render_metrics())
+    assert metric(s, "http_server_active_requests") == 0
+
+
+def test_fastapi_instrument_in_process():
+    fastapi = pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+    from async_auditor.fastapi import instrument
+
+    app = fastapi.FastAPI()
+
+    @app.get("/hello/{name}")
+    async def hello(name: str):
+        return {"hi": name}
+
+    instrument(app, block_threshold=0.1)
+    with TestClient(app) as client:
+        probe = app.state.async_auditor_probe
+        assert not probe.closed and probe.block_threshold == 0.1
+        assert client.get("/hello/x").json() == {"hi": "x"}
+    assert probe.closed
+    assert _count("/hello/{name}", 200) >= 1

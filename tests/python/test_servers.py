@@ -1,0 +1,92 @@
+"""The same instrumented FastAPI app under uvicorn, hypercorn and granian:
+anyio token exhaustion, HTTP metrics by route template, a blocking
+endpoint's site, all read from the probe's exporter."""
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+import httpx
+import pytest
+
+from conftest import (HERE, free_port, http_get, metric, parse_metrics,
+                      wait_port)
+
+APPS = os.path.join(HERE, "apps")
+
+
+def server_cmd(name, port):
+    if name == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", "lab_app:app", "--host",
+                "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    if name == "hypercorn":
+        return [sys.executable, "-m", "hypercorn", "lab_app:app", "--bind",
+                "127.0.0.1:%d" % port]
+    return [sys.executable, "-m", "granian", "--interface", "asgi",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "lab_app:app"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn", "granian"])
+def test_fastapi_under_server(spawn, server):
+    pytest.importorskip(server)
+    port, mport = free_port(), free_port()
+    srv = spawn(server_cmd(server, port), cwd=APPS,
+                env={"AA_METRICS_ADDR": "127.0.0.1:%d" % mport})
+    try:
+        wait_port(port, proc=srv.proc, timeout=30)
+        wait_port(mport, proc=srv.proc, timeout=30)
+    except Exception:
+        raise AssertionError(srv.stop())
+    base = "http://127.0.0.1:%d" % port
+    murl = "http://127.0.0.1:%d/metrics" % mport
+
+    async def drive():
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            reqs = [asyncio.create_task(c.get("/items/%d" % i))
+                    for i in range(8)]
+            await asyncio.sleep(0.1)
+            during = await asyncio.to_thread(http_get, murl)
+            rs = await asyncio.gather(*reqs)
+            assert all(r.status_code == 200 for r in rs)
+            r = await c.get("/block")
+            assert r.status_code == 200
+            r = await c.get("/nope")
+            assert r.status_code == 404
+            return during
+
+    status, during = asyncio.run(drive())
+    assert status == 200
+    d = parse_metrics(during)
+    assert metric(d, "python_asyncio_executor_max_workers",
+                  executor="anyio") == 2
+    assert metric(d, "python_asyncio_executor_busy_workers",
+                  executor="anyio") == 2
+    assert metric(d, "python_asyncio_executor_pending",
+                  executor="anyio") >= 4
+    assert metric(d, "http_server_active_requests") >= 8
+    time.sleep(0.1)
+    status, body = http_get(murl)
+    s = parse_metrics(body)
+    assert metric(s, "http_server_request_duration_seconds_count",
+                  http_request_method="GET", http_route="/items/{item_id}",
+                  http_response_status_code="200") == 8
+    assert metric(s, "http_server_request_duration_seconds_count",
+                  http_request_method="GET", http_route="unmatched",
+                  http_response_status_code="404") == 1
+    assert metric(s, "python_asyncio_executor_wait_seconds_count",
+                  executor="anyio") == 8
+    assert metric(s, "python_asyncio_executor_wait_seconds_sum",
+                  executor="anyio") > 0.5
+    assert metric(s, "python_asyncio_loop_block_duration_seconds_count") >= 1
+    sites = [l["site"] for n, l, v in s
+             if n == "python_asyncio_block_site_seconds_total" and v > 0]
+    assert any(x.endswith(" block") and "lab_app.py" in x for x in sites)
+    status, body = http_get("http://127.0.0.1:%d/debug/blocks" % mport)
+    blocks = json.loads(body)["blocks"]
+    assert any(b["site"].endswith(" block") for b in blocks)
+    srv.stop()
+    assert srv.proc.returncode is not None
