@@ -70,8 +70,8 @@ int main(int argc, char **argv)
 {
     int nseries = argc > 1 ? atoi(argv[1]) : 2000;
     int nscrapes = argc > 2 ? atoi(argv[2]) : 3600;
-    static const char *les[] = {"0.001", "0.0025", "0.005", "0.01",
-                                "0.025", "0.05", "0.1", "0.25", "1", "+Inf"};
+    static const char *les[] = {"0.001", "0.0025", "0.005", "0.01", "0.025",
+                                "0.05",  "0.1",    "0.25",  "1",    "+Inf"};
     int hist_sets = nseries / 12; /* 10 buckets + _sum + _count */
     int gauges = nseries - hist_sets * 12;
     feed fd;
@@ -114,8 +114,8 @@ int main(int argc, char **argv)
         }
         aa_buf_appendf(&text, "# TYPE python_asyncio_tasks gauge\n");
         for (i = 0; i < gauges; i++) {
-            aa_buf_appendf(&text, "python_asyncio_tasks{loop=\"l%d\"} %d\n",
-                           i, (k * 31 + i) % 97);
+            aa_buf_appendf(&text, "python_asyncio_tasks{loop=\"l%d\"} %d\n", i,
+                           (k * 31 + i) % 97);
         }
         fd.t_ms = 1700000000000LL + (int64_t)k * 1000;
         aa_tsdb_scrape_begin(fd.db, fd.tid);

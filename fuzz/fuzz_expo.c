@@ -78,8 +78,8 @@ static int on_sample(void *p, const aa_expo_sample *s)
             rc = aa_tsdb_series(c->db, &ls, s->family, &id);
         }
         if (rc == AA_OK) {
-            (void)aa_tsdb_append(c->db, id,
-                                 s->has_timestamp ? s->t_ms : 1000, s->value);
+            (void)aa_tsdb_append(c->db, id, s->has_timestamp ? s->t_ms : 1000,
+                                 s->value);
             if (c->first[0] == '\0') {
                 snprintf(c->first, sizeof(c->first), "%s", s->name);
             }
@@ -103,9 +103,9 @@ static void evaluate(aa_tsdb *db, char *metric)
 {
     static const aa_stat stats[] = {AA_STAT_QUANTILE, AA_STAT_RATE,
                                     AA_STAT_MAX, AA_STAT_SLOPE, AA_STAT_AVG};
-    static const aa_metric_type types[] = {AA_TYPE_HISTOGRAM,
-                                           AA_TYPE_COUNTER, AA_TYPE_GAUGE,
-                                           AA_TYPE_GAUGE, AA_TYPE_HISTOGRAM};
+    static const aa_metric_type types[] = {AA_TYPE_HISTOGRAM, AA_TYPE_COUNTER,
+                                           AA_TYPE_GAUGE, AA_TYPE_GAUGE,
+                                           AA_TYPE_HISTOGRAM};
     char *by[] = {"le", "instance"};
     size_t i;
 
@@ -169,8 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         h.ctx = &c2;
         rc = aa_expo_parse(c.out.data != NULL ? c.out.data : "", c.out.len,
                            AA_EXPO_TEXT, NULL, &h, &d);
-        if (rc != AA_OK ||
-            c2.out.len != c.out.len ||
+        if (rc != AA_OK || c2.out.len != c.out.len ||
             (c.out.len > 0 && memcmp(c2.out.data, c.out.data, c.out.len))) {
             abort();
         }

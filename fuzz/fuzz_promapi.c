@@ -1,9 +1,10 @@
 /*
  * fuzz_promapi.c: libFuzzer target for the Prometheus API response parser,
  * the input a backend (or anything answering at --target) controls
- * entirely.  The first byte picks the expected shape (query or series);
- * every input must either parse into a consistent result or fail with a
- * diagnostic and an empty out-parameter.
+ * entirely.  The first byte picks the expected shape (query, series or
+ * config); every input must either parse into a consistent result or fail
+ * with a diagnostic and an empty out-parameter.  Config answers also go
+ * through the scrape-interval scan.
  */
 #include <math.h>
 #include <stdint.h>
@@ -40,7 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) {
         return 0;
     }
-    kind = (data[0] & 1) ? AA_PROMAPI_SERIES : AA_PROMAPI_QUERY;
+    kind = data[0] % 3 == 1   ? AA_PROMAPI_SERIES
+           : data[0] % 3 == 2 ? AA_PROMAPI_CONFIG
+                              : AA_PROMAPI_QUERY;
     rc = aa_promapi_parse((const char *)data + 1, size - 1, kind, &r, &d);
     if (rc != AA_OK) {
         if (d.message[0] == '\0' || r.vector.n != 0 || r.matrix.n != 0 ||
@@ -78,6 +81,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (kind == AA_PROMAPI_SERIES && r.success &&
         r.type != AA_PROMAPI_LABELSETS) {
         abort();
+    }
+    if (kind == AA_PROMAPI_CONFIG && r.success) {
+        int64_t ms;
+
+        if (r.type != AA_PROMAPI_STRING || r.string == NULL) {
+            abort();
+        }
+        if (aa_promapi_scrape_interval(r.string, &ms) == AA_OK && ms <= 0) {
+            abort(); /* a found interval is positive */
+        }
     }
     aa_promapi_resp_clear(&r);
     return n == SIZE_MAX ? 1 : 0;

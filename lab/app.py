@@ -11,7 +11,7 @@ Run it alone with::
 Environment:
     LAB_METRICS           probe exporter address (default 127.0.0.1:9464)
     LAB_PROBE             "0" runs without the probe (a baseline)
-    LAB_ANYIO_TOKENS      anyio thread-pool size for sync endpoints (8)
+    LAB_ANYIO_TOKENS      anyio thread-pool size for sync endpoints (4)
     LAB_EXECUTOR_WORKERS  default executor size for run_in_executor (2)
     LAB_UPSTREAM_DELAY    seconds the slow upstream takes to answer (0.1)
 """
@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import anyio.to_thread
 from fastapi import FastAPI
 
-ANYIO_TOKENS = int(os.environ.get("LAB_ANYIO_TOKENS", "8"))
+ANYIO_TOKENS = int(os.environ.get("LAB_ANYIO_TOKENS", "4"))
 EXECUTOR_WORKERS = int(os.environ.get("LAB_EXECUTOR_WORKERS", "2"))
 UPSTREAM_DELAY = float(os.environ.get("LAB_UPSTREAM_DELAY", "0.1"))
 METRICS_ADDR = os.environ.get("LAB_METRICS", "127.0.0.1:9464")
@@ -133,13 +133,21 @@ async def enrich_item(i):
 # ---- the app ---------------------------------------------------------------
 
 @contextlib.asynccontextmanager
-async def lifespan(app):
+async def size_pools(app):
+    """Sizes the two thread pools.  It runs before the probe starts (see
+    the bottom of this file), so the probe attaches to the pools the app
+    really uses."""
     limiter = anyio.to_thread.current_default_thread_limiter()
     limiter.total_tokens = ANYIO_TOKENS
     loop = asyncio.get_running_loop()
     executor = ThreadPoolExecutor(max_workers=EXECUTOR_WORKERS,
                                   thread_name_prefix="lab-executor")
     loop.set_default_executor(executor)
+    yield
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
     upstream = start_upstream()
     fd, audit_path = tempfile.mkstemp(prefix="lab-audit-", suffix=".log")
     os.close(fd)
@@ -223,3 +231,18 @@ if PROBE:
     from async_auditor.fastapi import instrument
 
     instrument(app, serve=METRICS_ADDR)
+
+
+def _run_first(outer, inner):
+    """A lifespan that enters outer, then inner."""
+    @contextlib.asynccontextmanager
+    async def both(app):
+        async with outer(app):
+            async with inner(app) as state:
+                yield state
+    return both
+
+
+# The pools are sized before everything else, the probe included.
+app.router.lifespan_context = _run_first(size_pools,
+                                         app.router.lifespan_context)

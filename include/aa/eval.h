@@ -37,8 +37,8 @@
  * *out is left empty.
  */
 int aa_eval_instant(const aa_tsdb *db, const aa_rule *rule,
-                    const aa_matchers *extra, int64_t t_ms,
-                    int64_t window_ms, aa_vector *out, aa_diag *diag);
+                    const aa_matchers *extra, int64_t t_ms, int64_t window_ms,
+                    aa_vector *out, aa_diag *diag);
 
 /*
  * As aa_eval_instant at each of start_ms, start_ms + step_ms, ... <=
@@ -47,16 +47,16 @@ int aa_eval_instant(const aa_tsdb *db, const aa_rule *rule,
  * caller and left empty on error.
  */
 int aa_eval_range(const aa_tsdb *db, const aa_rule *rule,
-                  const aa_matchers *extra, int64_t start_ms,
-                  int64_t end_ms, int64_t step_ms, int64_t window_ms,
-                  aa_matrix *out, aa_diag *diag);
+                  const aa_matchers *extra, int64_t start_ms, int64_t end_ms,
+                  int64_t step_ms, int64_t window_ms, aa_matrix *out,
+                  aa_diag *diag);
 
 /* The series name a stat reads (metric + the plan's suffix: "x_bucket"
  * for a quantile, ...) into buf (NUL-terminated, truncated). */
-const char *aa_eval_series_name(const aa_rule *rule, char *buf,
-                                size_t size);
+const char *aa_eval_series_name(const aa_rule *rule, char *buf, size_t size);
 
-/* ---- the PromQL functions, exposed for tests ----------------------------- */
+/* ---- the PromQL functions, exposed for tests -----------------------------
+ */
 
 /*
  * Prometheus's extrapolatedRate over points pts[0..n) of a range

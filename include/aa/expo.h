@@ -49,17 +49,17 @@ typedef struct aa_expo_label {
 
 /* One sample line.  Labels are in the order written, without __name__. */
 typedef struct aa_expo_sample {
-    const char *name;           /* the sample's metric name */
-    const char *family;         /* the family it belongs to (the name of
-                                   the # TYPE line, or name itself) */
-    aa_expo_type type;          /* the family's type */
+    const char *name;   /* the sample's metric name */
+    const char *family; /* the family it belongs to (the name of
+                           the # TYPE line, or name itself) */
+    aa_expo_type type;  /* the family's type */
     const aa_expo_label *labels;
     size_t nlabels;
-    double value;               /* NaN, +Inf, -Inf allowed */
+    double value; /* NaN, +Inf, -Inf allowed */
     bool has_timestamp;
-    int64_t t_ms;               /* 0.0.4: ms as written; OpenMetrics: the
-                                   seconds float converted to ms, rounded */
-    unsigned line;              /* 1-based line of the sample */
+    int64_t t_ms;  /* 0.0.4: ms as written; OpenMetrics: the
+                      seconds float converted to ms, rounded */
+    unsigned line; /* 1-based line of the sample */
 } aa_expo_sample;
 
 /* Metadata seen in a # TYPE / # HELP / # UNIT line. */

@@ -23,8 +23,9 @@
 
 /* What the caller asked for, i.e. the shape of "data". */
 typedef enum aa_promapi_kind {
-    AA_PROMAPI_QUERY, /* data: {resultType, result} */
-    AA_PROMAPI_SERIES /* data: [ {label: value, ...}, ... ] */
+    AA_PROMAPI_QUERY,  /* data: {resultType, result} */
+    AA_PROMAPI_SERIES, /* data: [ {label: value, ...}, ... ] */
+    AA_PROMAPI_CONFIG  /* /api/v1/status/config, data: {yaml}: as STRING */
 } aa_promapi_kind;
 
 typedef enum aa_promapi_type {
@@ -68,6 +69,14 @@ int aa_promapi_parse(const char *data, size_t len, aa_promapi_kind kind,
                      aa_promapi_resp *out, aa_diag *diag);
 
 void aa_promapi_resp_clear(aa_promapi_resp *r);
+
+/*
+ * The global scrape_interval of a Prometheus configuration as
+ * /api/v1/status/config returns it (normalised YAML: "global:" at the
+ * start of a line, its keys indented by two spaces).  AA_ENOTFOUND when
+ * the text has none, AA_ESYNTAX when its value is not a duration.
+ */
+int aa_promapi_scrape_interval(const char *yaml, int64_t *out_ms);
 
 /*
  * Strict sample value as the API spells it: a decimal number

@@ -36,7 +36,8 @@ bool aa_is_stale_nan(double v);
 int aa_tsdb_new(aa_tsdb **out);
 void aa_tsdb_free(aa_tsdb *db);
 
-/* ---- writing ------------------------------------------------------------- */
+/* ---- writing -------------------------------------------------------------
+ */
 
 /*
  * The id of the series with label set ls (which must hold __name__),
@@ -69,7 +70,8 @@ void aa_tsdb_scrape_begin(aa_tsdb *db, size_t tid);
 int aa_tsdb_scrape_seen(aa_tsdb *db, size_t tid, size_t id);
 int aa_tsdb_scrape_end(aa_tsdb *db, size_t tid, int64_t t_ms, bool ok);
 
-/* ---- reading ------------------------------------------------------------- */
+/* ---- reading -------------------------------------------------------------
+ */
 
 size_t aa_tsdb_nseries(const aa_tsdb *db);
 size_t aa_tsdb_npoints(const aa_tsdb *db); /* stale markers included */
@@ -77,7 +79,7 @@ size_t aa_tsdb_npoints(const aa_tsdb *db); /* stale markers included */
 size_t aa_tsdb_bytes(const aa_tsdb *db);
 
 const aa_labels *aa_tsdb_labels(const aa_tsdb *db, size_t id);
-const char *aa_tsdb_name(const aa_tsdb *db, size_t id);   /* __name__ */
+const char *aa_tsdb_name(const aa_tsdb *db, size_t id); /* __name__ */
 const char *aa_tsdb_family(const aa_tsdb *db, size_t id);
 /* The # TYPE of a family; AA_EXPO_UNTYPED when none was recorded. */
 aa_expo_type aa_tsdb_family_type(const aa_tsdb *db, const char *family);
@@ -96,9 +98,9 @@ int aa_tsdb_time_range(const aa_tsdb *db, int64_t *min_ms, int64_t *max_ms);
  * RE2).  A regex that does not compile is AA_ESYNTAX with the diag naming
  * it.  *ids is malloc'd (NULL when *n is 0).
  */
-int aa_tsdb_select(const aa_tsdb *db, const char *metric,
-                   const aa_matchers *a, const aa_matchers *b, size_t **ids,
-                   size_t *n, aa_diag *diag);
+int aa_tsdb_select(const aa_tsdb *db, const char *metric, const aa_matchers *a,
+                   const aa_matchers *b, size_t **ids, size_t *n,
+                   aa_diag *diag);
 
 /*
  * The points of series id with from_ms <= t <= to_ms, oldest first, into
@@ -106,8 +108,8 @@ int aa_tsdb_select(const aa_tsdb *db, const char *metric,
  * caller frees *buf).  Stale markers are left out unless keep_stale.
  */
 int aa_tsdb_points(const aa_tsdb *db, size_t id, int64_t from_ms,
-                   int64_t to_ms, bool keep_stale, aa_point **buf,
-                   size_t *cap, size_t *n);
+                   int64_t to_ms, bool keep_stale, aa_point **buf, size_t *cap,
+                   size_t *n);
 
 /* The families recorded with a # TYPE, in first-seen order. */
 size_t aa_tsdb_nfamilies(const aa_tsdb *db);

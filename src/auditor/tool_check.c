@@ -2,18 +2,19 @@
  * tool_check.c: `check --target URL`, an audit against a Prometheus-
  * compatible HTTP API (Prometheus, VictoriaMetrics, Thanos, Mimir).
  *
- * Every rule is evaluated at one pinned time.  All rule queries go out in
- * one concurrent batch.  A second concurrent batch asks why each empty
- * rule is empty, because "no data" alone does not tell a user whether the
- * probe is missing, the selector is wrong or the window is quiet; it also
- * fetches the culprit code sites of each finding on an event-loop metric,
- * restricted to the series that was judged.  Backend answers are classified so that the exit
- * code means something: a query the backend rejects (400/422) is a
- * configuration error, an unreachable backend makes the audit incomplete.
+ * Every rule is evaluated at one pinned time.  All rule queries, and the
+ * culprit code sites of each group of the rules on event-loop metrics, go
+ * out in one concurrent batch, so an audit costs one round trip.  Only
+ * when rules come back empty does a second concurrent batch ask why,
+ * because "no data" alone does not tell a user whether the probe is
+ * missing, the selector is wrong or the window is quiet.  Backend answers
+ * are classified so that the exit code means something: a query the
+ * backend rejects (400/422) is a configuration error, an unreachable
+ * backend makes the audit incomplete.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@
 #define MAX_RANGE_POINTS 10000
 /* How far back the series API looks when asking whether a metric exists. */
 #define EXIST_LOOKBACK_MS ((int64_t)30 * 24 * 3600 * 1000)
+/* The one attempt at learning the scrape interval may take this long. */
+#define STEP_PROBE_TIMEOUT_MS 5000
 /* Bound on a secret read from a file. */
 #define SECRET_MAX 16384
 #define SITE_METRIC "python_asyncio_block_site_seconds_total"
@@ -48,8 +51,8 @@ typedef struct job {
     long diag[DIAG_N];   /* indices in batch 2, -1: none */
     bool empty;          /* answered with no series at all */
     bool failed;         /* transport or backend failure */
-    char *sites_query;   /* culprit sites of a finding, or NULL */
-    long sites_req;      /* its index in batch 2, -1: none */
+    char *sites_query;   /* culprit sites per group, or NULL */
+    long sites_req;      /* its index in batch 1, -1: none */
 } job;
 
 typedef struct check {
@@ -782,56 +785,45 @@ static bool rule_on_loop_metric(const aa_rule *rule)
 }
 
 /*
- * The culprit-site query of a finding: the site metric restricted to the
- * rule's "where", the --selector and the labels of the worst series, so a
- * finding on one instance never blames another instance's code.  NULL on
- * OOM.
+ * The culprit-site query of a rule on an event-loop metric: the top sites
+ * of each of the rule's groups ("by" labels), over the site metric
+ * restricted to the rule's "where" and the --selector.  It goes out with
+ * the rule queries, before anyone knows which group will be the worst;
+ * afterwards the worst group's sites are picked (sites_pick), so a finding
+ * on one instance never blames another instance's code.  NULL on OOM.
  */
-static char *sites_query(const check *c, const job *j)
+static char *sites_query(const check *c, const aa_rule *rule)
 {
     static const aa_matchers none = {NULL, 0};
-    aa_matchers all = {NULL, 0}, worst = {NULL, 0};
-    const aa_labels *ls = NULL;
-    aa_matcher *tmp = NULL;
+    aa_matchers all = {NULL, 0};
+    size_t i, nby = rule->metric != NULL ? rule->nby : 0;
     char w[32], *q = NULL;
-    size_t i;
     aa_buf b;
     int rc = AA_OK;
 
-    if (j->rr->nseries > 0) {
-        ls = &j->rr->series[0].labels;
-    }
-    if (ls != NULL && ls->n > 0) {
-        tmp = calloc(ls->n, sizeof(*tmp));
-        if (tmp == NULL) {
-            return NULL;
-        }
-        for (i = 0; i < ls->n; i++) {
-            if (strcmp(ls->v[i].name, "__name__") == 0 ||
-                strcmp(ls->v[i].name, "le") == 0) {
-                continue;
-            }
-            tmp[worst.n].name = ls->v[i].name;
-            tmp[worst.n].op = AA_MATCH_EQ;
-            tmp[worst.n].value = ls->v[i].value;
-            worst.n++;
-        }
-        worst.v = tmp;
-    }
-    if (j->rule->metric != NULL) {
-        rc = aa_matchers_append(&all, &j->rule->where);
+    if (rule->metric != NULL) {
+        rc = aa_matchers_append(&all, &rule->where);
     }
     if (rc == AA_OK) {
         rc = aa_matchers_append(&all, &c->cfg->selector);
     }
-    if (rc == AA_OK) {
-        rc = aa_matchers_append(&all, &worst);
-    }
     aa_buf_init(&b, 65536);
     aa_duration_format(c->window_ms, w, sizeof(w));
     if (rc == AA_OK) {
-        rc = aa_buf_appendf(&b, "topk(%d, sum by (site) (increase(",
+        rc = aa_buf_appendf(&b, "topk%s", nby > 0 ? " by (" : "");
+    }
+    for (i = 0; rc == AA_OK && i < nby; i++) {
+        rc = aa_buf_appendf(&b, "%s%s", i > 0 ? ", " : "", rule->by[i]);
+    }
+    if (rc == AA_OK) {
+        rc = aa_buf_appendf(&b, "%s(%d, sum by (", nby > 0 ? ") " : "",
                             TOP_SITES);
+    }
+    for (i = 0; rc == AA_OK && i < nby; i++) {
+        rc = aa_buf_appendf(&b, "%s, ", rule->by[i]);
+    }
+    if (rc == AA_OK) {
+        rc = aa_buf_appendf(&b, "site) (increase(");
     }
     if (rc == AA_OK) {
         rc = aa_promql_selector(&b, SITE_METRIC, &all, &none);
@@ -844,13 +836,11 @@ static char *sites_query(const check *c, const job *j)
     }
     aa_buf_release(&b);
     aa_matchers_clear(&all);
-    free(tmp);
     return q;
 }
 
-/* Queues the culprit-site query of each finding on a loop metric into
- * batch 2 (findings with the same query share one request).  AA_ENOMEM
- * only. */
+/* Queues the culprit-site query of each rule on a loop metric into batch
+ * 1 (rules with the same query share one request).  AA_ENOMEM only. */
 static int plan_sites(check *c, job *jobs, tool_http_req *reqs,
                       size_t *nreq)
 {
@@ -860,12 +850,10 @@ static int plan_sites(check *c, job *jobs, tool_http_req *reqs,
     for (i = 0; i < c->rs->nrules; i++) {
         job *j = &jobs[i];
 
-        if ((j->rr->verdict != AA_VERDICT_WARNING &&
-             j->rr->verdict != AA_VERDICT_CRITICAL) ||
-            !rule_on_loop_metric(j->rule)) {
+        if (j->req < 0 || !rule_on_loop_metric(j->rule)) {
             continue;
         }
-        j->sites_query = sites_query(c, j);
+        j->sites_query = sites_query(c, j->rule);
         if (j->sites_query == NULL) {
             return AA_ENOMEM;
         }
@@ -902,19 +890,41 @@ static int site_cmp(const void *pa, const void *pb)
     return strcmp(a->site, b->site);
 }
 
-/* Parses the sites answer into a sorted list (empty when the probe has
- * no sites or the query failed: sites are an aid, not a verdict). */
-static int parse_sites(const check *c, tool_http_req *req, aa_site **out,
-                       size_t *nout)
+/* Whether a site sample belongs to the worst group: equal on every "by"
+ * label the sample carries (a label the site metric lacks matches). */
+static bool site_in_group(const aa_rule *rule, const aa_labels *sample,
+                          const aa_labels *worst)
 {
+    size_t i;
+
+    for (i = 0; rule->metric != NULL && i < rule->nby; i++) {
+        const char *sv = aa_labels_get(sample, rule->by[i]);
+        const char *wv = aa_labels_get(worst, rule->by[i]);
+
+        if (sv != NULL && strcmp(sv, wv != NULL ? wv : "") != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Picks the worst group's sites from the sites answer into j's result,
+ * worst first.  A failed sites query leaves the list empty (sites are an
+ * aid, not a verdict).  AA_ENOMEM only.
+ */
+static int sites_pick(const check *c, const job *j, tool_http_req *req)
+{
+    static const aa_labels nolabels = {NULL, 0};
+    aa_rule_result *rr = j->rr;
+    const aa_labels *worst =
+        rr->nseries > 0 ? &rr->series[0].labels : &nolabels;
     aa_promapi_resp resp;
     aa_diag diag;
     aa_site *v = NULL;
     size_t i, n = 0;
     int rc;
 
-    *out = NULL;
-    *nout = 0;
     if (req->err != 0) {
         tool_verbose(c->cfg, "culprit sites: %s", req->errmsg);
         return AA_OK;
@@ -939,11 +949,13 @@ static int parse_sites(const check *c, tool_http_req *req, aa_site **out,
             return AA_ENOMEM;
         }
     }
+    rc = AA_OK;
     for (i = 0; i < resp.vector.n; i++) {
         const aa_sample *s = &resp.vector.v[i];
         const char *site = aa_labels_get(&s->labels, "site");
 
-        if (site == NULL || !(s->value > 0) || isinf(s->value)) {
+        if (site == NULL || !(s->value > 0) || isinf(s->value) ||
+            !site_in_group(j->rule, &s->labels, worst)) {
             continue;
         }
         v[n].site = aa_strdup(site);
@@ -954,28 +966,18 @@ static int parse_sites(const check *c, tool_http_req *req, aa_site **out,
         v[n++].seconds = s->value;
     }
     aa_promapi_resp_clear(&resp);
-    if (rc == AA_ENOMEM) {
-        for (i = 0; i < n; i++) {
-            free(v[i].site);
-        }
-        free(v);
-        return AA_ENOMEM;
-    }
     if (n > 0) {
         qsort(v, n, sizeof(*v), site_cmp);
     }
-    if (n > TOP_SITES) {
-        for (i = TOP_SITES; i < n; i++) {
-            free(v[i].site);
-        }
-        n = TOP_SITES;
+    for (i = rc == AA_OK ? TOP_SITES : 0; i < n; i++) {
+        free(v[i].site);
     }
-    if (n == 0) {
+    if (rc != AA_OK || n == 0) {
         free(v);
-        v = NULL;
+        return rc;
     }
-    *out = v;
-    *nout = n;
+    rr->sites = v;
+    rr->nsites = n > TOP_SITES ? TOP_SITES : n;
     return AA_OK;
 }
 
@@ -1031,6 +1033,193 @@ static int make_base(check *c)
     return 0;
 }
 
+/* Runs a batch; false (after printing why) when it could not run. */
+static bool run_batch(check *c, tool_http_req *reqs, size_t n)
+{
+    int rc = tool_http_run(c->http, reqs, n);
+
+    if (rc != AA_OK) {
+        tool_error("%s: the queries could not be run: %s", c->base,
+                   aa_strerror(rc));
+        return false;
+    }
+    return true;
+}
+
+static void free_reqs(tool_http_req *reqs, size_t n)
+{
+    size_t i;
+
+    for (i = 0; reqs != NULL && i < n; i++) {
+        tool_http_req_clear(&reqs[i]);
+    }
+    free(reqs);
+}
+
+/* The longest "for" of the rule set (0: no rule has one). */
+static int64_t max_for_ms(const check *c)
+{
+    int64_t m = 0;
+    size_t i;
+
+    for (i = 0; i < c->rs->nrules; i++) {
+        if (c->rs->rules[i].for_ms > m) {
+            m = c->rs->rules[i].for_ms;
+        }
+    }
+    return m;
+}
+
+/* step, widened when the longest "for" would need more than
+ * MAX_RANGE_POINTS steps (only for a step the user did not choose). */
+static int64_t widen_step(const check *c, int64_t step)
+{
+    int64_t m = max_for_ms(c);
+
+    if (c->cfg->step_ms <= 0 && m / step > MAX_RANGE_POINTS) {
+        step = (m + MAX_RANGE_POINTS - 1) / MAX_RANGE_POINTS;
+    }
+    return step;
+}
+
+/*
+ * --step's default for rules with "for:" is the backend's global scrape
+ * interval (Prometheus answers /api/v1/status/config; other engines may
+ * not), else 15 s.  The lookup rides in batch 1 beside range queries sent
+ * with the provisional 15 s; one short attempt without retries, so that a
+ * dead backend does not delay the audit.  Returns the index of the lookup
+ * in reqs, or -1 when none is needed; -2 on OOM.
+ */
+static long plan_step_lookup(const check *c, tool_http_req *reqs,
+                             size_t *nreq)
+{
+    static const char *const none[] = {NULL};
+
+    if (c->cfg->step_ms > 0 || max_for_ms(c) == 0) {
+        return -1;
+    }
+    reqs[*nreq].url = make_url(c, "status/config", none);
+    if (reqs[*nreq].url == NULL) {
+        return -2;
+    }
+    reqs[*nreq].timeout_ms = STEP_PROBE_TIMEOUT_MS;
+    reqs[*nreq].no_retry = true;
+    return (long)(*nreq)++;
+}
+
+/* The step the lookup's answer gives (widened), or the default.  AA_ENOMEM
+ * only. */
+static int step_from_lookup(const check *c, tool_http_req *req,
+                            int64_t *step)
+{
+    aa_promapi_resp resp;
+    aa_diag diag;
+    int64_t ms = 0;
+    char url[512];
+    int rc = AA_OK;
+
+    if (req->err == 0 && req->status == 200) {
+        rc = aa_promapi_parse(req->body.data, req->body.len,
+                              AA_PROMAPI_CONFIG, &resp, &diag);
+        if (rc == AA_ENOMEM) {
+            return rc;
+        }
+        if (rc == AA_OK) {
+            if (!resp.success ||
+                aa_promapi_scrape_interval(resp.string, &ms) != AA_OK) {
+                ms = 0;
+            }
+            aa_promapi_resp_clear(&resp);
+        }
+    }
+    tool_http_redact_url(req->url, url, sizeof(url));
+    if (ms > 0) {
+        tool_verbose(c->cfg, "step: the scrape interval, %lld ms (%s)",
+                     (long long)ms, url);
+    } else {
+        ms = DEFAULT_STEP_MS;
+        tool_verbose(c->cfg, "step: %s gave no scrape interval; using "
+                             "%lld ms",
+                     url, (long long)ms);
+    }
+    *step = widen_step(c, ms);
+    return AA_OK;
+}
+
+/* Builds the query URL of a range job for the current step. */
+static char *range_job_url(check *c, job *j)
+{
+    int64_t steps = j->rule->for_ms / c->step_ms;
+
+    j->range_start = c->end_ms - steps * c->step_ms;
+    return range_url(c, j->rr->query, j->range_start);
+}
+
+/*
+ * When the looked-up step differs from the provisional one, sends the
+ * range queries again with it (one more concurrent batch); their answers
+ * replace the provisional ones in reqs.  Returns false after printing why
+ * the batch could not run; *oom on OOM.
+ */
+static bool settle_step(check *c, job *jobs, tool_http_req *reqs,
+                        long lookup, bool *oom)
+{
+    tool_http_req *redo = NULL;
+    size_t i, n = 0;
+    int64_t step;
+    bool ok = true;
+
+    *oom = false;
+    if (lookup < 0) {
+        return true;
+    }
+    if (step_from_lookup(c, &reqs[lookup], &step) != AA_OK) {
+        *oom = true;
+        return false;
+    }
+    if (step == c->step_ms) {
+        return true;
+    }
+    c->step_ms = step;
+    redo = calloc(c->rs->nrules + 1, sizeof(*redo));
+    if (redo == NULL) {
+        *oom = true;
+        return false;
+    }
+    for (i = 0; i < c->rs->nrules; i++) {
+        job *j = &jobs[i];
+
+        if (!j->range || j->req < 0) {
+            continue;
+        }
+        tool_http_req_clear(&reqs[j->req]);
+        reqs[j->req].url = range_job_url(c, j);
+        if (reqs[j->req].url == NULL) {
+            *oom = true;
+            ok = false;
+            break;
+        }
+        redo[n++] = reqs[j->req];
+        memset(&reqs[j->req], 0, sizeof(reqs[j->req]));
+    }
+    if (ok && n > 0) {
+        tool_verbose(c->cfg, "step: sending %zu range quer%s again", n,
+                     n == 1 ? "y" : "ies");
+        ok = run_batch(c, redo, n);
+    }
+    /* Hand every request back (sent or not) so that reqs owns it. */
+    for (i = 0, n = 0; i < c->rs->nrules; i++) {
+        job *j = &jobs[i];
+
+        if (j->range && j->req >= 0 && reqs[j->req].url == NULL &&
+            redo[n].url != NULL) {
+            reqs[j->req] = redo[n++];
+        }
+    }
+    free(redo);
+    return ok;
+}
+
 /* Compiles every rule and queues its query.  Returns AA_ENOMEM only. */
 static int plan_queries(check *c, job *jobs, tool_http_req *reqs,
                         size_t *nreq)
@@ -1080,8 +1269,7 @@ static int plan_queries(check *c, job *jobs, tool_http_req *reqs,
                 tool_error("%s", j->rr->message);
                 continue;
             }
-            j->range_start = c->end_ms - steps * c->step_ms;
-            reqs[*nreq].url = range_url(c, promql, j->range_start);
+            reqs[*nreq].url = range_job_url(c, j);
         } else {
             reqs[*nreq].url = instant_url(c, promql);
         }
@@ -1176,29 +1364,6 @@ static int plan_diagnosis(check *c, job *jobs, tool_http_req *reqs,
     return AA_OK;
 }
 
-/* Runs a batch; false (after printing why) when it could not run. */
-static bool run_batch(check *c, tool_http_req *reqs, size_t n)
-{
-    int rc = tool_http_run(c->http, reqs, n);
-
-    if (rc != AA_OK) {
-        tool_error("%s: the queries could not be run: %s", c->base,
-                   aa_strerror(rc));
-        return false;
-    }
-    return true;
-}
-
-static void free_reqs(tool_http_req *reqs, size_t n)
-{
-    size_t i;
-
-    for (i = 0; reqs != NULL && i < n; i++) {
-        tool_http_req_clear(&reqs[i]);
-    }
-    free(reqs);
-}
-
 int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
                           aa_report **out, bool *incomplete)
 {
@@ -1206,7 +1371,9 @@ int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
     job *jobs = NULL;
     tool_http_req *reqs = NULL, *dreqs = NULL;
     size_t i, nreq = 0, ndreq = 0, nsent = 0, nfailed = 0;
-    size_t nd_alloc = 4 * rs->nrules + 1;
+    size_t nd_alloc = 3 * rs->nrules + 1;
+    long lookup;
+    bool oom = false;
     char url[512];
     int rc, exit_rc = AA_EXIT_UNKNOWN;
 
@@ -1228,7 +1395,7 @@ int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
     }
     c.report = calloc(1, sizeof(*c.report));
     jobs = calloc(rs->nrules + 1, sizeof(*jobs));
-    reqs = calloc(rs->nrules + 1, sizeof(*reqs));
+    reqs = calloc(2 * rs->nrules + 2, sizeof(*reqs));
     if (c.report == NULL || jobs == NULL || reqs == NULL) {
         goto oom;
     }
@@ -1240,18 +1407,32 @@ int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
         c.report->mode == NULL) {
         goto oom;
     }
+    c.step_ms = widen_step(&c, c.step_ms);
     c.report->nrules = rs->nrules;
     c.report->end_ms = c.end_ms;
     c.report->start_ms = c.end_ms - c.window_ms;
-    c.report->step_ms = c.step_ms;
 
     if (plan_queries(&c, jobs, reqs, &nreq) != AA_OK) {
         goto oom;
     }
     nsent = nreq;
+    if (plan_sites(&c, jobs, reqs, &nreq) != AA_OK) {
+        goto oom;
+    }
+    lookup = plan_step_lookup(&c, reqs, &nreq);
+    if (lookup == -2) {
+        goto oom;
+    }
     if (!run_batch(&c, reqs, nreq)) {
         goto out;
     }
+    if (!settle_step(&c, jobs, reqs, lookup, &oom)) {
+        if (oom) {
+            goto oom;
+        }
+        goto out;
+    }
+    c.report->step_ms = c.step_ms;
     for (i = 0; i < rs->nrules; i++) {
         if (jobs[i].req < 0) {
             continue;
@@ -1263,10 +1444,20 @@ int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
         aa_buf_release(&reqs[jobs[i].req].body);
     }
 
-    /* batch 2: why empty rules are empty, and the findings' culprits */
+    for (i = 0; i < rs->nrules; i++) {
+        job *j = &jobs[i];
+
+        if (j->sites_req >= 0 &&
+            (j->rr->verdict == AA_VERDICT_WARNING ||
+             j->rr->verdict == AA_VERDICT_CRITICAL) &&
+            sites_pick(&c, j, &reqs[j->sites_req]) != AA_OK) {
+            goto oom;
+        }
+    }
+
+    /* batch 2, only when needed: why empty rules are empty */
     dreqs = calloc(nd_alloc, sizeof(*dreqs));
-    if (dreqs == NULL || plan_diagnosis(&c, jobs, dreqs, &ndreq) != AA_OK ||
-        plan_sites(&c, jobs, dreqs, &ndreq) != AA_OK) {
+    if (dreqs == NULL || plan_diagnosis(&c, jobs, dreqs, &ndreq) != AA_OK) {
         goto oom;
     }
     if (ndreq > 0 && !run_batch(&c, dreqs, ndreq)) {
@@ -1277,11 +1468,6 @@ int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
 
         if (j->diag[DIAG_EXISTS] >= 0) {
             explain_empty(&c, j, dreqs);
-        }
-        if (j->sites_req >= 0 &&
-            parse_sites(&c, &dreqs[j->sites_req], &j->rr->sites,
-                        &j->rr->nsites) != AA_OK) {
-            goto oom;
         }
     }
     c.report->status = aa_report_status(c.report);
@@ -1307,7 +1493,7 @@ out:
     for (i = 0; jobs != NULL && i < rs->nrules; i++) {
         free(jobs[i].sites_query);
     }
-    free_reqs(reqs, rs->nrules + 1);
+    free_reqs(reqs, 2 * rs->nrules + 2);
     free_reqs(dreqs, dreqs != NULL ? nd_alloc : 0);
     free(jobs);
     aa_report_free(c.report);

@@ -236,6 +236,10 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
 static bool xfer_setup(xfer *x)
 {
     tool_http *h = x->h;
+    int64_t timeout = x->req->timeout_ms > 0 &&
+                              x->req->timeout_ms < h->timeout_ms
+                          ? x->req->timeout_ms
+                          : h->timeout_ms;
     CURL *e = curl_easy_init();
 
     if (e == NULL) {
@@ -248,8 +252,8 @@ static bool xfer_setup(xfer *x)
     SETOPT(e, CURLOPT_WRITEDATA, x);
     SETOPT(e, CURLOPT_PRIVATE, (void *)x);
     SETOPT(e, CURLOPT_ERRORBUFFER, x->curlerr);
-    SETOPT(e, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
-    SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, (long)h->timeout_ms);
+    SETOPT(e, CURLOPT_TIMEOUT_MS, (long)timeout);
+    SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout);
     SETOPT(e, CURLOPT_USERAGENT, "async-auditor/" AA_VERSION);
     SETOPT(e, CURLOPT_ACCEPT_ENCODING, "");
     SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -512,7 +516,7 @@ int tool_http_run(tool_http *h, tool_http_req *reqs, size_t n)
             x->active = false;
             active--;
             x->req->attempts++;
-            if (xfer_outcome(x, msg->data.result) &&
+            if (xfer_outcome(x, msg->data.result) && !x->req->no_retry &&
                 x->req->attempts <= (unsigned)h->retries) {
                 x->retry_at_ms = now_ms() + retry_delay(x);
             } else {

@@ -34,10 +34,13 @@ typedef struct tool_http_opts {
     bool insecure;
 } tool_http_opts;
 
-/* One GET.  The caller sets url (malloc'd; freed by tool_http_req_clear);
+/* One GET.  The caller zeroes it and sets url (malloc'd; freed by
+ * tool_http_req_clear) and optionally timeout_ms and no_retry;
  * tool_http_run fills the rest. */
 typedef struct tool_http_req {
     char *url;
+    int64_t timeout_ms; /* > 0: shorter than the client's timeout */
+    bool no_retry;      /* one attempt only (an optional request) */
     /* results */
     int err;           /* 0 (a response arrived, see status) or an aa_err:
                           AA_ECONNECT, AA_ETIMEOUT, AA_ETOOBIG, AA_EIO,

@@ -32,7 +32,7 @@ static void put_escaped(FILE *fp, const char *s, bool property)
             fputs(property ? "%2C" : ",", fp);
             break;
         default:
-            fputc(*s, fp);
+            fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, fp);
             break;
         }
     }

@@ -35,7 +35,7 @@ static void put_cell(FILE *fp, const char *s)
             fputc(' ', fp);
             break;
         default:
-            fputc(*s, fp);
+            fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, fp);
             break;
         }
     }
@@ -51,8 +51,10 @@ static void put_code(FILE *fp, const char *s)
             fputc('\'', fp);
         } else if (*s == '|') {
             fputs("\\|", fp);
-        } else if (*s == '\n' || *s == '\r') {
+        } else if (*s == '\n' || *s == '\r' || *s == '\t') {
             fputc(' ', fp);
+        } else if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            fputc('?', fp);
         } else {
             fputc(*s, fp);
         }

@@ -66,6 +66,25 @@ static void put_colored(FILE *fp, bool color, const char *code, const char *s,
     }
 }
 
+/* Text from outside (label values, messages, sites) with control
+ * characters replaced, so that nothing a backend or exporter sends can
+ * move the cursor or recolour a terminal.  Truncates to size. */
+static const char *safe(const char *s, char *buf, size_t size)
+{
+    size_t i;
+
+    if (s == NULL) {
+        s = "";
+    }
+    for (i = 0; s[i] != '\0' && i + 1 < size; i++) {
+        unsigned char ch = (unsigned char)s[i];
+
+        buf[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
 static void put_thresholds(FILE *fp, const aa_rule *rule)
 {
     if (rule->warning.set) {
@@ -80,11 +99,13 @@ static void put_thresholds(FILE *fp, const aa_rule *rule)
 static void put_finding(FILE *fp, bool color, const aa_rule_result *rr)
 {
     const aa_rule *rule = rr->rule;
-    char buf[1024], val[64];
+    char buf[1024], val[64], text[2048];
     int lw = 0, sw = 0;
     size_t i;
 
-    fprintf(fp, "- %s\n", rule->finding != NULL ? rule->finding : rule->id);
+    fprintf(fp, "- %s\n",
+            safe(rule->finding != NULL ? rule->finding : rule->id, text,
+                 sizeof(text)));
     fputs("    rule:      ", fp);
     fprintf(fp, "%s (", rule->id);
     put_colored(fp, color, verdict_color(rr->verdict),
@@ -97,6 +118,14 @@ static void put_finding(FILE *fp, bool color, const aa_rule_result *rr)
             fprintf(fp, " (%s of %s)", rule->stat_text, rule->metric);
         }
         fputc('\n', fp);
+    }
+    if (!rr->has_value) {
+        fprintf(fp, "    value:     none (the rule says no_data: %s)\n",
+                aa_verdict_name(rr->verdict));
+    }
+    if (rr->message != NULL) {
+        fprintf(fp, "    reason:    %s\n",
+                safe(rr->message, text, sizeof(text)));
     }
     if (rr->crossed != NULL) {
         fprintf(fp, "    crossed:   %s %s",
@@ -118,8 +147,8 @@ static void put_finding(FILE *fp, bool color, const aa_rule_result *rr)
         const aa_series_result *s = &rr->series[i];
 
         fputs(i == 0 ? "    series:    " : "               ", fp);
-        fprintf(fp, "%-*s  %-8s ", lw,
-                aa_labels_format(&s->labels, buf, sizeof(buf)),
+        aa_labels_format(&s->labels, buf, sizeof(buf));
+        fprintf(fp, "%-*s  %-8s ", lw, safe(buf, text, sizeof(text)),
                 tool_fmt_value(rule, s->value, val, sizeof(val)));
         put_colored(fp, color, verdict_color(s->verdict),
                     aa_verdict_name(s->verdict), 0);
@@ -136,11 +165,13 @@ static void put_finding(FILE *fp, bool color, const aa_rule_result *rr)
     }
     for (i = 0; i < rr->nsites && i < MAX_SITES_SHOWN; i++) {
         fputs(i == 0 ? "    culprits:  " : "               ", fp);
-        fprintf(fp, "%-*s  %s blocked\n", sw, rr->sites[i].site,
+        fprintf(fp, "%-*s  %s blocked\n", sw,
+                safe(rr->sites[i].site, text, sizeof(text)),
                 tool_fmt_seconds(rr->sites[i].seconds, val, sizeof(val)));
     }
     if (rule->description != NULL) {
-        fprintf(fp, "    about:     %s\n", rule->description);
+        fprintf(fp, "    about:     %s\n",
+                safe(rule->description, text, sizeof(text)));
     }
 }
 
@@ -176,6 +207,7 @@ static void put_rule_table(FILE *fp, bool color, const aa_report *r)
 
 static void put_notes(FILE *fp, const aa_report *r)
 {
+    char text[2048];
     bool header = false;
     size_t i, j;
 
@@ -186,11 +218,12 @@ static void put_notes(FILE *fp, const aa_report *r)
             continue;
         }
         if (!header) {
-            fputs("\nNot judged:\n", fp);
+            fputs("\nNotes:\n", fp);
             header = true;
         }
         fprintf(fp, "- %s (%s): %s\n", rr->rule->id,
-                aa_verdict_name(rr->verdict), rr->message);
+                aa_verdict_name(rr->verdict),
+                safe(rr->message, text, sizeof(text)));
     }
     header = false;
     for (i = 0; i < r->nrules; i++) {
@@ -201,14 +234,15 @@ static void put_notes(FILE *fp, const aa_report *r)
                 fputs("\nBackend warnings:\n", fp);
                 header = true;
             }
-            fprintf(fp, "- %s: %s\n", rr->rule->id, rr->warnings[j]);
+            fprintf(fp, "- %s: %s\n", rr->rule->id,
+                    safe(rr->warnings[j], text, sizeof(text)));
         }
     }
 }
 
 static void put_footer(FILE *fp, const aa_report *r)
 {
-    char a[40], b[40], d[40];
+    char a[40], b[40], d[40], text[1024];
     size_t c[5];
 
     tool_count_verdicts(r, c);
@@ -216,7 +250,8 @@ static void put_footer(FILE *fp, const aa_report *r)
             tool_fmt_time(r->start_ms, a, sizeof(a)),
             tool_fmt_time(r->end_ms, b, sizeof(b)),
             aa_duration_format(r->end_ms - r->start_ms, d, sizeof(d)));
-    fprintf(fp, "Source:  %s (%s)\n", r->target != NULL ? r->target : "-",
+    fprintf(fp, "Source:  %s (%s)\n",
+            safe(r->target != NULL ? r->target : "-", text, sizeof(text)),
             r->mode != NULL ? r->mode : "-");
     if (r->mode != NULL && strcmp(r->mode, "scrape") == 0) {
         fprintf(fp, "Scrapes: %u ok, %u failed\n", r->scrapes_ok,
@@ -234,6 +269,7 @@ int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp)
     bool color = cfg->color;
     bool quiet = cfg->verbosity < 0;
     size_t i, nfind = 0;
+    char text[1024];
     int pass;
 
     if (!quiet) {
@@ -265,9 +301,7 @@ int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp)
                 continue;
             }
             fprintf(fp, "- %s: %s",
-                    rr->rule->finding != NULL ? rr->rule->finding
-                                              : rr->rule->id,
-                    rr->rule->id);
+                    safe(rr->rule->finding, text, sizeof(text)), rr->rule->id);
             if (rr->has_value) {
                 fprintf(fp, " %s",
                         tool_fmt_value(rr->rule, rr->value, val, sizeof(val)));

@@ -48,7 +48,8 @@ int tool_samples_add(aa_tsdb *db, const aa_expo_sample *s,
     return rc;
 }
 
-/* ---- loading ------------------------------------------------------------- */
+/* ---- loading -------------------------------------------------------------
+ */
 
 typedef struct loader {
     aa_tsdb *db;
@@ -171,7 +172,8 @@ out:
     return rc;
 }
 
-/* ---- saving -------------------------------------------------------------- */
+/* ---- saving --------------------------------------------------------------
+ */
 
 typedef struct outseries {
     size_t id;
@@ -203,8 +205,8 @@ static bool has_suffix(const char *name, const char *fam, const char *suf)
  * _bucket/_sum/_count/_created); a series that does not fit its recorded
  * family is written as its own "unknown" family, which keeps every value.
  */
-static void out_family(const aa_tsdb *db, size_t id, outseries *o,
-                       char *buf, size_t size)
+static void out_family(const aa_tsdb *db, size_t id, outseries *o, char *buf,
+                       size_t size)
 {
     const char *name = aa_tsdb_name(db, id);
     const char *fam = aa_tsdb_family(db, id);
@@ -229,8 +231,7 @@ static void out_family(const aa_tsdb *db, size_t id, outseries *o,
         break;
     case AA_EXPO_HISTOGRAM:
         if (has_suffix(name, fam, "_bucket") ||
-            has_suffix(name, fam, "_sum") ||
-            has_suffix(name, fam, "_count")) {
+            has_suffix(name, fam, "_sum") || has_suffix(name, fam, "_count")) {
             o->family = fam;
             o->type = t;
         }
@@ -313,8 +314,8 @@ static int write_series(FILE *f, const aa_tsdb *db, size_t id, aa_buf *line,
         rc = aa_buf_append(line, " ", 1);
     }
     if (rc == AA_OK) {
-        rc = aa_tsdb_points(db, id, INT64_MIN, INT64_MAX, false, pts, cap,
-                            &np);
+        rc =
+            aa_tsdb_points(db, id, INT64_MIN, INT64_MAX, false, pts, cap, &np);
     }
     if (rc != AA_OK) {
         return rc;
@@ -344,7 +345,7 @@ int tool_samples_save(const char *path, const aa_tsdb *db, aa_diag *diag)
 {
     size_t n = aa_tsdb_nseries(db), i;
     outseries *os = NULL;
-    char (*bufs)[256] = NULL;
+    char(*bufs)[256] = NULL;
     char *tmp = NULL;
     aa_point *pts = NULL;
     size_t cap = 0;

@@ -86,12 +86,13 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- targets ------------------------------------------------------------- */
+/* ---- targets -------------------------------------------------------------
+ */
 
 typedef struct scrape_target {
-    char *url;       /* what is fetched (path defaulted to /metrics) */
-    char *instance;  /* host:port */
-    size_t tid;      /* aa_tsdb target */
+    char *url;      /* what is fetched (path defaulted to /metrics) */
+    char *instance; /* host:port */
+    size_t tid;     /* aa_tsdb target */
     unsigned ok, failed;
     char last_error[320];
 } scrape_target;
@@ -152,7 +153,8 @@ out:
     return rc;
 }
 
-/* ---- one scrape ---------------------------------------------------------- */
+/* ---- one scrape ----------------------------------------------------------
+ */
 
 typedef struct scrape_ctx {
     aa_tsdb *db;
@@ -261,8 +263,8 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
         if (n >= 5 && memcmp(req->body.data + n - 5, "# EOF", 5) == 0) {
             fmt = AA_EXPO_OPENMETRICS;
         }
-        rc = aa_expo_parse(req->body.data, req->body.len, fmt, NULL, &h,
-                           &diag);
+        rc =
+            aa_expo_parse(req->body.data, req->body.len, fmt, NULL, &h, &diag);
         if (rc == AA_ENOMEM) {
             return rc;
         }
@@ -281,8 +283,8 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
         }
     }
     if (sc.out_of_order > 0) {
-        tool_verbose(cfg, "scrape %s: %u out-of-order samples dropped",
-                     t->url, sc.out_of_order);
+        tool_verbose(cfg, "scrape %s: %u out-of-order samples dropped", t->url,
+                     sc.out_of_order);
     }
     if (aa_tsdb_scrape_end(db, t->tid, t_ms, rc == AA_OK) == AA_ENOMEM) {
         return AA_ENOMEM;
@@ -292,7 +294,8 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
                : AA_OK;
 }
 
-/* ---- the command --------------------------------------------------------- */
+/* ---- the command ---------------------------------------------------------
+ */
 
 /* Starts argv with stdout/stderr inherited.  An exec failure is reported
  * through a close-on-exec pipe so the message names the real error. */
@@ -343,7 +346,8 @@ static pid_t start_command(char **argv)
     return pid;
 }
 
-/* ---- progress ------------------------------------------------------------ */
+/* ---- progress ------------------------------------------------------------
+ */
 
 /* The worst rule right now over what was scraped so far, for the TTY
  * progress line: "rule_id 312ms critical" into buf ("" if none). */
@@ -370,8 +374,7 @@ static void live_signal(const tool_config *cfg, const aa_ruleset *rs,
         if (aa_eval_instant(db, r, &cfg->selector, now_ms, span_ms, &vec,
                             NULL) == AA_OK &&
             vec.n > 0 && aa_judge_vector(r, &vec, &rr) == AA_OK &&
-            rr.has_value &&
-            (buf[0] == '\0' || rr.verdict > worst)) {
+            rr.has_value && (buf[0] == '\0' || rr.verdict > worst)) {
             worst = rr.verdict;
             snprintf(buf, size, "%s %.4g %s", r->id, rr.value,
                      aa_verdict_name(rr.verdict));
@@ -381,10 +384,9 @@ static void live_signal(const tool_config *cfg, const aa_ruleset *rs,
     }
 }
 
-static void progress(const tool_config *cfg, const aa_ruleset *rs,
-                     aa_tsdb *db, int64_t elapsed_ms, int64_t total_ms,
-                     unsigned ok, unsigned failed, int64_t now_ms,
-                     int64_t span_ms)
+static void progress(const tool_config *cfg, const aa_ruleset *rs, aa_tsdb *db,
+                     int64_t elapsed_ms, int64_t total_ms, unsigned ok,
+                     unsigned failed, int64_t now_ms, int64_t span_ms)
 {
     char live[200], rem[48];
 
@@ -401,7 +403,8 @@ static void progress(const tool_config *cfg, const aa_ruleset *rs,
     fflush(stderr);
 }
 
-/* ---- the scrape loop ----------------------------------------------------- */
+/* ---- the scrape loop -----------------------------------------------------
+ */
 
 static int make_scrape_http(const tool_config *cfg, int64_t interval_ms,
                             tool_http **out)
@@ -417,7 +420,9 @@ static int make_scrape_http(const tool_config *cfg, int64_t interval_ms,
         return AA_ENOMEM;
     }
     if (cfg->nheaders > 0) {
-        memcpy(hdrs, cfg->headers, cfg->nheaders * sizeof(*hdrs));
+        if (cfg->nheaders > 0) {
+            memcpy(hdrs, cfg->headers, cfg->nheaders * sizeof(*hdrs));
+        }
     }
     hdrs[cfg->nheaders] = "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1";
     o.headers = hdrs;
@@ -449,8 +454,8 @@ static int make_scrape_http(const tool_config *cfg, int64_t interval_ms,
             }
         }
         fclose(f);
-        while (b.len > 0 && (b.data[b.len - 1] == '\n' ||
-                             b.data[b.len - 1] == '\r')) {
+        while (b.len > 0 &&
+               (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r')) {
             b.data[--b.len] = '\0';
         }
         token = aa_buf_steal(&b);
@@ -705,7 +710,8 @@ out:
     return exit_rc;
 }
 
-/* ---- evaluation ---------------------------------------------------------- */
+/* ---- evaluation ----------------------------------------------------------
+ */
 
 static int set_message(aa_rule_result *rr, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -747,19 +753,19 @@ static int explain_empty(const tool_config *cfg, const aa_tsdb *db,
         return rc == AA_ENOMEM ? rc : AA_OK;
     }
     if (nall == 0) {
-        return set_message(rr, "metric %s has no series%s%s%s; is %s?",
-                           rule->metric,
-                           strcmp(name, rule->metric) != 0 ? " (looked for "
-                                                           : "",
-                           strcmp(name, rule->metric) != 0 ? name : "",
-                           strcmp(name, rule->metric) != 0 ? ")" : "",
-                           strncmp(rule->metric, "python_asyncio_", 15) == 0
-                               ? "the probe installed"
-                               : "it exported");
+        return set_message(
+            rr, "metric %s has no series%s%s%s; is %s?", rule->metric,
+            strcmp(name, rule->metric) != 0 ? " (looked for " : "",
+            strcmp(name, rule->metric) != 0 ? name : "",
+            strcmp(name, rule->metric) != 0 ? ")" : "",
+            strncmp(rule->metric, "python_asyncio_", 15) == 0
+                ? "the probe installed"
+                : "it exported");
     }
     if (n == 0) {
-        return set_message(rr, "metric %s has series, but none match the "
-                               "rule's where/--selector matchers",
+        return set_message(rr,
+                           "metric %s has series, but none match the "
+                           "rule's where/--selector matchers",
                            rule->metric);
     }
     return set_message(rr,
@@ -787,8 +793,7 @@ static int site_cmp(const void *pa, const void *pb)
 
 /* topk(5, sum by (site) (increase(site_metric[W]))) attached to rr. */
 static int attach_sites(const tool_config *cfg, const aa_tsdb *db,
-                        int64_t end_ms, int64_t window_ms,
-                        aa_rule_result *rr)
+                        int64_t end_ms, int64_t window_ms, aa_rule_result *rr)
 {
     static char *by[] = {"site"};
     aa_rule r;
@@ -803,8 +808,8 @@ static int attach_sites(const tool_config *cfg, const aa_tsdb *db,
     r.type = AA_TYPE_COUNTER;
     r.by = by;
     r.nby = 1;
-    rc = aa_eval_instant(db, &r, &cfg->selector, end_ms, window_ms, &vec,
-                         NULL);
+    rc =
+        aa_eval_instant(db, &r, &cfg->selector, end_ms, window_ms, &vec, NULL);
     if (rc != AA_OK || vec.n == 0) {
         aa_vector_clear(&vec);
         return rc == AA_ENOMEM ? rc : AA_OK;
@@ -859,9 +864,8 @@ static int eval_rule(const tool_config *cfg, const aa_tsdb *db,
                                "at most %d are allowed (raise --step)",
                                rule->id, (long long)steps, MAX_RANGE_STEPS);
         }
-        rc = aa_eval_range(db, rule, &cfg->selector,
-                           end_ms - steps * step_ms, end_ms, step_ms,
-                           window_ms, &m, &diag);
+        rc = aa_eval_range(db, rule, &cfg->selector, end_ms - steps * step_ms,
+                           end_ms, step_ms, window_ms, &m, &diag);
         if (rc == AA_OK) {
             rc = aa_judge_matrix(rule, &m, end_ms, step_ms, rr);
             if (rc == AA_OK && m.n == 0) {
@@ -872,8 +876,8 @@ static int eval_rule(const tool_config *cfg, const aa_tsdb *db,
     } else {
         aa_vector vec = {NULL, 0};
 
-        rc = aa_eval_instant(db, rule, &cfg->selector, end_ms, window_ms,
-                             &vec, &diag);
+        rc = aa_eval_instant(db, rule, &cfg->selector, end_ms, window_ms, &vec,
+                             &diag);
         if (rc == AA_OK) {
             rc = aa_judge_vector(rule, &vec, rr);
             if (rc == AA_OK && vec.n == 0) {
@@ -888,8 +892,9 @@ static int eval_rule(const tool_config *cfg, const aa_tsdb *db,
                            diag.message[0] != '\0' ? diag.message
                                                    : aa_strerror(rc));
     }
-    if (rc == AA_OK && (rr->verdict == AA_VERDICT_WARNING ||
-                        rr->verdict == AA_VERDICT_CRITICAL) &&
+    if (rc == AA_OK &&
+        (rr->verdict == AA_VERDICT_WARNING ||
+         rr->verdict == AA_VERDICT_CRITICAL) &&
         on_loop_metric(rule)) {
         rc = attach_sites(cfg, db, end_ms, window_ms, rr);
     }
@@ -949,8 +954,8 @@ int tool_check_local(const tool_config *cfg, const aa_ruleset *rs,
     if (cfg->samples_path != NULL) {
         rc = tool_samples_load(cfg->samples_path, db, &diag);
         if (rc != AA_OK) {
-            tool_error("--samples %s", aa_diag_format(&diag, buf,
-                                                       sizeof(buf)));
+            tool_error("--samples %s",
+                       aa_diag_format(&diag, buf, sizeof(buf)));
             aa_tsdb_free(db);
             return rc == AA_EIO ? AA_EXIT_USAGE : AA_EXIT_CONFIG;
         }
@@ -962,8 +967,8 @@ int tool_check_local(const tool_config *cfg, const aa_ruleset *rs,
         }
     } else {
         exit_rc = scrape_loop(cfg, rs, db, &run);
-        if (exit_rc != 0 && (exit_rc != AA_EXIT_COMMAND_FAILED ||
-                             run.first_ms < 0)) {
+        if (exit_rc != 0 &&
+            (exit_rc != AA_EXIT_COMMAND_FAILED || run.first_ms < 0)) {
             /* Nothing was scraped (e.g. the command could not start). */
             free_run(&run);
             aa_tsdb_free(db);
@@ -1015,8 +1020,8 @@ int tool_check_local(const tool_config *cfg, const aa_ruleset *rs,
                                           : DEFAULT_STEP_MS;
 
     r = calloc(1, sizeof(*r));
-    if (r == NULL || (r->rules = calloc(rs->nrules + 1,
-                                        sizeof(*r->rules))) == NULL) {
+    if (r == NULL ||
+        (r->rules = calloc(rs->nrules + 1, sizeof(*r->rules))) == NULL) {
         goto oom;
     }
     r->nrules = rs->nrules;

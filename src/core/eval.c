@@ -85,7 +85,8 @@ static int elems_push(elems *e, aa_labels *ls, double v)
     return AA_OK;
 }
 
-/* ---- PromQL functions ---------------------------------------------------- */
+/* ---- PromQL functions ----------------------------------------------------
+ */
 
 /* promql/functions.go extrapolatedRate (v2.42). */
 bool aa_eval_extrapolated_rate(const aa_point *pts, size_t n,
@@ -368,7 +369,8 @@ out:
     return rc;
 }
 
-/* ---- aggregation --------------------------------------------------------- */
+/* ---- aggregation ---------------------------------------------------------
+ */
 
 static int key_cmp(const void *pa, const void *pb)
 {
@@ -475,6 +477,9 @@ static int aggregate(elems *in, agg_op op, char **by, size_t nby,
         }
         in->v[i].idx = i;
     }
+    if (in->n == 0) {
+        return AA_OK;
+    }
     qsort(in->v, in->n, sizeof(elem), key_cmp);
     for (i = 0; i < in->n; i = j) {
         double val = in->v[i].v, mean = in->v[i].v, cnt = 1;
@@ -559,6 +564,9 @@ static int histogram_quantile(double q, elems *in, elems *out)
         }
         in->v[i].idx = i;
     }
+    if (in->n == 0) {
+        return AA_OK;
+    }
     qsort(in->v, in->n, sizeof(elem), key_cmp);
     b = malloc((in->n > 0 ? in->n : 1) * sizeof(aa_bucket));
     if (b == NULL) {
@@ -632,7 +640,8 @@ static int divide(const elems *lhs, const elems *rhs, elems *out)
     return AA_OK;
 }
 
-/* ---- rules --------------------------------------------------------------- */
+/* ---- rules ---------------------------------------------------------------
+ */
 
 static range_fn fn_of(aa_range_fn fn)
 {
@@ -702,23 +711,22 @@ static int eval_elems(const aa_tsdb *db, const aa_rule *rule,
         return rc;
     }
     snprintf(name, sizeof(name), "%s%s", rule->metric, p.suffix);
-    rc = select_apply(db, name, rule, extra, fn_of(p.fn), t_ms, window_ms,
-                      &a, diag);
+    rc = select_apply(db, name, rule, extra, fn_of(p.fn), t_ms, window_ms, &a,
+                      diag);
     if (rc == AA_OK) {
         rc = aggregate(&a, agg_of(p.agg), rule->by, rule->nby,
-                       p.quantile ? "le" : NULL, p.quantile ||
-                       p.denominator_suffix != NULL ? &b : res);
+                       p.quantile ? "le" : NULL,
+                       p.quantile || p.denominator_suffix != NULL ? &b : res);
     }
     if (rc == AA_OK && p.quantile) {
         rc = histogram_quantile(rule->quantile, &b, res);
     } else if (rc == AA_OK && p.denominator_suffix != NULL) {
         snprintf(name, sizeof(name), "%s%s", rule->metric,
                  p.denominator_suffix);
-        rc = select_apply(db, name, rule, extra, fn_of(p.fn), t_ms,
-                          window_ms, &c, diag);
+        rc = select_apply(db, name, rule, extra, fn_of(p.fn), t_ms, window_ms,
+                          &c, diag);
         if (rc == AA_OK) {
-            rc = aggregate(&c, agg_of(p.agg), rule->by, rule->nby, NULL,
-                           &d);
+            rc = aggregate(&c, agg_of(p.agg), rule->by, rule->nby, NULL, &d);
         }
         if (rc == AA_OK) {
             rc = divide(&b, &d, res);
@@ -732,8 +740,8 @@ static int eval_elems(const aa_tsdb *db, const aa_rule *rule,
 }
 
 int aa_eval_instant(const aa_tsdb *db, const aa_rule *rule,
-                    const aa_matchers *extra, int64_t t_ms,
-                    int64_t window_ms, aa_vector *out, aa_diag *diag)
+                    const aa_matchers *extra, int64_t t_ms, int64_t window_ms,
+                    aa_vector *out, aa_diag *diag)
 {
     elems res = {0};
     size_t i;
@@ -760,9 +768,9 @@ int aa_eval_instant(const aa_tsdb *db, const aa_rule *rule,
 }
 
 int aa_eval_range(const aa_tsdb *db, const aa_rule *rule,
-                  const aa_matchers *extra, int64_t start_ms,
-                  int64_t end_ms, int64_t step_ms, int64_t window_ms,
-                  aa_matrix *out, aa_diag *diag)
+                  const aa_matchers *extra, int64_t start_ms, int64_t end_ms,
+                  int64_t step_ms, int64_t window_ms, aa_matrix *out,
+                  aa_diag *diag)
 {
     int64_t t;
     int rc = AA_OK;
@@ -779,8 +787,7 @@ int aa_eval_range(const aa_tsdb *db, const aa_rule *rule,
             aa_range_series *rs = NULL;
 
             for (j = 0; j < out->n; j++) {
-                if (aa_labels_cmp(&out->v[j].labels, &vec.v[i].labels) ==
-                    0) {
+                if (aa_labels_cmp(&out->v[j].labels, &vec.v[i].labels) == 0) {
                     rs = &out->v[j];
                     break;
                 }

@@ -44,7 +44,7 @@ typedef struct parser {
     /* the current family (from the last metadata line) */
     char family[256];
     aa_expo_type type;
-    bool type_seen;  /* a # TYPE line for family was seen */
+    bool type_seen; /* a # TYPE line for family was seen */
     bool help_seen;
     bool unit_seen;
     bool has_family;
@@ -134,7 +134,8 @@ int aa_expo_escape(aa_buf *out, const char *s, bool label_value)
     return aa_buf_append(out, run, (size_t)(s - run));
 }
 
-/* ---- errors -------------------------------------------------------------- */
+/* ---- errors --------------------------------------------------------------
+ */
 
 static int fail(parser *p, int err, size_t col, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -163,7 +164,8 @@ static int fail(parser *p, int err, size_t col, const char *fmt, ...)
     return err;
 }
 
-/* ---- lexing helpers ------------------------------------------------------ */
+/* ---- lexing helpers ------------------------------------------------------
+ */
 
 static bool is_name_start(char c, bool metric)
 {
@@ -190,8 +192,7 @@ static char peek(const parser *p)
  * the caller checks with expect_space(). */
 static void skip_blanks(parser *p)
 {
-    while (!at_end(p) && (p->line[p->pos] == ' ' || p->line[p->pos] == '\t'))
-    {
+    while (!at_end(p) && (p->line[p->pos] == ' ' || p->line[p->pos] == '\t')) {
         p->pos++;
     }
 }
@@ -207,8 +208,7 @@ static int expect_space(parser *p, const char *before)
         p->pos++;
         if (peek(p) == ' ') {
             return fail(p, AA_ESYNTAX, p->pos,
-                        "more than one space after %s (OpenMetrics)",
-                        before);
+                        "more than one space after %s (OpenMetrics)", before);
         }
         return AA_OK;
     }
@@ -354,8 +354,8 @@ static int read_labels(parser *p, size_t *nout, bool exemplar)
             }
             for (i = 0; i < n; i++) {
                 if (strcmp(p->labels[i].name, name) == 0) {
-                    return fail(p, AA_ESYNTAX, at,
-                                "duplicate label \"%s\"", name);
+                    return fail(p, AA_ESYNTAX, at, "duplicate label \"%s\"",
+                                name);
                 }
             }
             if (n >= p->max_labels) {
@@ -390,8 +390,7 @@ static int read_labels(parser *p, size_t *nout, bool exemplar)
 static void read_token(parser *p, size_t *start, size_t *n)
 {
     *start = p->pos;
-    while (!at_end(p) && p->line[p->pos] != ' ' && p->line[p->pos] != '\t')
-    {
+    while (!at_end(p) && p->line[p->pos] != ' ' && p->line[p->pos] != '\t') {
         p->pos++;
     }
     *n = p->pos - *start;
@@ -492,7 +491,8 @@ static int read_timestamp(parser *p, bool *has, int64_t *t_ms)
     return AA_OK;
 }
 
-/* ---- families ------------------------------------------------------------ */
+/* ---- families ------------------------------------------------------------
+ */
 
 static bool has_suffix(const char *name, size_t flen, const char *suffix)
 {
@@ -647,10 +647,9 @@ static int comment_line(parser *p)
     }
     read_token(p, &kwstart, &kwlen);
     kw = p->line + kwstart;
-    if (!((kwlen == 4 && (memcmp(kw, "HELP", 4) == 0 ||
-                          memcmp(kw, "TYPE", 4) == 0 ||
-                          (memcmp(kw, "UNIT", 4) == 0 &&
-                           p->fmt == AA_EXPO_OPENMETRICS))))) {
+    if (!((kwlen == 4 &&
+           (memcmp(kw, "HELP", 4) == 0 || memcmp(kw, "TYPE", 4) == 0 ||
+            (memcmp(kw, "UNIT", 4) == 0 && p->fmt == AA_EXPO_OPENMETRICS))))) {
         if (p->fmt == AA_EXPO_OPENMETRICS) {
             return fail(p, AA_ESYNTAX, kwstart,
                         "unknown comment; OpenMetrics allows only HELP, "
@@ -658,8 +657,9 @@ static int comment_line(parser *p)
         }
         return 0; /* an ordinary comment */
     }
-    rc = expect_space(p, kw[0] == 'H' ? "HELP" : kw[0] == 'T' ? "TYPE"
-                                                               : "UNIT");
+    rc = expect_space(p, kw[0] == 'H'   ? "HELP"
+                         : kw[0] == 'T' ? "TYPE"
+                                        : "UNIT");
     if (rc != AA_OK) {
         return rc;
     }
@@ -680,8 +680,8 @@ static int comment_line(parser *p)
         size_t tstart, tlen;
 
         if (p->type_seen) {
-            return fail(p, AA_ESYNTAX, kwstart,
-                        "second TYPE line for \"%s\"", name);
+            return fail(p, AA_ESYNTAX, kwstart, "second TYPE line for \"%s\"",
+                        name);
         }
         rc = expect_space(p, "the metric name");
         if (rc != AA_OK) {
@@ -754,8 +754,9 @@ static int skip_exemplar(parser *p)
         return rc;
     }
     if (peek(p) != '{') {
-        return fail(p, AA_ESYNTAX, p->pos, "expected '{' to open an "
-                                           "exemplar's labels");
+        return fail(p, AA_ESYNTAX, p->pos,
+                    "expected '{' to open an "
+                    "exemplar's labels");
     }
     rc = read_labels(p, &dummy, true);
     if (rc != AA_OK) {
@@ -915,13 +916,12 @@ int aa_expo_parse(const char *data, size_t len, aa_expo_format fmt,
     p.fmt = fmt;
     p.h = h;
     p.diag = diag;
-    p.max_line = lim != NULL && lim->max_line > 0 ? lim->max_line
-                                                   : DEFAULT_MAX_LINE;
-    p.max_samples = lim != NULL && lim->max_samples > 0
-                        ? lim->max_samples
-                        : DEFAULT_MAX_SAMPLES;
+    p.max_line =
+        lim != NULL && lim->max_line > 0 ? lim->max_line : DEFAULT_MAX_LINE;
+    p.max_samples = lim != NULL && lim->max_samples > 0 ? lim->max_samples
+                                                        : DEFAULT_MAX_SAMPLES;
     p.max_labels = lim != NULL && lim->max_labels > 0 ? lim->max_labels
-                                                       : DEFAULT_MAX_LABELS;
+                                                      : DEFAULT_MAX_LABELS;
     if (data == NULL && len > 0) {
         return AA_EINVAL;
     }
@@ -943,20 +943,19 @@ int aa_expo_parse(const char *data, size_t len, aa_expo_format fmt,
         p.sused = 0;
         off = nl != NULL ? end + 1 : len;
         if (eof) {
-            rc = fail(&p, AA_ESYNTAX, SIZE_MAX,
-                      "content after \"# EOF\"");
+            rc = fail(&p, AA_ESYNTAX, SIZE_MAX, "content after \"# EOF\"");
             goto out;
         }
         if (p.len > p.max_line) {
-            rc = fail(&p, AA_ETOOBIG, SIZE_MAX,
-                      "line longer than %zu bytes", p.max_line);
+            rc = fail(&p, AA_ETOOBIG, SIZE_MAX, "line longer than %zu bytes",
+                      p.max_line);
             goto out;
         }
         if (memchr(p.line, '\0', p.len) != NULL) {
-            rc = fail(&p, AA_ESYNTAX,
-                      (size_t)((const char *)memchr(p.line, '\0', p.len) -
-                               p.line),
-                      "NUL byte in the input");
+            rc = fail(
+                &p, AA_ESYNTAX,
+                (size_t)((const char *)memchr(p.line, '\0', p.len) - p.line),
+                "NUL byte in the input");
             goto out;
         }
         if (p.fmt == AA_EXPO_TEXT) {
@@ -964,8 +963,8 @@ int aa_expo_parse(const char *data, size_t len, aa_expo_format fmt,
                 p.len--;
             }
             skip_blanks(&p);
-            while (p.len > p.pos && (p.line[p.len - 1] == ' ' ||
-                                     p.line[p.len - 1] == '\t')) {
+            while (p.len > p.pos &&
+                   (p.line[p.len - 1] == ' ' || p.line[p.len - 1] == '\t')) {
                 p.len--;
             }
             if (at_end(&p)) {

@@ -8,6 +8,8 @@
  */
 #include "aa/promapi.h"
 
+#include "aa/rules.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -478,6 +480,35 @@ static int parse_query_data(parser *p, const json_t *data, aa_promapi_resp *r)
     return rc;
 }
 
+static int parse_config_data(parser *p, const json_t *data,
+                             aa_promapi_resp *r)
+{
+    const json_t *y;
+    size_t old;
+    int rc = AA_OK;
+
+    if (!json_is_object(data)) {
+        return fail(p, AA_ESYNTAX, "expected an object, got %s",
+                    json_kind(data));
+    }
+    y = json_object_get(data, "yaml");
+    if (y == NULL) {
+        return fail(p, AA_ESYNTAX, "missing \"yaml\"");
+    }
+    old = path_push(p, ".yaml");
+    if (!json_is_string(y)) {
+        rc = fail(p, AA_ESYNTAX, "expected a string, got %s", json_kind(y));
+    } else {
+        r->type = AA_PROMAPI_STRING;
+        r->string = aa_strdup(json_string_value(y));
+        if (r->string == NULL) {
+            rc = fail(p, AA_ENOMEM, "%s", aa_strerror(AA_ENOMEM));
+        }
+    }
+    path_pop(p, old);
+    return rc;
+}
+
 static int parse_series_data(parser *p, const json_t *data,
                              aa_promapi_resp *r)
 {
@@ -676,6 +707,8 @@ int aa_promapi_parse(const char *data, size_t len, aa_promapi_kind kind,
     old = path_push(&p, "data");
     if (kind == AA_PROMAPI_SERIES) {
         rc = parse_series_data(&p, jd, out);
+    } else if (kind == AA_PROMAPI_CONFIG) {
+        rc = parse_config_data(&p, jd, out);
     } else {
         rc = parse_query_data(&p, jd, out);
     }
@@ -686,6 +719,53 @@ out:
         aa_promapi_resp_clear(out);
     }
     return rc;
+}
+
+int aa_promapi_scrape_interval(const char *yaml, int64_t *out_ms)
+{
+    static const char key[] = "  scrape_interval:";
+    const char *line = yaml;
+    bool in_global = false;
+
+    *out_ms = 0;
+    if (yaml == NULL) {
+        return AA_ENOTFOUND;
+    }
+    while (*line != '\0') {
+        size_t len = strcspn(line, "\n");
+
+        if (len > 0 && line[0] != ' ' && line[0] != '#') {
+            in_global = len == 7 && strncmp(line, "global:", 7) == 0;
+        } else if (in_global && len > sizeof(key) - 1 &&
+                   strncmp(line, key, sizeof(key) - 1) == 0) {
+            char value[32];
+            const char *v = line + sizeof(key) - 1;
+            size_t vlen;
+
+            while (*v == ' ') {
+                v++;
+            }
+            vlen = (size_t)(line + len - v);
+            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\r')) {
+                vlen--;
+            }
+            if (vlen == 0 || vlen >= sizeof(value)) {
+                return AA_ESYNTAX;
+            }
+            memcpy(value, v, vlen);
+            value[vlen] = '\0';
+            if (aa_duration_parse(value, out_ms) != AA_OK || *out_ms <= 0) {
+                *out_ms = 0;
+                return AA_ESYNTAX;
+            }
+            return AA_OK;
+        }
+        line += len;
+        if (*line == '\n') {
+            line++;
+        }
+    }
+    return AA_ENOTFOUND;
 }
 
 static void free_strings(char **v, size_t n)

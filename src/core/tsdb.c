@@ -18,7 +18,7 @@
 
 typedef struct chunk {
     struct chunk *next;
-    int64_t base;   /* time of the chunk's first point */
+    int64_t base; /* time of the chunk's first point */
     uint32_t n;
     uint32_t dt[CHUNK_POINTS]; /* ms after base */
     double v[CHUNK_POINTS];
@@ -26,9 +26,9 @@ typedef struct chunk {
 
 typedef struct series {
     aa_labels labels;
-    const char *name;  /* points into labels */
+    const char *name; /* points into labels */
     char *family;
-    char *key;         /* hash key */
+    char *key; /* hash key */
     size_t keylen;
     chunk *head, *tail;
     size_t npoints;
@@ -38,10 +38,10 @@ typedef struct series {
 
 typedef struct target {
     char *name;
-    uint64_t gen;      /* current scrape generation */
-    size_t *prev;      /* series ids in the previous successful scrape */
+    uint64_t gen; /* current scrape generation */
+    size_t *prev; /* series ids in the previous successful scrape */
     size_t nprev;
-    size_t *cur;       /* series ids in this scrape */
+    size_t *cur; /* series ids in this scrape */
     size_t ncur, capcur;
 } target;
 
@@ -134,7 +134,8 @@ void aa_tsdb_free(aa_tsdb *db)
     free(db);
 }
 
-/* ---- the label-set index ------------------------------------------------- */
+/* ---- the label-set index -------------------------------------------------
+ */
 
 /* Key: name NUL value NUL for each label, in the set's (sorted) order. */
 static char *make_key(const aa_labels *ls, size_t *len)
@@ -311,7 +312,8 @@ int aa_tsdb_append(aa_tsdb *db, size_t id, int64_t t_ms, double v)
     return AA_OK;
 }
 
-/* ---- families ------------------------------------------------------------ */
+/* ---- families ------------------------------------------------------------
+ */
 
 static family *find_family(const aa_tsdb *db, const char *name)
 {
@@ -415,7 +417,8 @@ const char *aa_tsdb_family_name(const aa_tsdb *db, size_t i)
     return db != NULL && i < db->nfams ? db->fams[i].name : NULL;
 }
 
-/* ---- staleness ----------------------------------------------------------- */
+/* ---- staleness -----------------------------------------------------------
+ */
 
 int aa_tsdb_target(aa_tsdb *db, const char *name, size_t *tid)
 {
@@ -501,7 +504,8 @@ int aa_tsdb_scrape_end(aa_tsdb *db, size_t tid, int64_t t_ms, bool ok)
     return AA_OK;
 }
 
-/* ---- reading ------------------------------------------------------------- */
+/* ---- reading -------------------------------------------------------------
+ */
 
 size_t aa_tsdb_nseries(const aa_tsdb *db)
 {
@@ -518,9 +522,8 @@ size_t aa_tsdb_bytes(const aa_tsdb *db)
     if (db == NULL) {
         return 0;
     }
-    return sizeof(*db) + db->cap * sizeof(series) +
-           db->tcap * sizeof(size_t) + db->nchunks * sizeof(chunk) +
-           db->label_bytes;
+    return sizeof(*db) + db->cap * sizeof(series) + db->tcap * sizeof(size_t) +
+           db->nchunks * sizeof(chunk) + db->label_bytes;
 }
 
 const aa_labels *aa_tsdb_labels(const aa_tsdb *db, size_t id)
@@ -570,8 +573,8 @@ typedef struct cmatcher {
     bool compiled;
 } cmatcher;
 
-static int compile_matchers(const aa_matchers *ms, cmatcher *out,
-                            size_t *n, aa_diag *diag)
+static int compile_matchers(const aa_matchers *ms, cmatcher *out, size_t *n,
+                            aa_diag *diag)
 {
     size_t i;
 
@@ -600,8 +603,7 @@ static int compile_matchers(const aa_matchers *ms, cmatcher *out,
                 aa_diag_set(diag, NULL, 0, 0,
                             "label matcher %s%s\"%s\": invalid regular "
                             "expression: %s",
-                            c->m->name,
-                            c->m->op == AA_MATCH_RE ? "=~" : "!~",
+                            c->m->name, c->m->op == AA_MATCH_RE ? "=~" : "!~",
                             c->m->value, why);
                 (*n)--;
                 return AA_ESYNTAX;
@@ -632,9 +634,9 @@ static bool matches(const cmatcher *c, const aa_labels *ls)
     return false;
 }
 
-int aa_tsdb_select(const aa_tsdb *db, const char *metric,
-                   const aa_matchers *a, const aa_matchers *b, size_t **ids,
-                   size_t *n, aa_diag *diag)
+int aa_tsdb_select(const aa_tsdb *db, const char *metric, const aa_matchers *a,
+                   const aa_matchers *b, size_t **ids, size_t *n,
+                   aa_diag *diag)
 {
     size_t nm = (a != NULL ? a->n : 0) + (b != NULL ? b->n : 0);
     cmatcher *cm = NULL;
@@ -698,8 +700,8 @@ out:
 }
 
 int aa_tsdb_points(const aa_tsdb *db, size_t id, int64_t from_ms,
-                   int64_t to_ms, bool keep_stale, aa_point **buf,
-                   size_t *cap, size_t *n)
+                   int64_t to_ms, bool keep_stale, aa_point **buf, size_t *cap,
+                   size_t *n)
 {
     const chunk *c;
 

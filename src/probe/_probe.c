@@ -366,16 +366,21 @@ static PyObject *loop_blocks(LoopObject *self, PyObject *unused)
                                                     strlen(v[i].site),
                                                     "replace")
                              : Py_NewRef(Py_None);
+        PyObject *det = v[i].detected_after < 0
+                            ? Py_NewRef(Py_None)
+                            : PyFloat_FromDouble(v[i].detected_after);
         PyObject *e = NULL;
 
-        if (st && site) {
-            e = Py_BuildValue("{s:d,s:d,s:O,s:O,s:O}", "start", v[i].start,
-                              "duration", v[i].duration, "site", site,
-                              "stack", st, "ongoing",
-                              v[i].ongoing ? Py_True : Py_False);
+        if (st && site && det) {
+            e = Py_BuildValue("{s:d,s:d,s:O,s:O,s:O,s:O}", "start",
+                              v[i].start, "duration", v[i].duration, "site",
+                              site, "stack", st, "ongoing",
+                              v[i].ongoing ? Py_True : Py_False,
+                              "detected_after", det);
         }
         Py_XDECREF(st);
         Py_XDECREF(site);
+        Py_XDECREF(det);
         if (!e || PyList_Append(l, e) < 0) {
             Py_XDECREF(e);
             Py_CLEAR(l);
@@ -670,22 +675,75 @@ static PyObject *selector_close(SelectorObject *self, PyObject *unused)
     return r;
 }
 
-static PyObject *selector_getattro(PyObject *self, PyObject *name)
+/* The rest of the selector API, forwarded.  The type keeps the generic
+ * attribute lookup (no __getattr__ fallback) so that the hot call
+ * loop._selector.select(t) takes CPython's method-call fast path. */
+static PyObject *selector_forward(SelectorObject *self, const char *name,
+                                  PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames)
 {
-    PyObject *r = PyObject_GenericGetAttr(self, name);
+    PyObject *m = PyObject_GetAttrString(self->inner, name), *r;
 
-    if (r || !PyErr_ExceptionMatches(PyExc_AttributeError)) {
-        return r;
+    if (!m) {
+        return NULL;
     }
-    PyErr_Clear();
-    return PyObject_GetAttr(((SelectorObject *)self)->inner, name);
+    r = PyObject_Vectorcall(m, args, (size_t)nargs, kwnames);
+    Py_DECREF(m);
+    return r;
 }
+
+#define SELECTOR_FORWARD(NAME)                                               \
+    static PyObject *selector_##NAME(SelectorObject *self,                   \
+                                     PyObject *const *args,                  \
+                                     Py_ssize_t nargs, PyObject *kwnames)    \
+    {                                                                        \
+        return selector_forward(self, #NAME, args, nargs, kwnames);          \
+    }
+
+SELECTOR_FORWARD(register)
+SELECTOR_FORWARD(unregister)
+SELECTOR_FORWARD(modify)
+SELECTOR_FORWARD(get_key)
+SELECTOR_FORWARD(get_map)
+
+static PyObject *selector_enter(SelectorObject *self, PyObject *unused)
+{
+    (void)unused;
+    return Py_NewRef(self);
+}
+
+static PyObject *selector_exit(SelectorObject *self, PyObject *args)
+{
+    PyObject *r;
+
+    (void)args;
+    r = selector_close(self, NULL);
+    if (!r) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+#define FWD_METHOD(NAME)                                                     \
+    {                                                                        \
+        #NAME, (PyCFunction)(void (*)(void))selector_##NAME,                 \
+            METH_FASTCALL | METH_KEYWORDS,                                   \
+            "Forwarded to the wrapped selector."                             \
+    }
 
 static PyMethodDef selector_methods[] = {
     {"select", (PyCFunction)(void (*)(void))selector_select,
      METH_FASTCALL | METH_KEYWORDS, "Forwarded; marks the loop busy."},
     {"close", (PyCFunction)selector_close, METH_NOARGS,
      "Forwarded; tells the probe the loop is closing."},
+    FWD_METHOD(register),
+    FWD_METHOD(unregister),
+    FWD_METHOD(modify),
+    FWD_METHOD(get_key),
+    FWD_METHOD(get_map),
+    {"__enter__", (PyCFunction)selector_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)selector_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -701,7 +759,6 @@ static PyType_Slot selector_slots[] = {
     {Py_tp_clear, selector_clear},
     {Py_tp_methods, selector_methods},
     {Py_tp_members, selector_members},
-    {Py_tp_getattro, selector_getattro},
     {0, NULL},
 };
 
@@ -720,7 +777,20 @@ typedef struct {
     PyObject *orig;
     PyObject *ready;
     vectorcallfunc vectorcall;
+    uintptr_t tstate;
 } RunOnceObject;
+
+/* Keep the loop's thread state current: the loop may run on another
+ * thread than the one that installed the probe. */
+static void track_tstate(aap_loop *L, uintptr_t *seen)
+{
+    uintptr_t ts = (uintptr_t)PyThreadState_Get();
+
+    if (ts != *seen) {
+        *seen = ts;
+        aap_loop_set_tstate(L, ts);
+    }
+}
 
 static PyObject *runonce_call(PyObject *obj, PyObject *const *args,
                               size_t nargsf, PyObject *kwnames)
@@ -730,7 +800,8 @@ static PyObject *runonce_call(PyObject *obj, PyObject *const *args,
     PyObject *r;
 
     if (L) {
-        aap_loop_run_enter(L, aap_now_ns());
+        track_tstate(L, &self->tstate);
+        aap_loop_run_enter(L, aap_now_coarse_ns());
     }
     r = PyObject_Vectorcall(self->orig, args, nargsf, kwnames);
     L = core_loop(self->core);
@@ -837,6 +908,7 @@ typedef struct {
     PyObject *interval;
     uint64_t due;
     int heartbeat;
+    uintptr_t tstate;
 } LagTimerObject;
 
 /* Arm the timer; 0, or -1 with the error cleared (loop closed). */
@@ -932,6 +1004,7 @@ static PyObject *lagtimer_call(PyObject *obj, PyObject *args, PyObject *kw)
     (void)kw;
     Py_CLEAR(self->handle);
     if (L) {
+        track_tstate(L, &self->tstate);
         aap_loop_lag_tick(L, self->due, now);
         lagtimer_arm(self, now);
     }

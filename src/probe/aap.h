@@ -35,6 +35,8 @@ const char *aap_strerror(int err);
 
 /* CLOCK_MONOTONIC in nanoseconds (same clock as time.monotonic()). */
 uint64_t aap_now_ns(void);
+/* The same clock at tick resolution (a few ms), for cheap gap checks. */
+uint64_t aap_now_coarse_ns(void);
 /* CLOCK_REALTIME in seconds. */
 double aap_wall_now(void);
 
@@ -207,6 +209,9 @@ uint64_t aap_loop_lag_tick(aap_loop *L, uint64_t due, uint64_t now);
 void aap_loop_lag_armed(aap_loop *L, uint64_t now);
 
 void aap_loop_tasks_add(aap_loop *L, int64_t created, int64_t alive_delta);
+/* The loop runs on the thread whose PyThreadState is tstate (it may run
+ * on another thread than the one that installed the probe). */
+void aap_loop_set_tstate(aap_loop *L, uintptr_t tstate);
 
 /* Executors (any thread). */
 void aap_exec_enable(aap_loop *L, int which, int64_t max_workers);
@@ -256,6 +261,7 @@ typedef struct aap_episode_info {
     double start;    /* wall clock, seconds since the epoch */
     double duration; /* seconds (so far, when ongoing) */
     int ongoing;
+    double detected_after; /* start to watchdog detection, or -1 */
     char site[AAP_SITE_LEN]; /* "" when no stack was captured */
     char *stack;     /* frames outermost first, '\n'-separated, or NULL */
 } aap_episode_info;

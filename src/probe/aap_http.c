@@ -22,8 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define EXP_CONN_LIMIT 64
-#define EXP_PER_IP_LIMIT 32
+#define EXP_CONN_LIMIT 128
+#define EXP_PER_IP_LIMIT 128
 #define EXP_TIMEOUT_S 5
 #define EXP_CONN_MEMORY (32 * 1024)
 

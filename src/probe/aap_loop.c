@@ -43,6 +43,7 @@ typedef struct site_slot {
 typedef struct episode {
     double start;
     uint64_t duration_ns;
+    int64_t detect_ns; /* -1: the watchdog never saw it */
     char site[AAP_SITE_LEN];
     char *stack;
 } episode;
@@ -56,7 +57,7 @@ struct aap_loop {
     uint64_t threshold_ns;
     int stacks;
     int mode;
-    uintptr_t tstate;
+    _Atomic uintptr_t tstate;
     const aap_pylayout *layout;
 
     /* written by the loop thread, read by the watchdog/exporter */
@@ -83,6 +84,7 @@ struct aap_loop {
     int ep_open;
     uint64_t ep_seq;
     uint64_t ep_start_ns;
+    uint64_t ep_detect_ns;
     double ep_start_wall;
     uint64_t ep_attributed;
     int ep_last_site;
@@ -245,6 +247,7 @@ static void ep_sample(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
         L->ep_open = 1;
         L->ep_seq = seq;
         L->ep_start_ns = bs;
+        L->ep_detect_ns = now - bs;
         L->ep_start_wall = aap_wall_now() - (double)(now - bs) / 1e9;
         L->ep_attributed = bs;
         L->ep_last_site = -1;
@@ -283,6 +286,7 @@ static void ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now)
     }
     memset(e, 0, sizeof(*e));
     e->duration_ns = now - bs;
+    e->detect_ns = -1;
     if (L->ep_open && L->ep_seq == seq) {
         attribute(L, L->ep_last_site, now);
         for (i = 0; i <= AAP_SITES_MAX; i++) {
@@ -292,6 +296,7 @@ static void ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now)
             }
         }
         e->start = L->ep_start_wall;
+        e->detect_ns = (int64_t)L->ep_detect_ns;
         e->stack = L->ep_stack;
         L->ep_stack = NULL;
         L->ep_open = 0;
@@ -313,7 +318,8 @@ static void watchdog_sample(aap_loop *L, uint64_t seq, uint64_t bs,
     int have = 0;
 
     if (L->stacks && L->layout && L->layout->supported) {
-        have = aap_stack_capture(L->layout, L->tstate, st) > 0;
+        have = aap_stack_capture(L->layout, atomic_load(&L->tstate), st) >
+               0;
     }
     pthread_mutex_lock(&L->lock);
     if (atomic_load_explicit(&L->seq, memory_order_acquire) == seq &&
@@ -450,6 +456,34 @@ static void loop_reset(aap_loop *L)
     L->wd_next = 0;
 }
 
+/* Two loops in threads of the same name get "name#2", ... so their
+ * series stay distinct.  Called with reg_lock held. */
+static void unique_name(aap_loop *L)
+{
+    char base[48];
+    aap_loop *o;
+    int k = 1, clash = 1;
+
+    snprintf(base, sizeof(base), "%.40s", L->name);
+    while (clash) {
+        clash = 0;
+        for (o = reg_head; o; o = o->next) {
+            if (strcmp(o->name, L->name) == 0) {
+                clash = 1;
+                break;
+            }
+        }
+        if (clash) {
+            snprintf(L->name, sizeof(L->name), "%s#%d", base, ++k);
+        }
+    }
+}
+
+void aap_loop_set_tstate(aap_loop *L, uintptr_t tstate)
+{
+    atomic_store_explicit(&L->tstate, tstate, memory_order_release);
+}
+
 int aap_loop_new(const aap_loop_config *cfg, aap_loop **out)
 {
     aap_loop *L;
@@ -473,7 +507,7 @@ int aap_loop_new(const aap_loop_config *cfg, aap_loop **out)
     L->threshold_ns = cfg->threshold_ns;
     L->stacks = cfg->stacks;
     L->mode = cfg->mode;
-    L->tstate = cfg->tstate;
+    atomic_store(&L->tstate, cfg->tstate);
     L->layout = cfg->layout;
     aap_hist_init(&L->lag, aap_bounds_lag, aap_nbounds_lag);
     aap_hist_init(&L->block, aap_bounds_block, aap_nbounds_block);
@@ -485,6 +519,7 @@ int aap_loop_new(const aap_loop_config *cfg, aap_loop **out)
     pthread_mutex_init(&L->lock, NULL);
 
     pthread_mutex_lock(&reg_lock);
+    unique_name(L);
     rc = watchdog_start_locked();
     if (rc < 0) {
         pthread_mutex_unlock(&reg_lock);
@@ -529,7 +564,8 @@ void aap_loop_free(aap_loop *L)
 
 void aap_loop_run_enter(aap_loop *L, uint64_t now)
 {
-    if (L->last_exit_ns && now - L->last_exit_ns >= STOPPED_GAP_NS) {
+    if (L->last_exit_ns && now > L->last_exit_ns &&
+        now - L->last_exit_ns >= STOPPED_GAP_NS) {
         atomic_store_explicit(
             &L->stopped_ns,
             atomic_load_explicit(&L->stopped_ns, memory_order_relaxed) +
@@ -734,6 +770,8 @@ int aap_loop_blocks(aap_loop *L, aap_episode_info **out, size_t *n)
 
         v[k].start = e->start;
         v[k].duration = (double)e->duration_ns / 1e9;
+        v[k].detected_after =
+            e->detect_ns < 0 ? -1.0 : (double)e->detect_ns / 1e9;
         snprintf(v[k].site, AAP_SITE_LEN, "%s", e->site);
         if (e->stack && !(v[k].stack = strdup(e->stack))) {
             rc = AAP_ENOMEM;
@@ -746,6 +784,7 @@ int aap_loop_blocks(aap_loop *L, aap_episode_info **out, size_t *n)
         v[k].start = L->ep_start_wall;
         v[k].duration = (double)(now - L->ep_start_ns) / 1e9;
         v[k].ongoing = 1;
+        v[k].detected_after = (double)L->ep_detect_ns / 1e9;
         if (L->ep_last_site >= 0) {
             snprintf(v[k].site, AAP_SITE_LEN, "%s",
                      L->sites[L->ep_last_site].site);
@@ -1057,11 +1096,14 @@ int aap_render_blocks(aap_text *t)
         }
         for (i = 0; i < n; i++) {
             json_t *e = json_pack(
-                "{s:s, s:f, s:f, s:b, s:s, s:o, s:f}", "loop", L->name,
-                "start", v[i].start, "duration", v[i].duration, "ongoing",
-                v[i].ongoing, "site", v[i].site, "stack",
+                "{s:s, s:f, s:f, s:b, s:s, s:o, s:f, s:o}", "loop",
+                L->name, "start", v[i].start, "duration", v[i].duration,
+                "ongoing", v[i].ongoing, "site", v[i].site, "stack",
                 stack_json(v[i].stack), "threshold",
-                (double)L->threshold_ns / 1e9);
+                (double)L->threshold_ns / 1e9, "detected_after",
+                v[i].detected_after < 0
+                    ? json_null()
+                    : json_real(v[i].detected_after));
 
             if (e) {
                 json_array_append_new(list, e);

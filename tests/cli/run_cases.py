@@ -12,6 +12,7 @@ Each directory tests/cli/cases/<name>/ is one case:
   backend.json     optional canned Prometheus API answers (see Backend);
                    without it {backend} points at a closed port
   env              optional KEY=VALUE lines added to a minimal environment
+                   (PATH, LANG, HOME, TZ and the caller's *SAN_OPTIONS)
   expected_exit    the exit status (an integer)
   expected_stdout, expected_stderr
                    the exact output; or, named *_contains, lines each of
@@ -32,11 +33,11 @@ request's query parameter, if given.  A ROUTE answers with "status"
 (default 200) and "body" (JSON, serialised) or "body_text" (sent as is);
 "responses": [ANSWER, ...] serves its answers in turn, repeating the last;
 "require_header": {"Name": "value"} answers 401 unless the request carries
-that header; "content_type" replaces application/json (e.g. for a /metrics
-route that scrape mode reads).  Unmatched requests get an empty successful answer
-(vector, matrix or list) for /api/v1/query, /query_range and /series, and
-404 otherwise.  The server binds 127.0.0.1 on a free port and is stopped
-after the case.
+that header; "content_type" replaces application/json (e.g. for a
+/metrics route that scrape mode reads).  Unmatched requests get an empty
+successful answer (vector, matrix or list) for /api/v1/query, /query_range
+and /series, and 404 otherwise.  The server binds 127.0.0.1 on a free
+port and is stopped after the case.
 
 The last line printed is "N passed, N failed"; the exit status is 1 when a
 case failed.
@@ -99,7 +100,7 @@ class Backend:
         self.server.server_close()
         self.thread.join(timeout=10)
 
-    def match(self, path, params, headers):
+    def match(self, path, params):
         query = params.get("query", [None])[0]
         for i, route in enumerate(self.routes):
             if route.get("path", path) != path:
@@ -118,7 +119,7 @@ class Backend:
         if body:
             params.update(urllib.parse.parse_qs(body))
         self.requests.append((parsed.path, params))
-        i, route = self.match(parsed.path, params, h.headers)
+        i, route = self.match(parsed.path, params)
         status, payload = 404, {"status": "error", "errorType": "not_found",
                                 "error": "no such path"}
         if route is None:
@@ -228,6 +229,9 @@ def run_case(name, auditor, verbose, update):
             args.pop()
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                "LANG": "C.UTF-8", "HOME": out_dir, "TZ": "UTC"}
+        for k, v in os.environ.items():
+            if k.split("_", 1)[0] in ("ASAN", "UBSAN", "LSAN", "MSAN"):
+                env[k] = v  # sanitizer settings of the calling test stage
         epath = os.path.join(cdir, "env")
         if os.path.exists(epath):
             for line in read(epath).splitlines():

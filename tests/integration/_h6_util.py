@@ -27,14 +27,17 @@ LAG_BUCKETS = ["0.001", "0.005", "0.01", "0.05", "0.1", "0.25", "0.5", "1",
 class _State:
     """Deterministic metrics that move with each scrape."""
 
-    def __init__(self):
+    def __init__(self, fixed=None):
         self.n = 0
         self.lock = threading.Lock()
+        self.fixed = fixed
 
     def render(self):
         with self.lock:
             self.n += 1
             n = self.n
+        if self.fixed is not None:
+            return self.fixed
         out = []
         w = out.append
         w("# HELP python_asyncio_loop_lag_seconds Loop scheduling delay.")
@@ -107,8 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
 class SyntheticExporter:
     """A /metrics endpoint on 127.0.0.1:<free port> (in-process thread)."""
 
-    def __init__(self):
-        self.state = _State()
+    def __init__(self, fixed=None):
+        """fixed: bytes served instead of the moving metrics."""
+        self.state = _State(fixed)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.state = self.state
         self.url = "http://127.0.0.1:%d/metrics" % self.httpd.server_port
@@ -125,20 +129,45 @@ class SyntheticExporter:
 PROBE_SERVICE = textwrap.dedent("""
     import asyncio, sys, time
     import async_auditor
+    from async_auditor.asgi import MetricsMiddleware
 
     async def main(addr):
         probe = async_auditor.install(serve=addr, block_threshold=0.02)
+        loop = asyncio.get_running_loop()
+        state = {"i": 0}
+
+        async def app(scope, receive, send):
+            i = state["i"]
+            await asyncio.sleep(0.001 * (i % 5))
+            await send({"type": "http.response.start",
+                        "status": 500 if i % 9 == 0 else 200,
+                        "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        async def receive():
+            return {"type": "http.request", "body": b""}
+
+        async def send(message):
+            return None
+
+        mw = MetricsMiddleware(app)
         end = time.monotonic() + float(sys.argv[2])
-        i = 0
         while time.monotonic() < end:
-            i += 1
+            state["i"] += 1
+            i = state["i"]
             if i % 7 == 0:
                 time.sleep(0.03)          # a blocking episode
+            if i % 3 == 0:
+                await loop.run_in_executor(None, time.sleep, 0.002)
+            path = "/a" if i % 2 else "/b"
+            await mw({"type": "http", "method": "GET", "path": path,
+                      "headers": []}, receive, send)
             await asyncio.sleep(0.01)
         probe.close()
 
     asyncio.run(main(sys.argv[1]))
 """)
+
 
 
 class ProbeService:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -207,6 +208,7 @@ class Request:
     """What the fake backend received."""
 
     def __init__(self, method, path, params, headers, body):
+        self.received = time.monotonic()
         self.method = method
         self.path = path
         self.params = params  # {name: [values]} from query string + form
@@ -408,6 +410,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._plain(status, body, "application/json", {})
 
 
+def self_signed_cert(directory, name, ip="127.0.0.1"):
+    """(cert path, key path) of a new self-signed certificate for ip,
+    made with the openssl command."""
+    cert = os.path.join(directory, name + ".crt")
+    key = os.path.join(directory, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=" + name,
+                    "-addext", "subjectAltName=IP:" + ip],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # concurrent clients must not wait for SYN
@@ -418,13 +433,14 @@ class FakeBackend:
     """A scriptable Prometheus HTTP API on 127.0.0.1:<free port>.
 
     Set `behaviour` to a function Request -> Reply (default: well-formed
-    answers with value 1).  `requests` records everything received
+    answers with value 1).  tls={"cert", "key"[, "client_ca"]} serves
+    HTTPS (requiring a client certificate signed by client_ca if given).  `requests` records everything received
     (method, path, params, headers), for tests asserting what the auditor
     sent.  Use as a context manager or call close(); both stop the server
     and release sleeping handlers within a bounded time.
     """
 
-    def __init__(self, behaviour=None):
+    def __init__(self, behaviour=None, tls=None):
         self.behaviour = behaviour or ok_reply()
         self.requests = []
         self.lock = threading.Lock()
@@ -432,7 +448,17 @@ class FakeBackend:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.fake = self
         self.port = self.httpd.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        scheme = "http"
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(tls["cert"], tls["key"])
+            if tls.get("client_ca"):
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(tls["client_ca"])
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket,
+                                                server_side=True)
+            scheme = "https"
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
         self._thread = threading.Thread(target=self.httpd.serve_forever,
                                         kwargs={"poll_interval": 0.05},
                                         daemon=True)

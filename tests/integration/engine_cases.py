@@ -11,6 +11,8 @@ Expected values are computed from the fixture by metrics_fixtures, never
 read back from the engine.
 """
 
+import datetime
+import json
 import math
 import os
 import re
@@ -214,6 +216,7 @@ def test_every_verdict(verdicts_report):
 
 def test_report_envelope(verdicts_report, engine):
     rep = verdicts_report
+    assert rep["status"] in STATUSES
     assert rep["target"].rstrip("/") == engine.url
     assert set(rep["window"]) >= {"start", "end"}
     assert _as_unix(rep["window"]["end"]) == mf.END
@@ -228,7 +231,6 @@ def test_report_envelope(verdicts_report, engine):
 def _as_unix(v):
     """A window bound as Unix seconds, whether the report wrote seconds,
     milliseconds or RFC 3339."""
-    import datetime
     if isinstance(v, (int, float)):
         return int(v / 1000) if v > 1e11 else int(v)
     text = v.replace("Z", "+00:00")
@@ -560,7 +562,6 @@ def test_markdown_and_several_reports_in_one_run(engine, verdicts_rules,
     assert "Event-loop starvation on api-2:8000" in text
     assert "probe installed" in text
     assert "|" in text  # a table for the step summary
-    import json
     doc = json.loads(js.read_text())
     assert {r["id"]: r["status"] for r in doc["rules"]} == EXPECTED
 
@@ -653,6 +654,74 @@ def _default_pack_ids():
     with open(path) as f:
         return re.findall(r"^\s*-\s+id:\s*([a-z0-9_]+)\s*$", f.read(),
                           re.MULTILINE)
+
+
+def test_scalar_and_non_vector_results(engine, rules_file, run_auditor):
+    """A raw query may return a scalar (judged like a one-series vector);
+    a range vector is a configuration error naming the rule."""
+    path = rules_file("""\
+version: 1
+rules:
+  - id: scalar_rate
+    finding: Requests per second
+    query: 'scalar(sum(rate(http_server_request_duration_seconds_count[$window])))'
+    critical: "> 1"
+""")
+    res = run_auditor("--config", path, "--target", engine.url,
+                      *WINDOW_ARGS, "--format", "json")
+    assert res.returncode == 0, res
+    rule = res.json()["rules"][0]
+    assert rule["status"] == "critical"
+    total = sum(mf.rate_by("http_server_request_duration_seconds_count",
+                           group_by=()).values())
+    assert rule["value"] == approx(total)
+
+    path = rules_file("""\
+version: 1
+rules:
+  - id: range_vector
+    finding: Not a rule
+    query: 'python_asyncio_tasks[$window]'
+    critical: "> 1"
+""", name="range.yaml")
+    res = run_auditor("--config", path, "--target", engine.url,
+                      *WINDOW_ARGS, "--fail-on-critical")
+    assert res.returncode == 78, res
+    assert "range_vector" in res.stderr, res
+
+
+ODD_SELECTOR = r'{instance="we\"ird\\path:1"}'
+
+
+def test_label_values_escaped_end_to_end(engine, rules_file, run_auditor):
+    """A label value with a quote and a backslash, in a rule's where and
+    in --selector, reaches the engine escaped and comes back intact."""
+    path = rules_file("""\
+version: 1
+rules:
+  - id: odd_where
+    finding: Odd label in where
+    metric: python_asyncio_loop_ready_callbacks
+    stat: max
+    by: [instance]
+    where: '%s'
+    critical: "> 5"
+  - id: odd_selector
+    finding: Odd label from --selector
+    metric: python_asyncio_loop_ready_callbacks
+    stat: max
+    by: [instance]
+    critical: "> 5"
+""" % ODD_SELECTOR)
+    res = run_auditor("--config", path, "--target", engine.url,
+                      *WINDOW_ARGS, "--selector", ODD_SELECTOR,
+                      "--format", "json")
+    assert res.returncode == 0, res
+    for rule in res.json()["rules"]:
+        assert rule["status"] == "critical", rule
+        assert rule["value"] == approx(mf.ODD_VALUE)
+        assert [s["labels"]["instance"] for s in rule["series"]] == \
+            [mf.ODD_INSTANCE]
 
 
 def test_nan_value_never_breaches(engine, rules_file, run_auditor):

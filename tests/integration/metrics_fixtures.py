@@ -25,7 +25,9 @@ The scenario, per instance (job="api"):
               5000 for the last 10 minutes (the whole "for" span),
               3 errors per second
 
-plus an executor "broken" on api-1 whose pending gauge is NaN throughout
+plus a ready-callbacks gauge whose instance label holds a quote and a
+backslash (job="odd"), an executor "broken" on api-1 whose pending gauge
+is NaN throughout
 (NaN is no data), and no python_asyncio_executor_run_seconds at all (the
 "is the probe installed?" case).
 """
@@ -44,6 +46,8 @@ SPIKE_WHOLE_FROM = END - 600  # api-3: tasks high from here
 INSTANCES = ["api-1:8000", "api-2:8000", "api-3:8000"]
 JOB = "api"
 ABSENT_METRIC = "python_asyncio_executor_run_seconds"
+ODD_INSTANCE = 'we"ird\\path:1'  # a double quote and one backslash
+ODD_VALUE = 7.0
 NAN_EXECUTOR = "broken"
 
 LAG_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]
@@ -290,6 +294,10 @@ def families(end=END, replicas=1):
         lab = dict(base)
         lab.update({"version": "0.1.0", "loop_implementation": "asyncio"})
         info.add(info.name, lab, gauge(lambda ts: 1.0))
+
+    # a label value needing escapes in PromQL and in the text formats
+    ready.add(ready.name, {"job": "odd", "instance": ODD_INSTANCE},
+              gauge(lambda ts: ODD_VALUE))
 
     fams.extend([lag, busy, iters, block, cur, site, ready, tasks, created,
                  pend, bw, mw, wait, active, http, info])

@@ -179,31 +179,44 @@ def test_histograms_vectors_through_samples(tmp_path, run_auditor):
 
 # ---- (b) the real engine ----------------------------------------------------
 
-EQUIV_RULES = """
-version: 1
-rules:
-  - {id: lag_p50, finding: f, metric: python_asyncio_loop_lag_seconds, stat: p50, warning: "> 10ms"}
-  - {id: lag_p90, finding: f, metric: python_asyncio_loop_lag_seconds, stat: p90, warning: "> 10ms"}
-  - {id: lag_p99, finding: f, metric: python_asyncio_loop_lag_seconds, stat: p99, by: [loop], warning: "> 10ms"}
-  - {id: lag_avg, finding: f, metric: python_asyncio_loop_lag_seconds, stat: avg, warning: "> 10ms"}
-  - {id: lag_rate, finding: f, metric: python_asyncio_loop_lag_seconds, stat: rate, warning: "> 1"}
-  - {id: lag_sum_rate, finding: f, metric: python_asyncio_loop_lag_seconds, stat: sum_rate, warning: "> 1"}
-  - {id: busy_rate, finding: f, metric: python_asyncio_loop_busy_seconds_total, stat: rate, warning: "> 0.5"}
-  - {id: busy_increase, finding: f, metric: python_asyncio_loop_busy_seconds_total, stat: increase, warning: "> 1"}
-  - {id: tasks_created_rate, finding: f, metric: python_asyncio_tasks_created_total, stat: rate, warning: "> 1"}
-  - {id: tasks_created_increase, finding: f, metric: python_asyncio_tasks_created_total, stat: increase, warning: "> 1"}
-  - {id: block_max, finding: f, metric: python_asyncio_loop_current_block_seconds, stat: max, warning: "> 50ms"}
-  - {id: block_min, finding: f, metric: python_asyncio_loop_current_block_seconds, stat: min, warning: "> 50ms"}
-  - {id: block_avg, finding: f, metric: python_asyncio_loop_current_block_seconds, stat: avg, warning: "> 50ms"}
-  - {id: block_last, finding: f, metric: python_asyncio_loop_current_block_seconds, stat: last, warning: "> 50ms"}
-  - {id: ready_delta, finding: f, metric: python_asyncio_loop_ready_callbacks, stat: delta, warning: "> 5"}
-  - {id: ready_slope, finding: f, metric: python_asyncio_loop_ready_callbacks, stat: slope, warning: "> 1"}
-  - {id: pending_max_by, finding: f, metric: python_asyncio_executor_pending, stat: max, by: [executor], warning: "> 3"}
-  - {id: pending_where, finding: f, metric: python_asyncio_executor_pending, stat: avg, where: '{executor=~"any.*"}', warning: "> 3"}
-  - {id: http_p95_by_route, finding: f, metric: http_server_request_duration_seconds, stat: p95, by: [http_route], warning: "> 50ms"}
-  - {id: http_rate_5xx, finding: f, metric: http_server_request_duration_seconds, stat: rate, where: '{http_response_status_code!~"2.."}', warning: "> 1", no_data: ok}
-  - {id: lag_p99_for, finding: f, metric: python_asyncio_loop_lag_seconds, stat: p99, warning: "> 1ms", for: 4s}
-"""
+LAG = "python_asyncio_loop_lag_seconds"
+BUSY = "python_asyncio_loop_busy_seconds_total"
+CREATED = "python_asyncio_tasks_created_total"
+BLOCK = "python_asyncio_loop_current_block_seconds"
+READY = "python_asyncio_loop_ready_callbacks"
+PENDING = "python_asyncio_executor_pending"
+HTTP = "http_server_request_duration_seconds"
+
+# (id, metric, stat, extra keys): every stat of the table, with by,
+# where and for.
+EQUIV = [
+    ("lag_p50", LAG, "p50", ""),
+    ("lag_p90", LAG, "p90", ""),
+    ("lag_p99", LAG, "p99", "by: [loop]"),
+    ("lag_avg", LAG, "avg", ""),
+    ("lag_rate", LAG, "rate", ""),
+    ("lag_sum_rate", LAG, "sum_rate", ""),
+    ("busy_rate", BUSY, "rate", ""),
+    ("busy_increase", BUSY, "increase", ""),
+    ("tasks_created_rate", CREATED, "rate", ""),
+    ("tasks_created_increase", CREATED, "increase", ""),
+    ("block_max", BLOCK, "max", ""),
+    ("block_min", BLOCK, "min", ""),
+    ("block_avg", BLOCK, "avg", ""),
+    ("block_last", BLOCK, "last", ""),
+    ("ready_delta", READY, "delta", ""),
+    ("ready_slope", READY, "slope", ""),
+    ("pending_max_by", PENDING, "max", "by: [executor]"),
+    ("pending_where", PENDING, "avg", "where: '{executor=~\"any.*\"}'"),
+    ("http_p95_by_route", HTTP, "p95", "by: [http_route]"),
+    ("http_rate_5xx", HTTP, "rate",
+     "where: '{http_response_status_code!~\"2..\"}', no_data: ok"),
+    ("lag_p99_for", LAG, "p99", "for: 4s"),
+]
+EQUIV_RULES = "version: 1\nrules:\n" + "".join(
+    '  - {id: %s, finding: f, metric: %s, stat: %s, warning: "> 0.001"%s}\n'
+    % (rid, metric, stat, ", " + extra if extra else "")
+    for rid, metric, stat, extra in EQUIV)
 
 
 def _compare(local, prom, rel):
@@ -225,17 +238,19 @@ def _compare(local, prom, rel):
     return compared
 
 
-def test_local_equals_prometheus(tmp_path, run_auditor, rules_file,
+@pytest.mark.parametrize("source", ["probe", "synthetic"])
+def test_local_equals_prometheus(source, tmp_path, run_auditor, rules_file,
                                  prometheus_server):
+    """source: the real probe in an asyncio service (skipped when
+    async_auditor is not installed), or the synthetic exporter, which adds
+    a counter reset and label values that need escaping."""
     rules = rules_file(EQUIV_RULES)
     rec = tmp_path / "scraped.om"
-    use_probe = _h6_util.probe_available()
-    if use_probe:
-        try:
-            exporter = _h6_util.ProbeService(seconds=60)
-        except RuntimeError:
-            use_probe = False
-    if not use_probe:
+    if source == "probe":
+        if not _h6_util.probe_available():
+            pytest.skip("async_auditor (the probe) is not installed")
+        exporter = _h6_util.ProbeService(seconds=60)
+    else:
         exporter = _h6_util.SyntheticExporter()
     try:
         scrape = run_auditor("--config", rules, "--scrape", exporter.url,
@@ -272,3 +287,152 @@ def test_local_equals_prometheus(tmp_path, run_auditor, rules_file,
     assert {"p50", "p90", "p99", "p95", "avg", "rate", "sum_rate",
             "increase", "max", "min", "last", "delta",
             "slope"} <= stats, stats
+
+
+# ---- scrape-mode behaviour -------------------------------------------------
+
+SIMPLE_RULES = """
+version: 1
+rules:
+  - id: busy
+    finding: Loop busy
+    metric: python_asyncio_loop_busy_seconds_total
+    stat: rate
+    warning: "> 100"
+"""
+
+
+@pytest.fixture
+def exporter():
+    e = _h6_util.SyntheticExporter()
+    yield e
+    e.close()
+
+
+def test_command_failure_is_exit_4_unless_the_gate_fails(
+        run_auditor, rules_file, exporter):
+    rules = rules_file(SIMPLE_RULES)
+    res = run_auditor("--config", rules, "--scrape", exporter.url,
+                      "--interval", "200ms", "--fail-on-critical", "--",
+                      "sh", "-c", "echo from-the-command; sleep 1; exit 3")
+    assert res.returncode == 4, res
+    assert "from-the-command" in res.stdout
+    assert "command sh: exited with status 3" in res.stderr
+    assert "Runtime Status: HEALTHY" in res.stdout
+    ok = run_auditor("--config", rules, "--scrape", exporter.url,
+                     "--interval", "200ms", "--fail-on-critical", "--",
+                     "sh", "-c", "sleep 1")
+    assert ok.returncode == 0, ok
+    # the gate's own failure wins over the command's
+    strict = rules_file(SIMPLE_RULES.replace("> 100", "> 0"), "strict.yaml")
+    res = run_auditor("--config", strict, "--scrape", exporter.url,
+                      "--interval", "200ms", "--fail-on-warning", "--",
+                      "sh", "-c", "sleep 1; exit 1")
+    assert res.returncode == 1, res
+    missing = run_auditor("--config", rules, "--scrape", exporter.url, "--",
+                          "/nonexistent/load-test")
+    assert missing.returncode == 4, missing
+    assert "cannot run /nonexistent/load-test" in missing.stderr
+
+
+def test_signals_are_forwarded_to_the_command(auditor, rules_file, exporter):
+    import signal
+    import subprocess
+    import time
+    rules = rules_file(SIMPLE_RULES)
+    p = subprocess.Popen([auditor, "--config", rules, "--scrape",
+                          exporter.url, "--interval", "200ms", "--",
+                          "sleep", "30"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+    assert p.returncode == 4, (out, err)
+    assert "killed by signal 15" in err
+    assert "ASYNC RUNTIME AUDITOR" in out
+
+
+def test_every_scrape_failing_is_incomplete(run_auditor, rules_file):
+    import aa_servers
+    url = aa_servers.closed_port_url() + "/metrics"
+    res = run_auditor("--config", rules_file(SIMPLE_RULES), "--scrape", url,
+                      "--duration", "1s", "--interval", "500ms",
+                      "--format", "json")
+    assert res.returncode == 3, res
+    assert "every scrape failed" in res.stderr
+    doc = res.json()
+    assert doc["scrapes"] == {"ok": 0, "failed": 3}
+
+
+def test_malformed_exposition_fails_that_scrape(run_auditor, rules_file):
+    bad = _h6_util.SyntheticExporter(
+        fixed=b'python_asyncio_tasks{loop="main"} 1\n'
+              b'python_asyncio_tasks{loop="x} 2\n')
+    try:
+        res = run_auditor("--config", rules_file(SIMPLE_RULES), "--scrape",
+                          bad.url, "--duration", "1s", "--interval",
+                          "500ms")
+    finally:
+        bad.close()
+    assert res.returncode == 3, res
+    assert "malformed exposition: line 2, column 27: label value not " \
+           "terminated" in res.stderr
+
+
+def test_raw_rules_and_replay_errors(run_auditor, rules_file, tmp_path):
+    rules = rules_file(SIMPLE_RULES + """
+  - {id: custom_promql, finding: raw, query: 'sum(up)', critical: "> 1"}
+""")
+    rec = tmp_path / "r.om"
+    rec.write_text("# TYPE python_asyncio_loop_busy_seconds counter\n"
+                   "python_asyncio_loop_busy_seconds_total 1 100.000\n"
+                   "python_asyncio_loop_busy_seconds_total 3 110.000\n"
+                   "# EOF\n")
+    res = run_auditor("--config", rules, "--samples", rec, "--format",
+                      "json")
+    doc = res.json()
+    assert doc["rules"][0]["value"] == pytest.approx(0.2)
+    raw = doc["rules"][1]
+    assert raw["status"] == "error"
+    assert raw["message"].startswith("rule custom_promql: raw PromQL "
+                                     "queries need a Prometheus backend")
+    bad = tmp_path / "bad.om"
+    bad.write_text("# TYPE x gauge\nx 1 100\nx 2\n# EOF\n")
+    res = run_auditor("--config", rules, "--samples", bad)
+    assert res.returncode == 78, res
+    assert "bad.om:3" in res.stderr and "no timestamp" in res.stderr
+    res = run_auditor("--config", rules, "--samples", tmp_path / "nope.om")
+    assert res.returncode == 64, res
+    assert "nope.om" in res.stderr
+
+
+def test_save_samples_loads_into_promtool(run_auditor, rules_file, exporter,
+                                          tmp_path):
+    import subprocess
+    rec = tmp_path / "s.om"
+    res = run_auditor("--config", rules_file(SIMPLE_RULES), "--scrape",
+                      exporter.url, "--duration", "2s", "--interval",
+                      "500ms", "--save-samples", rec)
+    assert res.returncode == 0, res
+    text = rec.read_text()
+    assert text.endswith("# EOF\n")
+    assert "# TYPE python_asyncio_loop_busy_seconds counter\n" in text
+    assert 'job="async-auditor"' in text
+    # label values needing escapes survive
+    assert 'site="app.py:12 handler \\"q\\" \\\\ x"' in text
+    out = subprocess.run(["promtool", "tsdb", "create-blocks-from",
+                          "openmetrics", str(rec), str(tmp_path / "data")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    os.makedirs(str(tmp_path / "data" / "wal"), exist_ok=True)
+    dump = subprocess.run(["promtool", "tsdb", "dump", str(tmp_path /
+                                                          "data")],
+                          capture_output=True, text=True, timeout=120)
+    n_file = sum(1 for ln in text.splitlines() if not ln.startswith("#"))
+    n_dump = sum(1 for ln in dump.stdout.splitlines() if ln.strip())
+    assert n_dump == n_file

@@ -13,6 +13,7 @@ credentials, and no output ever shows them, -v included.
 import base64
 import json
 import re
+import shutil
 
 import pytest
 
@@ -179,6 +180,37 @@ def test_503_then_success_is_retried(run_auditor, rules, fake_backend):
     assert res.returncode == 0, res
     assert rule_statuses(res) == {"event_loop_starvation": "ok"}
     assert len(rule_queries(fake_backend)) == 2
+
+
+def test_429_with_retry_after_is_retried(run_auditor, rules, fake_backend):
+    seen = {}
+
+    def reply(req):
+        q = req.param("query")
+        seen[q] = seen.get(q, 0) + 1
+        if seen[q] == 1:
+            return Reply("json", status=429, headers={"Retry-After": "1"},
+                         doc={"status": "error", "errorType": "unavailable",
+                              "error": "too many requests"})
+        return default_answer(req, 0.01)
+    fake_backend.behaviour = only_queries(reply)
+    res = audit(run_auditor, rules, fake_backend.url, "--retries", "1",
+                "--fail-on-warning")
+    assert res.returncode == 0, res
+    assert len(rule_queries(fake_backend)) == 2
+
+
+def test_target_with_path_prefix(run_auditor, rules, fake_backend):
+    """Mimir, Cortex and route-prefixed Prometheus serve the API under a
+    path: it is kept, with or without a trailing slash."""
+    fake_backend.behaviour = only_queries(
+        lambda req: default_answer(req, 0.01))
+    for url in (fake_backend.url + "/prometheus",
+                fake_backend.url + "/prometheus/"):
+        res = audit(run_auditor, rules, url, "--fail-on-warning")
+        assert res.returncode == 0, res
+    paths = {r.path for r in fake_backend.requests if is_query(r)}
+    assert paths == {"/prometheus/api/v1/query"}, paths
 
 
 def test_503_retries_exhausted(run_auditor, rules, fake_backend):
@@ -407,6 +439,49 @@ def test_secret_hidden_when_backend_fails(run_auditor, rules, fake_backend,
                 "0", "--bearer-token-file", str(tok))
     assert res.returncode == 3, res
     _assert_secret_hidden(res, TOKEN)
+
+
+# ---- TLS ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    d = str(tmp_path_factory.mktemp("certs"))
+    server = aa_servers.self_signed_cert(d, "server")
+    client = aa_servers.self_signed_cert(d, "client")
+    return {"server": server, "client": client}
+
+
+def test_tls_verified_by_default(run_auditor, rules, certs):
+    cert, key = certs["server"]
+    ok = only_queries(lambda req: default_answer(req, 0.01))
+    with aa_servers.FakeBackend(ok, tls={"cert": cert, "key": key}) as fake:
+        res = audit(run_auditor, rules, fake.url, "--retries", "0")
+        assert res.returncode == 3, res  # unknown CA: refused
+        assert re.search(r"certificate|SSL|TLS", messages(res), re.I), res
+        assert fake.queries() == []
+        res = audit(run_auditor, rules, fake.url, "--ca-file", cert,
+                    "--fail-on-warning")
+        assert res.returncode == 0, res
+        res = audit(run_auditor, rules, fake.url, "--insecure-skip-verify",
+                    "--fail-on-warning")
+        assert res.returncode == 0, res
+
+
+def test_tls_client_certificate(run_auditor, rules, certs):
+    cert, key = certs["server"]
+    ccert, ckey = certs["client"]
+    ok = only_queries(lambda req: default_answer(req, 0.01))
+    tls = {"cert": cert, "key": key, "client_ca": ccert}
+    with aa_servers.FakeBackend(ok, tls=tls) as fake:
+        res = audit(run_auditor, rules, fake.url, "--ca-file", cert,
+                    "--retries", "0")
+        assert res.returncode == 3, res  # no client certificate
+        res = audit(run_auditor, rules, fake.url, "--ca-file", cert,
+                    "--cert", ccert, "--key", ckey, "--fail-on-warning")
+        assert res.returncode == 0, res
+        assert fake.queries()
 
 
 # ---- the sanitizer guard itself ---------------------------------------------

@@ -69,8 +69,10 @@ def live(tmp_path_factory):
                            str(LOAD_SECONDS)])
     ctx = {"python": lab.find_python(lh.VENV_PY)}
     try:
+        started = time.time()
         lab.start_app(args, ctx)
         lab.start_prometheus(args, ctx)
+        lab.wait_scraped(ctx, started)
         sc = lab.Scenario("grafana", "every endpoint", MIX, "CRITICAL")
         start = time.time()
         p = lab.spawn(lab.wrk_argv(args, ctx["app_url"]),

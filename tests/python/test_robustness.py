@@ -241,3 +241,44 @@ def test_uvloop_heartbeat_mode():
     assert blocks[0]["duration"] >= 0.1
     assert snap["python_asyncio_executor_run_seconds"]["default"][
         "count"] == 1
+
+
+def test_installed_in_one_thread_run_in_another():
+    """Stacks follow the thread that actually runs the loop."""
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+
+    def stuck_in_worker():
+        time.sleep(0.12)  # worker-side
+
+    async def main():
+        await asyncio.sleep(0.02)
+        stuck_in_worker()
+        await asyncio.sleep(0.02)
+
+    t = threading.Thread(target=loop.run_until_complete, args=(main(),))
+    t.start()
+    t.join(10)
+    try:
+        blocks = probe.blocks()
+    finally:
+        probe.close()
+        loop.close()
+    assert len(blocks) == 1
+    assert blocks[0]["site"].endswith(" stuck_in_worker")
+
+
+def test_same_thread_two_loops_distinct_labels():
+    a, b = asyncio.new_event_loop(), asyncio.new_event_loop()
+    pa, pb = async_auditor.install(a), async_auditor.install(b)
+    try:
+        samples = parse_metrics(_probe.render_metrics())
+        names = {l["loop"] for n, l, _ in samples
+                 if n == "python_asyncio_probe_info"}
+        me = threading.current_thread().name
+        assert names == {me, me + "#2"}
+    finally:
+        pa.close()
+        pb.close()
+        a.close()
+        b.close()

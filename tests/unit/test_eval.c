@@ -118,8 +118,8 @@ static void load_blocks(aa_tsdb *db, char *text)
         parse_series(series, &ls, name, sizeof(name));
         CHECK_INT_EQ(aa_tsdb_series(db, &ls, NULL, &id), AA_OK);
         for (k = 0; k <= count; k++) {
-            CHECK_INT_EQ(aa_tsdb_append(db, id, k * interval, start + k * step),
-                         AA_OK);
+            CHECK_INT_EQ(
+                aa_tsdb_append(db, id, k * interval, start + k * step), AA_OK);
         }
         aa_labels_clear(&ls);
     }
@@ -268,8 +268,9 @@ static void run_histograms_test(void)
         aa_vector got = {NULL, 0};
         char *next;
 
-        if (sscanf(line, "eval instant at %dm histogram_quantile(%63[^,], "
-                         "%511[^\n]",
+        if (sscanf(line,
+                   "eval instant at %dm histogram_quantile(%63[^,], "
+                   "%511[^\n]",
                    &mins, qtext, expr) != 3) {
             line = strtok_r(NULL, "\n", &save);
             continue;
@@ -306,12 +307,10 @@ static void run_histograms_test(void)
             memset(&r, 0, sizeof(r));
             by[0] = '\0';
             if (expr[0] == 'r') {
-                CHECK(sscanf(expr, "rate(%255[^[][%dm])", metric, &wmin) ==
-                      2);
+                CHECK(sscanf(expr, "rate(%255[^[][%dm])", metric, &wmin) == 2);
                 /* no aggregation: every label but le is kept */
                 snprintf(by, sizeof(by), "%s",
-                         strstr(metric, "testhistogram_") != NULL
-                             ? "start"
+                         strstr(metric, "testhistogram_") != NULL ? "start"
                          : strstr(metric, "testhistogram2") != NULL
                              ? ""
                              : "job, instance");
@@ -332,9 +331,9 @@ static void run_histograms_test(void)
             r.quantile = parse_q(qtext);
             r.by = bys;
             r.nby = nby;
-            CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, t, wmin * 60000LL,
-                                         &got, NULL),
-                         AA_OK);
+            CHECK_INT_EQ(
+                aa_eval_instant(db, &r, NULL, t, wmin * 60000LL, &got, NULL),
+                AA_OK);
             check_vector(&got, want, nwant, expr);
             ran_rate++;
         } else if (strchr(expr, '(') == NULL) {
@@ -360,8 +359,8 @@ static void run_histograms_test(void)
 static void test_rate_functions(void)
 {
     /* A counter scraped every 10 s over a 60 s window ending at 60 s. */
-    aa_point p[] = {{5000, 10}, {15000, 20}, {25000, 30}, {35000, 40},
-                    {45000, 50}, {55000, 60}};
+    aa_point p[] = {{5000, 10},  {15000, 20}, {25000, 30},
+                    {35000, 40}, {45000, 50}, {55000, 60}};
     aa_point reset[] = {{0, 100}, {10000, 110}, {20000, 5}, {30000, 15}};
     aa_point g[] = {{0, 1}, {1000, 3}, {2000, 5}};
     aa_point flat[] = {{0, 7}, {1000, 7}};
@@ -395,8 +394,8 @@ static void test_rate_functions(void)
 static void test_quantile_edges(void)
 {
     aa_bucket b[] = {{1, 1}, {2, 2}};
-    aa_bucket nm[] = {{0.1, 20}, {1, 10}, {10, 50}, {100, 40}, {1000, 90},
-                      {INFINITY, 80}};
+    aa_bucket nm[] = {{0.1, 20}, {1, 10},    {10, 50},
+                      {100, 40}, {1000, 90}, {INFINITY, 80}};
     size_t n = 2;
 
     /* no +Inf bucket */
@@ -454,8 +453,7 @@ static void test_rules_and_staleness(void)
     r.type = AA_TYPE_GAUGE;
     r.by = by;
     r.nby = 1;
-    CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 10000, &v, NULL),
-                 AA_OK);
+    CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 10000, &v, NULL), AA_OK);
     CHECK_INT_EQ(v.n, 2);
     for (i = 0; i < v.n; i++) {
         const char *inst = aa_labels_get(&v.v[i].labels, "instance");
@@ -466,26 +464,22 @@ static void test_rules_and_staleness(void)
     aa_vector_clear(&v);
     /* last over the final 3 s: x:1 is stale, only y:1 answers */
     r.stat = AA_STAT_LAST;
-    CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 3000, &v, NULL),
-                 AA_OK);
+    CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 3000, &v, NULL), AA_OK);
     CHECK_INT_EQ(v.n, 1);
     CHECK_DBL_NEAR(v.v[0].value, 90, 0);
     aa_vector_clear(&v);
     /* min without by: one group, no labels */
     r.stat = AA_STAT_MIN;
     r.nby = 0;
-    CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 10000, &v, NULL),
-                 AA_OK);
+    CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 10000, &v, NULL), AA_OK);
     CHECK_INT_EQ(v.n, 1);
     CHECK_INT_EQ(v.v[0].labels.n, 0);
     CHECK_DBL_NEAR(v.v[0].value, 0, 0);
     aa_vector_clear(&v);
     /* avg with a regex selector that keeps only y:1 */
     r.stat = AA_STAT_AVG;
-    CHECK_INT_EQ(aa_matchers_parse("{instance=~\"y.*\"}", &sel, NULL),
-                 AA_OK);
-    CHECK_INT_EQ(aa_eval_instant(db, &r, &sel, 10000, 10000, &v, NULL),
-                 AA_OK);
+    CHECK_INT_EQ(aa_matchers_parse("{instance=~\"y.*\"}", &sel, NULL), AA_OK);
+    CHECK_INT_EQ(aa_eval_instant(db, &r, &sel, 10000, 10000, &v, NULL), AA_OK);
     CHECK_INT_EQ(v.n, 1);
     CHECK_DBL_NEAR(v.v[0].value, 95, 1e-12);
     aa_vector_clear(&v);
@@ -503,15 +497,13 @@ static void test_rules_and_staleness(void)
     aa_matchers_clear(&sel);
     /* slope: max of x:1's +1/s and y:1's -1/s; delta of y:1: -10 */
     r.stat = AA_STAT_SLOPE;
-    CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 10000, &v, NULL),
-                 AA_OK);
+    CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 10000, &v, NULL), AA_OK);
     CHECK_INT_EQ(v.n, 1);
     CHECK_DBL_NEAR(v.v[0].value, 1, 1e-12);
     aa_vector_clear(&v);
     r.stat = AA_STAT_DELTA;
     CHECK_INT_EQ(aa_matchers_parse("{instance=\"y:1\"}", &sel, NULL), AA_OK);
-    CHECK_INT_EQ(aa_eval_instant(db, &r, &sel, 10000, 10000, &v, NULL),
-                 AA_OK);
+    CHECK_INT_EQ(aa_eval_instant(db, &r, &sel, 10000, 10000, &v, NULL), AA_OK);
     CHECK_DBL_NEAR(v.v[0].value, -10, 1e-12);
     aa_vector_clear(&v);
     aa_matchers_clear(&sel);
@@ -519,15 +511,13 @@ static void test_rules_and_staleness(void)
     r.metric = "c_total";
     r.stat = AA_STAT_RATE;
     r.type = AA_TYPE_COUNTER;
-    CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 10000, &v, NULL),
-                 AA_OK);
+    CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 10000, &v, NULL), AA_OK);
     CHECK_INT_EQ(v.n, 1);
     CHECK_DBL_NEAR(v.v[0].value, 2, 1e-12);
     aa_vector_clear(&v);
     /* range: one point per step where the window holds two samples */
-    CHECK_INT_EQ(aa_eval_range(db, &r, NULL, 5000, 10000, 1000, 2000, &m,
-                               NULL),
-                 AA_OK);
+    CHECK_INT_EQ(
+        aa_eval_range(db, &r, NULL, 5000, 10000, 1000, 2000, &m, NULL), AA_OK);
     CHECK_INT_EQ(m.n, 1);
     CHECK_INT_EQ(m.v[0].n, 6);
     CHECK_INT_EQ(m.v[0].pts[5].t_ms, 10000);

@@ -160,21 +160,24 @@ static void test_errors(void)
          "line 1, column 3: invalid value \"one\""},
         {"a 1 12.5\n", AA_EXPO_TEXT, AA_ESYNTAX,
          "line 1, column 5: invalid timestamp"},
-        {"9a 1\n", AA_EXPO_TEXT, AA_ESYNTAX, "line 1, column 1: expected a "
-                                             "metric name"},
+        {"9a 1\n", AA_EXPO_TEXT, AA_ESYNTAX,
+         "line 1, column 1: expected a "
+         "metric name"},
         {"a{b=\"1\",b=\"2\"} 1\n", AA_EXPO_TEXT, AA_ESYNTAX,
          "duplicate label \"b\""},
         {"# TYPE a counter\n# TYPE a gauge\n", AA_EXPO_TEXT, AA_ESYNTAX,
          "line 2, column 3: second TYPE line"},
         {"# TYPE a sandwich\n", AA_EXPO_TEXT, AA_ESYNTAX,
          "invalid metric type \"sandwich\""},
-        {"a 1\n", AA_EXPO_OPENMETRICS, AA_ESYNTAX, "line 2: missing \"# EOF\""},
+        {"a 1\n", AA_EXPO_OPENMETRICS, AA_ESYNTAX,
+         "line 2: missing \"# EOF\""},
         {"a 1\n# EOF\nb 2\n", AA_EXPO_OPENMETRICS, AA_ESYNTAX,
          "line 3: content after \"# EOF\""},
         {"a  1\n# EOF\n", AA_EXPO_OPENMETRICS, AA_ESYNTAX,
          "more than one space"},
-        {"a 1\n\n# EOF\n", AA_EXPO_OPENMETRICS, AA_ESYNTAX, "line 2: empty "
-                                                           "line"},
+        {"a 1\n\n# EOF\n", AA_EXPO_OPENMETRICS, AA_ESYNTAX,
+         "line 2: empty "
+         "line"},
         {"# random\n# EOF\n", AA_EXPO_OPENMETRICS, AA_ESYNTAX,
          "unknown comment"},
         {"a{x=\"\\q\"} 1\n# EOF\n", AA_EXPO_OPENMETRICS, AA_ESYNTAX,
@@ -245,8 +248,7 @@ static void test_misc(void)
     CHECK_INT_EQ(aa_expo_format_from_content_type(
                      "application/openmetrics-text; version=1.0.0"),
                  AA_EXPO_OPENMETRICS);
-    CHECK_INT_EQ(aa_expo_format_from_content_type("text/plain"),
-                 AA_EXPO_TEXT);
+    CHECK_INT_EQ(aa_expo_format_from_content_type("text/plain"), AA_EXPO_TEXT);
     CHECK_INT_EQ(aa_expo_format_from_content_type(NULL), AA_EXPO_TEXT);
     CHECK_INT_EQ(aa_expo_type_metric(AA_EXPO_HISTOGRAM), AA_TYPE_HISTOGRAM);
     CHECK_INT_EQ(aa_expo_type_metric(AA_EXPO_SUMMARY), AA_TYPE_UNKNOWN);

@@ -435,6 +435,48 @@ static void test_too_many_series(void)
     aa_buf_release(&b);
 }
 
+static void test_config(void)
+{
+    aa_promapi_resp r;
+    aa_diag d;
+    int64_t ms;
+    const char *yaml = "global:\n  scrape_interval: 30s\n"
+                       "  scrape_timeout: 10s\n"
+                       "scrape_configs:\n- job_name: x\n"
+                       "  scrape_interval: 5s\n";
+
+    CHECK_INT_EQ(parse("{\"status\":\"success\",\"data\":{\"yaml\":"
+                       "\"global:\\n  scrape_interval: 1m30s\\n\"}}",
+                       AA_PROMAPI_CONFIG, &r, &d),
+                 AA_OK);
+    CHECK_INT_EQ(r.type, AA_PROMAPI_STRING);
+    CHECK_STR_EQ(r.string, "global:\n  scrape_interval: 1m30s\n");
+    CHECK_INT_EQ(aa_promapi_scrape_interval(r.string, &ms), AA_OK);
+    CHECK_INT_EQ(ms, 90000);
+    aa_promapi_resp_clear(&r);
+    expect_bad("{\"status\":\"success\",\"data\":{\"yaml\":1}}",
+               AA_PROMAPI_CONFIG, AA_ESYNTAX,
+               "data.yaml: expected a string, got a number");
+    expect_bad("{\"status\":\"success\",\"data\":{}}", AA_PROMAPI_CONFIG,
+               AA_ESYNTAX, "data: missing \"yaml\"");
+
+    /* the global value, not a job's */
+    CHECK_INT_EQ(aa_promapi_scrape_interval(yaml, &ms), AA_OK);
+    CHECK_INT_EQ(ms, 30000);
+    CHECK_INT_EQ(aa_promapi_scrape_interval("scrape_configs:\n- job_name: x"
+                                            "\n  scrape_interval: 5s\n",
+                                            &ms),
+                 AA_ENOTFOUND);
+    CHECK_INT_EQ(ms, 0);
+    CHECK_INT_EQ(aa_promapi_scrape_interval("global:\n  scrape_interval: "
+                                            "soon\n",
+                                            &ms),
+                 AA_ESYNTAX);
+    CHECK_INT_EQ(ms, 0);
+    CHECK_INT_EQ(aa_promapi_scrape_interval("", &ms), AA_ENOTFOUND);
+    CHECK_INT_EQ(aa_promapi_scrape_interval(NULL, &ms), AA_ENOTFOUND);
+}
+
 int main(void)
 {
     test_values();
@@ -447,5 +489,6 @@ int main(void)
     test_malformed();
     test_deep();
     test_too_many_series();
+    test_config();
     return check_report("test_promapi");
 }

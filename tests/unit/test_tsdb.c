@@ -58,8 +58,7 @@ static void test_identity_and_points(void)
     CHECK_INT_EQ(pts[1000].t_ms, 10000000000LL);
     CHECK_DBL_NEAR(pts[500].v, 500, 0);
     /* inclusive range ends */
-    CHECK_INT_EQ(aa_tsdb_points(db, a, 240000, 480000, false, &pts, &cap,
-                                &n),
+    CHECK_INT_EQ(aa_tsdb_points(db, a, 240000, 480000, false, &pts, &cap, &n),
                  AA_OK);
     CHECK_INT_EQ(n, 241);
     CHECK_INT_EQ(pts[0].t_ms, 240000);
@@ -102,17 +101,14 @@ static void test_staleness(void)
     CHECK_INT_EQ(aa_tsdb_scrape_end(db, t1, 2000, true), AA_OK);
     aa_tsdb_scrape_begin(db, t1);
     CHECK_INT_EQ(aa_tsdb_scrape_end(db, t1, 3000, false), AA_OK);
-    CHECK_INT_EQ(aa_tsdb_points(db, b, 0, 9000, true, &pts, &cap, &n),
-                 AA_OK);
+    CHECK_INT_EQ(aa_tsdb_points(db, b, 0, 9000, true, &pts, &cap, &n), AA_OK);
     CHECK_INT_EQ(n, 2);
     CHECK(aa_is_stale_nan(pts[1].v));
     CHECK_INT_EQ(pts[1].t_ms, 2000);
-    CHECK_INT_EQ(aa_tsdb_points(db, a, 0, 9000, true, &pts, &cap, &n),
-                 AA_OK);
+    CHECK_INT_EQ(aa_tsdb_points(db, a, 0, 9000, true, &pts, &cap, &n), AA_OK);
     CHECK_INT_EQ(n, 3);
     CHECK(aa_is_stale_nan(pts[2].v));
-    CHECK_INT_EQ(aa_tsdb_points(db, a, 0, 9000, false, &pts, &cap, &n),
-                 AA_OK);
+    CHECK_INT_EQ(aa_tsdb_points(db, a, 0, 9000, false, &pts, &cap, &n), AA_OK);
     CHECK_INT_EQ(n, 2);
     /* a 4th scrape after the failure: nothing more goes stale */
     aa_tsdb_scrape_begin(db, t1);
@@ -160,9 +156,9 @@ static void test_meta_and_select(void)
     free(ids);
     aa_matchers_clear(&m2);
     /* anchored: "y" does not match "yy"; != and !~ */
-    CHECK_INT_EQ(aa_matchers_parse("{instance!~\"y\", instance!=\"x\"}", &m2,
-                                   NULL),
-                 AA_OK);
+    CHECK_INT_EQ(
+        aa_matchers_parse("{instance!~\"y\", instance!=\"x\"}", &m2, NULL),
+        AA_OK);
     CHECK_INT_EQ(aa_tsdb_select(db, NULL, &m2, NULL, &ids, &n, NULL), AA_OK);
     CHECK_INT_EQ(n, 2);
     CHECK_INT_EQ(ids[0], b);

@@ -1,0 +1,63 @@
+"""Benchmark 2: cost of the probe per loop iteration.
+
+A callback reschedules itself with call_soon, so every loop iteration runs
+one callback; time N iterations without and with the probe (selector and
+_run_once wrappers, lag timer running), alternating, and report the
+difference per iteration (median of the runs).
+
+    .venv/bin/python bench/probe_iteration.py [iterations] [rounds]
+"""
+
+import asyncio
+import statistics
+import sys
+import time
+
+import async_auditor
+
+
+def one(n, probed):
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop) if probed else None
+    left = n
+    done = loop.create_future()
+
+    def tick():
+        nonlocal left
+        left -= 1
+        if left:
+            loop.call_soon(tick)
+        else:
+            done.set_result(None)
+
+    loop.call_soon(tick)
+    t0 = time.perf_counter()
+    loop.run_until_complete(done)
+    elapsed = time.perf_counter() - t0
+    iters = probe.snapshot()["python_asyncio_loop_iterations_total"] \
+        if probe else None
+    if probe:
+        probe.close()
+    loop.close()
+    return elapsed, iters
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+    base, probed = [], []
+    one(n // 10, False)
+    one(n // 10, True)
+    for _ in range(rounds):
+        base.append(one(n, False)[0])
+        t, iters = one(n, True)
+        probed.append(t)
+    b, p = statistics.median(base), statistics.median(probed)
+    print("iterations per run: %d (probe counted %d)" % (n, iters))
+    print("baseline: %.1f ns/iteration" % (b / n * 1e9))
+    print("probe:    %.1f ns/iteration" % (p / n * 1e9))
+    print("added:    %.1f ns/iteration" % ((p - b) / n * 1e9))
+
+
+if __name__ == "__main__":
+    main()

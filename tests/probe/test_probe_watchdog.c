@@ -1,0 +1,218 @@
+/*
+ * test_probe_watchdog.c: episodes detected by the watchdog while the
+ * "loop thread" is still busy, closed by it with exact durations; lag
+ * correction; heartbeat mode; several loops and a renderer racing (this
+ * file is the TSan target together with test_probe_exporter).
+ */
+#include "aap.h"
+#include "check.h"
+
+#include <pthread.h>
+#include <time.h>
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static aap_loop *mkloop(const char *name, uint64_t thr_ms, int mode)
+{
+    aap_loop_config c;
+    aap_loop *L = NULL;
+
+    memset(&c, 0, sizeof(c));
+    c.name = name;
+    c.implementation = "test";
+    c.version = "t";
+    c.lag_interval_ns = 10000000;
+    c.threshold_ns = thr_ms * 1000000;
+    c.mode = mode;
+    CHECK_INT_EQ(aap_loop_new(&c, &L), 0);
+    return L;
+}
+
+static void test_episode(void)
+{
+    aap_loop *L = mkloop("main", 30, AAP_MODE_SELECTOR);
+    aap_episode_info *v;
+    aap_loop_snapshot s;
+    size_t n;
+    uint64_t t0;
+
+    t0 = aap_now_ns();
+    aap_loop_run_enter(L, t0);
+    aap_loop_busy_begin(L, t0);
+    sleep_ms(120);
+    /* still blocked: the watchdog has opened an episode */
+    CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
+    CHECK_INT_EQ(n, 1);
+    CHECK(n == 1 && v[0].ongoing && v[0].duration >= 0.1);
+    aap_episodes_free(v, n);
+    aap_loop_snapshot_get(L, &s);
+    CHECK(s.current_block >= 0.1);
+    aap_loop_run_exit(L, t0 + 150000000, 3);
+
+    CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
+    CHECK_INT_EQ(n, 1);
+    CHECK(n == 1 && !v[0].ongoing);
+    CHECK_DBL_NEAR(v[0].duration, 0.15, 1e-9);
+    CHECK_STR_EQ(v[0].site, ""); /* no stacks without a layout */
+    aap_episodes_free(v, n);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.block_count, 1);
+    CHECK_DBL_NEAR(s.block_sum, 0.15, 1e-9);
+    CHECK_DBL_NEAR(s.busy_seconds, 0.15, 1e-9);
+    CHECK_INT_EQ(s.iterations, 1);
+    CHECK_INT_EQ(s.ready, 3);
+    CHECK(s.current_block == 0);
+
+    /* short stretches are not episodes */
+    t0 = aap_now_ns();
+    aap_loop_busy_begin(L, t0);
+    aap_loop_run_exit(L, t0 + 29000000, 0);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.block_count, 1);
+    CHECK_INT_EQ(s.iterations, 2);
+    aap_loop_free(L);
+}
+
+static void test_lag_correction(void)
+{
+    aap_loop *L = mkloop("lag", 50, AAP_MODE_SELECTOR);
+    aap_loop_snapshot s;
+    uint64_t due = aap_now_ns();
+
+    aap_loop_lag_armed(L, due);
+    aap_loop_lag_tick(L, due, due + 1000000);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.lag_count, 1);
+    /* 55 ms late at a 10 ms interval: 55, 45, 35, 25, 15, 5 */
+    aap_loop_lag_tick(L, due, due + 55000000);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.lag_count, 7);
+    CHECK_DBL_NEAR(s.lag_sum, 0.001 + 0.18, 1e-9);
+    /* time the loop was not running is not lag */
+    aap_loop_lag_armed(L, due);
+    aap_loop_run_exit(L, due, 0);
+    aap_loop_run_enter(L, due + 500000000);
+    aap_loop_lag_tick(L, due, due + 501000000);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.lag_count, 8);
+    aap_loop_free(L);
+}
+
+static void test_heartbeat(void)
+{
+    aap_loop *L = mkloop("hb", 30, AAP_MODE_HEARTBEAT);
+    aap_episode_info *v;
+    size_t n;
+    uint64_t now = aap_now_ns(), due;
+
+    due = aap_loop_lag_tick(L, now, now);
+    sleep_ms(80);
+    CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
+    CHECK(n == 1 && v[0].ongoing);
+    aap_episodes_free(v, n);
+    aap_loop_lag_tick(L, due, due + 90000000);
+    CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
+    CHECK(n == 1 && !v[0].ongoing);
+    CHECK_DBL_NEAR(v[0].duration, 0.09, 1e-9);
+    aap_episodes_free(v, n);
+    aap_loop_free(L);
+}
+
+static _Atomic int stop_render;
+static _Atomic int thread_errors;
+
+/* check.h's counters are not thread-safe: threads count failures here. */
+#define TCHECK(cond)                                                         \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: FAIL: %s\n", __FILE__, __LINE__, #cond); \
+            atomic_fetch_add(&thread_errors, 1);                             \
+        }                                                                    \
+    } while (0)
+
+static void *loop_thread(void *arg)
+{
+    aap_loop_config c;
+    aap_loop *L = NULL;
+    int i;
+
+    memset(&c, 0, sizeof(c));
+    c.name = (const char *)arg;
+    c.implementation = "test";
+    c.lag_interval_ns = 10000000;
+    c.threshold_ns = 5000000;
+    TCHECK(aap_loop_new(&c, &L) == 0);
+
+    for (i = 0; i < 40; i++) {
+        uint64_t t = aap_now_ns();
+
+        aap_loop_run_enter(L, t);
+        aap_loop_busy_begin(L, t);
+        sleep_ms(i % 5 == 0 ? 12 : 1);
+        aap_loop_tasks_add(L, 1, 1);
+        aap_exec_submit(L, AAP_EXEC_DEFAULT);
+        aap_exec_start(L, AAP_EXEC_DEFAULT, 1000);
+        aap_exec_finish(L, AAP_EXEC_DEFAULT, 1000);
+        aap_loop_run_exit(L, aap_now_ns(), i);
+        aap_loop_lag_tick(L, t, aap_now_ns());
+    }
+    {
+        aap_loop_snapshot s;
+
+        aap_loop_snapshot_get(L, &s);
+        TCHECK(s.block_count == 8);
+        TCHECK(s.iterations == 40);
+    }
+    aap_loop_free(L);
+    return NULL;
+}
+
+static void *render_thread(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_render)) {
+        aap_text t;
+
+        aap_text_init(&t);
+        TCHECK(aap_render_metrics(&t) == 0);
+        aap_text_free(&t);
+        aap_text_init(&t);
+        TCHECK(aap_render_blocks(&t) == 0);
+        aap_text_free(&t);
+        sleep_ms(1);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    pthread_t r, l[3];
+    static const char *names[] = {"a", "b", "c"};
+    int i;
+
+    pthread_create(&r, NULL, render_thread, NULL);
+    for (i = 0; i < 3; i++) {
+        pthread_create(&l[i], NULL, loop_thread, (void *)names[i]);
+    }
+    for (i = 0; i < 3; i++) {
+        pthread_join(l[i], NULL);
+    }
+    atomic_store(&stop_render, 1);
+    pthread_join(r, NULL);
+    CHECK_INT_EQ(atomic_load(&thread_errors), 0);
+}
+
+int main(void)
+{
+    test_episode();
+    test_lag_correction();
+    test_heartbeat();
+    test_threads();
+    aap_shutdown();
+    return check_report("test_probe_watchdog");
+}

@@ -1,0 +1,421 @@
+/*
+ * test_reports.c: the CLI's report writers (src/auditor/tool_report*.c)
+ * rendered from one synthetic report with every verdict: the text layout
+ * of SPEC section 6, units, colour on and off, the JSON schema read back
+ * with jansson, JUnit counts and XML escaping, Markdown and GitHub
+ * escaping, and atomic report files.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "aa/result.h"
+#include "check.h"
+#include "tool_report.h"
+
+enum { R_LAG, R_FRAC, R_NODATA, R_ERROR, R_SKIPPED, NRULES };
+
+static aa_rule rules[NRULES];
+static aa_report report;
+
+static void thr(aa_threshold *t, const char *text)
+{
+    CHECK_INT_EQ(aa_threshold_parse(text, t), AA_OK);
+}
+
+static void add_series(aa_rule_result *rr, const char *instance, double v,
+                       aa_verdict verdict)
+{
+    aa_series_result *s;
+
+    rr->series = realloc(rr->series, (rr->nseries + 1) * sizeof(*s));
+    if (rr->series == NULL) {
+        abort();
+    }
+    s = &rr->series[rr->nseries++];
+    memset(s, 0, sizeof(*s));
+    aa_labels_add(&s->labels, "instance", instance);
+    s->value = v;
+    s->verdict = verdict;
+}
+
+static void build(void)
+{
+    aa_rule_result *rr;
+    size_t i;
+
+    memset(rules, 0, sizeof(rules));
+    memset(&report, 0, sizeof(report));
+
+    rules[R_LAG].id = "lag";
+    rules[R_LAG].finding = "Event-loop starvation detected";
+    rules[R_LAG].metric = "python_asyncio_loop_lag_seconds";
+    rules[R_LAG].stat = AA_STAT_QUANTILE;
+    snprintf(rules[R_LAG].stat_text, sizeof(rules[R_LAG].stat_text), "p99");
+    thr(&rules[R_LAG].warning, "> 50ms");
+    thr(&rules[R_LAG].critical, "> 250ms");
+    rules[R_FRAC].id = "blocked";
+    rules[R_FRAC].finding = "Blocked | often";
+    thr(&rules[R_FRAC].warning, "> 5%");
+    rules[R_NODATA].id = "backlog";
+    rules[R_NODATA].finding = "Backlog";
+    thr(&rules[R_NODATA].critical, "< 1");
+    rules[R_ERROR].id = "raw";
+    rules[R_ERROR].finding = "Raw query";
+    rules[R_ERROR].query = "sum(rate(x[$window]))";
+    thr(&rules[R_ERROR].critical, "> 1");
+    rules[R_SKIPPED].id = "quiet";
+    rules[R_SKIPPED].finding = "Quiet";
+    rules[R_SKIPPED].no_data = AA_NODATA_OK;
+    thr(&rules[R_SKIPPED].critical, "> 1");
+
+    report.start_ms = 1795686900000;
+    report.end_ms = 1795687200000;
+    report.target = strdup("http://prom:9090");
+    report.mode = strdup("prometheus");
+    report.step_ms = 15000;
+    report.rules = calloc(NRULES, sizeof(*report.rules));
+    report.nrules = NRULES;
+    if (report.rules == NULL) {
+        abort();
+    }
+    for (i = 0; i < NRULES; i++) {
+        report.rules[i].rule = &rules[i];
+        report.rules[i].value = NAN;
+    }
+
+    rr = &report.rules[R_LAG];
+    rr->verdict = AA_VERDICT_CRITICAL;
+    rr->has_value = true;
+    rr->value = 0.4;
+    rr->crossed = &rules[R_LAG].critical;
+    rr->query = strdup("histogram_quantile(0.99, ...)");
+    add_series(rr, "api-1", 0.4, AA_VERDICT_CRITICAL);
+    add_series(rr, "api-2", 0.02, AA_VERDICT_OK);
+    rr->sites = calloc(1, sizeof(*rr->sites));
+    rr->sites[0].site = strdup("app.py:42 handler");
+    rr->sites[0].seconds = 1.5;
+    rr->nsites = 1;
+
+    rr = &report.rules[R_FRAC];
+    rr->verdict = AA_VERDICT_OK;
+    rr->has_value = true;
+    rr->value = 0.0125;
+    add_series(rr, "a|b", 0.0125, AA_VERDICT_OK);
+
+    rr = &report.rules[R_NODATA];
+    rr->verdict = AA_VERDICT_NO_DATA;
+    rr->message = strdup("metric x has no series; is the probe installed?");
+
+    rr = &report.rules[R_ERROR];
+    rr->verdict = AA_VERDICT_ERROR;
+    rr->message = strdup("a<b>&\"c' 100%\nnext, then: x\x01");
+    rr->warnings = calloc(1, sizeof(char *));
+    rr->warnings[0] = strdup("partial answer");
+    rr->nwarnings = 1;
+
+    rr = &report.rules[R_SKIPPED];
+    rr->verdict = AA_VERDICT_OK;
+    rr->message = strdup("no series in the window");
+
+    report.status = aa_report_status(&report);
+}
+
+typedef int (*writer)(const tool_config *, const aa_report *, FILE *);
+
+/* Renders with fn into a malloc'd string. */
+static char *render(writer fn, const tool_config *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+
+    CHECK(fp != NULL);
+    if (fp == NULL) {
+        return strdup("");
+    }
+    CHECK_INT_EQ(fn(cfg, &report, fp), 0);
+    fclose(fp);
+    return buf;
+}
+
+static void test_helpers(void)
+{
+    char b[64];
+
+    CHECK_STR_EQ(tool_fmt_seconds(0.12, b, sizeof(b)), "120ms");
+    CHECK_STR_EQ(tool_fmt_seconds(0.0005, b, sizeof(b)), "0.5ms");
+    CHECK_STR_EQ(tool_fmt_seconds(1.5, b, sizeof(b)), "1.5s");
+    CHECK_STR_EQ(tool_fmt_seconds(0, b, sizeof(b)), "0s");
+    CHECK_STR_EQ(tool_fmt_seconds(INFINITY, b, sizeof(b)), "+Inf");
+    CHECK_STR_EQ(tool_fmt_number(NAN, b, sizeof(b)), "NaN");
+    CHECK_STR_EQ(tool_fmt_number(-INFINITY, b, sizeof(b)), "-Inf");
+    CHECK_STR_EQ(tool_fmt_number(42, b, sizeof(b)), "42");
+    CHECK_STR_EQ(tool_fmt_number(123456, b, sizeof(b)), "123456");
+    CHECK_STR_EQ(tool_fmt_number(0.000123, b, sizeof(b)), "0.000123");
+    CHECK_STR_EQ(tool_fmt_value(&rules[R_LAG], 0.4, b, sizeof(b)), "400ms");
+    CHECK_STR_EQ(tool_fmt_value(&rules[R_FRAC], 0.0125, b, sizeof(b)),
+                 "1.25%");
+    CHECK_STR_EQ(tool_fmt_value(&rules[R_ERROR], 3, b, sizeof(b)), "3");
+    CHECK_INT_EQ(tool_rule_unit(&rules[R_LAG]), TOOL_UNIT_SECONDS);
+    CHECK_INT_EQ(tool_rule_unit(&rules[R_FRAC]), TOOL_UNIT_PERCENT);
+    CHECK_INT_EQ(tool_rule_unit(&rules[R_NODATA]), TOOL_UNIT_NONE);
+    CHECK_STR_EQ(tool_fmt_time(1795687200000, b, sizeof(b)),
+                 "2026-11-26T10:00:00Z");
+    CHECK_STR_EQ(tool_fmt_time(1795687200250, b, sizeof(b)),
+                 "2026-11-26T10:00:00.250Z");
+    CHECK_STR_EQ(tool_fmt_time(-500, b, sizeof(b)),
+                 "1969-12-31T23:59:59.500Z");
+    CHECK(tool_shown_threshold(&report.rules[R_LAG]) ==
+          &rules[R_LAG].critical);
+    CHECK(tool_shown_threshold(&report.rules[R_FRAC]) ==
+          &rules[R_FRAC].warning);
+    CHECK(tool_is_finding(&report.rules[R_LAG]));
+    CHECK(!tool_is_finding(&report.rules[R_NODATA]));
+}
+
+static void test_text(void)
+{
+    tool_config cfg;
+    char *s;
+
+    memset(&cfg, 0, sizeof(cfg));
+    s = render(tool_report_text, &cfg);
+    CHECK(strncmp(s,
+                  "ASYNC RUNTIME AUDITOR\n\nRuntime Status: CRITICAL\n\n"
+                  "Findings:\n- Event-loop starvation detected\n",
+                  strlen("ASYNC RUNTIME AUDITOR\n\nRuntime Status: "
+                         "CRITICAL\n\nFindings:\n- Event-loop starvation "
+                         "detected\n")) == 0);
+    CHECK_STR_CONTAINS(s, "    value:     400ms (p99 of "
+                          "python_asyncio_loop_lag_seconds)\n");
+    CHECK_STR_CONTAINS(s, "    crossed:   critical > 250ms\n");
+    CHECK_STR_CONTAINS(s, "{instance=\"api-1\"}  400ms    critical\n");
+    CHECK_STR_CONTAINS(s, "{instance=\"api-2\"}  20ms     ok\n");
+    CHECK_STR_CONTAINS(s, "    culprits:  app.py:42 handler  1.5s blocked\n");
+    CHECK_STR_CONTAINS(s, "  ok        blocked  1.25%      warning > 5%\n");
+    CHECK_STR_CONTAINS(s, "  no_data   backlog  -          critical < 1\n");
+    CHECK_STR_CONTAINS(s, "- backlog (no_data): metric x has no series");
+    CHECK_STR_CONTAINS(s, "Backend warnings:\n- raw: partial answer\n");
+    CHECK_STR_CONTAINS(s, "Window:  2026-11-26T09:55:00Z to "
+                          "2026-11-26T10:00:00Z (5m)\n");
+    CHECK_STR_CONTAINS(s, "Summary: 1 critical, 0 warning, 2 ok, 1 no "
+                          "data, 1 error\n");
+    CHECK(strchr(s, '\033') == NULL);
+    CHECK(strchr(s, '\x01') == NULL);
+    CHECK_STR_CONTAINS(s, "- raw (error): a<b>&\"c' 100%?next, then: x?\n");
+    free(s);
+
+    cfg.color = true;
+    s = render(tool_report_text, &cfg);
+    CHECK_STR_CONTAINS(s, "Runtime Status: \033[1;31mCRITICAL\033[0m\n");
+    free(s);
+
+    cfg.color = false;
+    cfg.verbosity = -1;
+    s = render(tool_report_text, &cfg);
+    CHECK_STR_EQ(s, "Runtime Status: CRITICAL\n"
+                    "- Event-loop starvation detected: lag 400ms "
+                    "(critical > 250ms)\n");
+    free(s);
+}
+
+static void test_json(void)
+{
+    tool_config cfg;
+    json_error_t err;
+    json_t *root, *r0, *r2;
+    char *s;
+
+    memset(&cfg, 0, sizeof(cfg));
+    s = render(tool_report_json, &cfg);
+    root = json_loads(s, 0, &err);
+    CHECK(root != NULL);
+    if (root == NULL) {
+        fprintf(stderr, "%s\n", err.text);
+        free(s);
+        return;
+    }
+    CHECK_STR_EQ(json_string_value(json_object_get(root, "status")),
+                 "CRITICAL");
+    CHECK_STR_EQ(json_string_value(json_object_get(
+                     json_object_get(root, "window"), "start")),
+                 "2026-11-26T09:55:00Z");
+    CHECK_DBL_NEAR(json_number_value(json_object_get(
+                       json_object_get(root, "window"), "end_unix")),
+                   1795687200.0, 1e-12);
+    CHECK_STR_EQ(json_string_value(json_object_get(root, "target")),
+                 "http://prom:9090");
+    CHECK_INT_EQ(json_array_size(json_object_get(root, "rules")), NRULES);
+    r0 = json_array_get(json_object_get(root, "rules"), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(r0, "id")), "lag");
+    CHECK_STR_EQ(json_string_value(json_object_get(r0, "status")), "critical");
+    CHECK_DBL_NEAR(json_number_value(json_object_get(r0, "value")), 0.4,
+                   1e-12);
+    CHECK_STR_EQ(json_string_value(json_object_get(r0, "threshold")),
+                 "> 250ms");
+    CHECK_STR_EQ(
+        json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(r0, "series"), 0),
+                            "labels"),
+            "instance")),
+        "api-1");
+    CHECK_STR_EQ(json_string_value(json_object_get(
+                     json_array_get(json_object_get(r0, "sites"), 0), "site")),
+                 "app.py:42 handler");
+    r2 = json_array_get(json_object_get(root, "rules"), R_NODATA);
+    CHECK(json_is_null(json_object_get(r2, "value")));
+    CHECK(json_is_null(json_object_get(r2, "query")));
+    CHECK(json_is_null(json_object_get(r2, "threshold")));
+    CHECK_STR_CONTAINS(json_string_value(json_object_get(r2, "message")),
+                       "no series");
+    CHECK_INT_EQ(json_integer_value(json_object_get(
+                     json_object_get(root, "summary"), "no_data")),
+                 1);
+    json_decref(root);
+    free(s);
+}
+
+static void test_junit(void)
+{
+    tool_config cfg;
+    char *s;
+
+    memset(&cfg, 0, sizeof(cfg));
+    s = render(tool_report_junit, &cfg);
+    CHECK(strncmp(s, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", 39) == 0);
+    CHECK_STR_CONTAINS(s, "tests=\"5\" failures=\"1\" errors=\"2\" "
+                          "skipped=\"1\"");
+    CHECK_STR_CONTAINS(s, "<testcase classname=\"async-auditor\" "
+                          "name=\"lag\" time=\"0\">\n      <failure "
+                          "type=\"critical\"");
+    CHECK_STR_CONTAINS(s, "<error type=\"no_data\"");
+    CHECK_STR_CONTAINS(s, "<error type=\"error\" message=\"a&lt;b&gt;&amp;"
+                          "&quot;c&apos; 100%&#10;next, then: x?\"");
+    CHECK_STR_CONTAINS(s, "<skipped message=\"no series in the window\"/>");
+    CHECK_STR_CONTAINS(s, "critical &lt; 1");
+    CHECK(strstr(s, "a<b>") == NULL);
+    CHECK(strchr(s, '\x01') == NULL);
+    free(s);
+}
+
+static void test_markdown(void)
+{
+    tool_config cfg;
+    char *s;
+
+    memset(&cfg, 0, sizeof(cfg));
+    s = render(tool_report_markdown, &cfg);
+    CHECK(strncmp(s, "## Async runtime audit: CRITICAL\n", 33) == 0);
+    CHECK_STR_CONTAINS(s, "| **critical** | `lag` | Event-loop starvation "
+                          "detected | 400ms |");
+    CHECK_STR_CONTAINS(s, "| ok | `blocked` | Blocked \\| often | 1.25% |");
+    CHECK_STR_CONTAINS(s, "a\\<b\\>&\"c' 100% next, then: x");
+    CHECK(strstr(s, "\nnext") == NULL);
+    CHECK(strchr(s, '\x01') == NULL);
+    free(s);
+}
+
+static void test_github(void)
+{
+    tool_config cfg;
+    char *s;
+
+    memset(&cfg, 0, sizeof(cfg));
+    s = render(tool_report_github, &cfg);
+    CHECK(strncmp(s, "::error title=async-auditor lag%3A critical::", 45) ==
+          0);
+    CHECK_STR_CONTAINS(s, "::warning title=async-auditor raw%3A error::Raw "
+                          "query: a<b>&\"c' 100%25%0Anext, then: x");
+    CHECK_STR_CONTAINS(s, "::notice title=async-auditor backlog%3A "
+                          "no_data::");
+    CHECK_STR_CONTAINS(s, "async-auditor: Runtime Status: CRITICAL");
+    /* one line per annotation: no raw newline inside a message */
+    CHECK(strstr(s, "100%\n") == NULL);
+    CHECK(strchr(s, '\x01') == NULL);
+    free(s);
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        n += e->d_name[0] != '.' ? 1 : 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_files(void)
+{
+    char dir[] = "/tmp/aa-test-reports-XXXXXX";
+    char path[256], bad[256];
+    tool_config cfg;
+    json_error_t err;
+    json_t *root;
+    int saved, devnull;
+
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/audit.json", dir);
+    snprintf(bad, sizeof(bad), "%s/missing/audit.json", dir);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.format = TOOL_FORMAT_GITHUB;
+    cfg.json_path = path;
+    /* the stdout report is not what this test reads: send it to
+     * /dev/null for the call, then restore stdout */
+    fflush(stdout);
+    saved = dup(STDOUT_FILENO);
+    devnull = open("/dev/null", O_WRONLY);
+    CHECK(saved >= 0 && devnull >= 0);
+    dup2(devnull, STDOUT_FILENO);
+    CHECK_INT_EQ(tool_reports_write(&cfg, &report), 0);
+    root = json_load_file(path, 0, &err);
+    CHECK(root != NULL);
+    json_decref(root);
+    CHECK_INT_EQ(count_entries(dir), 1); /* no temporary file left */
+
+    cfg.json_path = bad;
+    CHECK_INT_EQ(tool_reports_write(&cfg, &report), -1);
+    CHECK_INT_EQ(count_entries(dir), 1);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    close(devnull);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    build();
+    test_helpers();
+    test_text();
+    test_json();
+    test_junit();
+    test_markdown();
+    test_github();
+    test_files();
+    {
+        size_t i;
+
+        for (i = 0; i < report.nrules; i++) {
+            aa_rule_result_clear(&report.rules[i]);
+        }
+        free(report.rules);
+        free(report.target);
+        free(report.mode);
+    }
+    return check_report("test_reports");
+}
