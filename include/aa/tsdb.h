@@ -29,6 +29,9 @@
 
 typedef struct aa_tsdb aa_tsdb;
 
+/* Most series one store holds; a new series beyond it is AA_ETOOBIG. */
+#define AA_TSDB_MAX_SERIES ((size_t)1000000)
+
 /* Prometheus's stale marker (value.StaleNaN) and its test. */
 double aa_stale_nan(void);
 bool aa_is_stale_nan(double v);
@@ -43,6 +46,7 @@ void aa_tsdb_free(aa_tsdb *db);
  * The id of the series with label set ls (which must hold __name__),
  * created when new.  family is the exposition family the series belongs
  * to (may be NULL: the series name); it is recorded on creation only.
+ * AA_ETOOBIG when creating it would exceed AA_TSDB_MAX_SERIES.
  */
 int aa_tsdb_series(aa_tsdb *db, const aa_labels *ls, const char *family,
                    size_t *id);

@@ -206,7 +206,12 @@ static void put_header(const tool_config *cfg, const aa_report *r, FILE *fp)
 
 static void put_sites(const aa_rule_result *rr, FILE *fp)
 {
-    if (rr->nsites == 0) {
+    size_t shown = 0;
+
+    for (size_t i = 0; i < rr->nsites; i++) {
+        shown += rr->sites[i].seconds > 0 ? 1 : 0;
+    }
+    if (shown == 0) {
         return;
     }
     fputs("<p>Culprit sites (blocked time attributed to the innermost "
@@ -216,6 +221,9 @@ static void put_sites(const aa_rule_result *rr, FILE *fp)
     for (size_t i = 0; i < rr->nsites; i++) {
         char v[64];
 
+        if (!(rr->sites[i].seconds > 0)) {
+            continue; /* no blocked time in this window */
+        }
         fputs("<tr><td><code class=\"site\">", fp);
         put_esc(fp, rr->sites[i].site);
         fprintf(fp, "</code></td><td class=\"num\">%s</td></tr>\n",
@@ -585,7 +593,7 @@ static void put_spans(const chart_ctx *c, FILE *fp)
                     "fill-opacity=\"%.2f\"><title>blocked %.0f%% of this "
                     "interval</title></rect>\n",
                 x0, CH_T, x1 - x0 > 1.0 ? x1 - x0 : 1.0,
-                CH_H - CH_T - CH_B, 0.06 + 0.30 * f, f * 100.0);
+                CH_H - CH_T - CH_B, 0.04 + 0.24 * f, f * 100.0);
     }
 }
 

@@ -227,6 +227,10 @@ int aa_tsdb_series(aa_tsdb *db, const aa_labels *ls, const char *fam,
         }
         j = (j + 1) & (db->tcap - 1);
     }
+    if (db->n >= AA_TSDB_MAX_SERIES) {
+        free(key);
+        return AA_ETOOBIG;
+    }
     if (db->n == db->cap) {
         size_t ncap = db->cap == 0 ? 64 : db->cap * 2;
         series *ns = realloc(db->s, ncap * sizeof(series));

@@ -630,6 +630,75 @@ def test_quick_start_command_line(engine_now, gate_rules, run_auditor,
         "Findings:\n- Event-loop starvation detected"), res
 
 
+def test_window_flag_overrides_rule_file(engine_now, gate_rules,
+                                         run_auditor):
+    res = run_auditor("--config", gate_rules, "--target", engine_now.url,
+                      "--window", "10m", "--format", "json")
+    assert res.returncode == 0, res
+    doc = res.json()
+    assert _as_unix(doc["window"]["end"]) - \
+        _as_unix(doc["window"]["start"]) == 600
+    assert "[10m]" in doc["rules"][0]["query"]
+    assert doc["rules"][0]["status"] == "critical"
+
+
+def test_no_data_policies(engine, rules_file, run_auditor):
+    """no_data: warning / critical turn missing data into that verdict
+    (and the gate acts on it); no_data: ok passes even a gate."""
+    rules = "version: 1\nrules:\n"
+    for policy in ("ok", "warning", "critical"):
+        rules += """\
+  - id: absent_%s
+    finding: Executor run time (%s when missing)
+    metric: python_asyncio_executor_run_seconds
+    stat: p99
+    critical: "> 1s"
+    no_data: %s
+""" % (policy, policy, policy)
+    path = rules_file(rules)
+    res = run_auditor("--config", path, "--target", engine.url,
+                      *WINDOW_ARGS, "--format", "json",
+                      "--fail-on-critical")
+    assert res.returncode == 2, res
+    got = {r["id"]: r["status"] for r in res.json()["rules"]}
+    assert got == {"absent_ok": "ok", "absent_warning": "warning",
+                   "absent_critical": "critical"}
+    for r in res.json()["rules"]:
+        assert "probe installed" in r["message"], r
+
+
+def test_for_sends_range_query_with_step(engine, rules_file, run_auditor):
+    """`for:` is judged from a range query over [end - for, end] at
+    --step resolution (seen through a recording proxy)."""
+    path = rules_file("""\
+version: 1
+rules:
+  - id: tasks_for
+    finding: Task backlog sustained
+    metric: python_asyncio_tasks
+    stat: max
+    by: [instance]
+    critical: "> 1000"
+    for: 2m
+""")
+    upstream = engine.url
+    with aa_servers.FakeBackend(
+            lambda req: aa_servers.Reply("proxy", upstream=upstream)) as px:
+        res = run_auditor("--config", path, "--target", px.url,
+                          *WINDOW_ARGS, "--step", "30s", "--format", "json")
+        ranges = [r for r in px.requests
+                  if r.path.endswith("/api/v1/query_range")]
+    assert res.returncode == 0, res
+    assert len(ranges) == 1, [r.path for r in px.requests]
+    r = ranges[0]
+    assert float(r.param("end")) == mf.END
+    assert float(r.param("start")) <= mf.END - 120
+    assert r.param("step") in ("30", "30s", "30.0", "30.000")
+    series = series_by_instance(res.json()["rules"][0])
+    assert series["api-2:8000"]["status"] == "ok"
+    assert series["api-3:8000"]["status"] == "critical"
+
+
 def test_default_pack_without_config(engine, run_auditor):
     res = run_auditor("--target", engine.url, *WINDOW_ARGS, "--format",
                       "json", "--fail-on-critical")
