@@ -434,9 +434,9 @@ class FakeBackend:
 
     Set `behaviour` to a function Request -> Reply (default: well-formed
     answers with value 1).  tls={"cert", "key"[, "client_ca"]} serves
-    HTTPS (requiring a client certificate signed by client_ca if given).  `requests` records everything received
-    (method, path, params, headers), for tests asserting what the auditor
-    sent.  Use as a context manager or call close(); both stop the server
+    HTTPS (requiring a client certificate signed by client_ca if given).
+    `requests` records everything received (method, path, params,
+    headers, arrival time), for tests asserting what the auditor sent.  Use as a context manager or call close(); both stop the server
     and release sleeping handlers within a bounded time.
     """
 

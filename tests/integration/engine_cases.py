@@ -16,10 +16,12 @@ import json
 import math
 import os
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
 
+import aa_run
 import aa_servers
 import metrics_fixtures as mf
 
@@ -596,6 +598,54 @@ def test_text_report_layout(engine, verdicts_rules, run_auditor):
     # the blocking finding names the culprit code site
     assert "app/handlers.py:42 slow_handler" in out
     assert "probe installed" in out
+
+
+def _run_on_tty(argv, env):
+    """stdout of argv run with a pseudo-terminal as standard output."""
+    master, slave = os.openpty()
+    try:
+        p = subprocess.Popen(argv, stdout=slave, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, env=env)
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        p.wait(timeout=60)
+        err = p.stderr.read().decode("utf-8", "replace")
+        p.stderr.close()
+        out = b"".join(chunks).decode("utf-8", "replace")
+        aa_run.assert_no_sanitizer_report(
+            aa_run.Result(argv, p.returncode, out, err))
+        return p.returncode, out, err
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+
+
+def test_colour_only_on_a_terminal_and_without_no_color(auditor, engine,
+                                                         gate_rules):
+    argv = [auditor, "--config", gate_rules, "--target", engine.url,
+            *WINDOW_ARGS]
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["TERM"] = "xterm"
+    rc, out, err = _run_on_tty(argv, env)
+    assert rc == 0, err
+    assert "\x1b[" in out, out
+    assert "Runtime Status:" in out
+    rc, out, err = _run_on_tty(argv, dict(env, NO_COLOR="1"))
+    assert rc == 0, err
+    assert "\x1b[" not in out, out
+    rc, out, err = _run_on_tty(argv + ["--no-color"], env)
+    assert rc == 0, err
+    assert "\x1b[" not in out, out
 
 
 def test_verbose_prints_queries(engine, gate_rules, run_auditor):

@@ -441,7 +441,7 @@ def test_secret_hidden_when_backend_fails(run_auditor, rules, fake_backend,
     _assert_secret_hidden(res, TOKEN)
 
 
-# ---- TLS ----------------------------------------------------------------------
+# ---- TLS -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
