@@ -2,7 +2,9 @@
 
 Server pinned to CPU 0, wrk to CPU 1, variants alternated round-robin so
 drift hits them all alike.  Prints requests/s per variant (median of the
-rounds) and the overhead against the uninstrumented baseline.
+rounds) and, more robust on a shared machine, the server's CPU time per
+request (utime+stime of the server process over the run divided by the
+requests served), both against the uninstrumented baseline.
 
     .venv/bin/python bench/probe_overhead.py [rounds] [seconds]
 """
@@ -37,6 +39,12 @@ def wait_port(port, timeout=20):
     raise TimeoutError(port)
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(variant, seconds):
     port = free_port()
     env = dict(os.environ, BENCH_VARIANT=variant)
@@ -49,10 +57,14 @@ def run(variant, seconds):
         url = "http://127.0.0.1:%d/" % port
         subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c32", "-d2s",
                         url], capture_output=True, check=True)
+        c0 = cpu_seconds(srv.pid)
         out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c32",
                               "-d%ds" % seconds, url], capture_output=True,
                              check=True, text=True).stdout
-        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        c1 = cpu_seconds(srv.pid)
+        n = int(re.search(r"(\d+) requests in", out).group(1))
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        return rps, (c1 - c0) / n * 1e6
     finally:
         os.kill(srv.pid, signal.SIGTERM)
         srv.wait(10)
@@ -67,12 +79,16 @@ def main():
         for v in order:
             res[v].append(run(v, seconds))
             print(v, res[v][-1], file=sys.stderr)
-    base = statistics.median(res["none"])
-    print("| variant | requests/s (median of %d) | vs. baseline |" % rounds)
-    print("|---|---|---|")
+    base = statistics.median(x[0] for x in res["none"])
+    base_cpu = statistics.median(x[1] for x in res["none"])
+    print("| variant | requests/s (median of %d) | vs. baseline | server "
+          "CPU per request (µs, median) | CPU added per request |" % rounds)
+    print("|---|---|---|---|---|")
     for v in VARIANTS:
-        m = statistics.median(res[v])
-        print("| %s | %.0f | %.1f %% |" % (v, m, 100.0 * m / base))
+        m = statistics.median(x[0] for x in res[v])
+        c = statistics.median(x[1] for x in res[v])
+        print("| %s | %.0f | %.1f %% | %.1f | %+.1f %% |" % (
+            v, m, 100.0 * m / base, c, 100.0 * (c - base_cpu) / base_cpu))
 
 
 if __name__ == "__main__":

@@ -85,7 +85,8 @@ int aa_buf_appendf(aa_buf *b, const char *fmt, ...)
 int aa_buf_vappendf(aa_buf *b, const char *fmt, va_list ap);
 void aa_buf_reset(aa_buf *b);   /* len = 0, memory kept */
 void aa_buf_release(aa_buf *b); /* frees memory; b may be reused after init */
-/* Hands the data to the caller (free() it) and resets b; NULL when empty. */
+/* Hands the data to the caller (free() it) and resets b; NULL when b holds
+ * no memory (nothing appended since init or release). */
 char *aa_buf_steal(aa_buf *b);
 
 /* strdup that returns NULL on NULL input or OOM. */

@@ -117,7 +117,7 @@ static int buf_reserve(aa_buf *b, size_t extra)
     while (cap < need) {
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     }
-    if (cap > b->max + 1) {
+    if (cap - 1 > b->max) { /* never b->max + 1: max may be SIZE_MAX */
         cap = b->max + 1;
     }
     p = realloc(b->data, cap);

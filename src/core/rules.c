@@ -78,13 +78,6 @@ static int node_add(node *parent, node *kid)
     return AA_OK;
 }
 
-static int error_at(loader *ld, unsigned line, unsigned col, const char *fmt,
-                    ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
 /* Control characters from the file would reach the user's terminal. */
 static void sanitize(char *msg)
 {
@@ -94,6 +87,14 @@ static void sanitize(char *msg)
         }
     }
 }
+
+/* Sets the diag at line:col (1-based) and returns AA_ESYNTAX. */
+static int error_at(loader *ld, unsigned line, unsigned col, const char *fmt,
+                    ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
 
 static int error_at(loader *ld, unsigned line, unsigned col, const char *fmt,
                     ...)
@@ -109,41 +110,60 @@ static int error_at(loader *ld, unsigned line, unsigned col, const char *fmt,
     return AA_ESYNTAX;
 }
 
-static int error_node(loader *ld, const node *n, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+/* error_at() at a libyaml mark (0-based). */
+#define error_mark(ld, mark, ...)                                          \
+    error_at((ld), (unsigned)(mark).line + 1, (unsigned)(mark).column + 1, \
+             __VA_ARGS__)
 
-static int error_node(loader *ld, const node *n, const char *fmt, ...)
-{
-    char msg[sizeof(((aa_diag *)0)->message)];
-    va_list ap;
+/* error_at() at a node of the tree. */
+#define error_node(ld, n, ...) error_at((ld), (n)->line, (n)->column, __VA_ARGS__)
 
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sanitize(msg);
-    aa_diag_set(ld->diag, ld->name, n->line, n->column, "%s", msg);
-    return AA_ESYNTAX;
-}
-
-static node *node_new(loader *ld, nkind kind, const yaml_mark_t *mark)
+/* A new node at mark, counted against MAX_NODES (an error with the
+ * position when exceeded). */
+static int node_new(loader *ld, nkind kind, const yaml_mark_t *mark,
+                    node **out)
 {
     node *n;
 
+    *out = NULL;
     if (ld->nodes >= MAX_NODES) {
-        return NULL;
+        return error_mark(ld, *mark, "too many YAML nodes");
     }
     n = calloc(1, sizeof(*n));
     if (n == NULL) {
-        return NULL;
+        return AA_ENOMEM;
     }
     ld->nodes++;
     n->kind = kind;
     n->line = (unsigned)mark->line + 1;
     n->column = (unsigned)mark->column + 1;
-    return n;
+    *out = n;
+    return AA_OK;
+}
+
+static int scalar_new(loader *ld, const yaml_event_t *ev, node **out)
+{
+    yaml_scalar_style_t style = ev->data.scalar.style;
+    node *n;
+    int rc = node_new(ld, N_SCALAR, &ev->start_mark, &n);
+
+    *out = NULL;
+    if (rc != AA_OK) {
+        return rc;
+    }
+    n->len = ev->data.scalar.length;
+    n->value = malloc(n->len + 1);
+    if (n->value == NULL) {
+        node_free(n);
+        return AA_ENOMEM;
+    }
+    memcpy(n->value, ev->data.scalar.value, n->len);
+    n->value[n->len] = '\0';
+    n->plain = style == YAML_PLAIN_SCALAR_STYLE;
+    n->quoted = style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+    *out = n;
+    return AA_OK;
 }
 
 static int yaml_error(loader *ld, const yaml_parser_t *p)
@@ -158,16 +178,13 @@ static int yaml_error(loader *ld, const yaml_parser_t *p)
         /* An unquoted "warning: > 50ms" is a YAML block scalar. */
         bool block = strstr(p->context, "block scalar") != NULL;
 
-        return error_at(ld, (unsigned)p->problem_mark.line + 1,
-                        (unsigned)p->problem_mark.column + 1,
-                        "invalid YAML: %s: %s%s", p->context, problem,
-                        block ? " (quote thresholds such as \"> 50ms\": "
-                                "an unquoted '>' starts a folded block)"
-                              : "");
+        return error_mark(ld, p->problem_mark, "invalid YAML: %s: %s%s",
+                          p->context, problem,
+                          block ? " (quote thresholds such as \"> 50ms\": "
+                                  "an unquoted '>' starts a folded block)"
+                                : "");
     }
-    return error_at(ld, (unsigned)p->problem_mark.line + 1,
-                    (unsigned)p->problem_mark.column + 1, "invalid YAML: %s",
-                    problem);
+    return error_mark(ld, p->problem_mark, "invalid YAML: %s", problem);
 }
 
 /*
@@ -197,68 +214,34 @@ static int build_tree(loader *ld, yaml_parser_t *p, node **root)
             break;
         case YAML_DOCUMENT_START_EVENT:
             if (++ndocs > 1) {
-                rc = error_at(ld, (unsigned)ev.start_mark.line + 1,
-                              (unsigned)ev.start_mark.column + 1,
-                              "a rule file holds a single YAML document");
+                rc = error_mark(ld, ev.start_mark,
+                                "a rule file holds a single YAML document");
             }
             break;
         case YAML_ALIAS_EVENT:
-            rc = error_at(ld, (unsigned)ev.start_mark.line + 1,
-                          (unsigned)ev.start_mark.column + 1,
-                          "YAML aliases (*%s) are not supported in rule "
-                          "files",
-                          (const char *)ev.data.alias.anchor);
+            rc = error_mark(ld, ev.start_mark,
+                            "YAML aliases (*%s) are not supported in rule "
+                            "files",
+                            (const char *)ev.data.alias.anchor);
             break;
         case YAML_SCALAR_EVENT:
-            n = node_new(ld, N_SCALAR, &ev.start_mark);
-            if (n == NULL) {
-                rc = ld->nodes >= MAX_NODES
-                         ? error_at(ld, (unsigned)ev.start_mark.line + 1,
-                                    (unsigned)ev.start_mark.column + 1,
-                                    "too many YAML nodes")
-                         : AA_ENOMEM;
-                break;
-            }
-            n->len = ev.data.scalar.length;
-            n->value = malloc(n->len + 1);
-            if (n->value == NULL) {
-                rc = AA_ENOMEM;
-                node_free(n);
-                n = NULL;
-                break;
-            }
-            memcpy(n->value, ev.data.scalar.value, n->len);
-            n->value[n->len] = '\0';
-            n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-            n->quoted =
-                ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-                ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+            rc = scalar_new(ld, &ev, &n);
             break;
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
             if (depth >= MAX_DEPTH) {
-                rc = error_at(ld, (unsigned)ev.start_mark.line + 1,
-                              (unsigned)ev.start_mark.column + 1,
-                              "YAML nested too deeply");
+                rc = error_mark(ld, ev.start_mark, "YAML nested too deeply");
                 break;
             }
-            n = node_new(ld, ev.type == YAML_SEQUENCE_START_EVENT ? N_SEQ
-                                                                   : N_MAP,
-                         &ev.start_mark);
-            if (n == NULL) {
-                rc = ld->nodes >= MAX_NODES
-                         ? error_at(ld, (unsigned)ev.start_mark.line + 1,
-                                    (unsigned)ev.start_mark.column + 1,
-                                    "too many YAML nodes")
-                         : AA_ENOMEM;
-            }
+            rc = node_new(ld,
+                          ev.type == YAML_SEQUENCE_START_EVENT ? N_SEQ
+                                                               : N_MAP,
+                          &ev.start_mark, &n);
             break;
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT:
             if (depth == 0) {
-                rc = error_at(ld, (unsigned)ev.start_mark.line + 1,
-                              (unsigned)ev.start_mark.column + 1,
-                              "invalid YAML structure");
+                rc = error_mark(ld, ev.start_mark, "invalid YAML structure");
                 break;
             }
             depth--;
@@ -266,7 +249,7 @@ static int build_tree(loader *ld, yaml_parser_t *p, node **root)
         default:
             break;
         }
-        if (rc == AA_OK && n != NULL) {
+        if (n != NULL) {
             if (depth > 0) {
                 rc = node_add(stack[depth - 1], n);
             } else if (*root == NULL) {
@@ -279,8 +262,6 @@ static int build_tree(loader *ld, yaml_parser_t *p, node **root)
             } else if (n->kind != N_SCALAR) {
                 stack[depth++] = n;
             }
-        } else if (n != NULL) {
-            node_free(n);
         }
         yaml_event_delete(&ev);
         if (rc != AA_OK) {
@@ -851,18 +832,13 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
             if (rc != AA_OK) {
                 return rc;
             }
-            if (strcmp(s, "counter") == 0) {
-                r->type = AA_TYPE_COUNTER;
-            } else if (strcmp(s, "gauge") == 0) {
-                r->type = AA_TYPE_GAUGE;
-            } else if (strcmp(s, "histogram") == 0) {
-                r->type = AA_TYPE_HISTOGRAM;
-            } else {
+            if (!lookup(s, type_names, &value)) {
                 return error_node(ld, type_node,
                                   "rule \"%s\": unknown type \"%s\" "
                                   "(expected counter, gauge or histogram)",
                                   rname, s);
             }
+            r->type = (aa_metric_type)value;
             has_type = true;
         } else {
             r->type = aa_known_metric_type(r->metric);
@@ -929,15 +905,7 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
         if (rc != AA_OK) {
             return rc;
         }
-        if (strcmp(s, "ok") == 0) {
-            r->no_data = AA_NODATA_OK;
-        } else if (strcmp(s, "unknown") == 0) {
-            r->no_data = AA_NODATA_UNKNOWN;
-        } else if (strcmp(s, "warning") == 0) {
-            r->no_data = AA_NODATA_WARNING;
-        } else if (strcmp(s, "critical") == 0) {
-            r->no_data = AA_NODATA_CRITICAL;
-        } else {
+        if (!lookup(s, nodata_names, &value)) {
             return error_node(ld, v,
                               "rule \"%s\": no_data \"%s\" is invalid "
                               "(expected ok, unknown, warning or critical)",

@@ -287,15 +287,19 @@ void aap_hist_render(aap_text *t, const char *name, const char *labels,
 #define HTTP_ROUTE_LEN 160
 
 typedef struct http_series {
+    uint64_t hash;
     char method[HTTP_METHOD_LEN];
     char route[HTTP_ROUTE_LEN];
     int status;
     aap_hist hist;
 } http_series;
 
+/* Append-only table: readers (the request path, the renderer) load
+ * http_n with acquire and read entries below it without a lock; only
+ * insertion takes http_lock, so a scrape never stalls a request. */
 static pthread_mutex_t http_lock = PTHREAD_MUTEX_INITIALIZER;
 static http_series *http_table[HTTP_SERIES_MAX];
-static size_t http_n;
+static _Atomic size_t http_n;
 static _Atomic int64_t http_active;
 
 void aap_http_active_add(int64_t delta)
@@ -315,46 +319,71 @@ static void copy_clean(char *dst, size_t cap, const char *src)
     dst[i] = '\0';
 }
 
-static http_series *http_find(const char *method, const char *route,
-                              int status)
+static uint64_t series_hash(const char *method, const char *route,
+                            int status)
 {
-    size_t i;
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)status;
+    const char *p;
 
-    for (i = 0; i < http_n; i++) {
+    for (p = method; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    }
+    h = (h ^ 0xff) * 1099511628211ull;
+    for (p = route; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    }
+    return h;
+}
+
+static http_series *http_find(uint64_t h, const char *method,
+                              const char *route, int status)
+{
+    size_t n = atomic_load_explicit(&http_n, memory_order_acquire), i;
+
+    for (i = 0; i < n; i++) {
         http_series *s = http_table[i];
 
-        if (s->status == status && strcmp(s->method, method) == 0 &&
-            strcmp(s->route, route) == 0) {
+        if (s->hash == h && s->status == status &&
+            strcmp(s->method, method) == 0 && strcmp(s->route, route) == 0) {
             return s;
         }
     }
     return NULL;
 }
 
-/* Reserve the last slots for the "other" fallbacks. */
+/* Find or add; the last slots are kept for the "other" fallbacks. */
 static http_series *http_get(const char *method, const char *route,
                              int status)
 {
-    http_series *s = http_find(method, route, status);
+    uint64_t h = series_hash(method, route, status);
+    http_series *s = http_find(h, method, route, status);
+    size_t n;
 
     if (s) {
         return s;
     }
-    if (http_n >= HTTP_SERIES_MAX - 32 && strcmp(route, "other") != 0) {
-        return http_get(method, "other", status);
-    }
-    if (http_n >= HTTP_SERIES_MAX) {
-        return NULL;
+    pthread_mutex_lock(&http_lock);
+    s = http_find(h, method, route, status);
+    n = atomic_load_explicit(&http_n, memory_order_relaxed);
+    if (s || n >= HTTP_SERIES_MAX ||
+        (n >= HTTP_SERIES_MAX - 32 && strcmp(route, "other") != 0)) {
+        pthread_mutex_unlock(&http_lock);
+        if (!s && n < HTTP_SERIES_MAX) {
+            return http_get(method, "other", status);
+        }
+        return s;
     }
     s = calloc(1, sizeof(*s));
-    if (!s) {
-        return NULL;
+    if (s) {
+        snprintf(s->method, sizeof(s->method), "%s", method);
+        snprintf(s->route, sizeof(s->route), "%s", route);
+        s->status = status;
+        s->hash = h;
+        aap_hist_init(&s->hist, aap_bounds_http, aap_nbounds_http);
+        http_table[n] = s;
+        atomic_store_explicit(&http_n, n + 1, memory_order_release);
     }
-    snprintf(s->method, sizeof(s->method), "%s", method);
-    snprintf(s->route, sizeof(s->route), "%s", route);
-    s->status = status;
-    aap_hist_init(&s->hist, aap_bounds_http, aap_nbounds_http);
-    http_table[http_n++] = s;
+    pthread_mutex_unlock(&http_lock);
     return s;
 }
 
@@ -379,17 +408,15 @@ void aap_http_observe(const char *method, const char *route, int status,
     if (status < 100 || status > 599) {
         status = 0;
     }
-    pthread_mutex_lock(&http_lock);
     s = http_get(m, r, status);
     if (s) {
         aap_hist_observe(&s->hist, ns, 1);
     }
-    pthread_mutex_unlock(&http_lock);
 }
 
 void aap_http_render(aap_text *t)
 {
-    size_t i;
+    size_t i, n;
 
     aap_text_printf(t,
                     "# HELP http_server_active_requests HTTP requests in "
@@ -401,8 +428,8 @@ void aap_http_render(aap_text *t)
                        "HTTP request duration as the server saw it.\n"
                        "# TYPE http_server_request_duration_seconds "
                        "histogram\n");
-    pthread_mutex_lock(&http_lock);
-    for (i = 0; i < http_n; i++) {
+    n = atomic_load_explicit(&http_n, memory_order_acquire);
+    for (i = 0; i < n; i++) {
         http_series *s = http_table[i];
         aap_text lab;
 
@@ -425,7 +452,6 @@ void aap_http_render(aap_text *t)
         }
         aap_text_free(&lab);
     }
-    pthread_mutex_unlock(&http_lock);
 }
 
 void aap_http_fork(int phase)
@@ -438,7 +464,7 @@ void aap_http_fork(int phase)
         pthread_mutex_unlock(&http_lock);
     } else {
         pthread_mutex_init(&http_lock, NULL);
-        for (i = 0; i < http_n; i++) {
+        for (i = 0; i < atomic_load(&http_n); i++) {
             aap_hist_reset(&http_table[i]->hist);
         }
         atomic_store(&http_active, 0);

@@ -2,6 +2,8 @@
 #include "aa/common.h"
 #include "check.h"
 
+#include <stdint.h>
+
 static void test_buf_limit(void)
 {
     aa_buf b;
@@ -37,6 +39,20 @@ static void test_buf_grow(void)
     free(s);
 }
 
+/* A buffer without a practical limit: max + 1 must not wrap to 0 and
+ * shrink the allocation below what is written. */
+static void test_buf_unbounded(void)
+{
+    aa_buf b;
+
+    aa_buf_init(&b, SIZE_MAX);
+    CHECK_INT_EQ(aa_buf_append(&b, "hello", 5), AA_OK);
+    CHECK_INT_EQ(aa_buf_appendf(&b, ", %s", "world"), AA_OK);
+    CHECK(b.cap >= b.len + 1);
+    CHECK_STR_EQ(b.data, "hello, world");
+    aa_buf_release(&b);
+}
+
 static void test_diag(void)
 {
     aa_diag d;
@@ -63,6 +79,7 @@ int main(void)
 {
     test_buf_limit();
     test_buf_grow();
+    test_buf_unbounded();
     test_diag();
     test_strerror();
     return check_report("test_common");
