@@ -102,8 +102,24 @@ int aa_expo_parse(const char *data, size_t len, aa_expo_format fmt,
                   const aa_expo_limits *lim, const aa_expo_handler *h,
                   aa_diag *diag);
 
+/*
+ * Go's strconv.ParseFloat on s[0..n), which is how Prometheus reads a
+ * histogram's "le" label: decimal, hexadecimal with a 'p' exponent,
+ * Inf/Infinity (signed) and NaN in any case.  Refused: anything else,
+ * digit-separating underscores (Go takes them) and input of 128 bytes or
+ * more.  Sample values are read more strictly, as Prometheus's text
+ * parsers read them: no hexadecimal form.
+ */
+bool aa_expo_parse_go_float(const char *s, size_t n, double *out);
+
 /* Format from an HTTP Content-Type (NULL or unknown: 0.0.4). */
 aa_expo_format aa_expo_format_from_content_type(const char *content_type);
+
+/*
+ * The format of a body without a trustworthy Content-Type (a recording,
+ * or a scrape): OpenMetrics when its last line is "# EOF", else 0.0.4.
+ */
+aa_expo_format aa_expo_format_sniff(const char *data, size_t len);
 
 /*
  * Writers for recordings: a label value or HELP text with the escaping of

@@ -29,7 +29,7 @@ typedef enum aa_promapi_kind {
 } aa_promapi_kind;
 
 typedef enum aa_promapi_type {
-    AA_PROMAPI_NONE,   /* error envelope: no data */
+    AA_PROMAPI_NONE, /* error envelope: no data */
     AA_PROMAPI_VECTOR,
     AA_PROMAPI_MATRIX,
     AA_PROMAPI_SCALAR,
@@ -43,7 +43,7 @@ typedef struct aa_promapi_resp {
     char *error;      /* "error" of an error envelope, or NULL */
     char **warnings;  /* "warnings" (at most AA_PROMAPI_MAX_MESSAGES) */
     size_t nwarnings;
-    char **infos;     /* "infos" (Prometheus >= 2.52) */
+    char **infos; /* "infos" (Prometheus >= 2.52) */
     size_t ninfos;
 
     aa_promapi_type type;

@@ -64,12 +64,7 @@ int aa_promql_selector(aa_buf *out, const char *metric_name,
                        const aa_matchers *a, const aa_matchers *b);
 
 /* The outer aggregation over the selected series, per group. */
-typedef enum aa_agg {
-    AA_AGG_SUM,
-    AA_AGG_MAX,
-    AA_AGG_MIN,
-    AA_AGG_AVG
-} aa_agg;
+typedef enum aa_agg { AA_AGG_SUM, AA_AGG_MAX, AA_AGG_MIN, AA_AGG_AVG } aa_agg;
 
 /* The per-series range function applied over the window. */
 typedef enum aa_range_fn {
@@ -92,7 +87,7 @@ typedef enum aa_range_fn {
  * same computation over metric+denominator_suffix.
  */
 typedef struct aa_plan {
-    const char *suffix;             /* "", "_bucket", "_sum" or "_count" */
+    const char *suffix; /* "", "_bucket", "_sum" or "_count" */
     aa_range_fn fn;
     aa_agg agg;
     bool quantile;                  /* histogram_quantile over "le" */

@@ -50,15 +50,15 @@ typedef struct aa_rule_result {
     const aa_rule *rule; /* borrowed */
     aa_verdict verdict;
     bool has_value;
-    double value;                 /* the worst series' value */
-    const aa_threshold *crossed;  /* borrowed from rule, or NULL */
-    char *query;                  /* PromQL sent, NULL in scrape mode */
-    char *message;                /* why no_data/error, or NULL */
-    char **warnings;              /* backend warnings */
+    double value;                /* the worst series' value */
+    const aa_threshold *crossed; /* borrowed from rule, or NULL */
+    char *query;                 /* PromQL sent, NULL in scrape mode */
+    char *message;               /* why no_data/error, or NULL */
+    char **warnings;             /* backend warnings */
     size_t nwarnings;
-    aa_series_result *series;     /* worst first */
+    aa_series_result *series; /* worst first */
     size_t nseries;
-    aa_site *sites;               /* top culprit sites, worst first */
+    aa_site *sites; /* top culprit sites, worst first */
     size_t nsites;
 } aa_rule_result;
 
@@ -102,7 +102,7 @@ aa_status aa_report_status(const aa_report *r);
 void aa_rule_result_clear(aa_rule_result *rr);
 void aa_report_free(aa_report *r);
 
-/* ---- exit codes: one documented enum (SPEC section 6) -------------------- */
+/* ---- exit codes: one documented enum (SPEC section 6) ------------------- */
 
 typedef enum aa_exit {
     AA_EXIT_OK = 0,

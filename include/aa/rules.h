@@ -20,7 +20,7 @@ int aa_duration_parse(const char *text, int64_t *out_ms);
 /* Shortest Prometheus form ("1m30s", "250ms") into buf; returns buf. */
 char *aa_duration_format(int64_t ms, char *buf, size_t size);
 
-/* ---- thresholds: "OP VALUE[UNIT]" ---------------------------------------- */
+/* ---- thresholds: "OP VALUE[UNIT]" --------------------------------------- */
 
 typedef enum aa_cmp {
     AA_CMP_GT,
@@ -44,7 +44,7 @@ bool aa_threshold_crossed(const aa_threshold *t, double value);
 /* "OP" as PromQL spells it (">", ">=", ...). */
 const char *aa_cmp_str(aa_cmp op);
 
-/* ---- label matchers: '{job="api", path=~"/v1/.*"}' ----------------------- */
+/* ---- label matchers: '{job="api", path=~"/v1/.*"}' ---------------------- */
 
 typedef enum aa_match_op {
     AA_MATCH_EQ,
@@ -71,7 +71,7 @@ int aa_matchers_parse(const char *text, aa_matchers *out, aa_diag *diag);
 int aa_matchers_append(aa_matchers *dst, const aa_matchers *src);
 void aa_matchers_clear(aa_matchers *m);
 
-/* ---- rules --------------------------------------------------------------- */
+/* ---- rules -------------------------------------------------------------- */
 
 typedef enum aa_stat {
     AA_STAT_QUANTILE, /* pNN on a histogram */

@@ -1,8 +1,8 @@
 """install(), serve() and the Probe handle.
 
 Why this module exists: it is the thin Python glue between an asyncio loop
-and the C side (``_probe``).  It puts the C hooks in place (selector and
-``_run_once`` wrappers, lag timer, task factory), instruments the default
+and the C side (``_probe``).  It puts the C hooks in place (selector wrapper,
+lag timer, task factory, a ``loop.stop`` hook), instruments the default
 executor and anyio's worker threads, and undoes all of it on close().
 Everything that runs per loop iteration is C; Python here runs at install,
 close, and once per executor job.
@@ -88,7 +88,6 @@ def _loop_implementation(loop):
 def _has_selector(loop):
     return (isinstance(loop, asyncio.BaseEventLoop)
             and getattr(loop, "_selector", None) is not None
-            and callable(getattr(loop, "_run_once", None))
             and hasattr(loop, "_ready"))
 
 
@@ -170,8 +169,11 @@ async def _anyio_run_sync(func, *args, **kwargs):
 
 def _anyio_acquire():
     """Route anyio.to_thread.run_sync (FastAPI/Starlette sync endpoints,
-    run_in_threadpool) through the probe; reference counted."""
+    run_in_threadpool) through the probe; reference counted.  Only when
+    anyio is already imported (FastAPI/Starlette import it)."""
     global _anyio_users, _anyio_orig
+    if "anyio" not in sys.modules:
+        return False  # not used by this service (importing it costs ~2 MB)
     try:
         import anyio.to_thread
     except ImportError:
@@ -206,7 +208,7 @@ class Probe:
         self.stacks = stacks
         self.mode = "heartbeat" if heartbeat else "selector"
         self._selector = None
-        self._run_once = None
+        self._stop = None
         self._timer = None
         self._factory = None
         self._executor = None
@@ -219,11 +221,18 @@ class Probe:
         heartbeat = self.mode == "heartbeat"
         if not heartbeat:
             self._selector = _probe.Selector(core, loop._selector,
-                                             self._on_loop_close)
-            self._run_once = _probe.RunOnce(core, loop._run_once,
-                                            loop._ready)
+                                             self._on_loop_close,
+                                             loop._ready)
             loop._selector = self._selector
-            loop._run_once = self._run_once
+            orig_stop = loop.stop
+
+            def stop():
+                core.stopping()
+                return orig_stop()
+
+            stop._async_auditor_orig = orig_stop
+            self._stop = stop
+            loop.stop = stop
         if not loop.is_closed():
             self._timer = _probe.LagTimer(core, loop, self.lag_interval,
                                           heartbeat)
@@ -272,9 +281,13 @@ class Probe:
         if self._selector is not None:
             if getattr(loop, "_selector", None) is self._selector:
                 loop._selector = self._selector.inner
-            if loop.__dict__.get("_run_once") is self._run_once:
-                del loop._run_once
-            self._selector = self._run_once = None
+            if loop.__dict__.get("stop") is self._stop:
+                orig = self._stop._async_auditor_orig
+                if getattr(orig, "__self__", None) is loop:
+                    del loop.stop
+                else:
+                    loop.stop = orig
+            self._selector = self._stop = None
         if self._timer is not None:
             self._timer.stop()
             self._timer = None

@@ -9,9 +9,12 @@ metrics.  The route is the template the router matched (``/items/{id}``,
 from ``scope["route"]``), never the raw path, to keep cardinality bounded.
 """
 
-import time
+from time import perf_counter
 
 from . import _probe
+
+_active = _probe.http_active
+_observe = _probe.http_observe
 
 __all__ = ["MetricsMiddleware"]
 
@@ -32,14 +35,36 @@ class MetricsMiddleware:
         self.app = app
         self.max_unrouted_paths = max_unrouted_paths
         self._unrouted = set()
+        self._by_endpoint = {}
+
+    def _from_endpoint(self, scope):
+        """Older Starlette sets only scope["endpoint"]: map it back to the
+        one route serving that endpoint (cached, bounded)."""
+        endpoint, app = scope.get("endpoint"), scope.get("app")
+        if endpoint is None or app is None:
+            return None
+        key = id(endpoint)
+        if key in self._by_endpoint:
+            return self._by_endpoint[key]
+        routes = getattr(getattr(app, "router", app), "routes", None) or []
+        found = [r for r in routes if getattr(r, "endpoint", None) is endpoint]
+        path = None
+        if len(found) == 1:
+            path = getattr(found[0], "path_format", None) or getattr(
+                found[0], "path", None)
+        if len(self._by_endpoint) < 1024:
+            self._by_endpoint[key] = path
+        return path
 
     def _route(self, scope, status):
         route = scope.get("route")
         if route is not None:
             path = getattr(route, "path_format", None) or getattr(
                 route, "path", None)
-            if isinstance(path, str) and path:
-                return path
+        else:
+            path = self._from_endpoint(scope)
+        if isinstance(path, str) and path:
+            return path
         if status == 404:
             return UNMATCHED
         path = scope.get("path", "")
@@ -55,7 +80,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         status = 0
-        start = time.perf_counter()
+        start = perf_counter()
 
         async def send_status(message):
             nonlocal status
@@ -63,7 +88,7 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        _probe.http_active(1)
+        _active(1)
         try:
             await self.app(scope, receive, send_status)
         except BaseException:
@@ -71,10 +96,8 @@ class MetricsMiddleware:
                 status = 500
             raise
         finally:
-            _probe.http_active(-1)
             try:
-                _probe.http_observe(scope.get("method", ""),
-                                    self._route(scope, status), status,
-                                    time.perf_counter() - start)
+                _observe(scope.get("method", ""), self._route(scope, status),
+                         status, perf_counter() - start, True)
             except Exception:
-                pass
+                _active(-1)

@@ -768,17 +768,14 @@ static int validate(tool_config *cfg, parse_state *ps)
             return usage_error("-- COMMAND: only with --scrape");
         }
     }
-    if (cfg->target == NULL) {
-        const char *remote_only = NULL;
+    if (cfg->samples_path != NULL) {
+        const char *remote_only =
+            cfg->bearer_token_file != NULL ? "--bearer-token-file"
+            : cfg->basic_auth_user != NULL ? "--basic-auth-user"
+            : cfg->nheaders > 0            ? "--header"
+                                           : NULL;
 
-        if (cfg->bearer_token_file != NULL) {
-            remote_only = "--bearer-token-file";
-        } else if (cfg->basic_auth_user != NULL) {
-            remote_only = "--basic-auth-user";
-        } else if (cfg->samples_path != NULL && cfg->nheaders > 0) {
-            remote_only = "--header";
-        }
-        if (remote_only != NULL && cfg->nscrape == 0) {
+        if (remote_only != NULL) {
             return usage_error("%s: only with --target or --scrape",
                                remote_only);
         }

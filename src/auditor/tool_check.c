@@ -60,7 +60,8 @@ typedef struct check {
     const aa_ruleset *rs;
     aa_report *report;
     tool_http *http;
-    char *base;       /* target without trailing '/' */
+    char *base;      /* target without trailing '/' */
+    char shown[512]; /* base for messages: without user:password */
     int64_t end_ms;
     int64_t window_ms;
     int64_t step_ms;
@@ -90,8 +91,7 @@ static bool read_secret(const char *flag, const char *path, char **out)
     }
     while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
         if (aa_buf_append(&b, chunk, n) != AA_OK) {
-            tool_error("%s %s: larger than %d bytes", flag, path,
-                       SECRET_MAX);
+            tool_error("%s %s: larger than %d bytes", flag, path, SECRET_MAX);
             goto out;
         }
     }
@@ -99,10 +99,9 @@ static bool read_secret(const char *flag, const char *path, char **out)
         tool_error("%s %s: %s", flag, path, strerror(errno));
         goto out;
     }
-    while (b.len > 0 && (b.data[b.len - 1] == '\n' ||
-                         b.data[b.len - 1] == '\r' ||
-                         b.data[b.len - 1] == ' ' ||
-                         b.data[b.len - 1] == '\t')) {
+    while (b.len > 0 &&
+           (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' ||
+            b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\t')) {
         b.data[--b.len] = '\0';
     }
     if (b.len == 0) {
@@ -110,8 +109,7 @@ static bool read_secret(const char *flag, const char *path, char **out)
         goto out;
     }
     if (memchr(b.data, '\n', b.len) != NULL ||
-        memchr(b.data, '\r', b.len) != NULL ||
-        strlen(b.data) != b.len) {
+        memchr(b.data, '\r', b.len) != NULL || strlen(b.data) != b.len) {
         tool_error("%s %s: the secret must be one line of text", flag, path);
         goto out;
     }
@@ -187,7 +185,7 @@ static int make_http(const tool_config *cfg, tool_http **out)
             goto out;
         }
     }
-    o.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
+    o.timeout_ms = cfg->timeout_ms;
     o.retries = cfg->retries;
     o.bearer_token = token;
     o.basic_user = cfg->basic_auth_user;
@@ -231,16 +229,6 @@ static int64_t wall_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Unix seconds with millisecond precision, as the API takes them. */
-static int append_time(aa_buf *b, int64_t ms)
-{
-    const char *sign = ms < 0 ? "-" : "";
-    int64_t a = ms < 0 ? -ms : ms;
-
-    return aa_buf_appendf(b, "%s%lld.%03lld", sign, (long long)(a / 1000),
-                          (long long)(a % 1000));
-}
-
 /* A malloc'd URL: BASE/api/v1/<path>?<key>=<value>&...; values encoded.
  * pairs is NULL-terminated key, value, key, value... */
 static char *make_url(const check *c, const char *path,
@@ -265,17 +253,13 @@ static char *make_url(const check *c, const char *path,
     return aa_buf_steal(&b);
 }
 
+/* Unix seconds with millisecond precision, as the API takes them. */
 static char *fmt_time(int64_t ms, char *buf, size_t size)
 {
-    aa_buf b;
+    int64_t a = ms < 0 ? -ms : ms;
 
-    aa_buf_init(&b, 64);
-    if (append_time(&b, ms) != AA_OK) {
-        snprintf(buf, size, "0");
-    } else {
-        snprintf(buf, size, "%s", b.data);
-    }
-    aa_buf_release(&b);
+    snprintf(buf, size, "%s%lld.%03lld", ms < 0 ? "-" : "",
+             (long long)(a / 1000), (long long)(a % 1000));
     return buf;
 }
 
@@ -398,8 +382,7 @@ static const char *status_reason(long status)
  * envelope, unparsable body) in rr->message.  Sets *config for a rejected
  * query (400/422 or errorType bad_data).
  */
-static void explain_failure(const job *j,
-                            const tool_http_req *req,
+static void explain_failure(const job *j, const tool_http_req *req,
                             const aa_promapi_resp *resp, bool parsed,
                             const aa_diag *diag, bool *config)
 {
@@ -446,8 +429,8 @@ static void explain_failure(const job *j,
         return;
     }
     if (req->status < 200 || req->status > 299) {
-        set_message(j->rr, "%s: HTTP %ld%s%s (%u attempt%s)", url,
-                    req->status, status_reason(req->status),
+        set_message(j->rr, "%s: HTTP %ld%s%s (%u attempt%s)", url, req->status,
+                    status_reason(req->status),
                     req->status >= 300 && req->status < 500
                         ? "; the answer is not Prometheus API JSON: is "
                           "--target the API's base URL?"
@@ -486,7 +469,7 @@ static int take_backend_notes(const check *c, const job *j,
     for (i = 0; i < resp->nwarnings; i++) {
         if (c->cfg->verbosity >= 0 &&
             !warned_before(c, j->rr, resp->warnings[i])) {
-            tool_warn("%s: backend warning: %s (rule %s)", c->base,
+            tool_warn("%s: backend warning: %s (rule %s)", c->shown,
                       resp->warnings[i], j->rule->id);
         }
         if (add_warning(j->rr, "", resp->warnings[i]) != AA_OK) {
@@ -534,8 +517,7 @@ static int judge_answer(check *c, job *j, tool_http_req *req)
             goto out;
         }
     }
-    if (!parsed || !resp.success || req->status < 200 ||
-        req->status > 299) {
+    if (!parsed || !resp.success || req->status < 200 || req->status > 299) {
         explain_failure(j, req, &resp, parsed, &diag, &config);
         rule_error(j->rr, j->rule);
         rc = AA_OK;
@@ -562,8 +544,7 @@ static int judge_answer(check *c, job *j, tool_http_req *req)
         rc = aa_judge_matrix(j->rule, &resp.matrix, c->end_ms, c->step_ms,
                              j->rr);
     } else {
-        if (resp.type != AA_PROMAPI_VECTOR &&
-            resp.type != AA_PROMAPI_SCALAR) {
+        if (resp.type != AA_PROMAPI_VECTOR && resp.type != AA_PROMAPI_SCALAR) {
             set_message(j->rr,
                         "rule %s: the query returns a %s; a rule needs "
                         "an instant vector or a scalar",
@@ -582,8 +563,8 @@ static int judge_answer(check *c, job *j, tool_http_req *req)
         if (rc == AA_ENOMEM) {
             goto out;
         }
-        set_message(j->rr, "rule %s: cannot judge the answer: %s",
-                    j->rule->id, aa_strerror(rc));
+        set_message(j->rr, "rule %s: cannot judge the answer: %s", j->rule->id,
+                    aa_strerror(rc));
         rule_error(j->rr, j->rule);
         rc = AA_OK;
     }
@@ -648,27 +629,15 @@ static int64_t window_start(const check *c, const job *j)
     return start;
 }
 
-static void fmt_into(char *buf, size_t size, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-/* snprintf that truncates silently (messages, not data). */
-static void fmt_into(char *buf, size_t size, const char *fmt, ...)
+/*
+ * Whether an answer (series API: a label set; query: a sample) shows that
+ * something exists; -1 when it failed, after saying why in rr's message.
+ */
+static int series_found(tool_http_req *req, aa_promapi_kind kind,
+                        aa_rule_result *rr)
 {
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, size, fmt, ap);
-    va_end(ap);
-}
-
-/* Whether an answer (series API: a label set; query: a sample) shows that
- * something exists; -1 when it failed (then the reason is in msg). */
-static int series_found(tool_http_req *req, aa_promapi_kind kind, char *msg,
-                        size_t size)
-{
+    static const char why[] = "the query returned no data, and the series "
+                              "API could not tell why";
     aa_promapi_resp resp;
     aa_diag diag;
     char url[512];
@@ -676,19 +645,18 @@ static int series_found(tool_http_req *req, aa_promapi_kind kind, char *msg,
 
     tool_http_redact_url(req->url, url, sizeof(url));
     if (req->err != 0) {
-        fmt_into(msg, size, "%s: %s", url, req->errmsg);
+        set_message(rr, "%s: %s: %s", why, url, req->errmsg);
         return -1;
     }
-    rc = aa_promapi_parse(req->body.data, req->body.len, kind, &resp,
-                          &diag);
+    rc = aa_promapi_parse(req->body.data, req->body.len, kind, &resp, &diag);
     if (rc != AA_OK) {
-        fmt_into(msg, size, "%s: HTTP %ld: invalid response: %s", url,
-                 req->status, diag.message);
+        set_message(rr, "%s: %s: HTTP %ld: invalid response: %s", why, url,
+                    req->status, diag.message);
         return -1;
     }
     if (!resp.success || req->status < 200 || req->status > 299) {
-        fmt_into(msg, size, "%s: HTTP %ld: %s", url, req->status,
-                 resp.error != NULL ? resp.error : "error");
+        set_message(rr, "%s: %s: HTTP %ld: %s", why, url, req->status,
+                    resp.error != NULL ? resp.error : "error");
         aa_promapi_resp_clear(&resp);
         return -1;
     }
@@ -705,7 +673,7 @@ static char *fmt_rfc3339(int64_t ms, char *buf, size_t size)
 
     if (gmtime_r(&t, &tm) == NULL ||
         strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-        fmt_into(buf, size, "%lld ms", (long long)ms);
+        snprintf(buf, size, "%lld ms", (long long)ms);
     }
     return buf;
 }
@@ -714,7 +682,7 @@ static void fmt_window(const check *c, const job *j, char *buf, size_t size)
 {
     char a[40], b[40];
 
-    fmt_into(buf, size, "%s to %s",
+    snprintf(buf, size, "%s to %s",
              fmt_rfc3339(window_start(c, j), a, sizeof(a)),
              fmt_rfc3339(c->end_ms, b, sizeof(b)));
 }
@@ -724,7 +692,7 @@ static void fmt_window(const check *c, const job *j, char *buf, size_t size)
 static void explain_empty(const check *c, job *j, tool_http_req *reqs)
 {
     char *name = NULL, *plain = NULL, *matched = NULL, *matchers = NULL;
-    char msg[600], win[96];
+    char win[96];
     const char *metric = j->rule->metric;
     int exists, match, inwin;
 
@@ -733,20 +701,18 @@ static void explain_empty(const check *c, job *j, tool_http_req *reqs)
         return;
     }
     fmt_window(c, j, win, sizeof(win));
-    exists = series_found(&reqs[j->diag[DIAG_EXISTS]], AA_PROMAPI_SERIES,
-                          msg, sizeof(msg));
+    exists =
+        series_found(&reqs[j->diag[DIAG_EXISTS]], AA_PROMAPI_SERIES, j->rr);
     match = exists > 0 ? series_found(&reqs[j->diag[DIAG_MATCH]],
-                                      AA_PROMAPI_SERIES, msg, sizeof(msg))
+                                      AA_PROMAPI_SERIES, j->rr)
                        : 0;
     inwin = match > 0 ? series_found(&reqs[j->diag[DIAG_WINDOW]],
-                                     AA_PROMAPI_QUERY, msg, sizeof(msg))
+                                     AA_PROMAPI_QUERY, j->rr)
                       : 0;
     if (exists < 0 || match < 0 || inwin < 0) {
-        set_message(j->rr,
-                    "the query returned no data, and the series API could "
-                    "not tell why: %s",
-                    msg);
-    } else if (exists == 0) {
+        goto out; /* series_found said why */
+    }
+    if (exists == 0) {
         set_message(j->rr, "metric %s has no series; is %s?%s%s%s", metric,
                     strncmp(metric, "python_asyncio_", 15) == 0
                         ? "the probe installed"
@@ -755,11 +721,11 @@ static void explain_empty(const check *c, job *j, tool_http_req *reqs)
                     strcmp(name, metric) != 0 ? name : "",
                     strcmp(name, metric) != 0 ? ")" : "");
     } else if (match == 0) {
-        set_message(j->rr, "metric %s has series, but none match %s",
-                    metric, matchers);
+        set_message(j->rr, "metric %s has series, but none match %s", metric,
+                    matchers);
     } else if (inwin == 0) {
-        set_message(j->rr, "metric %s: no samples in the window (%s)",
-                    metric, win);
+        set_message(j->rr, "metric %s: no samples in the window (%s)", metric,
+                    win);
     } else {
         set_message(j->rr,
                     "metric %s has samples in the window (%s), but the "
@@ -768,6 +734,7 @@ static void explain_empty(const check *c, job *j, tool_http_req *reqs)
                     "label missing",
                     metric, win);
     }
+out:
     free(name);
     free(plain);
     free(matched);
@@ -841,8 +808,7 @@ static char *sites_query(const check *c, const aa_rule *rule)
 
 /* Queues the culprit-site query of each rule on a loop metric into batch
  * 1 (rules with the same query share one request).  AA_ENOMEM only. */
-static int plan_sites(check *c, job *jobs, tool_http_req *reqs,
-                      size_t *nreq)
+static int plan_sites(check *c, job *jobs, tool_http_req *reqs, size_t *nreq)
 {
     size_t i, k;
     char url[512];
@@ -871,8 +837,7 @@ static int plan_sites(check *c, job *jobs, tool_http_req *reqs,
         if (reqs[*nreq].url == NULL) {
             return AA_ENOMEM;
         }
-        tool_verbose(c->cfg, "rule %s: culprit sites: GET %s: %s",
-                     j->rule->id,
+        tool_verbose(c->cfg, "rule %s: culprit sites: GET %s: %s", j->rule->id,
                      tool_http_redact_url(reqs[*nreq].url, url, sizeof(url)),
                      j->sites_query);
         j->sites_req = (long)(*nreq)++;
@@ -936,7 +901,7 @@ static int sites_pick(const check *c, const job *j, tool_http_req *req)
     }
     if (rc != AA_OK || !resp.success || resp.type != AA_PROMAPI_VECTOR) {
         tool_verbose(c->cfg, "culprit sites: HTTP %ld: %s", req->status,
-                     rc != AA_OK ? diag.message
+                     rc != AA_OK          ? diag.message
                      : resp.error != NULL ? resp.error
                                           : "not a vector");
         aa_promapi_resp_clear(&resp);
@@ -1006,6 +971,8 @@ static int resolve_times(check *c)
     return 0;
 }
 
+/* The target without trailing slashes, and its redacted form for
+ * messages.  0 or an aa_exit code after printing why. */
 static int make_base(check *c)
 {
     const char *t = c->cfg->target;
@@ -1014,9 +981,12 @@ static int make_base(check *c)
     if (t == NULL ||
         (strncmp(t, "http://", 7) != 0 && strncmp(t, "https://", 8) != 0) ||
         strpbrk(t, "?# \t\r\n") != NULL) {
+        /* Redacted: the URL may carry user:password. */
         tool_error("--target %s: expected an http:// or https:// URL "
-                   "without a query string",
-                   t != NULL ? t : "(none)");
+                   "without a query string, fragment or white space",
+                   t != NULL
+                       ? tool_http_redact_url(t, c->shown, sizeof(c->shown))
+                       : "(none)");
         return AA_EXIT_USAGE;
     }
     len = strlen(t);
@@ -1030,6 +1000,7 @@ static int make_base(check *c)
     }
     memcpy(c->base, t, len);
     c->base[len] = '\0';
+    tool_http_redact_url(c->base, c->shown, sizeof(c->shown));
     return 0;
 }
 
@@ -1039,7 +1010,7 @@ static bool run_batch(check *c, tool_http_req *reqs, size_t n)
     int rc = tool_http_run(c->http, reqs, n);
 
     if (rc != AA_OK) {
-        tool_error("%s: the queries could not be run: %s", c->base,
+        tool_error("%s: the queries could not be run: %s", c->shown,
                    aa_strerror(rc));
         return false;
     }
@@ -1090,8 +1061,7 @@ static int64_t widen_step(const check *c, int64_t step)
  * dead backend does not delay the audit.  Returns the index of the lookup
  * in reqs, or -1 when none is needed; -2 on OOM.
  */
-static long plan_step_lookup(const check *c, tool_http_req *reqs,
-                             size_t *nreq)
+static long plan_step_lookup(const check *c, tool_http_req *reqs, size_t *nreq)
 {
     static const char *const none[] = {NULL};
 
@@ -1109,8 +1079,7 @@ static long plan_step_lookup(const check *c, tool_http_req *reqs,
 
 /* The step the lookup's answer gives (widened), or the default.  AA_ENOMEM
  * only. */
-static int step_from_lookup(const check *c, tool_http_req *req,
-                            int64_t *step)
+static int step_from_lookup(const check *c, tool_http_req *req, int64_t *step)
 {
     aa_promapi_resp resp;
     aa_diag diag;
@@ -1118,9 +1087,10 @@ static int step_from_lookup(const check *c, tool_http_req *req,
     char url[512];
     int rc = AA_OK;
 
+    *step = 0;
     if (req->err == 0 && req->status == 200) {
-        rc = aa_promapi_parse(req->body.data, req->body.len,
-                              AA_PROMAPI_CONFIG, &resp, &diag);
+        rc = aa_promapi_parse(req->body.data, req->body.len, AA_PROMAPI_CONFIG,
+                              &resp, &diag);
         if (rc == AA_ENOMEM) {
             return rc;
         }
@@ -1138,8 +1108,7 @@ static int step_from_lookup(const check *c, tool_http_req *req,
                      (long long)ms, url);
     } else {
         ms = DEFAULT_STEP_MS;
-        tool_verbose(c->cfg, "step: %s gave no scrape interval; using "
-                             "%lld ms",
+        tool_verbose(c->cfg, "step: %s gave no scrape interval; using %lld ms",
                      url, (long long)ms);
     }
     *step = widen_step(c, ms);
@@ -1161,8 +1130,8 @@ static char *range_job_url(check *c, job *j)
  * replace the provisional ones in reqs.  Returns false after printing why
  * the batch could not run; *oom on OOM.
  */
-static bool settle_step(check *c, job *jobs, tool_http_req *reqs,
-                        long lookup, bool *oom)
+static bool settle_step(check *c, job *jobs, tool_http_req *reqs, long lookup,
+                        bool *oom)
 {
     tool_http_req *redo = NULL;
     size_t i, n = 0;
@@ -1221,8 +1190,7 @@ static bool settle_step(check *c, job *jobs, tool_http_req *reqs,
 }
 
 /* Compiles every rule and queues its query.  Returns AA_ENOMEM only. */
-static int plan_queries(check *c, job *jobs, tool_http_req *reqs,
-                        size_t *nreq)
+static int plan_queries(check *c, job *jobs, tool_http_req *reqs, size_t *nreq)
 {
     size_t i;
     char url[512];
@@ -1262,8 +1230,7 @@ static int plan_queries(check *c, job *jobs, tool_http_req *reqs,
                 set_message(j->rr,
                             "rule %s: for: spans %lld steps of --step; "
                             "at most %d are allowed (raise --step)",
-                            j->rule->id, (long long)steps,
-                            MAX_RANGE_POINTS);
+                            j->rule->id, (long long)steps, MAX_RANGE_POINTS);
                 rule_error(j->rr, j->rule);
                 c->config_error = true;
                 tool_error("%s", j->rr->message);
@@ -1338,8 +1305,7 @@ static int plan_diagnosis(check *c, job *jobs, tool_http_req *reqs,
         if (now < c->end_ms) {
             now = c->end_ms;
         }
-        reqs[*nreq].url =
-            series_url(c, plain, start - EXIST_LOOKBACK_MS, now);
+        reqs[*nreq].url = series_url(c, plain, start - EXIST_LOOKBACK_MS, now);
         reqs[*nreq + 1].url =
             series_url(c, matched, start - EXIST_LOOKBACK_MS, now);
         /* Samples in the window: a query, because the series API of
@@ -1354,8 +1320,7 @@ static int plan_diagnosis(check *c, job *jobs, tool_http_req *reqs,
             return AA_ENOMEM;
         }
         tool_verbose(c->cfg, "rule %s: empty; asking %s why", j->rule->id,
-                     tool_http_redact_url(reqs[*nreq].url, url,
-                                          sizeof(url)));
+                     tool_http_redact_url(reqs[*nreq].url, url, sizeof(url)));
         j->diag[DIAG_EXISTS] = (long)*nreq;
         j->diag[DIAG_MATCH] = (long)*nreq + 1;
         j->diag[DIAG_WINDOW] = (long)*nreq + 2;
@@ -1400,8 +1365,8 @@ int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
         goto oom;
     }
     c.report->rules = calloc(rs->nrules + 1, sizeof(*c.report->rules));
-    c.report->target = aa_strdup(tool_http_redact_url(
-        cfg->target, url, sizeof(url)));
+    c.report->target =
+        aa_strdup(tool_http_redact_url(cfg->target, url, sizeof(url)));
     c.report->mode = aa_strdup("prometheus");
     if (c.report->rules == NULL || c.report->target == NULL ||
         c.report->mode == NULL) {

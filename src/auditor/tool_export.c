@@ -106,8 +106,7 @@ static void alert_name(const char *id, const char *suffix, char *buf,
             up = true;
             continue;
         }
-        buf[o++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A')
-                                                 : *p;
+        buf[o++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
         up = false;
     }
     buf[o] = '\0';
@@ -154,8 +153,7 @@ static int alert(emitter *em, const aa_rule *r, const char *query,
                             aa_cmp_str(t->op),
                             aa_promql_number(t->value, num, sizeof(num)));
     } else {
-        rc = aa_buf_appendf(&expr, "absent(%s%s)", query,
-                            comment ? "\n" : "");
+        rc = aa_buf_appendf(&expr, "absent(%s%s)", query, comment ? "\n" : "");
     }
     if (rc == AA_OK) {
         rc = template_literal(&summary, r->finding);
@@ -208,10 +206,9 @@ static int export_rules(emitter *em, const tool_config *cfg,
 {
     yaml_event_t ev;
 
+    emit(em, &ev, yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING));
     emit(em, &ev,
-         yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING));
-    emit(em, &ev, yaml_document_start_event_initialize(&ev, NULL, NULL,
-                                                       NULL, 1));
+         yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1));
     map_start(em);
     scalar(em, "groups");
     seq_start(em);
@@ -246,10 +243,10 @@ static int export_rules(emitter *em, const tool_config *cfg,
         }
         if (rc == AA_OK && (r->no_data == AA_NODATA_WARNING ||
                             r->no_data == AA_NODATA_CRITICAL)) {
-            rc = alert(em, r, q,
-                       r->no_data == AA_NODATA_WARNING ? "warning"
-                                                       : "critical",
-                       NULL);
+            rc =
+                alert(em, r, q,
+                      r->no_data == AA_NODATA_WARNING ? "warning" : "critical",
+                      NULL);
         }
         free(q);
         if (rc != AA_OK) {
@@ -269,8 +266,8 @@ static int export_rules(emitter *em, const tool_config *cfg,
 
 int tool_rules_export(const tool_config *cfg)
 {
-    const char *path = cfg->rules_file != NULL ? cfg->rules_file
-                                               : cfg->config_path;
+    const char *path =
+        cfg->rules_file != NULL ? cfg->rules_file : cfg->config_path;
     tool_config lcfg = *cfg;
     aa_ruleset *rs = NULL;
     emitter em;
@@ -289,7 +286,7 @@ int tool_rules_export(const tool_config *cfg)
     if (rc != AA_EXIT_OK) {
         return rc;
     }
-    window = cfg->window_ms > 0   ? cfg->window_ms
+    window = cfg->window_ms > 0  ? cfg->window_ms
              : rs->window_ms > 0 ? rs->window_ms
                                  : DEFAULT_WINDOW_MS;
     memset(&em, 0, sizeof(em));

@@ -131,8 +131,7 @@ int tool_http_new(const tool_http_opts *opts, tool_http **out, char *errbuf,
         if (!header_valid(opts->headers[i])) {
             /* Only the name part is shown: the value may be a secret. */
             const char *colon = strchr(opts->headers[i], ':');
-            int namelen = colon != NULL ? (int)(colon - opts->headers[i])
-                                        : 0;
+            int namelen = colon != NULL ? (int)(colon - opts->headers[i]) : 0;
 
             if (namelen > 64) {
                 namelen = 64;
@@ -224,11 +223,11 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
     return len;
 }
 
-#define SETOPT(e, opt, val)                                                  \
-    do {                                                                     \
-        if (curl_easy_setopt((e), (opt), (val)) != CURLE_OK) {               \
-            goto fail;                                                       \
-        }                                                                    \
+#define SETOPT(e, opt, val)                                                   \
+    do {                                                                      \
+        if (curl_easy_setopt((e), (opt), (val)) != CURLE_OK) {                \
+            goto fail;                                                        \
+        }                                                                     \
     } while (0)
 
 /* Creates x's easy handle with every option; false on failure (OOM or an
@@ -236,10 +235,10 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
 static bool xfer_setup(xfer *x)
 {
     tool_http *h = x->h;
-    int64_t timeout = x->req->timeout_ms > 0 &&
-                              x->req->timeout_ms < h->timeout_ms
-                          ? x->req->timeout_ms
-                          : h->timeout_ms;
+    int64_t timeout =
+        x->req->timeout_ms > 0 && x->req->timeout_ms < h->timeout_ms
+            ? x->req->timeout_ms
+            : h->timeout_ms;
     CURL *e = curl_easy_init();
 
     if (e == NULL) {
@@ -341,6 +340,9 @@ static bool xfer_outcome(xfer *x, CURLcode code)
     switch (code) {
     case CURLE_OK:
         return status_retryable(r->status);
+    case CURLE_FILESIZE_EXCEEDED: /* announced by Content-Length */
+        x->too_big = true;
+        /* fall through */
     case CURLE_WRITE_ERROR:
         if (x->too_big) {
             x->curlerr[0] = '\0';
@@ -363,12 +365,6 @@ static bool xfer_outcome(xfer *x, CURLcode code)
             return false;
         }
         set_err(x, AA_EIO, "write error");
-        return false;
-    case CURLE_FILESIZE_EXCEEDED:
-        x->curlerr[0] = '\0';
-        snprintf(what, sizeof(what), "response body exceeds %zu MiB",
-                 x->h->max_body / (1024 * 1024));
-        set_err(x, AA_ETOOBIG, what);
         return false;
     case CURLE_OPERATION_TIMEDOUT:
         set_err(x, AA_ETIMEOUT, "timed out");
@@ -414,8 +410,7 @@ static int64_t retry_delay(const xfer *x)
         d *= 2;
     }
     /* A server's Retry-After (seconds) is honoured up to the cap. */
-    if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &after) ==
-            CURLE_OK &&
+    if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &after) == CURLE_OK &&
         after > 0) {
         int64_t a = after >= HTTP_MAX_BACKOFF_MS / 1000
                         ? HTTP_MAX_BACKOFF_MS
@@ -428,10 +423,16 @@ static int64_t retry_delay(const xfer *x)
     return d > HTTP_MAX_BACKOFF_MS ? HTTP_MAX_BACKOFF_MS : d;
 }
 
-static bool xfer_start(CURLM *m, xfer *x)
+/* Frees the body of an attempt that will not be used (a failed transfer,
+ * or one to be retried) and gives its bytes back to the batch. */
+static void xfer_drop_body(xfer *x)
 {
     *x->batch_bytes -= x->req->body.len;
-    aa_buf_reset(&x->req->body);
+    aa_buf_release(&x->req->body); /* keeps the maximum */
+}
+
+static bool xfer_start(CURLM *m, xfer *x)
+{
     x->too_big = false;
     x->batch_too_big = false;
     x->oom = false;
@@ -506,8 +507,8 @@ int tool_http_run(tool_http *h, tool_http_req *reqs, size_t n)
             xfer *x;
 
             if (msg->msg != CURLMSG_DONE ||
-                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-                                  &priv) != CURLE_OK ||
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) !=
+                    CURLE_OK ||
                 priv == NULL) {
                 continue;
             }
@@ -519,7 +520,11 @@ int tool_http_run(tool_http *h, tool_http_req *reqs, size_t n)
             if (xfer_outcome(x, msg->data.result) && !x->req->no_retry &&
                 x->req->attempts <= (unsigned)h->retries) {
                 x->retry_at_ms = now_ms() + retry_delay(x);
+                xfer_drop_body(x);
             } else {
+                if (x->req->err != 0) {
+                    xfer_drop_body(x);
+                }
                 x->done = true;
                 x->req->seconds = (double)(now_ms() - t0) / 1000.0;
                 remaining--;
@@ -529,7 +534,9 @@ int tool_http_run(tool_http *h, tool_http_req *reqs, size_t n)
             break;
         }
         now = now_ms();
-        for (i = 0; i < n; i++) {
+        /* A due retry without a free slot waits for a transfer to end
+         * (socket activity), not for its own time: no busy loop. */
+        for (i = 0; i < n && active < HTTP_MAX_ACTIVE; i++) {
             if (xs[i].retry_at_ms > 0) {
                 int64_t wait = xs[i].retry_at_ms - now;
 
@@ -556,6 +563,7 @@ out:
             curl_easy_cleanup(xs[i].easy);
         }
         if (rc != AA_OK && !xs[i].done) {
+            aa_buf_release(&reqs[i].body);
             reqs[i].err = rc;
             snprintf(reqs[i].errmsg, sizeof(reqs[i].errmsg),
                      "the request could not be run: %s", aa_strerror(rc));

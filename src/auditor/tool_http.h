@@ -20,13 +20,13 @@
 #define TOOL_HTTP_MAX_BODY ((size_t)64 * 1024 * 1024)
 
 typedef struct tool_http_opts {
-    int64_t timeout_ms;       /* whole transfer, per attempt; 0: 30 s */
-    int retries;              /* further attempts after the first */
-    int64_t backoff_ms;       /* first retry delay, doubled each time;
-                                 0: 250 ms */
-    size_t max_body;          /* 0: TOOL_HTTP_MAX_BODY */
-    const char *bearer_token; /* secret; NULL: none */
-    const char *basic_user;   /* NULL: no basic auth */
+    int64_t timeout_ms;         /* whole transfer, per attempt; 0: 30 s */
+    int retries;                /* further attempts after the first */
+    int64_t backoff_ms;         /* first retry delay, doubled each time;
+                                   0: 250 ms */
+    size_t max_body;            /* 0: TOOL_HTTP_MAX_BODY */
+    const char *bearer_token;   /* secret; NULL: none */
+    const char *basic_user;     /* NULL: no basic auth */
     const char *basic_password; /* secret */
     const char *const *headers; /* "Name: value" */
     size_t nheaders;
@@ -46,7 +46,7 @@ typedef struct tool_http_req {
                           AA_ECONNECT, AA_ETIMEOUT, AA_ETOOBIG, AA_EIO,
                           AA_ENOMEM */
     long status;       /* HTTP status of the last attempt, 0 if none */
-    aa_buf body;       /* the last attempt's body */
+    aa_buf body;       /* the last attempt's body; empty when err != 0 */
     char errmsg[256];  /* why err != 0; never holds a secret */
     unsigned attempts; /* attempts made */
     double seconds;    /* wall time from the batch start to completion */
@@ -65,9 +65,11 @@ void tool_http_free(tool_http *h);
  * (succeeded, failed or exhausted its retries).  Retried: connection
  * refused or failed, timeouts, an empty or reset reply, and HTTP 429, 502,
  * 503 and 504.  Bodies are bounded one by one (max_body) and all together
- * (256 MiB per batch); a transfer beyond either bound is aborted with
- * AA_ETOOBIG.  Each request's outcome is in its fields; the return value
- * is AA_ENOMEM or AA_EIO only when the batch itself could not run.
+ * (256 MiB per batch; a failed or retried attempt's body is freed at
+ * once and stops counting); a transfer beyond either bound is aborted with
+ * AA_ETOOBIG.  At most 48 transfers are open at once.  Each request's
+ * outcome is in its fields; the return value is AA_ENOMEM or AA_EIO only
+ * when the batch itself could not run.
  */
 int tool_http_run(tool_http *h, tool_http_req *reqs, size_t n);
 

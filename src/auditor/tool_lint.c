@@ -52,8 +52,8 @@ int tool_load_rules(const tool_config *cfg, aa_ruleset **out)
 
 int tool_rules_lint(const tool_config *cfg)
 {
-    const char *path = cfg->rules_file != NULL ? cfg->rules_file
-                                               : cfg->config_path;
+    const char *path =
+        cfg->rules_file != NULL ? cfg->rules_file : cfg->config_path;
     aa_ruleset *rs = NULL;
     int64_t window;
     int rc;
@@ -62,7 +62,7 @@ int tool_rules_lint(const tool_config *cfg)
     if (rc != AA_EXIT_OK) {
         return rc;
     }
-    window = cfg->window_ms > 0   ? cfg->window_ms
+    window = cfg->window_ms > 0  ? cfg->window_ms
              : rs->window_ms > 0 ? rs->window_ms
                                  : DEFAULT_WINDOW_MS;
     for (size_t i = 0; i < rs->nrules; i++) {
@@ -74,8 +74,8 @@ int tool_rules_lint(const tool_config *cfg)
         rc = aa_promql_compile(r, &cfg->selector, window, &q, &d);
         if (rc != AA_OK) {
             if (d.message[0] == '\0') {
-                aa_diag_set(&d, NULL, r->line, r->column,
-                            "rule \"%s\": %s", r->id, aa_strerror(rc));
+                aa_diag_set(&d, NULL, r->line, r->column, "rule \"%s\": %s",
+                            r->id, aa_strerror(rc));
             }
             snprintf(d.file, sizeof(d.file), "%s", rs->path);
             print_diag(&d);

@@ -55,12 +55,6 @@ static int run_check(const tool_config *cfg)
     } else if (rc != AA_EXIT_OK) {
         code = rc;
     }
-    if (rc == AA_EXIT_COMMAND_FAILED) {
-        /* "-- COMMAND" failed: 4 unless the gate fails with 1, 2 or 3. */
-        int gate = (int)aa_exit_code(report, &cfg->gate, incomplete);
-
-        code = gate != AA_EXIT_OK ? gate : AA_EXIT_COMMAND_FAILED;
-    }
     if (tool_reports_write(cfg, report) != 0) {
         code = output_failed(code);
     }

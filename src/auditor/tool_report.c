@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ static tool_unit threshold_unit(const aa_threshold *t)
     if (!t->set) {
         return TOOL_UNIT_NONE;
     }
-    if (ends_with(t->text, "ms") || ends_with(t->text, "s")) {
+    if (ends_with(t->text, "s")) { /* "ms" or "s" */
         return TOOL_UNIT_SECONDS;
     }
     if (ends_with(t->text, "%")) {
@@ -162,6 +163,140 @@ void tool_count_verdicts(const aa_report *r, size_t counts[5])
         if (v < 5) {
             counts[v]++;
         }
+    }
+}
+
+char *tool_fmt_summary(const aa_report *r, char *buf, size_t size)
+{
+    size_t c[5];
+
+    tool_count_verdicts(r, c);
+    snprintf(buf, size,
+             "%zu critical, %zu warning, %zu ok, %zu no data, %zu error",
+             c[AA_VERDICT_CRITICAL], c[AA_VERDICT_WARNING], c[AA_VERDICT_OK],
+             c[AA_VERDICT_NO_DATA], c[AA_VERDICT_ERROR]);
+    return buf;
+}
+
+char *tool_fmt_thresholds(const aa_rule *rule, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s%s%s%s", rule->warning.set ? "warning " : "",
+             rule->warning.set ? rule->warning.text : "",
+             rule->warning.set && rule->critical.set ? ", " : "",
+             rule->critical.set ? "critical " : "",
+             rule->critical.set ? rule->critical.text : "");
+    return buf;
+}
+
+size_t tool_utf8_len(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned long cp;
+    size_t n, i;
+
+    if (u[0] < 0x80) {
+        return 1;
+    } else if ((u[0] & 0xE0) == 0xC0) {
+        n = 2;
+        cp = u[0] & 0x1F;
+    } else if ((u[0] & 0xF0) == 0xE0) {
+        n = 3;
+        cp = u[0] & 0x0F;
+    } else if ((u[0] & 0xF8) == 0xF0) {
+        n = 4;
+        cp = u[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (i = 1; i < n; i++) {
+        if ((u[i] & 0xC0) != 0x80) {
+            return 0; /* also stops at the NUL */
+        }
+        cp = (cp << 6) | (u[i] & 0x3F);
+    }
+    /* overlong forms, surrogates and code points past U+10FFFF */
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+        (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return n;
+}
+
+char *tool_utf8_copy(const char *s)
+{
+    static const char replacement[] = "\xEF\xBF\xBD";
+    aa_buf b;
+    int rc = AA_OK;
+
+    aa_buf_init(&b, SIZE_MAX); /* at most 3 bytes out per byte in */
+    while (*s != '\0' && rc == AA_OK) {
+        size_t n = tool_utf8_len(s);
+
+        if (n == 0) {
+            rc = aa_buf_append(&b, replacement, 3);
+            s++;
+        } else {
+            rc = aa_buf_append(&b, s, n);
+            s += n;
+        }
+    }
+    if (rc == AA_OK) {
+        rc = aa_buf_append(&b, "", 0); /* an empty s still gets memory */
+    }
+    if (rc != AA_OK) {
+        aa_buf_release(&b);
+        return NULL;
+    }
+    return aa_buf_steal(&b);
+}
+
+void tool_put_xml(FILE *fp, const char *s, bool attr)
+{
+    while (s != NULL && *s != '\0') {
+        unsigned char ch = (unsigned char)*s;
+        size_t n;
+
+        switch (ch) {
+        case '&':
+            fputs("&amp;", fp);
+            break;
+        case '<':
+            fputs("&lt;", fp);
+            break;
+        case '>':
+            fputs("&gt;", fp);
+            break;
+        case '"':
+            fputs("&quot;", fp);
+            break;
+        case '\'':
+            fputs("&apos;", fp);
+            break;
+        case '\n':
+            fputs(attr ? "&#10;" : "\n", fp);
+            break;
+        case '\r':
+            fputs("&#13;", fp);
+            break;
+        case '\t':
+            fputs(attr ? "&#9;" : "\t", fp);
+            break;
+        default:
+            if (ch < 0x20 || ch == 0x7f) {
+                fputc('?', fp);
+                break;
+            }
+            n = tool_utf8_len(s);
+            if (n == 0) {
+                fputs("\xEF\xBF\xBD", fp);
+                break;
+            }
+            fwrite(s, 1, n, fp);
+            s += n;
+            continue;
+        }
+        s++;
     }
 }
 

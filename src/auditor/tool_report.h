@@ -52,6 +52,30 @@ char *tool_fmt_time(int64_t ms, char *buf, size_t size);
 /* Counts of the report's rule verdicts, indexed by aa_verdict. */
 void tool_count_verdicts(const aa_report *r, size_t counts[5]);
 
+/* "1 critical, 0 warning, 2 ok, 1 no data, 1 error" into buf; returns
+ * buf. */
+char *tool_fmt_summary(const aa_report *r, char *buf, size_t size);
+
+/* A rule's thresholds as written: "warning > 50ms, critical > 250ms"
+ * (only those set) into buf; returns buf. */
+char *tool_fmt_thresholds(const aa_rule *rule, char *buf, size_t size);
+
+/* Length (1..4) of the valid UTF-8 sequence at s, 0 when the byte at s
+ * does not start one.  *s must not be NUL. */
+size_t tool_utf8_len(const char *s);
+
+/* A malloc'd copy of s in which every byte that does not belong to a
+ * valid UTF-8 sequence is replaced by U+FFFD; NULL on OOM. */
+char *tool_utf8_copy(const char *s);
+
+/* s as XML 1.0 character data (attr: inside a double- or single-quoted
+ * attribute value): & < > " ' escaped; control characters other than
+ * tab, newline and carriage return, which XML 1.0 cannot hold, and bytes
+ * that are not valid UTF-8 become '?' and U+FFFD.  In attributes,
+ * newlines and tabs are written as character references so that parsers
+ * keep them.  NULL writes nothing. */
+void tool_put_xml(FILE *fp, const char *s, bool attr);
+
 /* The threshold a rule result is judged against for display: the crossed
  * one, else critical, else warning; NULL when the rule has none. */
 const aa_threshold *tool_shown_threshold(const aa_rule_result *rr);

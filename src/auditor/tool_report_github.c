@@ -99,7 +99,8 @@ static void put_annotation(FILE *fp, const aa_rule_result *rr)
 
 int tool_report_github(const tool_config *cfg, const aa_report *r, FILE *fp)
 {
-    size_t i, c[5];
+    char summary[160];
+    size_t i;
     int pass;
 
     (void)cfg;
@@ -111,13 +112,9 @@ int tool_report_github(const tool_config *cfg, const aa_report *r, FILE *fp)
             }
         }
     }
-    tool_count_verdicts(r, c);
-    fprintf(fp,
-            "async-auditor: Runtime Status: %s (%zu critical, %zu warning, "
-            "%zu ok, %zu no data, %zu error)\n",
-            aa_status_name(r->status), c[AA_VERDICT_CRITICAL],
-            c[AA_VERDICT_WARNING], c[AA_VERDICT_OK], c[AA_VERDICT_NO_DATA],
-            c[AA_VERDICT_ERROR]);
+    fprintf(fp, "async-auditor: Runtime Status: %s (%s)\n",
+            aa_status_name(r->status),
+            tool_fmt_summary(r, summary, sizeof(summary)));
     if (fflush(fp) != 0 || ferror(fp)) {
         return AA_EIO;
     }

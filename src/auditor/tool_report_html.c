@@ -245,7 +245,9 @@ static void put_series(const aa_rule_result *rr, char unit, FILE *fp)
         char lb[1024], v[64];
 
         fputs("<tr><td><code>", fp);
-        put_esc(fp, aa_labels_format(&s->labels, lb, sizeof(lb)));
+        put_esc(fp, s->labels.n > 0
+                        ? aa_labels_format(&s->labels, lb, sizeof(lb))
+                        : "all series");
         fprintf(fp, "</code></td><td class=\"num\">%s</td>"
                     "<td><span class=\"v %s\">%s</span></td></tr>\n",
                 fmt_value(s->value, unit, v, sizeof(v)),
@@ -357,7 +359,7 @@ enum {
     CH_R = 14,
     CH_T = 12,
     CH_B = 30, /* room for the x labels */
-    MAX_SPANS = 20000
+    MAX_STEPS = 1200 /* points per line at most: longer runs are thinned */
 };
 
 /* One chart: a structured stat evaluated at every step, one line per
@@ -409,31 +411,43 @@ static const chart_spec charts[] = {
 static const char *const palette[] = {"#1f5fbf", "#7b3fb5", "#138a7e",
                                       "#b5508a", "#5d6b1f", "#3a3f4b"};
 
-/* A scrape interval in which blocking episodes ended, with the share of
- * it spent blocked (from the block histogram's _sum). */
-typedef struct span {
-    int64_t a, b;
-    double frac;
-} span;
-
 typedef struct chart_ctx {
     const aa_report *r;
     const aa_tsdb *db;
     const aa_matchers *extra;
     int64_t t0, t1, step;
-    span *spans;
-    size_t nspans;
-    bool spans_truncated;
+    double *blocked; /* per step from t0: seconds blocked (all series) */
+    size_t nbins;
 } chart_ctx;
 
-/* Collects the shaded intervals.  On allocation failure the list stays
- * as far as it got and spans_truncated says so. */
-static void collect_spans(chart_ctx *c)
+/* Adds blocked seconds spread evenly over [a, b] to the step bins. */
+static void add_blocked(chart_ctx *c, int64_t a, int64_t b, double sec)
 {
-    size_t *ids = NULL, nids = 0, cap = 0, cap_spans = 0, n;
+    for (int64_t t = a; t < b;) {
+        int64_t i = (t - c->t0) / c->step;
+        int64_t end = c->t0 + (i + 1) * c->step;
+
+        if (end > b) {
+            end = b;
+        }
+        if (i >= 0 && (size_t)i < c->nbins) {
+            c->blocked[i] += sec * (double)(end - t) / (double)(b - a);
+        }
+        t = end;
+    }
+}
+
+/* Fills c->blocked from the increases of the block histogram's _sum
+ * between consecutive scrapes.  Without memory the charts go unshaded. */
+static void collect_blocked(chart_ctx *c)
+{
+    size_t *ids = NULL, nids = 0, cap = 0, n;
     aa_point *pts = NULL;
 
-    if (aa_tsdb_select(c->db,
+    c->nbins = (size_t)((c->t1 - c->t0) / c->step) + 1;
+    c->blocked = calloc(c->nbins, sizeof(*c->blocked));
+    if (c->blocked == NULL ||
+        aa_tsdb_select(c->db,
                        "python_asyncio_loop_block_duration_seconds_sum",
                        c->extra, NULL, &ids, &nids, NULL) != 0) {
         return;
@@ -445,30 +459,12 @@ static void collect_spans(chart_ctx *c)
         }
         for (size_t k = 1; k < n; k++) {
             double d = pts[k].v - pts[k - 1].v;
-            int64_t dt = pts[k].t_ms - pts[k - 1].t_ms;
 
-            if (!(d > 0) || dt <= 0) {
-                continue; /* no episode, or a counter reset */
+            if (d > 0 && pts[k].t_ms > pts[k - 1].t_ms) {
+                add_blocked(c, pts[k - 1].t_ms, pts[k].t_ms, d);
             }
-            if (c->nspans == cap_spans) {
-                size_t nc = cap_spans == 0 ? 64 : cap_spans * 2;
-                span *ns;
-
-                if (nc > MAX_SPANS ||
-                    (ns = realloc(c->spans, nc * sizeof(*ns))) == NULL) {
-                    c->spans_truncated = true;
-                    goto out;
-                }
-                c->spans = ns;
-                cap_spans = nc;
-            }
-            c->spans[c->nspans].a = pts[k - 1].t_ms;
-            c->spans[c->nspans].b = pts[k].t_ms;
-            c->spans[c->nspans].frac = d * 1000.0 / (double)dt;
-            c->nspans++;
         }
     }
-out:
     free(pts);
     free(ids);
 }
@@ -581,17 +577,23 @@ static void put_axes(const chart_ctx *c, const chart_spec *cs, double ymax,
 
 static void put_spans(const chart_ctx *c, FILE *fp)
 {
-    for (size_t i = 0; i < c->nspans; i++) {
-        double x0 = ch_x(c, c->spans[i].a), x1 = ch_x(c, c->spans[i].b);
-        double f = c->spans[i].frac;
+    for (size_t i = 0; c->blocked != NULL && i < c->nbins; i++) {
+        int64_t a = c->t0 + (int64_t)i * c->step;
+        int64_t b = a + c->step < c->t1 ? a + c->step : c->t1;
+        double x0 = ch_x(c, a), x1 = ch_x(c, b);
+        double f;
 
+        if (!(c->blocked[i] > 0) || b <= a) {
+            continue;
+        }
+        f = c->blocked[i] * 1000.0 / (double)(b - a);
         if (f > 1.0) {
             f = 1.0;
         }
         fprintf(fp, "<rect class=\"episode\" x=\"%.1f\" y=\"%d\" "
                     "width=\"%.1f\" height=\"%d\" fill=\"#c62828\" "
                     "fill-opacity=\"%.2f\"><title>blocked %.0f%% of this "
-                    "interval</title></rect>\n",
+                    "step</title></rect>\n",
                 x0, CH_T, x1 - x0 > 1.0 ? x1 - x0 : 1.0,
                 CH_H - CH_T - CH_B, 0.04 + 0.24 * f, f * 100.0);
     }
@@ -800,16 +802,24 @@ static void put_charts(const tool_config *cfg, const aa_report *r, FILE *fp)
               fp);
         return;
     }
-    collect_spans(&c);
+    if ((c.t1 - c.t0) / c.step > MAX_STEPS) {
+        /* thin a long recording to MAX_STEPS points, a multiple of the
+         * scrape step */
+        int64_t k = (c.t1 - c.t0) / c.step / MAX_STEPS + 1;
+
+        c.step *= k;
+    }
+    collect_blocked(&c);
     fprintf(fp, "<p class=\"note\">One point per %s; rates and quantiles "
-                "over the last %s at each point.  Red bands: scrape "
-                "intervals in which blocking episodes ended, darker the "
-                "larger the share of the interval spent blocked%s.  "
-                "Dashed lines: the warning and critical thresholds of "
-                "the rule judging that signal.</p>\n<div class=\"charts\">\n",
+                "over the last %s at each point.  Red bands: blocking "
+                "episodes (from the block histogram's growth between "
+                "scrapes), darker the larger the share of the step spent "
+                "blocked%s.  Dashed lines: the warning and critical "
+                "thresholds of the rule judging that signal.</p>\n"
+                "<div class=\"charts\">\n",
             aa_duration_format(c.step, sb, sizeof(sb)),
             aa_duration_format(3 * c.step, wb, sizeof(wb)),
-            c.spans_truncated ? " (only the first ones are shown)" : "");
+            c.blocked == NULL ? " (not shown: out of memory)" : "");
     for (size_t i = 0; i < sizeof(charts) / sizeof(charts[0]); i++) {
         drawn += put_chart(&c, &charts[i], fp) ? 1 : 0;
     }
@@ -817,7 +827,7 @@ static void put_charts(const tool_config *cfg, const aa_report *r, FILE *fp)
                 "data-drawn=\"%zu\">%zu of %zu charts have data.</p>\n",
             drawn, drawn, sizeof(charts) / sizeof(charts[0]));
     fputs("</section>\n", fp);
-    free(c.spans);
+    free(c.blocked);
 }
 int tool_report_html(const tool_config *cfg, const aa_report *r, FILE *fp)
 {

@@ -7,6 +7,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -36,9 +37,28 @@ static void push(jctx *c, json_t *arr, json_t *value)
     }
 }
 
+/* A JSON string of s.  Text from outside (label values, messages) is not
+ * always valid UTF-8, which jansson refuses: such bytes become U+FFFD
+ * rather than costing the whole report.  NULL only on OOM. */
+static json_t *str(const char *s)
+{
+    json_t *j = json_string(s);
+    char *fixed;
+
+    if (j != NULL) {
+        return j;
+    }
+    fixed = tool_utf8_copy(s);
+    if (fixed != NULL) {
+        j = json_string(fixed);
+        free(fixed);
+    }
+    return j;
+}
+
 static json_t *str_or_null(const char *s)
 {
-    return s != NULL ? json_string(s) : json_null();
+    return s != NULL ? str(s) : json_null();
 }
 
 static json_t *number(double v)
@@ -63,20 +83,19 @@ static json_t *labels_obj(jctx *c, const aa_labels *ls)
     size_t i;
 
     for (i = 0; o != NULL && i < ls->n; i++) {
-        set(c, o, ls->v[i].name, json_string(ls->v[i].value));
+        set(c, o, ls->v[i].name, str(ls->v[i].value));
     }
     return o;
 }
 
-static json_t *rule_obj(jctx *c, const aa_report *r, const aa_rule_result *rr)
+static json_t *rule_obj(jctx *c, const aa_rule_result *rr)
 {
     const aa_rule *rule = rr->rule;
     json_t *o = json_object(), *series, *sites, *warnings, *th;
     char buf[64];
     size_t i;
 
-    (void)r;
-    set(c, o, "id", json_string(rule->id));
+    set(c, o, "id", str(rule->id));
     set(c, o, "finding", str_or_null(rule->finding));
     set(c, o, "description", str_or_null(rule->description));
     set(c, o, "status", json_string(aa_verdict_name(rr->verdict)));
@@ -100,7 +119,7 @@ static json_t *rule_obj(jctx *c, const aa_report *r, const aa_rule_result *rr)
     set(c, o, "message", str_or_null(rr->message));
     warnings = json_array();
     for (i = 0; i < rr->nwarnings; i++) {
-        push(c, warnings, json_string(rr->warnings[i]));
+        push(c, warnings, str(rr->warnings[i]));
     }
     set(c, o, "warnings", warnings);
     series = json_array();
@@ -118,7 +137,7 @@ static json_t *rule_obj(jctx *c, const aa_report *r, const aa_rule_result *rr)
     for (i = 0; i < rr->nsites; i++) {
         json_t *so = json_object();
 
-        set(c, so, "site", json_string(rr->sites[i].site));
+        set(c, so, "site", str(rr->sites[i].site));
         set(c, so, "seconds", number(rr->sites[i].seconds));
         push(c, sites, so);
     }
@@ -128,8 +147,6 @@ static json_t *rule_obj(jctx *c, const aa_report *r, const aa_rule_result *rr)
 
 int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
 {
-    static const char *const names[5] = {"ok", "no_data", "error", "warning",
-                                         "critical"};
     json_t *root = json_object(), *window, *rules, *summary;
     jctx c = {false};
     size_t counts[5], i;
@@ -167,12 +184,13 @@ int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
     tool_count_verdicts(r, counts);
     summary = json_object();
     for (i = 0; i < 5; i++) {
-        set(&c, summary, names[i], json_integer((json_int_t)counts[i]));
+        set(&c, summary, aa_verdict_name((aa_verdict)i),
+            json_integer((json_int_t)counts[i]));
     }
     set(&c, root, "summary", summary);
     rules = json_array();
     for (i = 0; i < r->nrules; i++) {
-        push(&c, rules, rule_obj(&c, r, &r->rules[i]));
+        push(&c, rules, rule_obj(&c, &r->rules[i]));
     }
     set(&c, root, "rules", rules);
     if (c.failed) {

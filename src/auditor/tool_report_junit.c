@@ -14,47 +14,6 @@
 #include "aa/rules.h"
 #include "tool_report.h"
 
-/* Text or attribute content: & < > " ' escaped; control characters other
- * than tab, newline and carriage return (invalid in XML 1.0) become '?'.
- * In attributes, newlines and tabs are written as character references so
- * that parsers keep them. */
-static void put_xml(FILE *fp, const char *s, bool attr)
-{
-    for (; s != NULL && *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-
-        switch (ch) {
-        case '&':
-            fputs("&amp;", fp);
-            break;
-        case '<':
-            fputs("&lt;", fp);
-            break;
-        case '>':
-            fputs("&gt;", fp);
-            break;
-        case '"':
-            fputs("&quot;", fp);
-            break;
-        case '\'':
-            fputs("&apos;", fp);
-            break;
-        case '\n':
-            fputs(attr ? "&#10;" : "\n", fp);
-            break;
-        case '\r':
-            fputs("&#13;", fp);
-            break;
-        case '\t':
-            fputs(attr ? "&#9;" : "\t", fp);
-            break;
-        default:
-            fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, fp);
-            break;
-        }
-    }
-}
-
 /* One line summing a rule's outcome, used as the failure message. */
 static void rule_message(const aa_rule_result *rr, char *buf, size_t size)
 {
@@ -85,36 +44,37 @@ static void put_details(FILE *fp, const aa_rule_result *rr)
     size_t i;
 
     if (rule->description != NULL) {
-        put_xml(fp, rule->description, false);
+        tool_put_xml(fp, rule->description, false);
         fputc('\n', fp);
     }
     fputs("thresholds: warning ", fp);
-    put_xml(fp, rule->warning.set ? rule->warning.text : "-", false);
+    tool_put_xml(fp, rule->warning.set ? rule->warning.text : "-", false);
     fputs(", critical ", fp);
-    put_xml(fp, rule->critical.set ? rule->critical.text : "-", false);
+    tool_put_xml(fp, rule->critical.set ? rule->critical.text : "-", false);
     fputc('\n', fp);
     if (rr->query != NULL) {
         fputs("query: ", fp);
-        put_xml(fp, rr->query, false);
+        tool_put_xml(fp, rr->query, false);
         fputc('\n', fp);
     }
     for (i = 0; i < rr->nseries; i++) {
         fputs("series ", fp);
-        put_xml(fp, aa_labels_format(&rr->series[i].labels, buf, sizeof(buf)),
-                false);
+        tool_put_xml(fp,
+                     aa_labels_format(&rr->series[i].labels, buf, sizeof(buf)),
+                     false);
         fprintf(fp, " = %s (%s)\n",
                 tool_fmt_value(rule, rr->series[i].value, val, sizeof(val)),
                 aa_verdict_name(rr->series[i].verdict));
     }
     for (i = 0; i < rr->nsites; i++) {
         fputs("site ", fp);
-        put_xml(fp, rr->sites[i].site, false);
+        tool_put_xml(fp, rr->sites[i].site, false);
         fprintf(fp, ": %s blocked\n",
                 tool_fmt_seconds(rr->sites[i].seconds, val, sizeof(val)));
     }
     for (i = 0; i < rr->nwarnings; i++) {
         fputs("backend warning: ", fp);
-        put_xml(fp, rr->warnings[i], false);
+        tool_put_xml(fp, rr->warnings[i], false);
         fputc('\n', fp);
     }
 }
@@ -146,7 +106,9 @@ int tool_report_junit(const tool_config *cfg, const aa_report *r, FILE *fp)
     /* timestamp: the end of the window, without the zone designator as
      * the JUnit schema's xs:dateTime usage expects */
     tool_fmt_time(r->end_ms - r->end_ms % 1000, ts, sizeof(ts));
-    ts[strlen(ts) - 1] = '\0';
+    if (ts[0] != '\0' && ts[strlen(ts) - 1] == 'Z') {
+        ts[strlen(ts) - 1] = '\0';
+    }
     fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", fp);
     fprintf(fp,
             "<testsuites name=\"async-auditor\" tests=\"%zu\" "
@@ -161,9 +123,9 @@ int tool_report_junit(const tool_config *cfg, const aa_report *r, FILE *fp)
     fprintf(fp, "      <property name=\"status\" value=\"%s\"/>\n",
             aa_status_name(r->status));
     fputs("      <property name=\"target\" value=\"", fp);
-    put_xml(fp, r->target, true);
+    tool_put_xml(fp, r->target, true);
     fputs("\"/>\n      <property name=\"mode\" value=\"", fp);
-    put_xml(fp, r->mode, true);
+    tool_put_xml(fp, r->mode, true);
     fputs("\"/>\n", fp);
     fprintf(fp, "      <property name=\"window_start\" value=\"%s\"/>\n",
             tool_fmt_time(r->start_ms, msg, sizeof(msg)));
@@ -175,7 +137,7 @@ int tool_report_junit(const tool_config *cfg, const aa_report *r, FILE *fp)
         const char *elem = NULL;
 
         fputs("    <testcase classname=\"async-auditor\" name=\"", fp);
-        put_xml(fp, rr->rule->id, true);
+        tool_put_xml(fp, rr->rule->id, true);
         fputs("\" time=\"0\">\n", fp);
         rule_message(rr, msg, sizeof(msg));
         if (tool_is_finding(rr)) {
@@ -187,20 +149,20 @@ int tool_report_junit(const tool_config *cfg, const aa_report *r, FILE *fp)
         if (elem != NULL) {
             fprintf(fp, "      <%s type=\"%s\" message=\"", elem,
                     aa_verdict_name(rr->verdict));
-            put_xml(fp, msg, true);
+            tool_put_xml(fp, msg, true);
             fputs("\">", fp);
             put_details(fp, rr);
             fprintf(fp, "</%s>\n", elem);
         } else if (is_skipped(rr)) {
             fputs("      <skipped message=\"", fp);
-            put_xml(fp,
-                    rr->message != NULL ? rr->message
-                                        : "no data (no_data: ok)",
-                    true);
+            tool_put_xml(fp,
+                         rr->message != NULL ? rr->message
+                                             : "no data (no_data: ok)",
+                         true);
             fputs("\"/>\n", fp);
         } else {
             fputs("      <system-out>", fp);
-            put_xml(fp, msg, false);
+            tool_put_xml(fp, msg, false);
             fputc('\n', fp);
             put_details(fp, rr);
             fputs("</system-out>\n", fp);

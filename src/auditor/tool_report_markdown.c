@@ -62,40 +62,22 @@ static void put_code(FILE *fp, const char *s)
     fputc('`', fp);
 }
 
-static void put_thresholds(FILE *fp, const aa_rule *rule)
-{
-    if (rule->warning.set) {
-        fputs("warning ", fp);
-        put_cell(fp, rule->warning.text);
-    }
-    if (rule->critical.set) {
-        fputs(rule->warning.set ? ", critical " : "critical ", fp);
-        put_cell(fp, rule->critical.text);
-    }
-}
-
 int tool_report_markdown(const tool_config *cfg, const aa_report *r, FILE *fp)
 {
     char a[40], b[40], val[64], buf[1024];
-    size_t i, c[5], nfind = 0;
+    size_t i, c[5], nfind;
     int pass;
 
     (void)cfg;
     tool_count_verdicts(r, c);
+    nfind = c[AA_VERDICT_CRITICAL] + c[AA_VERDICT_WARNING];
     fprintf(fp, "## Async runtime audit: %s\n\n", aa_status_name(r->status));
-    fprintf(fp,
-            "**%zu critical, %zu warning, %zu ok, %zu no data, %zu error** "
-            "over ",
-            c[AA_VERDICT_CRITICAL], c[AA_VERDICT_WARNING], c[AA_VERDICT_OK],
-            c[AA_VERDICT_NO_DATA], c[AA_VERDICT_ERROR]);
+    fprintf(fp, "**%s** over ", tool_fmt_summary(r, buf, sizeof(buf)));
     fprintf(fp, "%s to %s from ", tool_fmt_time(r->start_ms, a, sizeof(a)),
             tool_fmt_time(r->end_ms, b, sizeof(b)));
     put_code(fp, r->target != NULL ? r->target : "-");
     fprintf(fp, " (%s).\n\n", r->mode != NULL ? r->mode : "-");
 
-    for (i = 0; i < r->nrules; i++) {
-        nfind += tool_is_finding(&r->rules[i]) ? 1 : 0;
-    }
     if (nfind > 0) {
         fputs("### Findings\n\n", fp);
     }
@@ -153,7 +135,7 @@ int tool_report_markdown(const tool_config *cfg, const aa_report *r, FILE *fp)
                 rr->has_value
                     ? tool_fmt_value(rr->rule, rr->value, val, sizeof(val))
                     : "-");
-        put_thresholds(fp, rr->rule);
+        put_cell(fp, tool_fmt_thresholds(rr->rule, buf, sizeof(buf)));
         fputs(" | ", fp);
         if (rr->message != NULL) {
             put_cell(fp, rr->message);

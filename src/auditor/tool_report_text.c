@@ -85,17 +85,6 @@ static const char *safe(const char *s, char *buf, size_t size)
     return buf;
 }
 
-static void put_thresholds(FILE *fp, const aa_rule *rule)
-{
-    if (rule->warning.set) {
-        fprintf(fp, "warning %s", rule->warning.text);
-    }
-    if (rule->critical.set) {
-        fprintf(fp, "%scritical %s", rule->warning.set ? ", " : "",
-                rule->critical.text);
-    }
-}
-
 static void put_finding(FILE *fp, bool color, const aa_rule_result *rr)
 {
     const aa_rule *rule = rr->rule;
@@ -118,8 +107,7 @@ static void put_finding(FILE *fp, bool color, const aa_rule_result *rr)
             fprintf(fp, " (%s of %s)", rule->stat_text, rule->metric);
         }
         fputc('\n', fp);
-    }
-    if (!rr->has_value) {
+    } else {
         fprintf(fp, "    value:     none (the rule says no_data: %s)\n",
                 aa_verdict_name(rr->verdict));
     }
@@ -191,7 +179,7 @@ static void put_rule_table(FILE *fp, bool color, const aa_report *r)
             "VALUE", "THRESHOLDS");
     for (i = 0; i < r->nrules; i++) {
         const aa_rule_result *rr = &r->rules[i];
-        char val[64];
+        char val[64], th[160];
 
         fputs("  ", fp);
         put_colored(fp, color, verdict_color(rr->verdict),
@@ -200,8 +188,7 @@ static void put_rule_table(FILE *fp, bool color, const aa_report *r)
                 rr->has_value
                     ? tool_fmt_value(rr->rule, rr->value, val, sizeof(val))
                     : "-");
-        put_thresholds(fp, rr->rule);
-        fputc('\n', fp);
+        fprintf(fp, "%s\n", tool_fmt_thresholds(rr->rule, th, sizeof(th)));
     }
 }
 
@@ -243,9 +230,7 @@ static void put_notes(FILE *fp, const aa_report *r)
 static void put_footer(FILE *fp, const aa_report *r)
 {
     char a[40], b[40], d[40], text[1024];
-    size_t c[5];
 
-    tool_count_verdicts(r, c);
     fprintf(fp, "\nWindow:  %s to %s (%s)\n",
             tool_fmt_time(r->start_ms, a, sizeof(a)),
             tool_fmt_time(r->end_ms, b, sizeof(b)),
@@ -257,18 +242,14 @@ static void put_footer(FILE *fp, const aa_report *r)
         fprintf(fp, "Scrapes: %u ok, %u failed\n", r->scrapes_ok,
                 r->scrapes_failed);
     }
-    fprintf(fp,
-            "Summary: %zu critical, %zu warning, %zu ok, %zu no data, "
-            "%zu error\n",
-            c[AA_VERDICT_CRITICAL], c[AA_VERDICT_WARNING], c[AA_VERDICT_OK],
-            c[AA_VERDICT_NO_DATA], c[AA_VERDICT_ERROR]);
+    fprintf(fp, "Summary: %s\n", tool_fmt_summary(r, text, sizeof(text)));
 }
 
 int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp)
 {
     bool color = cfg->color;
     bool quiet = cfg->verbosity < 0;
-    size_t i, nfind = 0;
+    size_t i, c[5];
     char text[1024];
     int pass;
 
@@ -279,11 +260,12 @@ int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp)
     put_colored(fp, color, status_color(r->status), aa_status_name(r->status),
                 0);
     fputc('\n', fp);
-    for (i = 0; i < r->nrules; i++) {
-        nfind += tool_is_finding(&r->rules[i]) ? 1 : 0;
-    }
+    tool_count_verdicts(r, c);
     if (!quiet) {
-        fputs(nfind > 0 ? "\nFindings:\n" : "\nFindings: none\n", fp);
+        fputs(c[AA_VERDICT_CRITICAL] + c[AA_VERDICT_WARNING] > 0
+                  ? "\nFindings:\n"
+                  : "\nFindings: none\n",
+              fp);
     }
     /* critical findings first, then warnings, each in rule order */
     for (pass = 0; pass < 2; pass++) {

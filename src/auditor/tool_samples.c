@@ -6,6 +6,7 @@
  */
 #include "tool_samples.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -14,37 +15,129 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Whether name is among the sample's labels, extra, or v[0..n). */
+static bool label_taken(const char *name, const aa_expo_sample *s,
+                        const aa_label *extra, size_t nextra,
+                        const aa_label *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < s->nlabels; i++) {
+        if (strcmp(s->labels[i].name, name) == 0) {
+            return true;
+        }
+    }
+    for (i = 0; i < nextra; i++) {
+        if (strcmp(extra[i].name, name) == 0) {
+            return true;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (strcmp(v[i].name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* "exported_" prefixed to name until no label has it (scrape.go,
+ * resolveConflictingExposedLabels).  NULL on OOM. */
+static char *exported_name(const char *name, const aa_expo_sample *s,
+                           const aa_label *extra, size_t nextra,
+                           const aa_label *v, size_t n)
+{
+    static const char prefix[] = "exported_";
+    size_t len = strlen(name), k;
+    char *out = NULL;
+
+    for (k = 1;; k++) {
+        char *grown = realloc(out, k * (sizeof(prefix) - 1) + len + 1);
+        size_t i;
+
+        if (grown == NULL) {
+            free(out);
+            return NULL;
+        }
+        out = grown;
+        for (i = 0; i < k; i++) {
+            memcpy(out + i * (sizeof(prefix) - 1), prefix,
+                   sizeof(prefix) - 1);
+        }
+        memcpy(out + k * (sizeof(prefix) - 1), name, len + 1);
+        if (!label_taken(out, s, extra, nextra, v, n)) {
+            return out;
+        }
+    }
+}
+
+static int label_cmp(const void *pa, const void *pb)
+{
+    const aa_label *a = pa, *b = pb;
+
+    return strcmp(a->name, b->name);
+}
+
+/*
+ * The label set is a sorted view borrowing the parser's strings (the
+ * store copies what it keeps), so a sample of a known series costs no
+ * allocation here; only a renamed label is allocated.
+ */
 int tool_samples_add(aa_tsdb *db, const aa_expo_sample *s,
                      const aa_label *extra, size_t nextra, size_t *id)
 {
-    aa_labels ls = {NULL, 0};
-    char renamed[300];
-    size_t i, j;
-    int rc;
+    aa_label stack[32], *v = stack;
+    char *renamed[8];
+    size_t n = 0, nren = 0, i, j, max = s->nlabels + nextra + 1;
+    aa_labels ls;
+    int rc = AA_OK;
 
-    rc = aa_labels_add(&ls, "__name__", s->name);
-    for (i = 0; rc == AA_OK && i < s->nlabels; i++) {
+    assert(nextra <= sizeof(renamed) / sizeof(renamed[0]));
+    if (max > sizeof(stack) / sizeof(stack[0])) {
+        v = malloc(max * sizeof(*v));
+        if (v == NULL) {
+            return AA_ENOMEM;
+        }
+    }
+    v[n].name = (char *)"__name__";
+    v[n++].value = (char *)s->name;
+    for (i = 0; i < s->nlabels; i++) {
         const char *name = s->labels[i].name;
 
+        /* An empty label value is the same as no label in Prometheus. */
+        if (s->labels[i].value[0] == '\0') {
+            continue;
+        }
         for (j = 0; j < nextra; j++) {
             if (strcmp(name, extra[j].name) == 0) {
-                snprintf(renamed, sizeof(renamed), "exported_%s", name);
-                name = renamed;
                 break;
             }
         }
-        /* An empty label value is the same as no label in Prometheus. */
-        if (s->labels[i].value[0] != '\0') {
-            rc = aa_labels_add(&ls, name, s->labels[i].value);
+        if (j < nextra) {
+            renamed[nren] = exported_name(name, s, extra, nextra, v, n);
+            if (renamed[nren] == NULL) {
+                rc = AA_ENOMEM;
+                goto out;
+            }
+            name = renamed[nren++];
         }
+        v[n].name = (char *)name;
+        v[n++].value = (char *)s->labels[i].value;
     }
-    for (j = 0; rc == AA_OK && j < nextra; j++) {
-        rc = aa_labels_add(&ls, extra[j].name, extra[j].value);
+    for (j = 0; j < nextra; j++) {
+        v[n].name = extra[j].name;
+        v[n++].value = extra[j].value;
     }
-    if (rc == AA_OK) {
-        rc = aa_tsdb_series(db, &ls, s->family, id);
+    qsort(v, n, sizeof(*v), label_cmp);
+    ls.v = v;
+    ls.n = n;
+    rc = aa_tsdb_series(db, &ls, s->family, id);
+out:
+    for (i = 0; i < nren; i++) {
+        free(renamed[i]);
     }
-    aa_labels_clear(&ls);
+    if (v != stack) {
+        free(v);
+    }
     return rc;
 }
 
@@ -57,14 +150,19 @@ typedef struct loader {
     const char *path;
 } loader;
 
+int tool_samples_meta(aa_tsdb *db, const aa_expo_meta *m)
+{
+    if (m->help != NULL || m->unit != NULL) {
+        return AA_OK;
+    }
+    return aa_tsdb_set_type(db, m->family, m->type);
+}
+
 static int load_meta(void *ctx, const aa_expo_meta *m)
 {
     loader *ld = ctx;
 
-    if (m->help != NULL || m->unit != NULL) {
-        return AA_OK;
-    }
-    return aa_tsdb_set_type(ld->db, m->family, m->type);
+    return tool_samples_meta(ld->db, m);
 }
 
 static int load_sample(void *ctx, const aa_expo_sample *s)
@@ -138,7 +236,6 @@ int tool_samples_load(const char *path, aa_tsdb *db, aa_diag *diag)
     loader ld = {db, diag, path};
     aa_expo_handler h = {load_sample, load_meta, &ld};
     aa_expo_limits lim = {1024 * 1024, (size_t)1 << 31, 128};
-    aa_expo_format fmt = AA_EXPO_TEXT;
     int rc;
 
     aa_diag_clear(diag);
@@ -147,19 +244,9 @@ int tool_samples_load(const char *path, aa_tsdb *db, aa_diag *diag)
     if (rc != AA_OK) {
         goto out;
     }
-    /* OpenMetrics ends in "# EOF"; a 0.0.4 file with ms timestamps is
-     * accepted too. */
-    {
-        size_t n = b.len;
-
-        while (n > 0 && b.data[n - 1] == '\n') {
-            n--;
-        }
-        if (n >= 5 && memcmp(b.data + n - 5, "# EOF", 5) == 0) {
-            fmt = AA_EXPO_OPENMETRICS;
-        }
-    }
-    rc = aa_expo_parse(b.data, b.len, fmt, &lim, &h, diag);
+    /* A 0.0.4 file with ms timestamps is accepted too. */
+    rc = aa_expo_parse(b.data, b.len, aa_expo_format_sniff(b.data, b.len),
+                       &lim, &h, diag);
     if (rc != AA_OK && diag != NULL) {
         char msg[sizeof(diag->message)];
 

@@ -31,12 +31,18 @@ int tool_samples_load(const char *path, aa_tsdb *db, aa_diag *diag);
 int tool_samples_save(const char *path, const aa_tsdb *db, aa_diag *diag);
 
 /*
- * Adds one parsed sample to db as series name{labels, extra...}; the
- * exposition's own labels named like an extra one are renamed
- * "exported_<name>" (Prometheus's honor_labels: false).  *id is the
- * series.  Used by both the scraper and the loader.
+ * Adds one parsed sample to db as series name{labels, extra...} (at most
+ * 8 extra labels); an exposition label with an empty value is left out,
+ * and one named like an extra label is renamed "exported_<name>" (more
+ * "exported_" prefixes while that name is taken), as Prometheus does with
+ * honor_labels: false.  *id is the series.  Used by both the scraper and
+ * the loader.  AA_ENOMEM, or aa_tsdb_series's errors.
  */
 int tool_samples_add(aa_tsdb *db, const aa_expo_sample *s,
                      const aa_label *extra, size_t nextra, size_t *id);
+
+/* The parsers' meta callback body: records a # TYPE line's type in db;
+ * HELP and UNIT lines are ignored. */
+int tool_samples_meta(aa_tsdb *db, const aa_expo_meta *m);
 
 #endif

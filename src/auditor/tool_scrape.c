@@ -52,15 +52,22 @@
 #define LOOP_PREFIX "python_asyncio_loop_"
 #define TOP_SITES 5
 #define MAX_RANGE_STEPS 11000
+/* How long a command may take to exit after a signal before SIGKILL. */
+#define KILL_GRACE_MS 5000
 
 /* The store behind the last report: the report borrows it (the HTML
  * report charts it), so it lives until tool_local_cleanup(). */
 static aa_tsdb *local_db;
 
 static volatile sig_atomic_t got_signal;
+/* The last signal came from the terminal (Ctrl-C), which delivered it to
+ * the whole foreground process group, the command included. */
+static volatile sig_atomic_t signal_from_tty;
 
-static void on_signal(int sig)
+static void on_signal(int sig, siginfo_t *si, void *uctx)
 {
+    (void)uctx;
+    signal_from_tty = si != NULL && si->si_code == SI_KERNEL;
     got_signal = sig;
 }
 
@@ -168,10 +175,7 @@ static int scrape_meta(void *ctx, const aa_expo_meta *m)
 {
     scrape_ctx *sc = ctx;
 
-    if (m->help != NULL || m->unit != NULL) {
-        return AA_OK;
-    }
-    return aa_tsdb_set_type(sc->db, m->family, m->type);
+    return tool_samples_meta(sc->db, m);
 }
 
 static int scrape_sample(void *ctx, const aa_expo_sample *s)
@@ -235,9 +239,7 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
     scrape_ctx sc;
     aa_expo_handler h = {scrape_sample, scrape_meta, &sc};
     aa_diag diag;
-    aa_expo_format fmt = AA_EXPO_TEXT;
     int rc = AA_OK;
-    size_t n;
 
     memset(&sc, 0, sizeof(sc));
     sc.db = db;
@@ -256,15 +258,10 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
                  req->status);
         rc = AA_EIO;
     } else {
-        n = req->body.len;
-        while (n > 0 && req->body.data[n - 1] == '\n') {
-            n--;
-        }
-        if (n >= 5 && memcmp(req->body.data + n - 5, "# EOF", 5) == 0) {
-            fmt = AA_EXPO_OPENMETRICS;
-        }
-        rc =
-            aa_expo_parse(req->body.data, req->body.len, fmt, NULL, &h, &diag);
+        rc = aa_expo_parse(
+            req->body.data, req->body.len,
+            aa_expo_format_sniff(req->body.data, req->body.len), NULL, &h,
+            &diag);
         if (rc == AA_ENOMEM) {
             return rc;
         }
@@ -521,6 +518,11 @@ static void idle_until(int64_t deadline, pid_t *pid, int *status)
                 *pid = 0;
                 return;
             }
+            if (r < 0 && errno == ECHILD) {
+                /* Reaped elsewhere: the exit status is unknown. */
+                *pid = 0;
+                return;
+            }
         }
         if (left <= 0 || got_signal != 0) {
             return;
@@ -542,6 +544,29 @@ typedef struct scrape_run {
     bool command_failed;
 } scrape_run;
 
+/*
+ * Ends the command after an internal error: SIGTERM, then SIGKILL if it
+ * has not exited KILL_GRACE_MS later, so that a command ignoring SIGTERM
+ * cannot hang the auditor.  Reaps it into *status.
+ */
+static void end_command(pid_t pid, int *status)
+{
+    int64_t deadline = mono_ms() + KILL_GRACE_MS;
+
+    kill(pid, SIGTERM);
+    while (waitpid(pid, status, WNOHANG) == 0) {
+        struct timespec ts = {0, 20 * 1000000L};
+
+        if (mono_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
+            }
+            return;
+        }
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void command_outcome(char **argv, int status, scrape_run *run)
 {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -562,10 +587,10 @@ static int scrape_loop(const tool_config *cfg, const aa_ruleset *rs,
                        aa_tsdb *db, scrape_run *run)
 {
     int64_t interval = cfg->interval_ms > 0 ? cfg->interval_ms : 1000;
-    int64_t start, next, total = cfg->duration_ms;
+    int64_t start, next, now, kill_at = 0, total = cfg->duration_ms;
     tool_http *http = NULL;
     tool_http_req *reqs = NULL;
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa, old_int, old_term, old_chld;
     pid_t pid = 0;
     int status = 0, exit_rc = 0;
     bool tty = isatty(STDERR_FILENO) && cfg->verbosity >= 0;
@@ -606,11 +631,17 @@ static int scrape_loop(const tool_config *cfg, const aa_ruleset *rs,
         return AA_EXIT_USAGE;
     }
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     got_signal = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    /* An inherited SIG_IGN would have the kernel reap the command, and
+     * its exit status would be lost. */
+    sa.sa_handler = SIG_DFL;
+    sa.sa_flags = 0;
+    sigaction(SIGCHLD, &sa, &old_chld);
     if (cfg->command_argv != NULL) {
         pid = start_command(cfg->command_argv);
         if (pid < 0) {
@@ -663,24 +694,45 @@ static int scrape_loop(const tool_config *cfg, const aa_ruleset *rs,
             break;
         }
         next += interval;
-        if (next < mono_ms()) {
-            /* A scrape overran the interval: skip the missed ticks. */
-            next = mono_ms() + interval - (mono_ms() - start) % interval;
+        now = mono_ms();
+        if (next < now) {
+            /* A scrape overran the interval: skip to the next tick of the
+             * schedule, which stays on start + k * interval. */
+            next = now + interval - (now - start) % interval;
         }
         if (cfg->command_argv == NULL && next - start > total) {
             break;
         }
         idle_until(next, &pid, &status);
-        if (got_signal != 0) {
-            if (pid > 0) {
-                kill(pid, got_signal);
-                got_signal = 0;
-                idle_until(next, &pid, &status);
-            } else if (cfg->command_argv == NULL) {
-                tool_warn("interrupted: evaluating the %u scrapes so far",
-                          run->ok + run->failed);
-                break;
+        if (got_signal != 0 && pid <= 0 && cfg->command_argv == NULL) {
+            tool_warn("interrupted: evaluating the %u scrapes so far",
+                      run->ok + run->failed);
+            break;
+        }
+        while (got_signal != 0 && pid > 0) {
+            int sig = got_signal;
+
+            got_signal = 0;
+            if (kill_at == 0) {
+                /* A Ctrl-C already reached the command: sending it again
+                 * would make a load test like k6 abort its summary. */
+                if (!signal_from_tty) {
+                    kill(pid, sig);
+                }
+                kill_at = mono_ms() + KILL_GRACE_MS;
+            } else {
+                /* A second signal: stop waiting for it. */
+                kill_at = mono_ms();
             }
+            idle_until(next < kill_at ? next : kill_at, &pid, &status);
+        }
+        if (pid > 0 && kill_at > 0 && mono_ms() >= kill_at) {
+            tool_warn("command %s: still running %d s after the signal: "
+                      "killing it",
+                      cfg->command_argv[0], KILL_GRACE_MS / 1000);
+            kill(pid, SIGKILL);
+            kill_at = INT64_MAX;
+            idle_until(mono_ms() + KILL_GRACE_MS, &pid, &status);
         }
         if (cfg->command_argv != NULL && pid == 0) {
             /* One last scrape right after the command ended. */
@@ -694,14 +746,14 @@ out:
     }
     if (pid > 0) {
         /* Only on an internal error: end the command we started. */
-        kill(pid, SIGTERM);
-        waitpid(pid, &status, 0);
+        end_command(pid, &status);
     }
     if (cfg->command_argv != NULL && exit_rc == 0) {
         command_outcome(cfg->command_argv, status, run);
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGCHLD, &old_chld, NULL);
     for (i = 0; i < run->ntargets; i++) {
         tool_http_req_clear(&reqs[i]);
     }

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aa/expo.h"
 #include "aa/promql.h"
 
 typedef struct elem {
@@ -37,19 +38,6 @@ typedef struct elems {
     elem *v;
     size_t n, cap;
 } elems;
-
-typedef enum range_fn {
-    FN_RATE,
-    FN_INCREASE,
-    FN_DELTA,
-    FN_DERIV,
-    FN_MAX,
-    FN_MIN,
-    FN_AVG,
-    FN_LAST
-} range_fn;
-
-typedef enum agg_op { AGG_SUM, AGG_AVG, AGG_MAX, AGG_MIN } agg_op;
 
 static void elems_clear(elems *e)
 {
@@ -95,6 +83,7 @@ bool aa_eval_extrapolated_rate(const aa_point *pts, size_t n,
 {
     double result, last = 0.0;
     double to_start, to_end, sampled, avg_interval, threshold, interval;
+    double factor;
     size_t i;
 
     if (n < 2) {
@@ -124,18 +113,33 @@ bool aa_eval_extrapolated_rate(const aa_point *pts, size_t n,
     interval = sampled;
     interval += to_start < threshold ? to_start : avg_interval / 2;
     interval += to_end < threshold ? to_end : avg_interval / 2;
-    result = result * (interval / sampled);
+    /* In Go's order of operations, so that the last bits agree too. */
+    factor = interval / sampled;
     if (is_rate) {
-        result = result / ((double)(range_end_ms - range_start_ms) / 1000.0);
+        factor /= (double)(range_end_ms - range_start_ms) / 1000.0;
     }
-    *out = result;
+    *out = result * factor;
     return true;
+}
+
+/* promql/functions.go kahanSumInc: Neumaier's compensated sum. */
+static void kahan_inc(double inc, double *sum, double *c)
+{
+    double t = *sum + inc;
+
+    if (fabs(*sum) >= fabs(inc)) {
+        *c += (*sum - t) + inc;
+    } else {
+        *c += (inc - t) + *sum;
+    }
+    *sum = t;
 }
 
 /* promql/functions.go funcDeriv + linearRegression (v2.42). */
 bool aa_eval_deriv(const aa_point *pts, size_t n, double *out)
 {
     double nn = 0, sx = 0, sy = 0, sxy = 0, sx2 = 0, init;
+    double cx = 0, cy = 0, cxy = 0, cx2 = 0;
     bool const_y = true;
     size_t i;
 
@@ -150,15 +154,19 @@ bool aa_eval_deriv(const aa_point *pts, size_t n, double *out)
             const_y = false;
         }
         nn += 1.0;
-        sx += x;
-        sy += pts[i].v;
-        sxy += x * pts[i].v;
-        sx2 += x * x;
+        kahan_inc(x, &sx, &cx);
+        kahan_inc(pts[i].v, &sy, &cy);
+        kahan_inc(x * pts[i].v, &sxy, &cxy);
+        kahan_inc(x * x, &sx2, &cx2);
     }
     if (const_y) {
         *out = isinf(init) ? NAN : 0.0;
         return true;
     }
+    sx += cx;
+    sy += cy;
+    sxy += cxy;
+    sx2 += cx2;
     *out = (sxy - sx * sy / nn) / (sx2 - sx * sx / nn);
     return true;
 }
@@ -249,81 +257,75 @@ double aa_eval_bucket_quantile(double q, aa_bucket *b, size_t *n)
 }
 
 /* One range function over a series' points in [t - W, t]. */
-static bool apply_fn(range_fn fn, const aa_point *p, size_t n, int64_t t_ms,
-                     int64_t window_ms, double *out)
+static bool apply_fn(aa_range_fn fn, const aa_point *p, size_t n,
+                     int64_t t_ms, int64_t window_ms, double *out)
 {
+    double m, mean, c, count;
     size_t i;
 
     switch (fn) {
-    case FN_RATE:
-        return aa_eval_extrapolated_rate(p, n, t_ms - window_ms, t_ms, true,
-                                         true, out);
-    case FN_INCREASE:
-        return aa_eval_extrapolated_rate(p, n, t_ms - window_ms, t_ms, true,
-                                         false, out);
-    case FN_DELTA:
-        return aa_eval_extrapolated_rate(p, n, t_ms - window_ms, t_ms, false,
-                                         false, out);
-    case FN_DERIV:
+    case AA_FN_RATE:
+    case AA_FN_INCREASE:
+    case AA_FN_DELTA:
+        return aa_eval_extrapolated_rate(p, n, t_ms - window_ms, t_ms,
+                                         fn != AA_FN_DELTA, fn == AA_FN_RATE,
+                                         out);
+    case AA_FN_DERIV:
         return aa_eval_deriv(p, n, out);
-    default:
-        break;
-    }
-    if (n == 0) {
-        return false;
-    }
-    if (fn == FN_LAST) {
+    case AA_FN_LAST_OVER_TIME:
+        if (n == 0) {
+            return false;
+        }
         *out = p[n - 1].v;
         return true;
-    }
-    if (fn == FN_MAX || fn == FN_MIN) {
-        double m = p[0].v;
-
+    case AA_FN_MAX_OVER_TIME:
+    case AA_FN_MIN_OVER_TIME:
+        if (n == 0) {
+            return false;
+        }
+        m = p[0].v;
         for (i = 0; i < n; i++) {
-            if ((fn == FN_MAX ? p[i].v > m : p[i].v < m) || isnan(m)) {
+            if ((fn == AA_FN_MAX_OVER_TIME ? p[i].v > m : p[i].v < m) ||
+                isnan(m)) {
                 m = p[i].v;
             }
         }
         *out = m;
         return true;
+    case AA_FN_AVG_OVER_TIME:
+        break;
     }
-    {
-        /* funcAvgOverTime: incremental mean with Kahan compensation. */
-        double mean = 0, c = 0, count = 0;
-
-        for (i = 0; i < n; i++) {
-            double inc, t;
-
-            count++;
-            if (isinf(mean)) {
-                if (isinf(p[i].v) && (mean > 0) == (p[i].v > 0)) {
-                    continue;
-                }
-                if (!isinf(p[i].v) && !isnan(p[i].v)) {
-                    continue;
-                }
+    if (n == 0) {
+        return false;
+    }
+    /* funcAvgOverTime: incremental mean, compensated. */
+    mean = 0;
+    c = 0;
+    count = 0;
+    for (i = 0; i < n; i++) {
+        count++;
+        if (isinf(mean)) {
+            if (isinf(p[i].v) && (mean > 0) == (p[i].v > 0)) {
+                continue;
             }
-            inc = p[i].v / count - mean / count;
-            t = mean + inc;
-            if (fabs(mean) >= fabs(inc)) {
-                c += (mean - t) + inc;
-            } else {
-                c += (inc - t) + mean;
+            if (!isinf(p[i].v) && !isnan(p[i].v)) {
+                continue;
             }
-            mean = t;
         }
-        *out = isinf(mean) ? mean : mean + c;
-        return true;
+        kahan_inc(p[i].v / count - mean / count, &mean, &c);
     }
+    *out = isinf(mean) ? mean : mean + c;
+    return true;
 }
 
 /*
  * fn(name{matchers}[W]) at t: one element per series with a value, labels
- * without __name__ (every range function drops it).
+ * without __name__, which every range function but last_over_time drops
+ * (engine.go, v2.42).
  */
 static int select_apply(const aa_tsdb *db, const char *name,
                         const aa_rule *rule, const aa_matchers *extra,
-                        range_fn fn, int64_t t_ms, int64_t window_ms,
+                        aa_range_fn fn, int64_t t_ms, int64_t window_ms,
                         elems *out, aa_diag *diag)
 {
     size_t *ids = NULL, nids = 0, i, j, cap = 0, np;
@@ -348,7 +350,8 @@ static int select_apply(const aa_tsdb *db, const char *name,
             continue;
         }
         for (j = 0; j < ls->n; j++) {
-            if (strcmp(ls->v[j].name, "__name__") == 0) {
+            if (fn != AA_FN_LAST_OVER_TIME &&
+                strcmp(ls->v[j].name, "__name__") == 0) {
                 continue;
             }
             rc = aa_labels_add(&copy, ls->v[j].name, ls->v[j].value);
@@ -464,7 +467,7 @@ static int group_labels(const elem *e, char **by, size_t nby,
 
 /* promql/engine.go aggregation (v2.42) for sum, avg, max, min:
  * op by (by..., extra_by) (in).  in is consumed (reordered). */
-static int aggregate(elems *in, agg_op op, char **by, size_t nby,
+static int aggregate(elems *in, aa_agg op, char **by, size_t nby,
                      const char *extra_by, elems *out)
 {
     size_t i, j;
@@ -490,20 +493,20 @@ static int aggregate(elems *in, agg_op op, char **by, size_t nby,
             double s = in->v[j].v;
 
             switch (op) {
-            case AGG_SUM:
+            case AA_AGG_SUM:
                 val += s;
                 break;
-            case AGG_MAX:
+            case AA_AGG_MAX:
                 if (val < s || isnan(val)) {
                     val = s;
                 }
                 break;
-            case AGG_MIN:
+            case AA_AGG_MIN:
                 if (val > s || isnan(val)) {
                     val = s;
                 }
                 break;
-            case AGG_AVG:
+            case AA_AGG_AVG:
                 cnt++;
                 if (isinf(mean)) {
                     if (isinf(s) && (mean > 0) == (s > 0)) {
@@ -517,7 +520,7 @@ static int aggregate(elems *in, agg_op op, char **by, size_t nby,
                 break;
             }
         }
-        if (op == AGG_AVG) {
+        if (op == AA_AGG_AVG) {
             val = mean;
         }
         rc = group_labels(&in->v[i], by, nby, extra_by, &ls);
@@ -530,24 +533,6 @@ static int aggregate(elems *in, agg_op op, char **by, size_t nby,
         }
     }
     return AA_OK;
-}
-
-/* Go's strconv.ParseFloat on a le label value (what Prometheus uses). */
-static bool parse_le(const char *s, double *out)
-{
-    char *end;
-    const char *c;
-
-    if (s[0] == '\0' || s[0] == ' ' || s[0] == '\t' || s[0] == '\n') {
-        return false;
-    }
-    for (c = s; *c != '\0'; c++) {
-        if (*c == '(' || *c == ' ') {
-            return false;
-        }
-    }
-    *out = strtod(s, &end);
-    return *end == '\0';
 }
 
 /* promql/functions.go funcHistogramQuantile (v2.42), classic buckets. */
@@ -580,7 +565,8 @@ static int histogram_quantile(double q, elems *in, elems *out)
              j++) {
             const char *le = aa_labels_get(&in->v[j].labels, "le");
 
-            if (le == NULL || !parse_le(le, &b[nb].upper)) {
+            if (le == NULL ||
+                !aa_expo_parse_go_float(le, strlen(le), &b[nb].upper)) {
                 continue;
             }
             b[nb].count = in->v[j].v;
@@ -643,44 +629,6 @@ static int divide(const elems *lhs, const elems *rhs, elems *out)
 /* ---- rules ---------------------------------------------------------------
  */
 
-static range_fn fn_of(aa_range_fn fn)
-{
-    switch (fn) {
-    case AA_FN_RATE:
-        return FN_RATE;
-    case AA_FN_INCREASE:
-        return FN_INCREASE;
-    case AA_FN_MAX_OVER_TIME:
-        return FN_MAX;
-    case AA_FN_MIN_OVER_TIME:
-        return FN_MIN;
-    case AA_FN_AVG_OVER_TIME:
-        return FN_AVG;
-    case AA_FN_LAST_OVER_TIME:
-        return FN_LAST;
-    case AA_FN_DELTA:
-        return FN_DELTA;
-    case AA_FN_DERIV:
-        return FN_DERIV;
-    }
-    return FN_RATE;
-}
-
-static agg_op agg_of(aa_agg agg)
-{
-    switch (agg) {
-    case AA_AGG_SUM:
-        return AGG_SUM;
-    case AA_AGG_MAX:
-        return AGG_MAX;
-    case AA_AGG_MIN:
-        return AGG_MIN;
-    case AA_AGG_AVG:
-        return AGG_AVG;
-    }
-    return AGG_SUM;
-}
-
 const char *aa_eval_series_name(const aa_rule *rule, char *buf, size_t size)
 {
     aa_plan p;
@@ -711,10 +659,10 @@ static int eval_elems(const aa_tsdb *db, const aa_rule *rule,
         return rc;
     }
     snprintf(name, sizeof(name), "%s%s", rule->metric, p.suffix);
-    rc = select_apply(db, name, rule, extra, fn_of(p.fn), t_ms, window_ms, &a,
+    rc = select_apply(db, name, rule, extra, p.fn, t_ms, window_ms, &a,
                       diag);
     if (rc == AA_OK) {
-        rc = aggregate(&a, agg_of(p.agg), rule->by, rule->nby,
+        rc = aggregate(&a, p.agg, rule->by, rule->nby,
                        p.quantile ? "le" : NULL,
                        p.quantile || p.denominator_suffix != NULL ? &b : res);
     }
@@ -723,10 +671,10 @@ static int eval_elems(const aa_tsdb *db, const aa_rule *rule,
     } else if (rc == AA_OK && p.denominator_suffix != NULL) {
         snprintf(name, sizeof(name), "%s%s", rule->metric,
                  p.denominator_suffix);
-        rc = select_apply(db, name, rule, extra, fn_of(p.fn), t_ms, window_ms,
+        rc = select_apply(db, name, rule, extra, p.fn, t_ms, window_ms,
                           &c, diag);
         if (rc == AA_OK) {
-            rc = aggregate(&c, agg_of(p.agg), rule->by, rule->nby, NULL, &d);
+            rc = aggregate(&c, p.agg, rule->by, rule->nby, NULL, &d);
         }
         if (rc == AA_OK) {
             rc = divide(&b, &d, res);

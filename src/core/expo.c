@@ -13,6 +13,7 @@
  */
 #include "aa/expo.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ typedef struct parser {
     aa_diag *diag;
     size_t max_line, max_samples, max_labels;
     size_t nsamples;
+    size_t nlab; /* room in labels */
 
     /* the current line */
     const char *line;
@@ -41,8 +43,10 @@ typedef struct parser {
     size_t scap, sused;
     aa_expo_label *labels;
 
-    /* the current family (from the last metadata line) */
-    char family[256];
+    /* the current family (from the last metadata line); max_line + 1
+     * bytes, as a name cannot be longer than its line */
+    char *family;
+    size_t famlen;
     aa_expo_type type;
     bool type_seen; /* a # TYPE line for family was seen */
     bool help_seen;
@@ -99,6 +103,18 @@ aa_expo_format aa_expo_format_from_content_type(const char *ct)
         ct++;
     }
     if (strncasecmp(ct, om, sizeof(om) - 1) == 0) {
+        return AA_EXPO_OPENMETRICS;
+    }
+    return AA_EXPO_TEXT;
+}
+
+aa_expo_format aa_expo_format_sniff(const char *data, size_t len)
+{
+    while (len > 0 && data[len - 1] == '\n') {
+        len--;
+    }
+    if (len >= 5 && memcmp(data + len - 5, "# EOF", 5) == 0 &&
+        (len == 5 || data[len - 6] == '\n')) {
         return AA_EXPO_OPENMETRICS;
     }
     return AA_EXPO_TEXT;
@@ -363,6 +379,7 @@ static int read_labels(parser *p, size_t *nout, bool exemplar)
                             "more than %zu labels on one sample",
                             p->max_labels);
             }
+            assert(n < p->nlab);
             p->labels[n].name = name;
             p->labels[n].value = value;
             n++;
@@ -396,18 +413,13 @@ static void read_token(parser *p, size_t *start, size_t *n)
     *n = p->pos - *start;
 }
 
-/*
- * A float as Go's strconv.ParseFloat reads it (what Prometheus uses):
- * decimal or hex with a 'p' exponent, Inf/Infinity/NaN in any case with
- * an optional sign.  strtod agrees on all of these; what it accepts beyond
- * them (leading blanks, "nan(...)", hex without exponent) is refused here.
- */
-static bool parse_float(const char *s, size_t n, double *out)
+bool aa_expo_parse_go_float(const char *s, size_t n, double *out)
 {
     char tmp[128];
     char *end;
-    size_t i;
+    size_t i, lead;
     bool hex = false, hexexp = false;
+    double v;
 
     if (n == 0 || n >= sizeof(tmp)) {
         return false;
@@ -427,19 +439,38 @@ static bool parse_float(const char *s, size_t n, double *out)
     if (hex && !hexexp) {
         return false;
     }
+    /* Go takes a sign before Inf but not before NaN. */
+    lead = s[0] == '+' || s[0] == '-';
+    if (lead == 1 && n > 1 && (s[1] == 'n' || s[1] == 'N')) {
+        return false;
+    }
     memcpy(tmp, s, n);
     tmp[n] = '\0';
     errno = 0;
-    *out = strtod(tmp, &end);
+    v = strtod(tmp, &end);
     if (end != tmp + n) {
         return false;
     }
     /* Go returns +-Inf with a range error for overflow and Prometheus
      * rejects it; underflow to 0 is accepted by both. */
-    if (errno == ERANGE && isinf(*out)) {
+    if (errno == ERANGE && isinf(v)) {
         return false;
     }
+    *out = v;
     return true;
+}
+
+/*
+ * A sample value, exemplar value or OpenMetrics timestamp: Prometheus's
+ * text parsers refuse 'p', 'P' and '_' before calling ParseFloat ("pre-Go
+ * 1.13 float formats"), which leaves no hexadecimal form at all.
+ */
+static bool parse_float(const char *s, size_t n, double *out)
+{
+    if (memchr(s, 'x', n) != NULL || memchr(s, 'X', n) != NULL) {
+        return false;
+    }
+    return aa_expo_parse_go_float(s, n, out);
 }
 
 static bool parse_int64(const char *s, size_t n, int64_t *out)
@@ -499,11 +530,10 @@ static bool has_suffix(const char *name, size_t flen, const char *suffix)
     return strcmp(name + flen, suffix) == 0;
 }
 
-/* Whether sample name belongs to family fam of type t. */
-static bool belongs(const char *fam, aa_expo_type t, const char *name)
+/* Whether sample name belongs to family fam (flen bytes) of type t. */
+static bool belongs(const char *fam, size_t flen, aa_expo_type t,
+                    const char *name)
 {
-    size_t flen = strlen(fam);
-
     if (strncmp(name, fam, flen) != 0) {
         return false;
     }
@@ -536,22 +566,18 @@ static bool belongs(const char *fam, aa_expo_type t, const char *name)
     return false;
 }
 
-static int set_family(parser *p, const char *name, size_t col)
+static void set_family(parser *p, const char *name)
 {
     size_t n = strlen(name);
 
-    if (n >= sizeof(p->family)) {
-        return fail(p, AA_ETOOBIG, col, "metric name longer than %zu bytes",
-                    sizeof(p->family) - 1);
-    }
-    if (p->has_family && strcmp(p->family, name) == 0) {
-        return AA_OK;
+    if (p->has_family && n == p->famlen && memcmp(p->family, name, n) == 0) {
+        return;
     }
     memcpy(p->family, name, n + 1);
+    p->famlen = n;
     p->has_family = true;
     p->type = AA_EXPO_UNTYPED;
     p->type_seen = p->help_seen = p->unit_seen = false;
-    return AA_OK;
 }
 
 static bool parse_type(const char *s, aa_expo_format fmt, aa_expo_type *t)
@@ -627,7 +653,7 @@ static const char *unescape_help(parser *p, size_t start)
 static int comment_line(parser *p)
 {
     const char *kw, *name;
-    size_t kwstart, kwlen, namecol;
+    size_t kwstart, kwlen;
     aa_expo_meta m;
     int rc;
 
@@ -663,15 +689,11 @@ static int comment_line(parser *p)
     if (rc != AA_OK) {
         return rc;
     }
-    namecol = p->pos;
     rc = read_name(p, true, &name, "metric name");
     if (rc != AA_OK) {
         return rc;
     }
-    rc = set_family(p, name, namecol);
-    if (rc != AA_OK) {
-        return rc;
-    }
+    set_family(p, name);
     memset(&m, 0, sizeof(m));
     m.family = p->family;
     m.line = p->lineno;
@@ -790,11 +812,10 @@ static int sample_line(parser *p)
 {
     aa_expo_sample s;
     const char *name;
-    size_t start, n, namecol;
+    size_t start, n;
     int rc;
 
     memset(&s, 0, sizeof(s));
-    namecol = p->pos;
     rc = read_name(p, true, &name, "metric name");
     if (rc != AA_OK) {
         return rc;
@@ -835,7 +856,12 @@ static int sample_line(parser *p)
     }
     if (!at_end(p) && p->line[p->pos] != '#') {
         if (p->fmt == AA_EXPO_OPENMETRICS) {
-            p->pos++; /* the single space checked by read_token's stop */
+            if (p->line[p->pos] != ' ') {
+                return fail(p, AA_ESYNTAX, p->pos,
+                            "expected a space after the value "
+                            "(OpenMetrics)");
+            }
+            p->pos++;
             if (peek(p) == ' ' || at_end(p)) {
                 return fail(p, AA_ESYNTAX, p->pos,
                             "unexpected space (OpenMetrics)");
@@ -873,11 +899,8 @@ static int sample_line(parser *p)
                         "unexpected text after the sample");
         }
     }
-    if (!p->has_family || !belongs(p->family, p->type, name)) {
-        rc = set_family(p, name, namecol);
-        if (rc != AA_OK) {
-            return rc;
-        }
+    if (!p->has_family || !belongs(p->family, p->famlen, p->type, name)) {
+        set_family(p, name);
     }
     if (p->nsamples >= p->max_samples) {
         return fail(p, AA_ETOOBIG, SIZE_MAX, "more than %zu samples",
@@ -922,18 +945,23 @@ int aa_expo_parse(const char *data, size_t len, aa_expo_format fmt,
                                                         : DEFAULT_MAX_SAMPLES;
     p.max_labels = lim != NULL && lim->max_labels > 0 ? lim->max_labels
                                                       : DEFAULT_MAX_LABELS;
-    if (data == NULL && len > 0) {
+    if ((data == NULL && len > 0) || p.max_line > SIZE_MAX / 4) {
         return AA_EINVAL;
     }
+    /* A label takes at least 4 bytes of its line (a=""), which bounds the
+     * label array whatever max_labels says. */
+    p.nlab = p.max_labels < p.max_line / 4 + 1 ? p.max_labels
+                                               : p.max_line / 4 + 1;
     p.scap = 2 * (p.max_line + 1);
     p.scratch = malloc(p.scap);
-    p.labels = malloc(p.max_labels * sizeof(aa_expo_label));
-    if (p.scratch == NULL || p.labels == NULL) {
+    p.family = malloc(p.max_line + 1);
+    p.labels = malloc(p.nlab * sizeof(aa_expo_label));
+    if (p.scratch == NULL || p.family == NULL || p.labels == NULL) {
         rc = AA_ENOMEM;
         goto out;
     }
     while (off < len) {
-        const char *nl = memchr(data + off, '\n', len - off);
+        const char *nl = memchr(data + off, '\n', len - off), *nul;
         size_t end = nl != NULL ? (size_t)(nl - data) : len;
 
         p.lineno++;
@@ -951,11 +979,10 @@ int aa_expo_parse(const char *data, size_t len, aa_expo_format fmt,
                       p.max_line);
             goto out;
         }
-        if (memchr(p.line, '\0', p.len) != NULL) {
-            rc = fail(
-                &p, AA_ESYNTAX,
-                (size_t)((const char *)memchr(p.line, '\0', p.len) - p.line),
-                "NUL byte in the input");
+        nul = memchr(p.line, '\0', p.len);
+        if (nul != NULL) {
+            rc = fail(&p, AA_ESYNTAX, (size_t)(nul - p.line),
+                      "NUL byte in the input");
             goto out;
         }
         if (p.fmt == AA_EXPO_TEXT) {
@@ -998,6 +1025,7 @@ int aa_expo_parse(const char *data, size_t len, aa_expo_format fmt,
     }
 out:
     free(p.scratch);
+    free(p.family);
     free(p.labels);
     return rc;
 }

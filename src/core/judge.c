@@ -35,10 +35,10 @@ static aa_verdict value_verdict(const aa_rule *rule, double v)
     if (isnan(v)) {
         return nodata_verdict(rule);
     }
-    if (rule->critical.set && aa_threshold_crossed(&rule->critical, v)) {
+    if (aa_threshold_crossed(&rule->critical, v)) {
         return AA_VERDICT_CRITICAL;
     }
-    if (rule->warning.set && aa_threshold_crossed(&rule->warning, v)) {
+    if (aa_threshold_crossed(&rule->warning, v)) {
         return AA_VERDICT_WARNING;
     }
     return AA_VERDICT_OK;
@@ -235,12 +235,10 @@ static aa_verdict series_for_verdict(const aa_rule *rule,
         }
         k = (size_t)slot_k;
         slots[k].present = true;
-        if (!(rule->warning.set &&
-              aa_threshold_crossed(&rule->warning, p->v))) {
+        if (!aa_threshold_crossed(&rule->warning, p->v)) {
             slots[k].warn = false;
         }
-        if (!(rule->critical.set &&
-              aa_threshold_crossed(&rule->critical, p->v))) {
+        if (!aa_threshold_crossed(&rule->critical, p->v)) {
             slots[k].crit = false;
         }
     }

@@ -267,59 +267,6 @@ static int parse_metric(parser *p, const json_t *elem, aa_labels *ls)
     return rc;
 }
 
-static int parse_vector(parser *p, const json_t *result, aa_promapi_resp *r)
-{
-    size_t i;
-
-    if (json_array_size(result) > AA_PROMAPI_MAX_SERIES) {
-        return fail(p, AA_ETOOBIG, "more than %d series",
-                    AA_PROMAPI_MAX_SERIES);
-    }
-    for (i = 0; i < json_array_size(result); i++) {
-        const json_t *elem = json_array_get(result, i);
-        const json_t *jv;
-        aa_labels ls = {NULL, 0};
-        size_t old = path_push(p, "[%zu]", i);
-        int64_t t;
-        double v = 0.0;
-        int rc;
-
-        if (!json_is_object(elem)) {
-            rc = fail(p, AA_ESYNTAX, "expected an object, got %s",
-                      json_kind(elem));
-            goto next;
-        }
-        rc = parse_metric(p, elem, &ls);
-        if (rc != AA_OK) {
-            goto next;
-        }
-        jv = json_object_get(elem, "value");
-        if (jv == NULL) {
-            rc = fail(p, AA_ESYNTAX, "%s",
-                      json_object_get(elem, "histogram") != NULL
-                          ? "native histogram samples are not supported"
-                          : "missing \"value\"");
-            goto next;
-        }
-        path_push(p, ".value");
-        rc = parse_pair(p, jv, &t, &v, NULL);
-        if (rc != AA_OK) {
-            goto next;
-        }
-        rc = aa_vector_push(&r->vector, &ls, v);
-        if (rc != AA_OK) {
-            rc = fail(p, rc, "%s", aa_strerror(rc));
-        }
-    next:
-        aa_labels_clear(&ls);
-        path_pop(p, old);
-        if (rc != AA_OK) {
-            return rc;
-        }
-    }
-    return AA_OK;
-}
-
 static int parse_points(parser *p, const json_t *values, aa_range_series *s)
 {
     int64_t prev = 0;
@@ -359,7 +306,67 @@ static int parse_points(parser *p, const json_t *values, aa_range_series *s)
     return AA_OK;
 }
 
-static int parse_matrix(parser *p, const json_t *result, aa_promapi_resp *r)
+/*
+ * One element of a vector ({"metric", "value"}) or matrix ({"metric",
+ * "values"}) result, at the current path, appended to r.
+ */
+static int parse_element(parser *p, const json_t *elem, bool matrix,
+                         aa_promapi_resp *r)
+{
+    const char *key = matrix ? "values" : "value";
+    const json_t *jv;
+    aa_labels ls = {NULL, 0};
+    size_t old;
+    int rc;
+
+    if (!json_is_object(elem)) {
+        return fail(p, AA_ESYNTAX, "expected an object, got %s",
+                    json_kind(elem));
+    }
+    rc = parse_metric(p, elem, &ls);
+    if (rc != AA_OK) {
+        goto out;
+    }
+    if (json_object_get(elem, matrix ? "histograms" : "histogram") != NULL) {
+        rc = fail(p, AA_ESYNTAX, "native histogram samples are not supported");
+        goto out;
+    }
+    jv = json_object_get(elem, key);
+    if (jv == NULL) {
+        rc = fail(p, AA_ESYNTAX, "missing \"%s\"", key);
+        goto out;
+    }
+    old = path_push(p, ".%s", key);
+    if (matrix) {
+        aa_range_series *s = NULL;
+
+        rc = aa_matrix_push(&r->matrix, &ls, &s);
+        if (rc != AA_OK) {
+            rc = fail(p, rc, "%s", aa_strerror(rc));
+        } else {
+            rc = parse_points(p, jv, s);
+        }
+    } else {
+        int64_t t;
+        double v = 0.0;
+
+        rc = parse_pair(p, jv, &t, &v, NULL);
+        if (rc == AA_OK) {
+            rc = aa_vector_push(&r->vector, &ls, v);
+            if (rc != AA_OK) {
+                rc = fail(p, rc, "%s", aa_strerror(rc));
+            }
+        }
+    }
+    path_pop(p, old);
+out:
+    aa_labels_clear(&ls);
+    return rc;
+}
+
+/* The "result" array of a vector or matrix, bounded in series. */
+static int parse_result(parser *p, const json_t *result, bool matrix,
+                        aa_promapi_resp *r)
 {
     size_t i;
 
@@ -368,41 +375,9 @@ static int parse_matrix(parser *p, const json_t *result, aa_promapi_resp *r)
                     AA_PROMAPI_MAX_SERIES);
     }
     for (i = 0; i < json_array_size(result); i++) {
-        const json_t *elem = json_array_get(result, i);
-        const json_t *jv;
-        aa_labels ls = {NULL, 0};
-        aa_range_series *s = NULL;
         size_t old = path_push(p, "[%zu]", i);
-        int rc;
+        int rc = parse_element(p, json_array_get(result, i), matrix, r);
 
-        if (!json_is_object(elem)) {
-            rc = fail(p, AA_ESYNTAX, "expected an object, got %s",
-                      json_kind(elem));
-            goto next;
-        }
-        rc = parse_metric(p, elem, &ls);
-        if (rc != AA_OK) {
-            goto next;
-        }
-        if (json_object_get(elem, "histograms") != NULL) {
-            rc = fail(p, AA_ESYNTAX,
-                      "native histogram samples are not supported");
-            goto next;
-        }
-        jv = json_object_get(elem, "values");
-        if (jv == NULL) {
-            rc = fail(p, AA_ESYNTAX, "missing \"values\"");
-            goto next;
-        }
-        rc = aa_matrix_push(&r->matrix, &ls, &s);
-        if (rc != AA_OK) {
-            rc = fail(p, rc, "%s", aa_strerror(rc));
-            goto next;
-        }
-        path_push(p, ".values");
-        rc = parse_points(p, jv, s);
-    next:
-        aa_labels_clear(&ls);
         path_pop(p, old);
         if (rc != AA_OK) {
             return rc;
@@ -442,12 +417,9 @@ static int parse_query_data(parser *p, const json_t *data, aa_promapi_resp *r)
         if (!json_is_array(result)) {
             rc = fail(p, AA_ESYNTAX, "expected an array, got %s",
                       json_kind(result));
-        } else if (type[0] == 'v') {
-            r->type = AA_PROMAPI_VECTOR;
-            rc = parse_vector(p, result, r);
         } else {
-            r->type = AA_PROMAPI_MATRIX;
-            rc = parse_matrix(p, result, r);
+            r->type = type[0] == 'v' ? AA_PROMAPI_VECTOR : AA_PROMAPI_MATRIX;
+            rc = parse_result(p, result, type[0] == 'm', r);
         }
     } else if (strcmp(type, "scalar") == 0) {
         r->type = AA_PROMAPI_SCALAR;
@@ -480,8 +452,7 @@ static int parse_query_data(parser *p, const json_t *data, aa_promapi_resp *r)
     return rc;
 }
 
-static int parse_config_data(parser *p, const json_t *data,
-                             aa_promapi_resp *r)
+static int parse_config_data(parser *p, const json_t *data, aa_promapi_resp *r)
 {
     const json_t *y;
     size_t old;
@@ -509,8 +480,7 @@ static int parse_config_data(parser *p, const json_t *data,
     return rc;
 }
 
-static int parse_series_data(parser *p, const json_t *data,
-                             aa_promapi_resp *r)
+static int parse_series_data(parser *p, const json_t *data, aa_promapi_resp *r)
 {
     size_t i, n;
 
@@ -553,6 +523,8 @@ static int parse_messages(parser *p, const json_t *root, const char *key,
     size_t old;
     int rc = AA_OK;
 
+    *out = NULL;
+    *nout = 0;
     if (arr == NULL || json_is_null(arr)) {
         return AA_OK;
     }
@@ -579,8 +551,8 @@ static int parse_messages(parser *p, const json_t *root, const char *key,
         if (!json_is_string(s)) {
             size_t o2 = path_push(p, "[%zu]", i);
 
-            rc = fail(p, AA_ESYNTAX, "expected a string, got %s",
-                      json_kind(s));
+            rc =
+                fail(p, AA_ESYNTAX, "expected a string, got %s", json_kind(s));
             path_pop(p, o2);
             goto out;
         }
@@ -593,8 +565,8 @@ static int parse_messages(parser *p, const json_t *root, const char *key,
 
             aa_buf_init(&b, 4096);
             snprintf(tail, sizeof(tail), " (and %zu more)", n - keep);
-            if (aa_buf_appendf(&b, "%.1000s%s", json_string_value(s),
-                               tail) != AA_OK) {
+            if (aa_buf_appendf(&b, "%.1000s%s", json_string_value(s), tail) !=
+                AA_OK) {
                 aa_buf_release(&b);
                 rc = fail(p, AA_ENOMEM, "%s", aa_strerror(AA_ENOMEM));
                 goto out;
@@ -622,9 +594,9 @@ static int get_string(parser *p, const json_t *root, const char *key,
     size_t old;
     int rc;
 
+    *out = NULL;
     if (j == NULL) {
-        return optional ? AA_OK
-                        : fail(p, AA_ESYNTAX, "missing \"%s\"", key);
+        return optional ? AA_OK : fail(p, AA_ESYNTAX, "missing \"%s\"", key);
     }
     if (!json_is_string(j)) {
         old = path_push(p, "%s", key);
@@ -681,8 +653,7 @@ int aa_promapi_parse(const char *data, size_t len, aa_promapi_kind kind,
         path_pop(&p, old);
         goto out;
     }
-    rc = parse_messages(&p, root, "warnings", &out->warnings,
-                        &out->nwarnings);
+    rc = parse_messages(&p, root, "warnings", &out->warnings, &out->nwarnings);
     if (rc == AA_OK) {
         rc = parse_messages(&p, root, "infos", &out->infos, &out->ninfos);
     }

@@ -57,7 +57,7 @@ const char *aa_range_fn_name(aa_range_fn fn)
 int aa_rule_plan(const aa_rule *rule, aa_plan *out)
 {
     aa_plan p = {"", AA_FN_RATE, AA_AGG_SUM, false, NULL};
-    bool hist, ok = true;
+    bool hist, gauge, ok;
 
     if (out == NULL) {
         return AA_EINVAL;
@@ -68,6 +68,8 @@ int aa_rule_plan(const aa_rule *rule, aa_plan *out)
         return AA_EINVAL;
     }
     hist = rule->type == AA_TYPE_HISTOGRAM;
+    gauge = rule->type == AA_TYPE_GAUGE;
+    ok = gauge; /* the gauge stats, unless a case below says otherwise */
     switch (rule->stat) {
     case AA_STAT_QUANTILE:
         ok = hist;
@@ -76,10 +78,10 @@ int aa_rule_plan(const aa_rule *rule, aa_plan *out)
         break;
     case AA_STAT_AVG:
         if (hist) {
+            ok = true;
             p.suffix = "_sum";
             p.denominator_suffix = "_count";
         } else {
-            ok = rule->type == AA_TYPE_GAUGE;
             p.fn = AA_FN_AVG_OVER_TIME;
             p.agg = AA_AGG_AVG;
         }
@@ -117,10 +119,6 @@ int aa_rule_plan(const aa_rule *rule, aa_plan *out)
     default:
         ok = false;
         break;
-    }
-    if (p.agg != AA_AGG_SUM && !(rule->stat == AA_STAT_AVG && hist) &&
-        rule->type != AA_TYPE_GAUGE) {
-        ok = false; /* the gauge stats */
     }
     if (!ok) {
         return AA_EINVAL;
@@ -241,6 +239,8 @@ int aa_promql_escape(aa_buf *out, const char *value)
     return rc;
 }
 
+/* Appends m as 'name OP "value"' items, ", "-separated; *first says
+ * whether nothing was written before. */
 static int append_matchers(aa_buf *out, const aa_matchers *m, bool *first)
 {
     static const char *const ops[] = {"=", "!=", "=~", "!~"};
@@ -250,8 +250,8 @@ static int append_matchers(aa_buf *out, const aa_matchers *m, bool *first)
         return AA_OK;
     }
     for (size_t i = 0; i < m->n && rc == AA_OK; i++) {
-        rc = aa_buf_appendf(out, "%s%s%s\"", *first ? "" : ", ",
-                            m->v[i].name, ops[m->v[i].op]);
+        rc = aa_buf_appendf(out, "%s%s%s\"", *first ? "" : ", ", m->v[i].name,
+                            ops[m->v[i].op]);
         if (rc == AA_OK) {
             rc = aa_promql_escape(out, m->v[i].value);
         }
@@ -293,10 +293,9 @@ int aa_promql_selector(aa_buf *out, const char *metric_name,
 }
 
 /* "agg by (le, B) (fn(M<suffix>{S}[W]))"; le only when with_le. */
-static int append_aggregate(aa_buf *out, const aa_rule *rule,
-                            const aa_plan *p, const char *suffix,
-                            bool with_le, const aa_matchers *extra,
-                            const char *window)
+static int append_aggregate(aa_buf *out, const aa_rule *rule, const aa_plan *p,
+                            const char *suffix, bool with_le,
+                            const aa_matchers *extra, const char *window)
 {
     char name[512];
     int rc;
@@ -334,6 +333,8 @@ static bool ident_char(char c)
            (c >= '0' && c <= '9') || c == '_';
 }
 
+/* Copies q to out with "$window" and "${window}" replaced by window;
+ * "$windows" and other identifiers that merely start so are kept. */
 static int substitute_window(aa_buf *out, const char *q, const char *window)
 {
     int rc = AA_OK;
@@ -388,12 +389,11 @@ int aa_promql_compile(const aa_rule *rule, const aa_matchers *extra,
         goto out;
     }
     if (p.quantile) {
-        rc = aa_buf_appendf(&b, "histogram_quantile(%s, ",
-                            aa_promql_number(rule->quantile, qtext,
-                                             sizeof(qtext)));
+        rc = aa_buf_appendf(
+            &b, "histogram_quantile(%s, ",
+            aa_promql_number(rule->quantile, qtext, sizeof(qtext)));
         if (rc == AA_OK) {
-            rc = append_aggregate(&b, rule, &p, p.suffix, true, extra,
-                                  window);
+            rc = append_aggregate(&b, rule, &p, p.suffix, true, extra, window);
         }
         if (rc == AA_OK) {
             rc = aa_buf_append(&b, ")", 1);
@@ -459,8 +459,7 @@ int aa_promql_check_raw(const char *query, aa_diag *diag)
 
             for (p++; *p != c; p++) {
                 if (*p == '\0') {
-                    return raw_fail(diag, query, start,
-                                    "unterminated string");
+                    return raw_fail(diag, query, start, "unterminated string");
                 }
                 if (c != '`' && *p == '\\' && p[1] != '\0') {
                     p++;

@@ -30,20 +30,16 @@
 
 /* ---- the YAML tree --------------------------------------------------- */
 
-typedef enum nkind {
-    N_SCALAR,
-    N_SEQ,
-    N_MAP
-} nkind;
+typedef enum nkind { N_SCALAR, N_SEQ, N_MAP } nkind;
 
 typedef struct node {
     nkind kind;
     unsigned line, column; /* 1-based */
     char *value;           /* scalar text (NUL-terminated) */
     size_t len;
-    bool plain;            /* scalar written without quotes */
-    bool quoted;           /* single- or double-quoted */
-    struct node **kids;    /* seq: items; map: key, value, key, value... */
+    bool plain;         /* scalar written without quotes */
+    bool quoted;        /* single- or double-quoted */
+    struct node **kids; /* seq: items; map: key, value, key, value... */
     size_t nkids;
 } node;
 
@@ -111,12 +107,13 @@ static int error_at(loader *ld, unsigned line, unsigned col, const char *fmt,
 }
 
 /* error_at() at a libyaml mark (0-based). */
-#define error_mark(ld, mark, ...)                                          \
-    error_at((ld), (unsigned)(mark).line + 1, (unsigned)(mark).column + 1, \
+#define error_mark(ld, mark, ...)                                             \
+    error_at((ld), (unsigned)(mark).line + 1, (unsigned)(mark).column + 1,    \
              __VA_ARGS__)
 
 /* error_at() at a node of the tree. */
-#define error_node(ld, n, ...) error_at((ld), (n)->line, (n)->column, __VA_ARGS__)
+#define error_node(ld, n, ...)                                                \
+    error_at((ld), (n)->line, (n)->column, __VA_ARGS__)
 
 /* A new node at mark, counted against MAX_NODES (an error with the
  * position when exceeded). */
@@ -234,8 +231,7 @@ static int build_tree(loader *ld, yaml_parser_t *p, node **root)
                 break;
             }
             rc = node_new(ld,
-                          ev.type == YAML_SEQUENCE_START_EVENT ? N_SEQ
-                                                               : N_MAP,
+                          ev.type == YAML_SEQUENCE_START_EVENT ? N_SEQ : N_MAP,
                           &ev.start_mark, &n);
             break;
         case YAML_SEQUENCE_END_EVENT:
@@ -357,8 +353,8 @@ static int check_keys(loader *ld, const node *n, const char *where,
         bool ok = false;
 
         if (k->kind != N_SCALAR) {
-            return error_node(ld, k, "%s: keys must be strings, not %s",
-                              where, kind_name(k));
+            return error_node(ld, k, "%s: keys must be strings, not %s", where,
+                              kind_name(k));
         }
         for (size_t j = 0; allowed[j] != NULL; j++) {
             if (strcmp(k->value, allowed[j]) == 0) {
@@ -381,6 +377,7 @@ static int check_keys(loader *ld, const node *n, const char *where,
     return AA_OK;
 }
 
+/* The value of key in map n (and its key node in *keynode), or NULL. */
 static const node *map_get(const node *n, const char *key,
                            const node **keynode)
 {
@@ -487,25 +484,49 @@ static bool parse_quantile(const char *s, double *q)
     return *q > 0.0 && *q < 1.0;
 }
 
-static bool parse_stat(const char *s, aa_stat *stat, double *q)
-{
-    static const struct {
-        const char *name;
-        aa_stat stat;
-    } names[] = {
-        {"avg", AA_STAT_AVG},         {"rate", AA_STAT_RATE},
-        {"increase", AA_STAT_INCREASE}, {"sum_rate", AA_STAT_SUM_RATE},
-        {"max", AA_STAT_MAX},         {"min", AA_STAT_MIN},
-        {"last", AA_STAT_LAST},       {"delta", AA_STAT_DELTA},
-        {"slope", AA_STAT_SLOPE},
-    };
+typedef struct name_value {
+    const char *name;
+    int value;
+} name_value;
 
-    *q = 0.0;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (strcmp(s, names[i].name) == 0) {
-            *stat = names[i].stat;
+static const name_value type_names[] = {{"counter", AA_TYPE_COUNTER},
+                                        {"gauge", AA_TYPE_GAUGE},
+                                        {"histogram", AA_TYPE_HISTOGRAM},
+                                        {NULL, 0}};
+
+static const name_value nodata_names[] = {{"ok", AA_NODATA_OK},
+                                          {"unknown", AA_NODATA_UNKNOWN},
+                                          {"warning", AA_NODATA_WARNING},
+                                          {"critical", AA_NODATA_CRITICAL},
+                                          {NULL, 0}};
+
+/* The value named s in a NULL-terminated table; false if none. */
+static bool lookup(const char *s, const name_value *table, int *value)
+{
+    for (; table->name != NULL; table++) {
+        if (strcmp(s, table->name) == 0) {
+            *value = table->value;
             return true;
         }
+    }
+    return false;
+}
+
+static const name_value stat_names[] = {
+    {"avg", AA_STAT_AVG},           {"rate", AA_STAT_RATE},
+    {"increase", AA_STAT_INCREASE}, {"sum_rate", AA_STAT_SUM_RATE},
+    {"max", AA_STAT_MAX},           {"min", AA_STAT_MIN},
+    {"last", AA_STAT_LAST},         {"delta", AA_STAT_DELTA},
+    {"slope", AA_STAT_SLOPE},       {NULL, 0}};
+
+static bool parse_stat(const char *s, aa_stat *stat, double *q)
+{
+    int value;
+
+    *q = 0.0;
+    if (lookup(s, stat_names, &value)) {
+        *stat = (aa_stat)value;
+        return true;
     }
     if (parse_quantile(s, q)) {
         *stat = AA_STAT_QUANTILE;
@@ -556,8 +577,7 @@ static bool valid_id(const char *s)
     for (; s[n] != '\0'; n++) {
         char c = s[n];
 
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_')) {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
             return false;
         }
     }
@@ -584,9 +604,8 @@ static bool valid_name(const char *s, bool colon)
 /* ---- rules ------------------------------------------------------------ */
 
 static const char *const rule_keys[] = {
-    "id",    "finding", "description", "metric", "stat",    "type",
-    "by",    "where",   "query",       "warning", "critical", "for",
-    "no_data", NULL};
+    "id",    "finding", "description", "metric",   "stat", "type",    "by",
+    "where", "query",   "warning",     "critical", "for",  "no_data", NULL};
 static const char rule_keys_text[] =
     "id, finding, description, metric, stat, type, by, where, query, "
     "warning, critical, for, no_data";
@@ -635,8 +654,7 @@ static int load_by(loader *ld, const node *v, aa_rule *r, const char *rname)
             return error_node(ld, it,
                               "rule \"%s\": \"by\": \"%s\" is not a label "
                               "name ([a-zA-Z_][a-zA-Z0-9_]*)",
-                              rname,
-                              it->kind == N_SCALAR ? it->value : "");
+                              rname, it->kind == N_SCALAR ? it->value : "");
         }
         for (size_t j = 0; j < r->nby; j++) {
             if (strcmp(r->by[j], it->value) == 0) {
@@ -670,8 +688,7 @@ static int load_threshold(loader *ld, const node *v, const char *key,
     return AA_OK;
 }
 
-static int load_where(loader *ld, const node *v, aa_rule *r,
-                      const char *rname)
+static int load_where(loader *ld, const node *v, aa_rule *r, const char *rname)
 {
     const char *s;
     aa_diag md;
@@ -690,12 +707,17 @@ static int load_where(loader *ld, const node *v, aa_rule *r,
         if (strchr(s, '\n') == NULL && md.column > 0) {
             col += (v->quoted ? 1 : 0) + md.column - 1;
         }
-        return error_at(ld, v->line, col, "rule \"%s\": \"where\": %s",
-                        rname, md.message);
+        return error_at(ld, v->line, col, "rule \"%s\": \"where\": %s", rname,
+                        md.message);
     }
     return rc;
 }
 
+/*
+ * Fills r from the rule mapping m, the index-th of the list.  On failure
+ * the diag names the position and r holds what was read so far, which
+ * rule_clear() (via aa_ruleset_free) releases.
+ */
 static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
 {
     const node *v, *k = NULL;
@@ -703,7 +725,7 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
     char rname[MAX_ID_LEN + 32];
     const char *s;
     bool has_type = false;
-    int rc;
+    int rc, value;
 
     r->line = m->line;
     r->column = m->column;
@@ -783,7 +805,8 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
         }
         aa_diag_clear(&qd);
         if (aa_promql_check_raw(r->query, &qd) != AA_OK) {
-            return error_node(ld, v, "rule \"%s\": \"query\": %s (at "
+            return error_node(ld, v,
+                              "rule \"%s\": \"query\": %s (at "
                               "character %u of the query)",
                               rname, qd.message, qd.column);
         }
@@ -796,8 +819,8 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
     }
     stat_node = map_get(m, "stat", &k);
     if (r->query != NULL) {
-        static const char *const structured[] = {"stat", "type", "by",
-                                                 "where", NULL};
+        static const char *const structured[] = {"stat", "type", "by", "where",
+                                                 NULL};
 
         for (size_t i = 0; structured[i] != NULL; i++) {
             if (map_get(m, structured[i], &k) != NULL) {
@@ -809,7 +832,8 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
         }
     } else {
         if (stat_node == NULL) {
-            return error_node(ld, m, "rule \"%s\": \"metric\" needs a "
+            return error_node(ld, m,
+                              "rule \"%s\": \"metric\" needs a "
                               "\"stat\"",
                               rname);
         }
@@ -911,12 +935,15 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
                               "(expected ok, unknown, warning or critical)",
                               rname, s);
         }
+        r->no_data = (aa_nodata)value;
     }
     return AA_OK;
 }
 
 static const char *const top_keys[] = {"version", "window", "rules", NULL};
 
+/* Validates the document and fills rs; rs->nrules counts the rules to
+ * free, also on failure. */
 static int load_root(loader *ld, const node *root, aa_ruleset *rs)
 {
     const node *v, *k = NULL;
@@ -934,8 +961,7 @@ static int load_root(loader *ld, const node *root, aa_ruleset *rs)
                           "window and rules, not %s",
                           kind_name(root));
     }
-    rc = check_keys(ld, root, "rule file", top_keys,
-                    "version, window, rules");
+    rc = check_keys(ld, root, "rule file", top_keys, "version, window, rules");
     if (rc != AA_OK) {
         return rc;
     }
@@ -968,7 +994,8 @@ static int load_root(loader *ld, const node *root, aa_ruleset *rs)
                           kind_name(v));
     }
     if (v->nkids == 0) {
-        return error_node(ld, v, "\"rules\" is empty: a rule file needs at "
+        return error_node(ld, v,
+                          "\"rules\" is empty: a rule file needs at "
                           "least one rule");
     }
     if (v->nkids > MAX_RULES) {
@@ -1020,8 +1047,7 @@ int aa_ruleset_load_buffer(const char *name, const char *data, size_t len,
     }
     aa_diag_clear(diag);
     if (len > AA_RULES_MAX_BYTES) {
-        aa_diag_set(diag, name, 0, 0,
-                    "the rule file is larger than %zu bytes",
+        aa_diag_set(diag, name, 0, 0, "the rule file is larger than %zu bytes",
                     AA_RULES_MAX_BYTES);
         return AA_ETOOBIG;
     }
@@ -1097,8 +1123,8 @@ int aa_ruleset_load_file(const char *path, aa_ruleset **out, aa_diag *diag)
         rc = AA_EIO;
         goto out;
     }
-    rc = aa_ruleset_load_buffer(path, b.data != NULL ? b.data : "", b.len,
-                                out, diag);
+    rc = aa_ruleset_load_buffer(path, b.data != NULL ? b.data : "", b.len, out,
+                                diag);
 out:
     fclose(f);
     aa_buf_release(&b);

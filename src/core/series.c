@@ -45,8 +45,7 @@ static int grow(void **arr, size_t n, size_t sz)
     return AA_OK;
 }
 
-/* ---- labels --------------------------------------------------------------
- */
+/* ---- labels ------------------------------------------------------------- */
 
 /*
  * Inserts name=value keeping the set sorted by name.  An existing name has
@@ -268,8 +267,7 @@ char *aa_labels_format(const aa_labels *ls, char *buf, size_t size)
     return buf;
 }
 
-/* ---- vectors and matrices ------------------------------------------------
- */
+/* ---- vectors and matrices ----------------------------------------------- */
 
 int aa_vector_push(aa_vector *vec, const aa_labels *labels, double value)
 {

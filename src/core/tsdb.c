@@ -10,6 +10,7 @@
  */
 #include "aa/tsdb.h"
 
+#include <assert.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,8 @@ struct aa_tsdb {
     size_t nfams, capfams;
     size_t npoints, nchunks, label_bytes;
     uint64_t gen;
+    char *keybuf; /* make_key's scratch */
+    size_t keycap;
 };
 
 double aa_stale_nan(void)
@@ -128,6 +131,7 @@ void aa_tsdb_free(aa_tsdb *db)
         free(db->fams[i].name);
     }
     free(db->fams);
+    free(db->keybuf);
     free(db->targets);
     free(db->table);
     free(db->s);
@@ -137,30 +141,38 @@ void aa_tsdb_free(aa_tsdb *db)
 /* ---- the label-set index -------------------------------------------------
  */
 
-/* Key: name NUL value NUL for each label, in the set's (sorted) order. */
-static char *make_key(const aa_labels *ls, size_t *len)
+/*
+ * Key: name NUL value NUL for each label, in the set's (sorted) order,
+ * built in db->keybuf (reused: a lookup of a known series allocates
+ * nothing).  NULL on OOM.
+ */
+static const char *make_key(aa_tsdb *db, const aa_labels *ls, size_t *len)
 {
     size_t i, n = 0, off = 0;
-    char *k;
 
     for (i = 0; i < ls->n; i++) {
         n += strlen(ls->v[i].name) + strlen(ls->v[i].value) + 2;
     }
-    k = malloc(n + 1);
-    if (k == NULL) {
-        return NULL;
+    if (n + 1 > db->keycap) {
+        char *k = realloc(db->keybuf, n + 1);
+
+        if (k == NULL) {
+            return NULL;
+        }
+        db->keybuf = k;
+        db->keycap = n + 1;
     }
     for (i = 0; i < ls->n; i++) {
         size_t a = strlen(ls->v[i].name) + 1, b = strlen(ls->v[i].value) + 1;
 
-        memcpy(k + off, ls->v[i].name, a);
+        memcpy(db->keybuf + off, ls->v[i].name, a);
         off += a;
-        memcpy(k + off, ls->v[i].value, b);
+        memcpy(db->keybuf + off, ls->v[i].value, b);
         off += b;
     }
-    k[off] = '\0';
+    db->keybuf[off] = '\0';
     *len = off;
-    return k;
+    return db->keybuf;
 }
 
 static uint64_t hash_key(const char *k, size_t len)
@@ -201,7 +213,7 @@ int aa_tsdb_series(aa_tsdb *db, const aa_labels *ls, const char *fam,
                    size_t *id)
 {
     size_t keylen, j;
-    char *key;
+    const char *key;
     series *s;
     const char *name;
     int rc;
@@ -213,7 +225,7 @@ int aa_tsdb_series(aa_tsdb *db, const aa_labels *ls, const char *fam,
     if (name == NULL) {
         return AA_EINVAL;
     }
-    key = make_key(ls, &keylen);
+    key = make_key(db, ls, &keylen);
     if (key == NULL) {
         return AA_ENOMEM;
     }
@@ -221,22 +233,31 @@ int aa_tsdb_series(aa_tsdb *db, const aa_labels *ls, const char *fam,
     while (db->table[j] != 0) {
         s = &db->s[db->table[j] - 1];
         if (s->keylen == keylen && memcmp(s->key, key, keylen) == 0) {
-            free(key);
             *id = db->table[j] - 1;
             return AA_OK;
         }
         j = (j + 1) & (db->tcap - 1);
     }
     if (db->n >= AA_TSDB_MAX_SERIES) {
-        free(key);
         return AA_ETOOBIG;
+    }
+    /* Grow before inserting, so that the table never fills up even when
+     * a grow fails (a full table would make the probe above endless). */
+    if ((db->n + 1) * 2 > db->tcap) {
+        rc = table_grow(db);
+        if (rc != AA_OK) {
+            return rc;
+        }
+        j = hash_key(key, keylen) & (db->tcap - 1);
+        while (db->table[j] != 0) {
+            j = (j + 1) & (db->tcap - 1);
+        }
     }
     if (db->n == db->cap) {
         size_t ncap = db->cap == 0 ? 64 : db->cap * 2;
         series *ns = realloc(db->s, ncap * sizeof(series));
 
         if (ns == NULL) {
-            free(key);
             return AA_ENOMEM;
         }
         db->s = ns;
@@ -244,35 +265,31 @@ int aa_tsdb_series(aa_tsdb *db, const aa_labels *ls, const char *fam,
     }
     s = &db->s[db->n];
     memset(s, 0, sizeof(*s));
+    s->key = malloc(keylen + 1);
+    s->family = aa_strdup(fam != NULL ? fam : name);
+    if (s->key == NULL || s->family == NULL) {
+        rc = AA_ENOMEM;
+        goto out;
+    }
     rc = aa_labels_copy(&s->labels, ls);
     if (rc != AA_OK) {
-        free(key);
-        return rc;
+        goto out;
     }
-    s->family = aa_strdup(fam != NULL ? fam : name);
-    if (s->family == NULL) {
-        aa_labels_clear(&s->labels);
-        free(key);
-        return AA_ENOMEM;
-    }
-    s->name = aa_labels_get(&s->labels, "__name__");
-    s->key = key;
+    memcpy(s->key, key, keylen + 1);
     s->keylen = keylen;
+    s->name = aa_labels_get(&s->labels, "__name__");
     s->last_t = INT64_MIN;
     db->table[j] = db->n + 1;
     *id = db->n;
     db->n++;
     db->label_bytes += 2 * keylen + sizeof(series) + strlen(s->family) +
                        ls->n * (sizeof(aa_label) + 32);
-    if (db->n * 2 > db->tcap) {
-        rc = table_grow(db);
-        if (rc != AA_OK) {
-            /* The series exists and is found by a linear probe after a
-             * later successful grow; the table is still consistent. */
-            return rc;
-        }
+out:
+    if (rc != AA_OK) {
+        free(s->key);
+        free(s->family);
     }
-    return AA_OK;
+    return rc;
 }
 
 int aa_tsdb_append(aa_tsdb *db, size_t id, int64_t t_ms, double v)
@@ -288,8 +305,10 @@ int aa_tsdb_append(aa_tsdb *db, size_t id, int64_t t_ms, double v)
         return AA_EINVAL;
     }
     c = s->tail;
+    /* t_ms > last_t >= c->base, so the unsigned difference is exact even
+     * where the signed one would overflow. */
     if (c == NULL || c->n == CHUNK_POINTS ||
-        t_ms - c->base > (int64_t)UINT32_MAX) {
+        (uint64_t)t_ms - (uint64_t)c->base > UINT32_MAX) {
         chunk *nc = malloc(sizeof(chunk));
 
         if (nc == NULL) {
@@ -451,14 +470,17 @@ int aa_tsdb_target(aa_tsdb *db, const char *name, size_t *tid)
 
 void aa_tsdb_scrape_begin(aa_tsdb *db, size_t tid)
 {
+    assert(tid < db->ntargets);
     db->targets[tid].gen = ++db->gen;
     db->targets[tid].ncur = 0;
 }
 
 int aa_tsdb_scrape_seen(aa_tsdb *db, size_t tid, size_t id)
 {
-    target *t = &db->targets[tid];
+    target *t;
 
+    assert(tid < db->ntargets);
+    t = &db->targets[tid];
     if (id >= db->n) {
         return AA_EINVAL;
     }
@@ -482,10 +504,12 @@ int aa_tsdb_scrape_seen(aa_tsdb *db, size_t tid, size_t id)
 
 int aa_tsdb_scrape_end(aa_tsdb *db, size_t tid, int64_t t_ms, bool ok)
 {
-    target *t = &db->targets[tid];
+    target *t;
     size_t i;
     double stale = aa_stale_nan();
 
+    assert(tid < db->ntargets);
+    t = &db->targets[tid];
     for (i = 0; i < t->nprev; i++) {
         size_t id = t->prev[i];
 

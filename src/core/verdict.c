@@ -42,34 +42,53 @@ const char *aa_status_name(aa_status s)
 }
 
 /*
+ * Which verdicts occur among r's rules.  With a gate, a no_data or error
+ * rule does not count as unknown when --allow-unknown is given or the
+ * rule says no_data: ok.
+ */
+static void scan(const aa_report *r, const aa_gate *g, bool *crit, bool *warn,
+                 bool *unknown)
+{
+    size_t i;
+
+    *crit = *warn = *unknown = false;
+    for (i = 0; i < r->nrules; i++) {
+        const aa_rule_result *rr = &r->rules[i];
+
+        switch (rr->verdict) {
+        case AA_VERDICT_CRITICAL:
+            *crit = true;
+            break;
+        case AA_VERDICT_WARNING:
+            *warn = true;
+            break;
+        case AA_VERDICT_NO_DATA:
+        case AA_VERDICT_ERROR:
+            if (g == NULL ||
+                (!g->allow_unknown &&
+                 !(rr->rule != NULL && rr->rule->no_data == AA_NODATA_OK))) {
+                *unknown = true;
+            }
+            break;
+        case AA_VERDICT_OK:
+            break;
+        }
+    }
+}
+
+/*
  * CRITICAL if any rule is critical, else DEGRADED if any is a warning, else
  * UNKNOWN if any has no data or an error, else HEALTHY (also for a report
  * without rules).  NULL is UNKNOWN.
  */
 aa_status aa_report_status(const aa_report *r)
 {
-    bool crit = false, warn = false, unknown = false;
-    size_t i;
+    bool crit, warn, unknown;
 
     if (r == NULL) {
         return AA_STATUS_UNKNOWN;
     }
-    for (i = 0; i < r->nrules; i++) {
-        switch (r->rules[i].verdict) {
-        case AA_VERDICT_CRITICAL:
-            crit = true;
-            break;
-        case AA_VERDICT_WARNING:
-            warn = true;
-            break;
-        case AA_VERDICT_NO_DATA:
-        case AA_VERDICT_ERROR:
-            unknown = true;
-            break;
-        case AA_VERDICT_OK:
-            break;
-        }
-    }
+    scan(r, NULL, &crit, &warn, &unknown);
     if (crit) {
         return AA_STATUS_CRITICAL;
     }
@@ -93,37 +112,15 @@ aa_status aa_report_status(const aa_report *r)
  */
 aa_exit aa_exit_code(const aa_report *r, const aa_gate *g, bool incomplete)
 {
-    bool gate, crit = false, warn = false, unknown = false;
-    size_t i;
+    bool crit, warn, unknown;
 
     if (incomplete || r == NULL) {
         return AA_EXIT_UNKNOWN;
     }
-    gate = g != NULL && (g->fail_on_critical || g->fail_on_warning);
-    if (!gate) {
+    if (g == NULL || !(g->fail_on_critical || g->fail_on_warning)) {
         return AA_EXIT_OK;
     }
-    for (i = 0; i < r->nrules; i++) {
-        const aa_rule_result *rr = &r->rules[i];
-
-        switch (rr->verdict) {
-        case AA_VERDICT_CRITICAL:
-            crit = true;
-            break;
-        case AA_VERDICT_WARNING:
-            warn = true;
-            break;
-        case AA_VERDICT_NO_DATA:
-        case AA_VERDICT_ERROR:
-            if (!g->allow_unknown &&
-                !(rr->rule != NULL && rr->rule->no_data == AA_NODATA_OK)) {
-                unknown = true;
-            }
-            break;
-        case AA_VERDICT_OK:
-            break;
-        }
-    }
+    scan(r, g, &crit, &warn, &unknown);
     if (crit) {
         return AA_EXIT_CRITICAL;
     }

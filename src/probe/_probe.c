@@ -2,11 +2,11 @@
  * _probe.c: async_auditor._probe, the only file of the probe that includes
  * Python.h.  It adapts an asyncio loop to the plain-C library (aap.h):
  *
- * - Selector wraps loop._selector: after select() returns the loop is busy.
- * - RunOnce wraps loop._run_once: when it returns the busy stretch ends and
- *   len(loop._ready) is sampled.  Both are C callables, so an iteration
- *   costs two C calls and two clock reads (plus a coarse one), no Python
- *   frames.
+ * - Selector wraps loop._selector: entering select() ends the busy
+ *   stretch (and samples len(loop._ready)), its return starts the next.
+ *   One C call and two clock reads per iteration, no Python frames;
+ *   Loop.stopping(), called from a wrapped loop.stop(), tells it the loop
+ *   is about to stop running so the pause is not taken for a block.
  * - LagTimer is the periodic loop timer (and the heartbeat where there is
  *   no selector, e.g. uvloop).
  * - TaskFactory/TaskDone count tasks, composing with a user's factory.
@@ -53,7 +53,6 @@ static aap_pylayout layout;
 typedef struct {
     PyTypeObject *loop_type;
     PyTypeObject *selector_type;
-    PyTypeObject *runonce_type;
     PyTypeObject *lagtimer_type;
     PyTypeObject *factory_type;
     PyTypeObject *done_type;
@@ -181,6 +180,15 @@ static PyObject *loop_close(LoopObject *self, PyObject *unused)
     (void)unused;
     aap_loop_free(self->L);
     self->L = NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *loop_stopping(LoopObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->L) {
+        aap_loop_stopping(self->L, aap_now_ns());
+    }
     Py_RETURN_NONE;
 }
 
@@ -527,6 +535,8 @@ static PyObject *loop_tasks_add(LoopObject *self, PyObject *const *args,
 static PyMethodDef loop_methods[] = {
     {"close", (PyCFunction)loop_close, METH_NOARGS,
      "Unregister and free the C state; idempotent."},
+    {"stopping", (PyCFunction)loop_stopping, METH_NOARGS,
+     "Call from loop.stop(): the loop is about to stop running."},
     {"snapshot", (PyCFunction)loop_snapshot, METH_NOARGS,
      "Current values keyed by metric name."},
     {"blocks", (PyCFunction)loop_blocks, METH_NOARGS,
@@ -577,6 +587,18 @@ static aap_loop *core_loop(LoopObject *core)
     return core ? core->L : NULL;
 }
 
+/* Keep the loop's thread state current: the loop may run on another
+ * thread than the one that installed the probe. */
+static void track_tstate(aap_loop *L, uintptr_t *seen)
+{
+    uintptr_t ts = (uintptr_t)PyThreadState_Get();
+
+    if (ts != *seen) {
+        *seen = ts;
+        aap_loop_set_tstate(L, ts);
+    }
+}
+
 /* ---- Selector ------------------------------------------------------- */
 
 typedef struct {
@@ -584,12 +606,14 @@ typedef struct {
     PyObject *inner;
     PyObject *inner_select;
     PyObject *on_close;
+    PyObject *ready; /* loop._ready, or NULL */
+    uintptr_t tstate;
 } SelectorObject;
 
 static PyObject *selector_new(PyTypeObject *type, PyObject *args,
                               PyObject *kw)
 {
-    PyObject *core, *inner, *on_close = Py_None;
+    PyObject *core, *inner, *on_close = Py_None, *ready = Py_None;
     SelectorObject *self;
     probe_state *st = PyType_GetModuleState(type);
 
@@ -597,8 +621,8 @@ static PyObject *selector_new(PyTypeObject *type, PyObject *args,
         PyErr_SetString(PyExc_TypeError, "Selector takes no keywords");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "O!O|O", st->loop_type, &core, &inner,
-                          &on_close)) {
+    if (!PyArg_ParseTuple(args, "O!O|OO", st->loop_type, &core, &inner,
+                          &on_close, &ready)) {
         return NULL;
     }
     self = (SelectorObject *)type->tp_alloc(type, 0);
@@ -608,6 +632,7 @@ static PyObject *selector_new(PyTypeObject *type, PyObject *args,
     self->core = (LoopObject *)Py_NewRef(core);
     self->inner = Py_NewRef(inner);
     self->on_close = Py_NewRef(on_close);
+    self->ready = ready == Py_None ? NULL : Py_NewRef(ready);
     self->inner_select = PyObject_GetAttrString(inner, "select");
     if (!self->inner_select) {
         Py_DECREF(self);
@@ -624,6 +649,7 @@ static int selector_traverse(SelectorObject *self, visitproc visit,
     Py_VISIT(self->inner);
     Py_VISIT(self->inner_select);
     Py_VISIT(self->on_close);
+    Py_VISIT(self->ready);
     return 0;
 }
 
@@ -633,6 +659,7 @@ static int selector_clear(SelectorObject *self)
     Py_CLEAR(self->inner);
     Py_CLEAR(self->inner_select);
     Py_CLEAR(self->on_close);
+    Py_CLEAR(self->ready);
     return 0;
 }
 
@@ -646,13 +673,30 @@ static void selector_dealloc(SelectorObject *self)
     Py_DECREF(tp);
 }
 
+/* Entering select() ends the busy stretch of this iteration (and samples
+ * the ready queue); its return starts the next one. */
 static PyObject *selector_select(SelectorObject *self, PyObject *const *args,
                                  Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *r = PyObject_Vectorcall(self->inner_select, args, nargs,
-                                      kwnames);
     aap_loop *L = core_loop(self->core);
+    PyObject *r;
 
+    if (L) {
+        Py_ssize_t n = 0;
+
+        if (self->ready) {
+            n = PyObject_Length(self->ready);
+            if (n < 0) {
+                PyErr_Clear();
+                n = 0;
+            }
+        }
+        track_tstate(L, &self->tstate);
+        aap_loop_select_enter(L, aap_now_ns(), n);
+    }
+    r = PyObject_Vectorcall(self->inner_select, args, (size_t)nargs,
+                            kwnames);
+    L = core_loop(self->core);
     if (r && L) {
         aap_loop_busy_begin(L, aap_now_ns());
     }
@@ -769,135 +813,6 @@ static PyType_Spec selector_spec = {
     0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     selector_slots,
-};
-
-/* ---- RunOnce -------------------------------------------------------- */
-
-typedef struct {
-    HOOK_HEAD;
-    PyObject *orig;
-    PyObject *ready;
-    vectorcallfunc vectorcall;
-    uintptr_t tstate;
-} RunOnceObject;
-
-/* Keep the loop's thread state current: the loop may run on another
- * thread than the one that installed the probe. */
-static void track_tstate(aap_loop *L, uintptr_t *seen)
-{
-    uintptr_t ts = (uintptr_t)PyThreadState_Get();
-
-    if (ts != *seen) {
-        *seen = ts;
-        aap_loop_set_tstate(L, ts);
-    }
-}
-
-static PyObject *runonce_call(PyObject *obj, PyObject *const *args,
-                              size_t nargsf, PyObject *kwnames)
-{
-    RunOnceObject *self = (RunOnceObject *)obj;
-    aap_loop *L = core_loop(self->core);
-    PyObject *r;
-
-    if (L) {
-        track_tstate(L, &self->tstate);
-        aap_loop_run_enter(L, aap_now_coarse_ns());
-    }
-    r = PyObject_Vectorcall(self->orig, args, nargsf, kwnames);
-    L = core_loop(self->core);
-    if (L) {
-        uint64_t now = aap_now_ns();
-        Py_ssize_t n = 0;
-
-        if (r && self->ready) {
-            n = PyObject_Length(self->ready);
-            if (n < 0) {
-                PyErr_Clear();
-                n = 0;
-            }
-        }
-        aap_loop_run_exit(L, now, n);
-    }
-    return r;
-}
-
-static PyObject *runonce_new(PyTypeObject *type, PyObject *args,
-                             PyObject *kw)
-{
-    probe_state *st = PyType_GetModuleState(type);
-    PyObject *core, *orig, *ready = Py_None;
-    RunOnceObject *self;
-
-    if (kw && PyDict_GET_SIZE(kw)) {
-        PyErr_SetString(PyExc_TypeError, "RunOnce takes no keywords");
-        return NULL;
-    }
-    if (!PyArg_ParseTuple(args, "O!O|O", st->loop_type, &core, &orig,
-                          &ready)) {
-        return NULL;
-    }
-    self = (RunOnceObject *)type->tp_alloc(type, 0);
-    if (!self) {
-        return NULL;
-    }
-    self->core = (LoopObject *)Py_NewRef(core);
-    self->orig = Py_NewRef(orig);
-    self->ready = ready == Py_None ? NULL : Py_NewRef(ready);
-    self->vectorcall = runonce_call;
-    return (PyObject *)self;
-}
-
-static int runonce_traverse(RunOnceObject *self, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->core);
-    Py_VISIT(self->orig);
-    Py_VISIT(self->ready);
-    return 0;
-}
-
-static int runonce_clear(RunOnceObject *self)
-{
-    Py_CLEAR(self->core);
-    Py_CLEAR(self->orig);
-    Py_CLEAR(self->ready);
-    return 0;
-}
-
-static void runonce_dealloc(RunOnceObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-
-    PyObject_GC_UnTrack(self);
-    runonce_clear(self);
-    tp->tp_free(self);
-    Py_DECREF(tp);
-}
-
-static PyMemberDef runonce_members[] = {
-    {"__vectorcalloffset__", T_PYSSIZET, offsetof(RunOnceObject, vectorcall),
-     READONLY, NULL},
-    {"orig", T_OBJECT, offsetof(RunOnceObject, orig), READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
-
-static PyType_Slot runonce_slots[] = {
-    {Py_tp_new, runonce_new},
-    {Py_tp_dealloc, runonce_dealloc},
-    {Py_tp_traverse, runonce_traverse},
-    {Py_tp_clear, runonce_clear},
-    {Py_tp_members, runonce_members},
-    {Py_tp_call, PyVectorcall_Call},
-    {0, NULL},
-};
-
-static PyType_Spec runonce_spec = {
-    "async_auditor._probe.RunOnce",
-    sizeof(RunOnceObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    runonce_slots,
 };
 
 /* ---- LagTimer ------------------------------------------------------- */
@@ -1365,16 +1280,21 @@ static PyObject *mod_http_active(PyObject *m, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* http_observe(method, route, status, seconds[, done]): done=True also
+ * ends the request for the in-flight gauge (one call per request). */
 static PyObject *mod_http_observe(PyObject *m, PyObject *args)
 {
     const char *method, *route;
-    int status;
+    int status, done = 0;
     double seconds;
 
     (void)m;
-    if (!PyArg_ParseTuple(args, "ssid", &method, &route, &status,
-                          &seconds)) {
+    if (!PyArg_ParseTuple(args, "ssid|p", &method, &route, &status,
+                          &seconds, &done)) {
         return NULL;
+    }
+    if (done) {
+        aap_http_active_add(-1);
     }
     aap_http_observe(method, route, status,
                      seconds > 0 ? (uint64_t)(seconds * 1e9) : 0);
@@ -1540,7 +1460,6 @@ static int mod_exec(PyObject *m)
     layout_init();
     if (add_type(m, &loop_spec, &st->loop_type) < 0 ||
         add_type(m, &selector_spec, &st->selector_type) < 0 ||
-        add_type(m, &runonce_spec, &st->runonce_type) < 0 ||
         add_type(m, &lagtimer_spec, &st->lagtimer_type) < 0 ||
         add_type(m, &done_spec, &st->done_type) < 0 ||
         add_type(m, &factory_spec, &st->factory_type) < 0) {
@@ -1570,7 +1489,6 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg)
 
     Py_VISIT(st->loop_type);
     Py_VISIT(st->selector_type);
-    Py_VISIT(st->runonce_type);
     Py_VISIT(st->lagtimer_type);
     Py_VISIT(st->factory_type);
     Py_VISIT(st->done_type);
@@ -1584,7 +1502,6 @@ static int mod_clear(PyObject *m)
 
     Py_CLEAR(st->loop_type);
     Py_CLEAR(st->selector_type);
-    Py_CLEAR(st->runonce_type);
     Py_CLEAR(st->lagtimer_type);
     Py_CLEAR(st->factory_type);
     Py_CLEAR(st->done_type);

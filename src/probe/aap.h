@@ -198,10 +198,14 @@ int aap_loop_new(const aap_loop_config *cfg, aap_loop **out);
 /* Unregister and free; stops the watchdog after the last loop.  NULL ok. */
 void aap_loop_free(aap_loop *L);
 
-/* Hot path, called by the loop thread only. */
-void aap_loop_run_enter(aap_loop *L, uint64_t now);
+/* Hot path, called by the loop thread only: select() is entered (the busy
+ * stretch ends; ready = callbacks waiting) and returns (busy begins). */
+void aap_loop_select_enter(aap_loop *L, uint64_t now, int64_t ready);
 void aap_loop_busy_begin(aap_loop *L, uint64_t now);
-void aap_loop_run_exit(aap_loop *L, uint64_t now, int64_t ready);
+/* loop.stop() was called: the loop is about to stop running, so the
+ * current stretch is not a block; the time until the next select() is
+ * not lag. */
+void aap_loop_stopping(aap_loop *L, uint64_t now);
 /* The lag timer ran at now, due at due (both monotonic ns); returns the
  * next due time.  In heartbeat mode it also ends the stretch. */
 uint64_t aap_loop_lag_tick(aap_loop *L, uint64_t due, uint64_t now);

@@ -26,7 +26,6 @@
 #include <unistd.h>
 
 #define RING_MAX 32
-#define STOPPED_GAP_NS 100000000ull /* loop not running: >= 100 ms gap */
 #define LAG_CORRECTION_MAX 100000u
 
 typedef struct exec_state {
@@ -73,8 +72,10 @@ struct aap_loop {
     aap_hist block;
     exec_state exec[AAP_EXEC_N];
 
+    _Atomic int stopping; /* stop() called, loop not yet running again */
+    uint64_t stop_ns;
+
     /* loop thread only */
-    uint64_t last_exit_ns;
     uint64_t stopped_at_arm;
 
     /* guarded by lock */
@@ -345,7 +346,7 @@ static void *watchdog_main(void *arg)
 
             seq = atomic_load_explicit(&L->seq, memory_order_acquire);
             bs = atomic_load_explicit(&L->busy_since, memory_order_acquire);
-            if (bs == 0) {
+            if (bs == 0 || atomic_load(&L->stopping)) {
                 cand = now + L->threshold_ns / 2;
             } else if (now < bs + L->threshold_ns) {
                 cand = bs + L->threshold_ns;
@@ -428,6 +429,7 @@ static void loop_reset(aap_loop *L)
     int k;
 
     atomic_store(&L->busy_since, 0);
+    atomic_store(&L->stopping, 0);
     atomic_store(&L->busy_ns, 0);
     atomic_store(&L->iterations, 0);
     atomic_store(&L->stopped_ns, 0);
@@ -562,18 +564,6 @@ void aap_loop_free(aap_loop *L)
     free(L);
 }
 
-void aap_loop_run_enter(aap_loop *L, uint64_t now)
-{
-    if (L->last_exit_ns && now > L->last_exit_ns &&
-        now - L->last_exit_ns >= STOPPED_GAP_NS) {
-        atomic_store_explicit(
-            &L->stopped_ns,
-            atomic_load_explicit(&L->stopped_ns, memory_order_relaxed) +
-                (now - L->last_exit_ns),
-            memory_order_relaxed);
-    }
-}
-
 void aap_loop_busy_begin(aap_loop *L, uint64_t now)
 {
     atomic_store_explicit(&L->busy_since, now, memory_order_release);
@@ -597,12 +587,31 @@ static void stretch_end(aap_loop *L, uint64_t bs, uint64_t now)
     }
 }
 
-void aap_loop_run_exit(aap_loop *L, uint64_t now, int64_t ready)
+void aap_loop_select_enter(aap_loop *L, uint64_t now, int64_t ready)
 {
     uint64_t bs = atomic_load_explicit(&L->busy_since, memory_order_relaxed);
 
-    L->last_exit_ns = now;
     atomic_store_explicit(&L->ready, ready, memory_order_relaxed);
+    if (atomic_load_explicit(&L->stopping, memory_order_relaxed)) {
+        /* first iteration after the loop ran again: the stretch spans
+         * the time it was not running; neither busy nor blocked */
+        if (now > L->stop_ns) {
+            atomic_store_explicit(
+                &L->stopped_ns,
+                atomic_load_explicit(&L->stopped_ns, memory_order_relaxed) +
+                    (now - L->stop_ns),
+                memory_order_relaxed);
+        }
+        atomic_store_explicit(&L->stopping, 0, memory_order_release);
+        if (bs) {
+            atomic_store_explicit(&L->seq,
+                                  atomic_load_explicit(
+                                      &L->seq, memory_order_relaxed) + 1,
+                                  memory_order_release);
+            atomic_store_explicit(&L->busy_since, 0, memory_order_release);
+        }
+        return;
+    }
     atomic_store_explicit(
         &L->iterations,
         atomic_load_explicit(&L->iterations, memory_order_relaxed) + 1,
@@ -618,6 +627,23 @@ void aap_loop_run_exit(aap_loop *L, uint64_t now, int64_t ready)
             memory_order_relaxed);
     }
     stretch_end(L, bs, now);
+}
+
+void aap_loop_stopping(aap_loop *L, uint64_t now)
+{
+    uint64_t bs = atomic_load_explicit(&L->busy_since, memory_order_relaxed);
+
+    if (L->mode == AAP_MODE_SELECTOR && bs && now > bs) {
+        /* a stretch that blocked before stop() still counts */
+        atomic_store_explicit(
+            &L->busy_ns,
+            atomic_load_explicit(&L->busy_ns, memory_order_relaxed) +
+                (now - bs),
+            memory_order_relaxed);
+        stretch_end(L, bs, now);
+    }
+    L->stop_ns = now;
+    atomic_store_explicit(&L->stopping, 1, memory_order_release);
 }
 
 void aap_loop_lag_armed(aap_loop *L, uint64_t now)
@@ -702,6 +728,9 @@ static double current_block(aap_loop *L, uint64_t now)
 {
     uint64_t bs = atomic_load_explicit(&L->busy_since, memory_order_acquire);
 
+    if (atomic_load_explicit(&L->stopping, memory_order_acquire)) {
+        return 0.0;
+    }
     return (bs && now > bs) ? (double)(now - bs) / 1e9 : 0.0;
 }
 

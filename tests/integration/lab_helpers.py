@@ -158,12 +158,12 @@ def descendants(pid):
             continue
         fields = stat[stat.rfind(")") + 2:].split()
         children.setdefault(int(fields[1]), []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
+    out, pending = [], [pid]
+    while pending:
+        p = pending.pop()
         for c in children.get(p, []):
             out.append(c)
-            todo.append(c)
+            pending.append(c)
     return out
 
 

@@ -357,6 +357,66 @@ def test_signals_are_forwarded_to_the_command(auditor, rules_file, exporter):
     assert "ASYNC RUNTIME AUDITOR" in out
 
 
+IGNORES_TERM = ("import signal, sys, time\n"
+                "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                "print('ready', flush=True)\n"
+                "time.sleep(120)\n")
+
+
+def test_a_command_ignoring_sigterm_cannot_hang_the_auditor(
+        auditor, rules_file, exporter):
+    import signal
+    import subprocess
+    import sys
+    import time
+    rules = rules_file(SIMPLE_RULES)
+    p = subprocess.Popen([auditor, "--config", rules, "--scrape",
+                          exporter.url, "--interval", "200ms", "--",
+                          sys.executable, "-c", IGNORES_TERM],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        # the auditor's grace is 5 s; 60 s only bounds a broken build
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+    assert p.returncode == 4, (out, err)
+    assert "still running 5 s after the signal: killing it" in err
+    assert "killed by signal 9" in err
+    assert "ASYNC RUNTIME AUDITOR" in out
+
+
+def test_exposed_labels_clashing_with_target_labels(run_auditor, rules_file,
+                                                    tmp_path):
+    """Prometheus renames a clashing exposed label exported_<name>, adding
+    prefixes while the name is taken (honor_labels: false)."""
+    body = (b'# TYPE g gauge\n'
+            b'g{instance="a",exported_instance="b",job="j",other=""} 1\n')
+    e = _h6_util.SyntheticExporter(fixed=body)
+    rec = tmp_path / "clash.om"
+    try:
+        res = run_auditor("--config", rules_file(SIMPLE_RULES), "--scrape",
+                          e.url, "--duration", "1s", "--interval", "500ms",
+                          "--save-samples", rec)
+    finally:
+        e.close()
+    assert res.returncode == 0, res
+    lines = [ln for ln in rec.read_text().splitlines()
+             if ln.startswith("g{")]
+    assert lines, rec.read_text()
+    host = e.url.split("/")[2]
+    for ln in lines:
+        labels = ln[:ln.index("}") + 1]
+        assert labels == ('g{exported_exported_instance="a",'
+                          'exported_instance="b",exported_job="j",'
+                          'instance="%s",job="async-auditor"}' % host), ln
+
+
 def test_every_scrape_failing_is_incomplete(run_auditor, rules_file):
     import aa_servers
     url = aa_servers.closed_port_url() + "/metrics"

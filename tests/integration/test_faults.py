@@ -200,6 +200,37 @@ def test_429_with_retry_after_is_retried(run_auditor, rules, fake_backend):
     assert len(rule_queries(fake_backend)) == 2
 
 
+def test_retry_waiting_for_a_free_slot_does_not_spin(run_auditor,
+                                                      rules_file,
+                                                      fake_backend):
+    """More queries than open transfers (48): a retry that falls due while
+    every slot is taken by a slow query waits for a slot without burning
+    CPU (the wait lasts about 2 s; a busy loop costs about that in CPU)."""
+    text = "version: 1\nwindow: 5m\nrules:\n"
+    for i in range(60):
+        text += ("  - id: r%d\n    finding: f%d\n    query: 'vector(%d)'\n"
+                 "    critical: \"> 1000\"\n" % (i, i, i))
+    path = rules_file(text)
+    seen = {}
+
+    def reply(req):
+        q = req.param("query")
+        seen[q] = seen.get(q, 0) + 1
+        if q == "vector(0)" and seen[q] == 1:
+            return Reply("json", status=503, doc={
+                "status": "error", "errorType": "unavailable",
+                "error": "try again"})
+        if q == "vector(0)":
+            return default_answer(req, 0.01)
+        return Reply("sleep", seconds=2, then=default_answer(req, 0.01))
+    fake_backend.behaviour = only_queries(reply)
+    res = audit(run_auditor, path, fake_backend.url, "--retries", "1",
+                "--fail-on-warning")
+    assert res.returncode == 0, res
+    assert seen["vector(0)"] == 2
+    assert res.cpu_seconds < 1.0, res.cpu_seconds
+
+
 def test_target_with_path_prefix(run_auditor, rules, fake_backend):
     """Mimir, Cortex and route-prefixed Prometheus serve the API under a
     path: it is kept, with or without a trailing slash."""
@@ -425,6 +456,22 @@ def test_secret_in_url_userinfo_hidden(run_auditor, rules, fake_backend):
                                    "http://carol:%s@" % PASSWORD)
     res = audit(run_auditor, rules, url, "-v")
     assert res.returncode == 0, res
+    _assert_secret_hidden(res, PASSWORD)
+
+
+def test_secret_in_url_userinfo_hidden_in_backend_warning(
+        run_auditor, rules, fake_backend):
+    """A backend warning is printed with the target's URL: redacted."""
+    def reply(req):
+        r = default_answer(req, 0.01)
+        r.doc["warnings"] = ["partial response"]
+        return r
+    fake_backend.behaviour = only_queries(reply)
+    url = fake_backend.url.replace("http://",
+                                   "http://carol:%s@" % PASSWORD)
+    res = audit(run_auditor, rules, url)
+    assert res.returncode == 0, res
+    assert "partial response" in res.stderr, res
     _assert_secret_hidden(res, PASSWORD)
 
 

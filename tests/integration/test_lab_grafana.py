@@ -121,6 +121,19 @@ def test_prometheus_config_is_valid():
     assert res.returncode == 0, res.stdout.decode()
 
 
+def test_alerting_rules_match_the_lab_rule_file():
+    res = subprocess.run([lh.auditor_path(), "rules", "export",
+                          os.path.join(lh.LAB, "rules.yaml"), "--format",
+                          "prometheus"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, timeout=30)
+    assert res.returncode == 0, res.stderr.decode()
+    with open(os.path.join(lh.LAB, "prometheus", "alerts.yml")) as f:
+        checked_in = [l for l in f.read().splitlines()
+                      if not l.startswith("#")]
+    assert checked_in == res.stdout.decode().splitlines(), \
+        "lab/prometheus/alerts.yml is stale: regenerate it (see its header)"
+
+
 def test_every_panel_query_returns_data(live):
     _, queries = panel_queries()
     base = live["ctx"]["prom_url"]

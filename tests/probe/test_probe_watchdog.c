@@ -42,7 +42,6 @@ static void test_episode(void)
     uint64_t t0;
 
     t0 = aap_now_ns();
-    aap_loop_run_enter(L, t0);
     aap_loop_busy_begin(L, t0);
     sleep_ms(120);
     /* still blocked: the watchdog has opened an episode */
@@ -52,7 +51,7 @@ static void test_episode(void)
     aap_episodes_free(v, n);
     aap_loop_snapshot_get(L, &s);
     CHECK(s.current_block >= 0.1);
-    aap_loop_run_exit(L, t0 + 150000000, 3);
+    aap_loop_select_enter(L, t0 + 150000000, 3);
 
     CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
     CHECK_INT_EQ(n, 1);
@@ -71,7 +70,7 @@ static void test_episode(void)
     /* short stretches are not episodes */
     t0 = aap_now_ns();
     aap_loop_busy_begin(L, t0);
-    aap_loop_run_exit(L, t0 + 29000000, 0);
+    aap_loop_select_enter(L, t0 + 29000000, 0);
     aap_loop_snapshot_get(L, &s);
     CHECK_INT_EQ(s.block_count, 1);
     CHECK_INT_EQ(s.iterations, 2);
@@ -95,11 +94,22 @@ static void test_lag_correction(void)
     CHECK_DBL_NEAR(s.lag_sum, 0.001 + 0.18, 1e-9);
     /* time the loop was not running is not lag */
     aap_loop_lag_armed(L, due);
-    aap_loop_run_exit(L, due, 0);
-    aap_loop_run_enter(L, due + 500000000);
+    aap_loop_busy_begin(L, due);
+    aap_loop_stopping(L, due + 1000000);
+    aap_loop_snapshot_get(L, &s);
+    CHECK(s.current_block == 0);
+    aap_loop_select_enter(L, due + 500000000, 0);
     aap_loop_lag_tick(L, due, due + 501000000);
     aap_loop_snapshot_get(L, &s);
     CHECK_INT_EQ(s.lag_count, 8);
+    CHECK_INT_EQ(s.block_count, 0);
+    CHECK_DBL_NEAR(s.busy_seconds, 0.001, 1e-6);
+    /* a block that ends in stop() is still an episode */
+    aap_loop_busy_begin(L, due + 600000000);
+    aap_loop_stopping(L, due + 700000000);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.block_count, 1);
+    CHECK_DBL_NEAR(s.block_sum, 0.1, 1e-6);
     aap_loop_free(L);
 }
 
@@ -151,14 +161,13 @@ static void *loop_thread(void *arg)
     for (i = 0; i < 40; i++) {
         uint64_t t = aap_now_ns();
 
-        aap_loop_run_enter(L, t);
         aap_loop_busy_begin(L, t);
         sleep_ms(i % 5 == 0 ? 12 : 1);
         aap_loop_tasks_add(L, 1, 1);
         aap_exec_submit(L, AAP_EXEC_DEFAULT);
         aap_exec_start(L, AAP_EXEC_DEFAULT, 1000);
         aap_exec_finish(L, AAP_EXEC_DEFAULT, 1000);
-        aap_loop_run_exit(L, aap_now_ns(), i);
+        aap_loop_select_enter(L, aap_now_ns(), i);
         aap_loop_lag_tick(L, t, aap_now_ns());
     }
     {

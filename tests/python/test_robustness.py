@@ -56,7 +56,8 @@ def test_idempotent_and_detached():
         p.close()
         p.close()
         assert loop._selector is sel
-        assert "_run_once" not in loop.__dict__
+        assert "stop" not in loop.__dict__ and "_run_once" not in \
+            loop.__dict__
         assert loop.get_task_factory() is None
         with pytest.raises(RuntimeError):
             p.snapshot()

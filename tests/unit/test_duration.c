@@ -43,9 +43,9 @@ static void test_parse_errors(void)
 {
     parse_bad("");
     parse_bad(NULL);
-    parse_bad("5");      /* no unit */
-    parse_bad("5x");     /* unknown unit */
-    parse_bad("1.5m");   /* fractions: Prometheus durations are integers */
+    parse_bad("5");    /* no unit */
+    parse_bad("5x");   /* unknown unit */
+    parse_bad("1.5m"); /* fractions: Prometheus durations are integers */
     parse_bad("-5m");
     parse_bad("+5m");
     parse_bad(" 5m");
@@ -90,8 +90,8 @@ static void test_format(void)
 
 static void test_roundtrip(void)
 {
-    static const int64_t v[] = {1, 999, 1000, 61000, 3599999, 86400001,
-                                400LL * 86400000};
+    static const int64_t v[] = {
+        1, 999, 1000, 61000, 3599999, 86400001, 400LL * 86400000};
     char buf[64];
 
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {

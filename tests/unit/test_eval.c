@@ -404,6 +404,45 @@ static void test_quantile_edges(void)
     CHECK_DBL_NEAR(aa_eval_bucket_quantile(0.5, nm, &n), 8.5, 1e-12);
 }
 
+/*
+ * "le" is read with Go's ParseFloat: "0x1p1" is 2, "0x4" (hexadecimal
+ * without an exponent) is not a number and its bucket is skipped.
+ */
+static void test_le_parsing(void)
+{
+    static const char *les[] = {"0x1p1", "0x4", "+Inf"};
+    static const double ends[] = {10, 20, 20};
+    aa_tsdb *db = NULL;
+    aa_rule r;
+    aa_vector v = {NULL, 0};
+    size_t i, id;
+
+    CHECK_INT_EQ(aa_tsdb_new(&db), AA_OK);
+    for (i = 0; i < 3; i++) {
+        aa_labels ls = {NULL, 0};
+
+        aa_labels_add(&ls, "__name__", "h_bucket");
+        aa_labels_add(&ls, "le", les[i]);
+        CHECK_INT_EQ(aa_tsdb_series(db, &ls, "h", &id), AA_OK);
+        CHECK_INT_EQ(aa_tsdb_append(db, id, 0, 0), AA_OK);
+        CHECK_INT_EQ(aa_tsdb_append(db, id, 10000, ends[i]), AA_OK);
+        aa_labels_clear(&ls);
+    }
+    memset(&r, 0, sizeof(r));
+    r.id = "q";
+    r.metric = "h";
+    r.stat = AA_STAT_QUANTILE;
+    r.quantile = 0.75;
+    r.type = AA_TYPE_HISTOGRAM;
+    CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 10000, &v, NULL), AA_OK);
+    CHECK_INT_EQ(v.n, 1);
+    if (v.n == 1) {
+        CHECK_DBL_NEAR(v.v[0].value, 2, 1e-12);
+    }
+    aa_vector_clear(&v);
+    aa_tsdb_free(db);
+}
+
 /* A store with two instances of a gauge and a counter, one going stale. */
 static void test_rules_and_staleness(void)
 {
@@ -538,6 +577,7 @@ int main(void)
     run_histograms_test();
     test_rate_functions();
     test_quantile_edges();
+    test_le_parsing();
     test_rules_and_staleness();
     return check_report("test_eval");
 }

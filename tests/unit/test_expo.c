@@ -4,6 +4,7 @@
  * # EOF, family membership, limits and the "line N" diagnostics.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -232,6 +233,76 @@ static void test_limits(void)
                  AA_ESYNTAX);
 }
 
+/* Limits far beyond the input must not overflow the parser's sizing. */
+static void test_huge_limits(void)
+{
+    aa_expo_limits lim = {0, 0, SIZE_MAX / sizeof(aa_expo_label) + 2};
+    aa_expo_limits line = {SIZE_MAX, 0, 0};
+    aa_diag d;
+    got g;
+    aa_expo_handler h = {on_sample, on_meta, &g};
+    const char *text = "a{x=\"1\",y=\"2\",z=\"3\"} 1\n";
+
+    memset(&g, 0, sizeof(g));
+    CHECK_INT_EQ(aa_expo_parse(text, strlen(text), AA_EXPO_TEXT, &lim, &h, &d),
+                 AA_OK);
+    CHECK_STR_EQ(g.text, "S a/a/untyped x=[1] y=[2] z=[3]\n");
+    CHECK_INT_EQ(aa_expo_parse(text, strlen(text), AA_EXPO_TEXT, &line, &h,
+                               &d),
+                 AA_EINVAL);
+}
+
+/* Values as Prometheus's text parsers read them; a name longer than any
+ * fixed buffer. */
+static void test_values_and_names(void)
+{
+    static const struct {
+        const char *text;
+        aa_expo_format fmt;
+        int err;
+    } cases[] = {
+        {"a 0x1p3\n", AA_EXPO_TEXT, AA_ESYNTAX},
+        {"a 0x10\n", AA_EXPO_TEXT, AA_ESYNTAX},
+        {"a 1_000\n", AA_EXPO_TEXT, AA_ESYNTAX},
+        {"a +NaN\n", AA_EXPO_TEXT, AA_ESYNTAX},
+        {"a 1\t2\n# EOF\n", AA_EXPO_OPENMETRICS, AA_ESYNTAX},
+        {"a -Inf\n", AA_EXPO_TEXT, AA_OK},
+        {"a 1\t2\n", AA_EXPO_TEXT, AA_OK},
+        {"a 1 2\n# EOF\n", AA_EXPO_OPENMETRICS, AA_OK},
+    };
+    char name[400], text[900];
+    double v = 0;
+    aa_diag d;
+    got g;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_INT_EQ(parse(cases[i].text, cases[i].fmt, &g, &d),
+                     cases[i].err);
+    }
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    snprintf(text, sizeof(text), "# TYPE %s gauge\n%s 1\n", name, name);
+    CHECK_INT_EQ(parse(text, AA_EXPO_TEXT, &g, &d), AA_OK);
+    CHECK_INT_EQ(g.nsamples, 1);
+    CHECK_STR_CONTAINS(g.text, "/gauge\n");
+    /* Go's ParseFloat, for "le" labels */
+    CHECK(aa_expo_parse_go_float("0x1p3", 5, &v));
+    CHECK_DBL_NEAR(v, 8, 0);
+    CHECK(aa_expo_parse_go_float("+Inf", 4, &v));
+    CHECK(isinf(v) && v > 0);
+    CHECK(!aa_expo_parse_go_float("0x8", 3, &v));
+    CHECK(!aa_expo_parse_go_float("-nan", 4, &v));
+    CHECK(!aa_expo_parse_go_float(" 1", 2, &v));
+    CHECK(!aa_expo_parse_go_float("1e999", 5, &v));
+    CHECK_INT_EQ(aa_expo_format_sniff("a 1\n# EOF\n", 10),
+                 AA_EXPO_OPENMETRICS);
+    CHECK_INT_EQ(aa_expo_format_sniff("# EOF", 5), AA_EXPO_OPENMETRICS);
+    CHECK_INT_EQ(aa_expo_format_sniff("a{b=\"# EOF", 10), AA_EXPO_TEXT);
+    CHECK_INT_EQ(aa_expo_format_sniff("a 1\n", 4), AA_EXPO_TEXT);
+    CHECK_INT_EQ(aa_expo_format_sniff(NULL, 0), AA_EXPO_TEXT);
+}
+
 static int stop_cb(void *ctx, const aa_expo_sample *s)
 {
     (void)ctx;
@@ -267,6 +338,8 @@ int main(void)
     test_openmetrics();
     test_errors();
     test_limits();
+    test_huge_limits();
+    test_values_and_names();
     test_misc();
     return check_report("test_expo");
 }

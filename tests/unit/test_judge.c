@@ -312,8 +312,7 @@ static void test_empty(void)
     CHECK_INT_EQ(aa_judge_vector(NULL, &vec, &rr), AA_EINVAL);
 }
 
-/* ---- for: range matrices -------------------------------------------------
- */
+/* ---- for: range matrices ------------------------------------------------ */
 
 #define END 1000000
 #define STEP 15000

@@ -80,8 +80,7 @@ static void test_vector(void)
         CHECK_DBL_NEAR(r.vector.v[0].value, 0.25, 0);
         CHECK_INT_EQ(r.vector.v[0].labels.n, 2);
         CHECK_STR_EQ(aa_labels_get(&r.vector.v[0].labels, "job"), "api");
-        CHECK_STR_EQ(aa_labels_get(&r.vector.v[0].labels, "instance"),
-                     "a:1");
+        CHECK_STR_EQ(aa_labels_get(&r.vector.v[0].labels, "instance"), "a:1");
         CHECK_INT_EQ(r.vector.v[1].labels.n, 0);
         CHECK(isnan(r.vector.v[1].value));
         CHECK_STR_EQ(aa_labels_get(&r.vector.v[2].labels, "x"), "y\"z");
@@ -282,11 +281,11 @@ static void expect_bad(const char *json, aa_promapi_kind kind, int rc,
     CHECK(r.error == NULL && r.warnings == NULL && r.sets == NULL);
 }
 
-#define VEC(res)                                                             \
-    "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","           \
+#define VEC(res)                                                              \
+    "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","            \
     "\"result\":" res "}}"
-#define MAT(res)                                                             \
-    "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\","           \
+#define MAT(res)                                                              \
+    "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\","            \
     "\"result\":" res "}}"
 #define OK1 "{\"metric\":{},\"value\":[1,\"1\"]}"
 
@@ -299,9 +298,9 @@ static void test_malformed(void)
                  AA_ESYNTAX);
     CHECK_STR_CONTAINS(d.message, "empty response body");
 
-    CHECK_INT_EQ(parse("<html>502 Bad Gateway</html>", AA_PROMAPI_QUERY, &r,
-                       &d),
-                 AA_ESYNTAX);
+    CHECK_INT_EQ(
+        parse("<html>502 Bad Gateway</html>", AA_PROMAPI_QUERY, &r, &d),
+        AA_ESYNTAX);
     CHECK_STR_CONTAINS(d.message, "invalid JSON");
     CHECK_INT_EQ(d.line, 1);
 
@@ -341,9 +340,8 @@ static void test_malformed(void)
                "data.result[1]: expected an object, got a number");
     expect_bad(VEC("[{\"value\":[1,\"1\"]}]"), AA_PROMAPI_QUERY, AA_ESYNTAX,
                "data.result[0]: missing \"metric\"");
-    expect_bad(VEC("[{\"metric\":[],\"value\":[1,\"1\"]}]"),
-               AA_PROMAPI_QUERY, AA_ESYNTAX,
-               "data.result[0].metric: expected a label object");
+    expect_bad(VEC("[{\"metric\":[],\"value\":[1,\"1\"]}]"), AA_PROMAPI_QUERY,
+               AA_ESYNTAX, "data.result[0].metric: expected a label object");
     expect_bad(VEC("[{\"metric\":{\"job\":null},\"value\":[1,\"1\"]}]"),
                AA_PROMAPI_QUERY, AA_ESYNTAX,
                "data.result[0].metric.job: expected a string, got null");
@@ -351,13 +349,12 @@ static void test_malformed(void)
                AA_PROMAPI_QUERY, AA_ESYNTAX, "empty label name");
     expect_bad(VEC("[{\"metric\":{}}]"), AA_PROMAPI_QUERY, AA_ESYNTAX,
                "data.result[0]: missing \"value\"");
-    expect_bad(VEC("[{\"metric\":{},\"histogram\":[1,{}]}]"),
-               AA_PROMAPI_QUERY, AA_ESYNTAX,
-               "native histogram samples are not supported");
-    expect_bad(VEC("[" OK1 "," OK1 "," OK1
-                   ",{\"metric\":{},\"value\":[1,2]}]"),
-               AA_PROMAPI_QUERY, AA_ESYNTAX,
-               "data.result[3].value[1]: expected a string, got a number");
+    expect_bad(VEC("[{\"metric\":{},\"histogram\":[1,{}]}]"), AA_PROMAPI_QUERY,
+               AA_ESYNTAX, "native histogram samples are not supported");
+    expect_bad(
+        VEC("[" OK1 "," OK1 "," OK1 ",{\"metric\":{},\"value\":[1,2]}]"),
+        AA_PROMAPI_QUERY, AA_ESYNTAX,
+        "data.result[3].value[1]: expected a string, got a number");
     expect_bad(VEC("[{\"metric\":{},\"value\":[\"1\",\"2\"]}]"),
                AA_PROMAPI_QUERY, AA_ESYNTAX,
                "data.result[0].value[0]: expected a timestamp number");

@@ -41,8 +41,8 @@ static void expect(const char *rule_body, const char *extra_text,
         CHECK_INT_EQ(aa_matchers_parse(extra_text, &extra, NULL), AA_OK);
     }
     CHECK_INT_EQ(aa_promql_compile(&rs->rules[0],
-                                   extra_text != NULL ? &extra : NULL,
-                                   window, &q, &d),
+                                   extra_text != NULL ? &extra : NULL, window,
+                                   &q, &d),
                  AA_OK);
     CHECK_STR_EQ(q, want);
     free(q);
@@ -70,13 +70,11 @@ static void test_stats_no_by(void)
            "sum(rate(lag_count[5m]))");
     expect("metric: lag, stat: increase, type: histogram", NULL, W5M,
            "sum(increase(lag_count[5m]))");
-    expect("metric: lag, stat: sum_rate", NULL, W5M,
-           "sum(rate(lag_sum[5m]))");
+    expect("metric: lag, stat: sum_rate", NULL, W5M, "sum(rate(lag_sum[5m]))");
     expect("metric: g, stat: max", NULL, W5M, "max(max_over_time(g[5m]))");
     expect("metric: g, stat: min", NULL, W5M, "min(min_over_time(g[5m]))");
     expect("metric: g, stat: avg", NULL, W5M, "avg(avg_over_time(g[5m]))");
-    expect("metric: g, stat: last", NULL, W5M,
-           "max(last_over_time(g[5m]))");
+    expect("metric: g, stat: last", NULL, W5M, "max(last_over_time(g[5m]))");
     expect("metric: g, stat: delta", NULL, W5M, "max(delta(g[5m]))");
     expect("metric: g, stat: slope", NULL, W5M, "max(deriv(g[5m]))");
 }
@@ -119,8 +117,8 @@ static void test_selectors(void)
            "c!~\"x|y\"}[5m]))");
     expect("metric: g, stat: max", "{job=\"api\"}", W5M,
            "max(max_over_time(g{job=\"api\"}[5m]))");
-    expect("metric: lag, stat: p99, where: '{job=\"api\"}'",
-           "{env=\"prod\"}", W5M,
+    expect("metric: lag, stat: p99, where: '{job=\"api\"}'", "{env=\"prod\"}",
+           W5M,
            "histogram_quantile(0.99, sum by (le) "
            "(rate(lag_bucket{job=\"api\", env=\"prod\"}[5m])))");
     expect("metric: lag, stat: avg, type: histogram", "{job=\"api\"}", W5M,
@@ -140,8 +138,8 @@ static void test_escaping(void)
            NULL, W5M,
            "max(max_over_time(g{a=\"q\\\"uote\", b=\"back\\\\slash\", "
            "c=\"nl\\nx\"}[5m]))");
-    expect("metric: g, stat: max, where: \"{a='it\\\\'s \\\"x\\\"'}\"",
-           NULL, W5M, "max(max_over_time(g{a=\"it's \\\"x\\\"\"}[5m]))");
+    expect("metric: g, stat: max, where: \"{a='it\\\\'s \\\"x\\\"'}\"", NULL,
+           W5M, "max(max_over_time(g{a=\"it's \\\"x\\\"\"}[5m]))");
     expect("metric: g, stat: max", "{a=`}\"{`}", W5M,
            "max(max_over_time(g{a=\"}\\\"{\"}[5m]))");
     aa_buf_init(&b, 1024);
@@ -187,8 +185,7 @@ static void test_selector_fn(void)
 
 static void test_raw(void)
 {
-    expect("query: 'sum(rate(x[$window]))'", NULL, W5M,
-           "sum(rate(x[5m]))");
+    expect("query: 'sum(rate(x[$window]))'", NULL, W5M, "sum(rate(x[5m]))");
     expect("query: 'rate(x[$window]) / rate(y[${window}]) > $windows'",
            "{job=\"api\"}", 90000,
            "rate(x[1m30s]) / rate(y[1m30s]) > $windows");
@@ -206,8 +203,7 @@ static void test_errors(void)
     if (rs == NULL) {
         return;
     }
-    CHECK_INT_EQ(aa_promql_compile(&rs->rules[0], NULL, 0, &q, &d),
-                 AA_EINVAL);
+    CHECK_INT_EQ(aa_promql_compile(&rs->rules[0], NULL, 0, &q, &d), AA_EINVAL);
     CHECK(q == NULL);
     CHECK_INT_EQ(aa_promql_compile(NULL, NULL, W5M, &q, &d), AA_EINVAL);
     /* a stat/type pair outside the table (only reachable by hand) */
@@ -255,6 +251,39 @@ static void test_plan(void)
         CHECK_INT_EQ(aa_rule_plan(&rs->rules[0], &p), AA_EINVAL);
         aa_ruleset_free(rs);
     }
+    {
+        /* which stat/type pairs the table holds (SPEC section 5) */
+        static const struct {
+            aa_stat stat;
+            aa_metric_type type;
+            int rc;
+        } pairs[] = {
+            {AA_STAT_QUANTILE, AA_TYPE_HISTOGRAM, AA_OK},
+            {AA_STAT_QUANTILE, AA_TYPE_GAUGE, AA_EINVAL},
+            {AA_STAT_AVG, AA_TYPE_GAUGE, AA_OK},
+            {AA_STAT_AVG, AA_TYPE_COUNTER, AA_EINVAL},
+            {AA_STAT_RATE, AA_TYPE_COUNTER, AA_OK},
+            {AA_STAT_RATE, AA_TYPE_HISTOGRAM, AA_OK},
+            {AA_STAT_INCREASE, AA_TYPE_GAUGE, AA_EINVAL},
+            {AA_STAT_SUM_RATE, AA_TYPE_HISTOGRAM, AA_OK},
+            {AA_STAT_SUM_RATE, AA_TYPE_COUNTER, AA_EINVAL},
+            {AA_STAT_MAX, AA_TYPE_GAUGE, AA_OK},
+            {AA_STAT_MAX, AA_TYPE_COUNTER, AA_EINVAL},
+            {AA_STAT_MIN, AA_TYPE_HISTOGRAM, AA_EINVAL},
+            {AA_STAT_DELTA, AA_TYPE_GAUGE, AA_OK},
+            {AA_STAT_SLOPE, AA_TYPE_UNKNOWN, AA_EINVAL},
+        };
+        aa_rule r;
+        size_t i;
+
+        memset(&r, 0, sizeof(r));
+        r.metric = "m";
+        for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+            r.stat = pairs[i].stat;
+            r.type = pairs[i].type;
+            CHECK_INT_EQ(aa_rule_plan(&r, &p), pairs[i].rc);
+        }
+    }
     CHECK_STR_EQ(aa_agg_name(AA_AGG_AVG), "avg");
     CHECK_STR_EQ(aa_range_fn_name(AA_FN_DERIV), "deriv");
     CHECK_STR_EQ(aa_range_fn_name(AA_FN_MIN_OVER_TIME), "min_over_time");
@@ -291,8 +320,7 @@ static void test_check_raw(void)
 {
     CHECK_INT_EQ(aa_promql_check_raw("sum(rate(x{a=\")\"}[$window]))", NULL),
                  AA_OK);
-    CHECK_INT_EQ(aa_promql_check_raw("up # a comment with (\n", NULL),
-                 AA_OK);
+    CHECK_INT_EQ(aa_promql_check_raw("up # a comment with (\n", NULL), AA_OK);
     CHECK_INT_EQ(aa_promql_check_raw("x{a='\\''}", NULL), AA_OK);
     CHECK_INT_EQ(aa_promql_check_raw("x{a=`\\`}", NULL), AA_OK);
     raw_bad("sum(rate(x[5m])", 4, "unclosed '('");

@@ -397,6 +397,55 @@ static void test_files(void)
     rmdir(dir);
 }
 
+/* Label values from a scraped exporter need not be valid UTF-8; the JSON
+ * and JUnit reports must still be written, and stay valid documents. */
+static void test_invalid_utf8(void)
+{
+    aa_labels *ls = &report.rules[R_FRAC].series[0].labels;
+    tool_config cfg;
+    json_error_t err;
+    json_t *root, *labels;
+    char b[64], *s, *fixed;
+
+    CHECK_INT_EQ(tool_utf8_len("a"), 1);
+    CHECK_INT_EQ(tool_utf8_len("\xc3\xa9"), 2);
+    CHECK_INT_EQ(tool_utf8_len("\xe9t\xe9"), 0);
+    CHECK_INT_EQ(tool_utf8_len("\xc0\xaf"), 0);     /* overlong '/' */
+    CHECK_INT_EQ(tool_utf8_len("\xed\xa0\x80"), 0); /* a surrogate */
+    fixed = tool_utf8_copy("caf\xe9 \xc3\xa9");
+    CHECK_STR_EQ(fixed, "caf\xef\xbf\xbd \xc3\xa9");
+    free(fixed);
+
+    CHECK_INT_EQ(aa_labels_add(ls, "path", "/caf\xe9"), AA_OK);
+    memset(&cfg, 0, sizeof(cfg));
+    s = render(tool_report_json, &cfg);
+    root = json_loads(s, 0, &err);
+    CHECK(root != NULL);
+    labels = json_object_get(
+        json_array_get(
+            json_object_get(
+                json_array_get(json_object_get(root, "rules"), R_FRAC),
+                "series"),
+            0),
+        "labels");
+    CHECK_STR_EQ(json_string_value(json_object_get(labels, "path")),
+                 "/caf\xef\xbf\xbd");
+    json_decref(root);
+    free(s);
+
+    s = render(tool_report_junit, &cfg);
+    CHECK_STR_CONTAINS(s, "path=&quot;/caf\xef\xbf\xbd&quot;");
+    CHECK(strstr(s, "/caf\xe9") == NULL);
+    free(s);
+
+    CHECK_STR_EQ(tool_fmt_thresholds(&rules[R_LAG], b, sizeof(b)),
+                 "warning > 50ms, critical > 250ms");
+    CHECK_STR_EQ(tool_fmt_thresholds(&rules[R_NODATA], b, sizeof(b)),
+                 "critical < 1");
+    CHECK_STR_EQ(tool_fmt_summary(&report, b, sizeof(b)),
+                 "1 critical, 0 warning, 2 ok, 1 no data, 1 error");
+}
+
 int main(void)
 {
     build();
@@ -407,6 +456,7 @@ int main(void)
     test_markdown();
     test_github();
     test_files();
+    test_invalid_utf8();
     {
         size_t i;
 

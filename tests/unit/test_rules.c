@@ -23,43 +23,43 @@ static aa_ruleset *load_ok(const char *yaml)
 }
 
 /* Loads yaml expecting AA_ESYNTAX at line:col with msg in the message. */
-#define LOAD_ERR(yaml, line_, col_, msg)                                     \
-    do {                                                                     \
-        aa_ruleset *rs_ = (aa_ruleset *)1;                                   \
-        aa_diag d_;                                                          \
-        int rc_ = aa_ruleset_load_buffer("t.yaml", (yaml), strlen(yaml),     \
-                                         &rs_, &d_);                         \
-        CHECK_INT_EQ(rc_, AA_ESYNTAX);                                       \
-        CHECK(rs_ == NULL);                                                  \
-        CHECK_STR_EQ(d_.file, "t.yaml");                                     \
-        CHECK_INT_EQ(d_.line, (line_));                                      \
-        CHECK_INT_EQ(d_.column, (col_));                                     \
-        CHECK_STR_CONTAINS(d_.message, (msg));                               \
+#define LOAD_ERR(yaml, line_, col_, msg)                                      \
+    do {                                                                      \
+        aa_ruleset *rs_ = (aa_ruleset *)1;                                    \
+        aa_diag d_;                                                           \
+        int rc_ = aa_ruleset_load_buffer("t.yaml", (yaml), strlen(yaml),      \
+                                         &rs_, &d_);                          \
+        CHECK_INT_EQ(rc_, AA_ESYNTAX);                                        \
+        CHECK(rs_ == NULL);                                                   \
+        CHECK_STR_EQ(d_.file, "t.yaml");                                      \
+        CHECK_INT_EQ(d_.line, (line_));                                       \
+        CHECK_INT_EQ(d_.column, (col_));                                      \
+        CHECK_STR_CONTAINS(d_.message, (msg));                                \
     } while (0)
 
 #define HEAD "version: 1\nrules:\n"
 
 static void test_full(void)
 {
-    aa_ruleset *rs = load_ok(
-        "version: 1\n"
-        "window: 10m\n"
-        "rules:\n"
-        "  - id: event_loop_starvation\n"
-        "    finding: Event-loop starvation detected\n"
-        "    description: p99 scheduling delay of the event loop\n"
-        "    metric: python_asyncio_loop_lag_seconds\n"
-        "    stat: p99\n"
-        "    by: [instance, loop]\n"
-        "    where: '{job=\"api\"}'\n"
-        "    warning: \"> 50ms\"\n"
-        "    critical: \">= 250ms\"\n"
-        "    for: 30s\n"
-        "    no_data: critical\n"
-        "  - id: custom_promql\n"
-        "    finding: Too many 5xx\n"
-        "    query: 'sum(rate(x{c=~\"5..\"}[$window]))'\n"
-        "    critical: \"> 1\"\n");
+    aa_ruleset *rs =
+        load_ok("version: 1\n"
+                "window: 10m\n"
+                "rules:\n"
+                "  - id: event_loop_starvation\n"
+                "    finding: Event-loop starvation detected\n"
+                "    description: p99 scheduling delay of the event loop\n"
+                "    metric: python_asyncio_loop_lag_seconds\n"
+                "    stat: p99\n"
+                "    by: [instance, loop]\n"
+                "    where: '{job=\"api\"}'\n"
+                "    warning: \"> 50ms\"\n"
+                "    critical: \">= 250ms\"\n"
+                "    for: 30s\n"
+                "    no_data: critical\n"
+                "  - id: custom_promql\n"
+                "    finding: Too many 5xx\n"
+                "    query: 'sum(rate(x{c=~\"5..\"}[$window]))'\n"
+                "    critical: \"> 1\"\n");
     const aa_rule *r;
 
     if (rs == NULL) {
@@ -234,8 +234,8 @@ static void test_rule_errors(void)
                   "- id: a\n  finding: g\n  metric: m\n  stat: max\n"
                   "  warning: '>1'\n",
              8, 7, "duplicate rule id \"a\" (first used at line 3)");
-    LOAD_ERR(HEAD "- id: a\n  metric: m\n  stat: max\n  warning: '>1'\n", 3,
-             3, "missing \"finding\"");
+    LOAD_ERR(HEAD "- id: a\n  metric: m\n  stat: max\n  warning: '>1'\n", 3, 3,
+             "missing \"finding\"");
     LOAD_ERR(HEAD "- id: a\n  finding: ''\n  metric: m\n  stat: max\n"
                   "  warning: '>1'\n",
              4, 12, "must not be empty");
@@ -362,8 +362,7 @@ static void test_limits(void)
     }
     deep[i] = '\0';
     LOAD_ERR(deep, 1, 33, "nested too deeply");
-    CHECK_INT_EQ(aa_ruleset_load_buffer("x", NULL, 0, &rs, &d),
-                 AA_ESYNTAX);
+    CHECK_INT_EQ(aa_ruleset_load_buffer("x", NULL, 0, &rs, &d), AA_ESYNTAX);
     CHECK_INT_EQ(aa_ruleset_load_buffer("x", "a", 1, NULL, &d), AA_EINVAL);
 }
 
@@ -419,9 +418,9 @@ static void test_default_pack(void)
         CHECK(rs->rules[i].metric != NULL);
         CHECK(rs->rules[i].query == NULL);
         CHECK(aa_known_metric_type(rs->rules[i].metric) != AA_TYPE_UNKNOWN);
-        CHECK_INT_EQ(aa_promql_compile(&rs->rules[i], NULL, rs->window_ms,
-                                       &q, &d),
-                     AA_OK);
+        CHECK_INT_EQ(
+            aa_promql_compile(&rs->rules[i], NULL, rs->window_ms, &q, &d),
+            AA_OK);
         free(q);
     }
     aa_ruleset_free(rs);

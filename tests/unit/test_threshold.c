@@ -91,21 +91,21 @@ static void test_bad(void)
 {
     parse_bad(NULL);
     parse_bad("");
-    parse_bad("250ms");     /* no operator */
-    parse_bad("> ");        /* no value */
+    parse_bad("250ms"); /* no operator */
+    parse_bad("> ");    /* no value */
     parse_bad(">");
     parse_bad("=> 1");
     parse_bad("= 1");
     parse_bad("! 1");
     parse_bad("> 1 s x");
-    parse_bad("> 5m");      /* minutes are not a threshold unit */
+    parse_bad("> 5m"); /* minutes are not a threshold unit */
     parse_bad("> 5min");
-    parse_bad("> 5 ms");    /* unit must follow the number */
+    parse_bad("> 5 ms"); /* unit must follow the number */
     parse_bad("> abc");
     parse_bad("> inf");
     parse_bad("> nan");
     parse_bad("> 0x10");
-    parse_bad("> 1e999");   /* not finite */
+    parse_bad("> 1e999"); /* not finite */
     parse_bad("> 1,5");
     parse_bad(">> 1");
     parse_bad("> .");

@@ -68,9 +68,42 @@ static void test_identity_and_points(void)
     CHECK_INT_EQ(hi, 10000000000LL);
     CHECK(aa_tsdb_bytes(db) > 1001 * 12);
     CHECK_INT_EQ(aa_tsdb_npoints(db), 1001);
+    /* A jump across the whole int64 range (OpenMetrics timestamps reach
+     * +-9e18 ms): the chunk offset must not overflow. */
+    b = series(db, "far", NULL);
+    CHECK_INT_EQ(aa_tsdb_append(db, b, -9000000000000000000LL, 1), AA_OK);
+    CHECK_INT_EQ(aa_tsdb_append(db, b, 9000000000000000000LL, 2), AA_OK);
+    CHECK_INT_EQ(
+        aa_tsdb_points(db, b, INT64_MIN, INT64_MAX, false, &pts, &cap, &n),
+        AA_OK);
+    CHECK_INT_EQ(n, 2);
+    CHECK(pts[0].t_ms == -9000000000000000000LL);
+    CHECK(pts[1].t_ms == 9000000000000000000LL);
     free(pts);
     aa_tsdb_free(db);
     aa_tsdb_free(NULL);
+}
+
+/* Thousands of series through several index grows stay findable. */
+static void test_many_series(void)
+{
+    aa_tsdb *db = NULL;
+    char inst[32];
+    size_t i, id;
+
+    CHECK_INT_EQ(aa_tsdb_new(&db), AA_OK);
+    for (i = 0; i < 5000; i++) {
+        snprintf(inst, sizeof(inst), "h%zu", i);
+        CHECK_INT_EQ(series(db, "m", inst), i);
+    }
+    for (i = 0; i < 5000; i += 499) {
+        snprintf(inst, sizeof(inst), "h%zu", i);
+        id = series(db, "m", inst);
+        CHECK_INT_EQ(id, i);
+        CHECK_STR_EQ(aa_labels_get(aa_tsdb_labels(db, id), "instance"), inst);
+    }
+    CHECK_INT_EQ(aa_tsdb_nseries(db), 5000);
+    aa_tsdb_free(db);
 }
 
 static void test_staleness(void)
@@ -182,6 +215,7 @@ static void test_meta_and_select(void)
 int main(void)
 {
     test_identity_and_points();
+    test_many_series();
     test_staleness();
     test_meta_and_select();
     return check_report("test_tsdb");
