@@ -1,8 +1,8 @@
 """Benchmark 2: cost of the probe per loop iteration.
 
 A callback reschedules itself with call_soon, so every loop iteration runs
-one callback; time N iterations without and with the probe (selector and
-_run_once wrappers, lag timer running), alternating, and report the
+one callback; time N iterations without and with the probe (selector
+wrapper, lag timer running), alternating, and report the
 difference per iteration (from the fastest run of each, the least
 disturbed by other load on the machine, and from the medians).
 
@@ -10,6 +10,7 @@ disturbed by other load on the machine, and from the medians).
 """
 
 import asyncio
+import selectors
 import statistics
 import sys
 import time
@@ -17,8 +18,8 @@ import time
 import async_auditor
 
 
-def one(n, probed):
-    loop = asyncio.new_event_loop()
+def one(n, probed, selector=None):
+    loop = asyncio.SelectorEventLoop(selector() if selector else None)
     probe = async_auditor.install(loop) if probed else None
     left = n
     done = loop.create_future()
@@ -46,12 +47,21 @@ def one(n, probed):
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300000
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+    for label, sel in (("default selector (EpollSelector, C fast path)",
+                        None),
+                       ("PollSelector (forwarded to the Python select)",
+                        selectors.PollSelector)):
+        print("## " + label)
+        measure(n, rounds, sel)
+
+
+def measure(n, rounds, sel):
     base, probed = [], []
-    one(n // 10, False)
-    one(n // 10, True)
+    one(n // 10, False, sel)
+    one(n // 10, True, sel)
     for _ in range(rounds):
-        base.append(one(n, False)[0])
-        t, iters = one(n, True)
+        base.append(one(n, False, sel)[0])
+        t, iters = one(n, True, sel)
         probed.append(t)
     print("iterations per run: %d (probe counted %d)" % (n, iters))
     for name, f in (("fastest", min), ("median", statistics.median)):

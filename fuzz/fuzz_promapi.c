@@ -47,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = aa_promapi_parse((const char *)data + 1, size - 1, kind, &r, &d);
     if (rc != AA_OK) {
         if (d.message[0] == '\0' || r.vector.n != 0 || r.matrix.n != 0 ||
-            r.nsets != 0 || r.warnings != NULL || r.error != NULL) {
+            r.nsets != 0 || r.warnings != NULL || r.infos != NULL ||
+            r.error != NULL || r.error_type != NULL || r.string != NULL) {
             abort(); /* failure without a reason, or a leaked result */
         }
         return 0;

@@ -58,7 +58,8 @@ typedef struct aa_expo_sample {
     double value; /* NaN, +Inf, -Inf allowed */
     bool has_timestamp;
     int64_t t_ms;  /* 0.0.4: ms as written; OpenMetrics: the
-                      seconds float converted to ms, rounded */
+                      seconds float times 1000, truncated
+                      toward zero as Prometheus does */
     unsigned line; /* 1-based line of the sample */
 } aa_expo_sample;
 

@@ -20,6 +20,10 @@
 #define AA_PROMAPI_MAX_POINTS 20000000 /* over all series of a matrix */
 #define AA_PROMAPI_MAX_LABELS 256      /* per series */
 #define AA_PROMAPI_MAX_MESSAGES 64     /* warnings or infos kept */
+/* JSON values in one body, counted before parsing: the parsed tree costs
+ * about 90 bytes a value, so this keeps it under about 400 MB however
+ * densely a (64 MiB) body packs its values. */
+#define AA_PROMAPI_MAX_VALUES 4000000
 
 /* What the caller asked for, i.e. the shape of "data". */
 typedef enum aa_promapi_kind {
@@ -62,8 +66,9 @@ typedef struct aa_promapi_resp {
  * sets success = false with error_type/error.  Every malformed shape is
  * AA_ESYNTAX with the JSON path of the offending element in diag (e.g.
  * "data.result[3].value[1]: expected a string"); invalid JSON gives the
- * line and column.  Bounds exceeded: AA_ETOOBIG.  *out is zeroed on entry
- * and cleared again on failure.
+ * line and column.  Bounds exceeded: AA_ETOOBIG (AA_PROMAPI_MAX_VALUES is
+ * checked before any parsing).  *out is zeroed on entry and cleared again
+ * on failure.
  */
 int aa_promapi_parse(const char *data, size_t len, aa_promapi_kind kind,
                      aa_promapi_resp *out, aa_diag *diag);

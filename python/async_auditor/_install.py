@@ -213,6 +213,7 @@ class Probe:
         self._factory = None
         self._executor = None
         self._executor_submit = None
+        self._executor_shutdown = None
         self._anyio = False
 
     # -- attaching -------------------------------------------------------
@@ -265,6 +266,18 @@ class Probe:
             executor = concurrent.futures.ThreadPoolExecutor(
                 thread_name_prefix="asyncio")
             loop.set_default_executor(executor)
+            if self.mode == "heartbeat":
+                # The loop shuts its default executor down when it is
+                # closing (asyncio.run, loop.close()): from then on a
+                # silent heartbeat means "not running", not "blocked".
+                core, orig_shutdown = self._core, executor.shutdown
+
+                def shutdown(*args, **kwargs):
+                    core.closing_hint()
+                    return orig_shutdown(*args, **kwargs)
+
+                executor.shutdown = shutdown
+                self._executor_shutdown = shutdown
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
             return
         submit = _make_submit(self._core, _probe.EXEC_DEFAULT,
@@ -308,7 +321,11 @@ class Probe:
                     del ex.submit
                 else:
                     ex.submit = orig
+            if self._executor_shutdown is not None and \
+                    ex.__dict__.get("shutdown") is self._executor_shutdown:
+                del ex.shutdown
             self._executor = self._executor_submit = None
+            self._executor_shutdown = None
         if self._anyio:
             _anyio_release()
             self._anyio = False

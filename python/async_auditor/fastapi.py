@@ -32,7 +32,8 @@ def instrument(app, serve=None, **install_options):
 
     @contextlib.asynccontextmanager
     async def lifespan(lifespan_app):
-        probe = _install.install(**install_options)
+        # the exporter is started below, where a failure is only logged
+        probe = _install.install(serve="", **install_options)
         started = False
         address = serve
         if address is None:

@@ -33,8 +33,8 @@
 #define EXIST_LOOKBACK_MS ((int64_t)30 * 24 * 3600 * 1000)
 /* The one attempt at learning the scrape interval may take this long. */
 #define STEP_PROBE_TIMEOUT_MS 5000
-/* Bound on a secret read from a file. */
-#define SECRET_MAX 16384
+/* Bound on a request URL, PromQL included (servers refuse far less). */
+#define URL_MAX ((size_t)1024 * 1024)
 #define SITE_METRIC "python_asyncio_block_site_seconds_total"
 #define LOOP_PREFIX "python_asyncio_loop_"
 #define TOP_SITES 5
@@ -68,154 +68,25 @@ typedef struct check {
     bool config_error;
 } check;
 
-/* ---- access: secrets from files and the environment --------------------- */
+/* ---- access ------------------------------------------------------------ */
 
-/*
- * Reads a secret from path, without trailing whitespace.  On failure prints
- * an error naming flag and path (never the content) and returns false.
- */
-static bool read_secret(const char *flag, const char *path, char **out)
-{
-    FILE *fp;
-    aa_buf b;
-    char chunk[1024];
-    size_t n;
-    bool ok = false;
-
-    *out = NULL;
-    aa_buf_init(&b, SECRET_MAX);
-    fp = fopen(path, "rb");
-    if (fp == NULL) {
-        tool_error("%s %s: %s", flag, path, strerror(errno));
-        return false;
-    }
-    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-        if (aa_buf_append(&b, chunk, n) != AA_OK) {
-            tool_error("%s %s: larger than %d bytes", flag, path, SECRET_MAX);
-            goto out;
-        }
-    }
-    if (ferror(fp)) {
-        tool_error("%s %s: %s", flag, path, strerror(errno));
-        goto out;
-    }
-    while (b.len > 0 &&
-           (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' ||
-            b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\t')) {
-        b.data[--b.len] = '\0';
-    }
-    if (b.len == 0) {
-        tool_error("%s %s: the file is empty", flag, path);
-        goto out;
-    }
-    if (memchr(b.data, '\n', b.len) != NULL ||
-        memchr(b.data, '\r', b.len) != NULL || strlen(b.data) != b.len) {
-        tool_error("%s %s: the secret must be one line of text", flag, path);
-        goto out;
-    }
-    *out = aa_buf_steal(&b);
-    ok = *out != NULL;
-    if (!ok) {
-        tool_error("%s %s: %s", flag, path, aa_strerror(AA_ENOMEM));
-    }
-out:
-    fclose(fp);
-    if (b.data != NULL) {
-        explicit_bzero(b.data, b.cap);
-    }
-    aa_buf_release(&b);
-    return ok;
-}
-
-static void wipe(char *s)
-{
-    if (s != NULL) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
-/* Builds the HTTP client from cfg.  Returns 0 or an aa_exit code after
+/* The HTTP client of the audit.  Returns 0 or an aa_exit code after
  * printing why. */
 static int make_http(const tool_config *cfg, tool_http **out)
 {
     tool_http_opts o;
-    char *token = NULL, *password = NULL, errbuf[256];
-    const char *env;
-    int rc = AA_EXIT_CONFIG, err;
+    int rc;
 
-    *out = NULL;
     memset(&o, 0, sizeof(o));
-    if (cfg->bearer_token_file != NULL && cfg->basic_auth_user != NULL) {
-        tool_error("--bearer-token-file and --basic-auth-user: use one of "
-                   "them");
-        return AA_EXIT_USAGE;
-    }
-    if (cfg->bearer_token_file != NULL) {
-        if (!read_secret("--bearer-token-file", cfg->bearer_token_file,
-                         &token)) {
-            goto out;
-        }
-    } else if (cfg->basic_auth_user == NULL &&
-               (env = getenv("ASYNC_AUDITOR_BEARER_TOKEN")) != NULL &&
-               env[0] != '\0') {
-        token = aa_strdup(env);
-        if (token == NULL) {
-            tool_error("bearer token: %s", aa_strerror(AA_ENOMEM));
-            goto out;
-        }
-    }
-    if (cfg->basic_auth_user != NULL) {
-        if (cfg->basic_auth_password_file != NULL) {
-            if (!read_secret("--basic-auth-password-file",
-                             cfg->basic_auth_password_file, &password)) {
-                goto out;
-            }
-        } else if ((env = getenv("ASYNC_AUDITOR_PASSWORD")) != NULL) {
-            password = aa_strdup(env);
-            if (password == NULL) {
-                tool_error("password: %s", aa_strerror(AA_ENOMEM));
-                goto out;
-            }
-        } else {
-            tool_error("--basic-auth-user %s: no password: set "
-                       "ASYNC_AUDITOR_PASSWORD or "
-                       "--basic-auth-password-file",
-                       cfg->basic_auth_user);
-            goto out;
-        }
-    }
     o.timeout_ms = cfg->timeout_ms;
     o.retries = cfg->retries;
-    o.bearer_token = token;
-    o.basic_user = cfg->basic_auth_user;
-    o.basic_password = password;
     o.headers = cfg->headers;
     o.nheaders = cfg->nheaders;
-    o.ca_file = cfg->ca_file;
-    o.cert_file = cfg->cert_file;
-    o.key_file = cfg->key_file;
-    o.insecure = cfg->insecure;
-    err = tool_http_new(&o, out, errbuf, sizeof(errbuf));
-    if (err == AA_EINVAL) {
-        tool_error("%s", errbuf);
-        rc = AA_EXIT_USAGE;
-        goto out;
-    }
-    if (err != AA_OK) {
-        tool_error("HTTP client: %s",
-                   errbuf[0] != '\0' ? errbuf : aa_strerror(err));
-        rc = AA_EXIT_UNKNOWN;
-        goto out;
-    }
-    if (cfg->insecure) {
+    rc = tool_http_from_cfg(cfg, &o, out);
+    if (rc == 0 && cfg->insecure) {
         tool_verbose(cfg, "TLS certificate verification is off "
                           "(--insecure-skip-verify)");
     }
-    rc = 0;
-out:
-    wipe(token);
-    wipe(password);
     return rc;
 }
 
@@ -238,7 +109,7 @@ static char *make_url(const check *c, const char *path,
     size_t i;
     int rc;
 
-    aa_buf_init(&b, TOOL_HTTP_MAX_BODY);
+    aa_buf_init(&b, URL_MAX);
     rc = aa_buf_appendf(&b, "%s/api/v1/%s", c->base, path);
     for (i = 0; rc == AA_OK && pairs[i] != NULL; i += 2) {
         rc = aa_buf_appendf(&b, "%c%s=", i == 0 ? '?' : '&', pairs[i]);
@@ -1004,17 +875,17 @@ static int make_base(check *c)
     return 0;
 }
 
-/* Runs a batch; false (after printing why) when it could not run. */
-static bool run_batch(check *c, tool_http_req *reqs, size_t n)
+/* Runs a batch.  AA_EIO after printing why when it could not run. */
+static int run_batch(check *c, tool_http_req *reqs, size_t n)
 {
     int rc = tool_http_run(c->http, reqs, n);
 
     if (rc != AA_OK) {
         tool_error("%s: the queries could not be run: %s", c->shown,
                    aa_strerror(rc));
-        return false;
+        return AA_EIO;
     }
-    return true;
+    return AA_OK;
 }
 
 static void free_reqs(tool_http_req *reqs, size_t n)
@@ -1127,33 +998,29 @@ static char *range_job_url(check *c, job *j)
 /*
  * When the looked-up step differs from the provisional one, sends the
  * range queries again with it (one more concurrent batch); their answers
- * replace the provisional ones in reqs.  Returns false after printing why
- * the batch could not run; *oom on OOM.
+ * replace the provisional ones in reqs.  AA_ENOMEM, or AA_EIO after
+ * printing why the batch could not run.
  */
-static bool settle_step(check *c, job *jobs, tool_http_req *reqs, long lookup,
-                        bool *oom)
+static int settle_step(check *c, job *jobs, tool_http_req *reqs, long lookup)
 {
     tool_http_req *redo = NULL;
     size_t i, n = 0;
     int64_t step;
-    bool ok = true;
+    int rc = AA_OK;
 
-    *oom = false;
     if (lookup < 0) {
-        return true;
+        return AA_OK;
     }
     if (step_from_lookup(c, &reqs[lookup], &step) != AA_OK) {
-        *oom = true;
-        return false;
+        return AA_ENOMEM;
     }
     if (step == c->step_ms) {
-        return true;
+        return AA_OK;
     }
     c->step_ms = step;
     redo = calloc(c->rs->nrules + 1, sizeof(*redo));
     if (redo == NULL) {
-        *oom = true;
-        return false;
+        return AA_ENOMEM;
     }
     for (i = 0; i < c->rs->nrules; i++) {
         job *j = &jobs[i];
@@ -1164,17 +1031,16 @@ static bool settle_step(check *c, job *jobs, tool_http_req *reqs, long lookup,
         tool_http_req_clear(&reqs[j->req]);
         reqs[j->req].url = range_job_url(c, j);
         if (reqs[j->req].url == NULL) {
-            *oom = true;
-            ok = false;
+            rc = AA_ENOMEM;
             break;
         }
         redo[n++] = reqs[j->req];
         memset(&reqs[j->req], 0, sizeof(reqs[j->req]));
     }
-    if (ok && n > 0) {
+    if (rc == AA_OK && n > 0) {
         tool_verbose(c->cfg, "step: sending %zu range quer%s again", n,
                      n == 1 ? "y" : "ies");
-        ok = run_batch(c, redo, n);
+        rc = run_batch(c, redo, n);
     }
     /* Hand every request back (sent or not) so that reqs owns it. */
     for (i = 0, n = 0; i < c->rs->nrules; i++) {
@@ -1186,7 +1052,7 @@ static bool settle_step(check *c, job *jobs, tool_http_req *reqs, long lookup,
         }
     }
     free(redo);
-    return ok;
+    return rc;
 }
 
 /* Compiles every rule and queues its query.  Returns AA_ENOMEM only. */
@@ -1329,18 +1195,96 @@ static int plan_diagnosis(check *c, job *jobs, tool_http_req *reqs,
     return AA_OK;
 }
 
+/*
+ * The audit proper: plans and runs the batches and judges every rule into
+ * c->report.  AA_ENOMEM, or AA_EIO after printing why a batch could not
+ * run; *incomplete when every rule's query failed.
+ */
+static int audit(check *c, job *jobs, tool_http_req *reqs,
+                 tool_http_req *dreqs, bool *incomplete)
+{
+    size_t i, nreq = 0, ndreq = 0, nsent, nfailed = 0;
+    long lookup;
+    int rc;
+
+    if (plan_queries(c, jobs, reqs, &nreq) != AA_OK) {
+        return AA_ENOMEM;
+    }
+    nsent = nreq;
+    if (plan_sites(c, jobs, reqs, &nreq) != AA_OK) {
+        return AA_ENOMEM;
+    }
+    lookup = plan_step_lookup(c, reqs, &nreq);
+    if (lookup == -2) {
+        return AA_ENOMEM;
+    }
+    rc = run_batch(c, reqs, nreq);
+    if (rc == AA_OK) {
+        rc = settle_step(c, jobs, reqs, lookup);
+    }
+    if (rc != AA_OK) {
+        return rc;
+    }
+    c->report->step_ms = c->step_ms;
+    for (i = 0; i < c->rs->nrules; i++) {
+        job *j = &jobs[i];
+
+        if (j->req < 0) {
+            continue;
+        }
+        if (judge_answer(c, j, &reqs[j->req]) != AA_OK) {
+            return AA_ENOMEM;
+        }
+        nfailed += j->failed ? 1 : 0;
+        aa_buf_release(&reqs[j->req].body);
+    }
+    for (i = 0; i < c->rs->nrules; i++) {
+        job *j = &jobs[i];
+
+        if (j->sites_req >= 0 &&
+            (j->rr->verdict == AA_VERDICT_WARNING ||
+             j->rr->verdict == AA_VERDICT_CRITICAL) &&
+            sites_pick(c, j, &reqs[j->sites_req]) != AA_OK) {
+            return AA_ENOMEM;
+        }
+    }
+
+    /* batch 2, only when needed: why empty rules are empty */
+    if (plan_diagnosis(c, jobs, dreqs, &ndreq) != AA_OK) {
+        return AA_ENOMEM;
+    }
+    if (ndreq > 0 && run_batch(c, dreqs, ndreq) != AA_OK) {
+        return AA_EIO;
+    }
+    for (i = 0; i < c->rs->nrules; i++) {
+        if (jobs[i].diag[DIAG_EXISTS] >= 0) {
+            explain_empty(c, &jobs[i], dreqs);
+        }
+    }
+    c->report->status = aa_report_status(c->report);
+    if (nsent > 0 && nfailed == nsent) {
+        *incomplete = true;
+        for (i = 0; i < c->rs->nrules; i++) {
+            if (jobs[i].failed && jobs[i].rr->message != NULL) {
+                tool_error("%s: the audit could not be completed: every "
+                           "query failed (first: %s)",
+                           c->report->target, jobs[i].rr->message);
+                break;
+            }
+        }
+    }
+    return AA_OK;
+}
+
 int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
                           aa_report **out, bool *incomplete)
 {
     check c;
     job *jobs = NULL;
     tool_http_req *reqs = NULL, *dreqs = NULL;
-    size_t i, nreq = 0, ndreq = 0, nsent = 0, nfailed = 0;
-    size_t nd_alloc = 3 * rs->nrules + 1;
-    long lookup;
-    bool oom = false;
+    size_t i, nreqs = 2 * rs->nrules + 2, ndreqs = 3 * rs->nrules + 1;
     char url[512];
-    int rc, exit_rc = AA_EXIT_UNKNOWN;
+    int rc;
 
     *out = NULL;
     *incomplete = false;
@@ -1355,114 +1299,51 @@ int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
         rc = make_http(cfg, &c.http);
     }
     if (rc != 0) {
-        exit_rc = rc;
         goto out;
     }
+    rc = AA_EXIT_UNKNOWN;
     c.report = calloc(1, sizeof(*c.report));
     jobs = calloc(rs->nrules + 1, sizeof(*jobs));
-    reqs = calloc(2 * rs->nrules + 2, sizeof(*reqs));
-    if (c.report == NULL || jobs == NULL || reqs == NULL) {
-        goto oom;
+    reqs = calloc(nreqs, sizeof(*reqs));
+    dreqs = calloc(ndreqs, sizeof(*dreqs));
+    if (c.report == NULL || jobs == NULL || reqs == NULL || dreqs == NULL) {
+        tool_error("%s", aa_strerror(AA_ENOMEM));
+        goto out;
     }
     c.report->rules = calloc(rs->nrules + 1, sizeof(*c.report->rules));
     c.report->target =
         aa_strdup(tool_http_redact_url(cfg->target, url, sizeof(url)));
     c.report->mode = aa_strdup("prometheus");
-    if (c.report->rules == NULL || c.report->target == NULL ||
-        c.report->mode == NULL) {
-        goto oom;
-    }
+    c.report->nrules = c.report->rules != NULL ? rs->nrules : 0;
     c.step_ms = widen_step(&c, c.step_ms);
-    c.report->nrules = rs->nrules;
     c.report->end_ms = c.end_ms;
     c.report->start_ms = c.end_ms - c.window_ms;
-
-    if (plan_queries(&c, jobs, reqs, &nreq) != AA_OK) {
-        goto oom;
-    }
-    nsent = nreq;
-    if (plan_sites(&c, jobs, reqs, &nreq) != AA_OK) {
-        goto oom;
-    }
-    lookup = plan_step_lookup(&c, reqs, &nreq);
-    if (lookup == -2) {
-        goto oom;
-    }
-    if (!run_batch(&c, reqs, nreq)) {
+    if (c.report->rules == NULL || c.report->target == NULL ||
+        c.report->mode == NULL) {
+        tool_error("%s", aa_strerror(AA_ENOMEM));
         goto out;
     }
-    if (!settle_step(&c, jobs, reqs, lookup, &oom)) {
-        if (oom) {
-            goto oom;
-        }
-        goto out;
+    switch (audit(&c, jobs, reqs, dreqs, incomplete)) {
+    case AA_OK:
+        *out = c.report;
+        c.report = NULL;
+        rc = c.config_error ? AA_EXIT_CONFIG : 0;
+        break;
+    case AA_ENOMEM:
+        tool_error("%s", aa_strerror(AA_ENOMEM));
+        break;
+    default: /* already reported */
+        break;
     }
-    c.report->step_ms = c.step_ms;
-    for (i = 0; i < rs->nrules; i++) {
-        if (jobs[i].req < 0) {
-            continue;
-        }
-        if (judge_answer(&c, &jobs[i], &reqs[jobs[i].req]) != AA_OK) {
-            goto oom;
-        }
-        nfailed += jobs[i].failed ? 1 : 0;
-        aa_buf_release(&reqs[jobs[i].req].body);
-    }
-
-    for (i = 0; i < rs->nrules; i++) {
-        job *j = &jobs[i];
-
-        if (j->sites_req >= 0 &&
-            (j->rr->verdict == AA_VERDICT_WARNING ||
-             j->rr->verdict == AA_VERDICT_CRITICAL) &&
-            sites_pick(&c, j, &reqs[j->sites_req]) != AA_OK) {
-            goto oom;
-        }
-    }
-
-    /* batch 2, only when needed: why empty rules are empty */
-    dreqs = calloc(nd_alloc, sizeof(*dreqs));
-    if (dreqs == NULL || plan_diagnosis(&c, jobs, dreqs, &ndreq) != AA_OK) {
-        goto oom;
-    }
-    if (ndreq > 0 && !run_batch(&c, dreqs, ndreq)) {
-        goto out;
-    }
-    for (i = 0; i < rs->nrules; i++) {
-        job *j = &jobs[i];
-
-        if (j->diag[DIAG_EXISTS] >= 0) {
-            explain_empty(&c, j, dreqs);
-        }
-    }
-    c.report->status = aa_report_status(c.report);
-    if (nsent > 0 && nfailed == nsent) {
-        *incomplete = true;
-        for (i = 0; i < rs->nrules; i++) {
-            if (jobs[i].failed && jobs[i].rr->message != NULL) {
-                tool_error("%s: the audit could not be completed: every "
-                           "query failed (first: %s)",
-                           c.report->target, jobs[i].rr->message);
-                break;
-            }
-        }
-    }
-    *out = c.report;
-    c.report = NULL;
-    exit_rc = c.config_error ? AA_EXIT_CONFIG : 0;
-    goto out;
-oom:
-    tool_error("%s", aa_strerror(AA_ENOMEM));
-    exit_rc = AA_EXIT_UNKNOWN;
 out:
     for (i = 0; jobs != NULL && i < rs->nrules; i++) {
         free(jobs[i].sites_query);
     }
-    free_reqs(reqs, 2 * rs->nrules + 2);
-    free_reqs(dreqs, dreqs != NULL ? nd_alloc : 0);
+    free_reqs(reqs, reqs != NULL ? nreqs : 0);
+    free_reqs(dreqs, dreqs != NULL ? ndreqs : 0);
     free(jobs);
     aa_report_free(c.report);
     tool_http_free(c.http);
     free(c.base);
-    return exit_rc;
+    return rc;
 }

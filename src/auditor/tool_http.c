@@ -9,6 +9,7 @@
 #include "tool_http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 
 #include "aa_version.h"
+#include "tool_cfg.h"
 
 /* Connections open at once; further requests wait for a free slot. */
 #define HTTP_MAX_ACTIVE 48
@@ -24,6 +26,8 @@
 #define HTTP_MAX_BATCH_BYTES ((size_t)256 * 1024 * 1024)
 /* Upper bound on one retry delay, Retry-After included. */
 #define HTTP_MAX_BACKOFF_MS 10000
+/* Bound on a secret read from a file. */
+#define SECRET_MAX 16384
 
 struct tool_http {
     int64_t timeout_ms;
@@ -226,7 +230,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
 #define SETOPT(e, opt, val)                                                   \
     do {                                                                      \
         if (curl_easy_setopt((e), (opt), (val)) != CURLE_OK) {                \
-            goto fail;                                                        \
+            goto out;                                                         \
         }                                                                     \
     } while (0)
 
@@ -286,7 +290,7 @@ static bool xfer_setup(xfer *x)
     }
     x->easy = e;
     return true;
-fail:
+out:
     curl_easy_cleanup(e);
     return false;
 }
@@ -573,6 +577,146 @@ out:
         curl_multi_cleanup(m);
     }
     free(xs);
+    return rc;
+}
+
+/*
+ * Reads a secret from path, without trailing white space; it must be one
+ * line.  On failure prints an error naming flag and path (never the
+ * content) and returns false.
+ */
+static bool read_secret(const char *flag, const char *path, char **out)
+{
+    FILE *fp;
+    aa_buf b;
+    char chunk[1024];
+    size_t n;
+    bool ok = false;
+
+    *out = NULL;
+    fp = fopen(path, "rb");
+    if (fp == NULL) {
+        tool_error("%s %s: %s", flag, path, strerror(errno));
+        return false;
+    }
+    aa_buf_init(&b, SECRET_MAX);
+    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+        if (aa_buf_append(&b, chunk, n) != AA_OK) {
+            tool_error("%s %s: larger than %d bytes", flag, path, SECRET_MAX);
+            goto out;
+        }
+    }
+    if (ferror(fp)) {
+        tool_error("%s %s: %s", flag, path, strerror(errno));
+        goto out;
+    }
+    while (b.len > 0 && memchr("\n\r \t", b.data[b.len - 1], 4) != NULL) {
+        b.data[--b.len] = '\0';
+    }
+    if (b.len == 0) {
+        tool_error("%s %s: the file is empty", flag, path);
+        goto out;
+    }
+    if (strcspn(b.data, "\r\n") != b.len) { /* a NUL stops it too */
+        tool_error("%s %s: the secret must be one line of text", flag, path);
+        goto out;
+    }
+    *out = aa_buf_steal(&b);
+    ok = *out != NULL;
+    if (!ok) {
+        tool_error("%s %s: %s", flag, path, aa_strerror(AA_ENOMEM));
+    }
+out:
+    fclose(fp);
+    if (b.data != NULL) {
+        explicit_bzero(b.data, b.cap);
+    }
+    aa_buf_release(&b);
+    return ok;
+}
+
+/* The bearer token and basic-auth password the command line asks for.
+ * Returns 0 or an aa_exit code after printing why. */
+static int read_credentials(const tool_config *cfg, char **token,
+                            char **password)
+{
+    const char *env;
+
+    *token = *password = NULL;
+    if (cfg->bearer_token_file != NULL && cfg->basic_auth_user != NULL) {
+        tool_error("--bearer-token-file and --basic-auth-user: use one of "
+                   "them");
+        return AA_EXIT_USAGE;
+    }
+    if (cfg->bearer_token_file != NULL) {
+        if (!read_secret("--bearer-token-file", cfg->bearer_token_file,
+                         token)) {
+            return AA_EXIT_USAGE;
+        }
+    } else if (cfg->basic_auth_user == NULL &&
+               (env = getenv("ASYNC_AUDITOR_BEARER_TOKEN")) != NULL &&
+               env[0] != '\0') {
+        *token = aa_strdup(env);
+        if (*token == NULL) {
+            tool_error("bearer token: %s", aa_strerror(AA_ENOMEM));
+            return AA_EXIT_UNKNOWN;
+        }
+    }
+    if (cfg->basic_auth_user == NULL) {
+        return 0;
+    }
+    if (cfg->basic_auth_password_file != NULL) {
+        return read_secret("--basic-auth-password-file",
+                           cfg->basic_auth_password_file, password)
+                   ? 0
+                   : AA_EXIT_USAGE;
+    }
+    env = getenv("ASYNC_AUDITOR_PASSWORD");
+    if (env == NULL) {
+        tool_error("--basic-auth-user %s: no password: set "
+                   "ASYNC_AUDITOR_PASSWORD or --basic-auth-password-file",
+                   cfg->basic_auth_user);
+        return AA_EXIT_USAGE;
+    }
+    *password = aa_strdup(env);
+    if (*password == NULL) {
+        tool_error("password: %s", aa_strerror(AA_ENOMEM));
+        return AA_EXIT_UNKNOWN;
+    }
+    return 0;
+}
+
+int tool_http_from_cfg(const tool_config *cfg, const tool_http_opts *opts,
+                       tool_http **out)
+{
+    tool_http_opts o = *opts;
+    char *token = NULL, *password = NULL, errbuf[256];
+    int rc, err;
+
+    *out = NULL;
+    rc = read_credentials(cfg, &token, &password);
+    if (rc != 0) {
+        goto out;
+    }
+    o.bearer_token = token;
+    o.basic_user = cfg->basic_auth_user;
+    o.basic_password = password;
+    o.ca_file = cfg->ca_file;
+    o.cert_file = cfg->cert_file;
+    o.key_file = cfg->key_file;
+    o.insecure = cfg->insecure;
+    err = tool_http_new(&o, out, errbuf, sizeof(errbuf));
+    if (err == AA_EINVAL) {
+        tool_error("%s", errbuf);
+        rc = AA_EXIT_USAGE;
+    } else if (err != AA_OK) {
+        tool_error("HTTP client: %s",
+                   errbuf[0] != '\0' ? errbuf : aa_strerror(err));
+        rc = AA_EXIT_UNKNOWN;
+    }
+out:
+    free_secret(token);
+    free_secret(password);
     return rc;
 }
 

@@ -58,6 +58,21 @@ typedef struct tool_http tool_http;
  * malformed header; AA_ENOMEM. */
 int tool_http_new(const tool_http_opts *opts, tool_http **out, char *errbuf,
                   size_t errlen);
+
+struct tool_config;
+
+/*
+ * tool_http_new() with the command line's access options: a bearer token
+ * from --bearer-token-file or ASYNC_AUDITOR_BEARER_TOKEN; basic auth with
+ * the password from --basic-auth-password-file or ASYNC_AUDITOR_PASSWORD;
+ * --ca-file, --cert, --key, --insecure-skip-verify.  The rest (timeout,
+ * retries, bounds, headers) comes from opts.  Returns 0, or an aa_exit
+ * code after printing why: 64 for a bad or unreadable access option (the
+ * message names flag and file, never a secret), 3 when out of memory.
+ * The secrets read are wiped before it returns.
+ */
+int tool_http_from_cfg(const struct tool_config *cfg,
+                       const tool_http_opts *opts, tool_http **out);
 void tool_http_free(tool_http *h);
 
 /*

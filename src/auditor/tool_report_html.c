@@ -7,44 +7,17 @@
  * charts computed with the same evaluator that judged the rules.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "aa/common.h"
 #include "aa/eval.h"
 #include "aa/result.h"
 #include "aa/tsdb.h"
 #include "tool_cfg.h"
-
-static void put_esc(FILE *fp, const char *s)
-{
-    if (s == NULL) {
-        return;
-    }
-    for (; *s != '\0'; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", fp);
-            break;
-        case '<':
-            fputs("&lt;", fp);
-            break;
-        case '>':
-            fputs("&gt;", fp);
-            break;
-        case '"':
-            fputs("&quot;", fp);
-            break;
-        case '\'':
-            fputs("&#39;", fp);
-            break;
-        default:
-            fputc(*s, fp);
-        }
-    }
-}
+#include "tool_report.h"
 
 static const char *verdict_class(aa_verdict v)
 {
@@ -74,55 +47,21 @@ static const char *status_class(aa_status s)
     }
 }
 
-static char *fmt_time(int64_t ms, char *buf, size_t size)
+/* A value in unit u, the way tool_fmt_value shows a rule's values; for
+ * the charts, which are not rules. */
+static char *fmt_unit(tool_unit u, double v, char *buf, size_t size)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
+    char num[64];
 
-    if (ms <= 0 || gmtime_r(&t, &tm) == NULL ||
-        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-        snprintf(buf, size, "-");
+    if (u == TOOL_UNIT_SECONDS) {
+        return tool_fmt_seconds(v, buf, size);
     }
-    return buf;
-}
-
-/* The unit a rule's values are in, judged from how its thresholds are
- * written: 's' (seconds), '%' (a ratio), or 0 (a plain number). */
-static char rule_unit(const aa_rule *rule)
-{
-    const aa_threshold *t[2] = {&rule->critical, &rule->warning};
-
-    for (int i = 0; i < 2; i++) {
-        size_t n;
-
-        if (!t[i]->set) {
-            continue;
-        }
-        n = strlen(t[i]->text);
-        if (n > 0 && t[i]->text[n - 1] == '%') {
-            return '%';
-        }
-        if (n > 0 && t[i]->text[n - 1] == 's') {
-            return 's';
-        }
+    if (u == TOOL_UNIT_PERCENT && isfinite(v)) {
+        snprintf(buf, size, "%s%%",
+                 tool_fmt_number(v * 100.0, num, sizeof(num)));
+        return buf;
     }
-    return 0;
-}
-
-static char *fmt_value(double v, char unit, char *buf, size_t size)
-{
-    if (isnan(v)) {
-        snprintf(buf, size, "no data");
-    } else if (unit == 's' && fabs(v) < 1.0) {
-        snprintf(buf, size, "%.1f ms", v * 1000.0);
-    } else if (unit == 's') {
-        snprintf(buf, size, "%.3f s", v);
-    } else if (unit == '%') {
-        snprintf(buf, size, "%.1f %%", v * 100.0);
-    } else {
-        snprintf(buf, size, "%.6g", v);
-    }
-    return buf;
+    return tool_fmt_number(v, buf, size);
 }
 
 static void put_style(FILE *fp)
@@ -178,25 +117,28 @@ static void put_header(const tool_config *cfg, const aa_report *r, FILE *fp)
     const char *st = aa_status_name(r->status);
 
     fputs("<header>\n<h1>ASYNC RUNTIME AUDITOR</h1>\n", fp);
-    fprintf(fp, "<p><span class=\"status %s\" id=\"status\">"
-                "Runtime Status: %s</span></p>\n",
+    fprintf(fp,
+            "<p><span class=\"status %s\" id=\"status\">"
+            "Runtime Status: %s</span></p>\n",
             status_class(r->status), st);
     fputs("<table class=\"meta\">\n<tr><td>target</td><td><code>", fp);
-    put_esc(fp, r->target != NULL ? r->target : "-");
+    tool_put_xml(fp, r->target != NULL ? r->target : "-", false);
     fputs("</code></td></tr>\n<tr><td>mode</td><td>", fp);
-    put_esc(fp, r->mode != NULL ? r->mode : "-");
+    tool_put_xml(fp, r->mode != NULL ? r->mode : "-", false);
     fputs("</td></tr>\n<tr><td>rules</td><td>", fp);
-    put_esc(fp, cfg != NULL && cfg->config_path != NULL
-                    ? cfg->config_path
-                    : "built-in default rule pack");
-    fprintf(fp, "</td></tr>\n<tr><td>window</td><td>%s &ndash; %s "
-                "(%s)</td></tr>\n",
-            fmt_time(r->start_ms, a, sizeof(a)),
-            fmt_time(r->end_ms, b, sizeof(b)),
-            aa_duration_format(r->end_ms > r->start_ms
-                                   ? r->end_ms - r->start_ms
-                                   : 0,
-                               d, sizeof(d)));
+    tool_put_xml(fp,
+                 cfg != NULL && cfg->config_path != NULL
+                     ? cfg->config_path
+                     : "built-in default rule pack",
+                 false);
+    fprintf(fp,
+            "</td></tr>\n<tr><td>window</td><td>%s &ndash; %s "
+            "(%s)</td></tr>\n",
+            tool_fmt_time(r->start_ms, a, sizeof(a)),
+            tool_fmt_time(r->end_ms, b, sizeof(b)),
+            aa_duration_format(
+                r->end_ms > r->start_ms ? r->end_ms - r->start_ms : 0, d,
+                sizeof(d)));
     if (r->scrapes_ok > 0 || r->scrapes_failed > 0) {
         fprintf(fp, "<tr><td>scrapes</td><td>%u ok, %u failed</td></tr>\n",
                 r->scrapes_ok, r->scrapes_failed);
@@ -225,14 +167,14 @@ static void put_sites(const aa_rule_result *rr, FILE *fp)
             continue; /* no blocked time in this window */
         }
         fputs("<tr><td><code class=\"site\">", fp);
-        put_esc(fp, rr->sites[i].site);
+        tool_put_xml(fp, rr->sites[i].site, false);
         fprintf(fp, "</code></td><td class=\"num\">%s</td></tr>\n",
-                fmt_value(rr->sites[i].seconds, 's', v, sizeof(v)));
+                tool_fmt_seconds(rr->sites[i].seconds, v, sizeof(v)));
     }
     fputs("</table>\n", fp);
 }
 
-static void put_series(const aa_rule_result *rr, char unit, FILE *fp)
+static void put_series(const aa_rule_result *rr, FILE *fp)
 {
     if (rr->nseries == 0) {
         return;
@@ -245,12 +187,15 @@ static void put_series(const aa_rule_result *rr, char unit, FILE *fp)
         char lb[1024], v[64];
 
         fputs("<tr><td><code>", fp);
-        put_esc(fp, s->labels.n > 0
-                        ? aa_labels_format(&s->labels, lb, sizeof(lb))
-                        : "all series");
-        fprintf(fp, "</code></td><td class=\"num\">%s</td>"
-                    "<td><span class=\"v %s\">%s</span></td></tr>\n",
-                fmt_value(s->value, unit, v, sizeof(v)),
+        tool_put_xml(fp,
+                     s->labels.n > 0
+                         ? aa_labels_format(&s->labels, lb, sizeof(lb))
+                         : "all series",
+                     false);
+        fprintf(fp,
+                "</code></td><td class=\"num\">%s</td>"
+                "<td><span class=\"v %s\">%s</span></td></tr>\n",
+                tool_fmt_value(rr->rule, s->value, v, sizeof(v)),
                 verdict_class(s->verdict), aa_verdict_name(s->verdict));
     }
     fputs("</table>\n", fp);
@@ -259,44 +204,43 @@ static void put_series(const aa_rule_result *rr, char unit, FILE *fp)
 static void put_finding(const aa_rule_result *rr, FILE *fp)
 {
     const aa_rule *rule = rr->rule;
-    char unit = rule_unit(rule);
     char v[64];
 
     fprintf(fp, "<article class=\"finding %s\" data-rule=\"",
             verdict_class(rr->verdict));
-    put_esc(fp, rule->id);
+    tool_put_xml(fp, rule->id, true);
     fputs("\">\n<h3>", fp);
-    put_esc(fp, rule->finding);
+    tool_put_xml(fp, rule->finding, false);
     fprintf(fp, " <span class=\"v %s\">%s</span></h3>\n",
             verdict_class(rr->verdict), aa_verdict_name(rr->verdict));
     if (rule->description != NULL) {
         fputs("<p class=\"note\">", fp);
-        put_esc(fp, rule->description);
+        tool_put_xml(fp, rule->description, false);
         fputs("</p>\n", fp);
     }
     fputs("<p>rule <code>", fp);
-    put_esc(fp, rule->id);
+    tool_put_xml(fp, rule->id, false);
     fputs("</code>", fp);
     if (rr->has_value) {
         fprintf(fp, ": value <strong>%s</strong>",
-                fmt_value(rr->value, unit, v, sizeof(v)));
+                tool_fmt_value(rule, rr->value, v, sizeof(v)));
     }
     if (rr->crossed != NULL) {
         fputs(", threshold crossed <strong>", fp);
-        put_esc(fp, rr->crossed->text);
+        tool_put_xml(fp, rr->crossed->text, false);
         fputs("</strong>", fp);
     }
     fputs("</p>\n", fp);
     if (rr->message != NULL) {
         fputs("<p class=\"note\">", fp);
-        put_esc(fp, rr->message);
+        tool_put_xml(fp, rr->message, false);
         fputs("</p>\n", fp);
     }
-    put_series(rr, unit, fp);
+    put_series(rr, fp);
     put_sites(rr, fp);
     if (rr->query != NULL) {
         fputs("<p>query: <code>", fp);
-        put_esc(fp, rr->query);
+        tool_put_xml(fp, rr->query, false);
         fputs("</code></p>\n", fp);
     }
     fputs("</article>\n", fp);
@@ -330,21 +274,23 @@ static void put_rules(const aa_report *r, FILE *fp)
           fp);
     for (size_t i = 0; i < r->nrules; i++) {
         const aa_rule_result *rr = &r->rules[i];
+        const aa_rule *rule = rr->rule;
         char v[64];
 
         fputs("<tr><td><code>", fp);
-        put_esc(fp, rr->rule->id);
+        tool_put_xml(fp, rule->id, false);
         fputs("</code></td><td>", fp);
-        put_esc(fp, rr->rule->finding);
-        fprintf(fp, "</td><td><span class=\"v %s\">%s</span></td>"
-                    "<td class=\"num\">%s</td><td>",
+        tool_put_xml(fp, rule->finding, false);
+        fprintf(fp,
+                "</td><td><span class=\"v %s\">%s</span></td>"
+                "<td class=\"num\">%s</td><td>",
                 verdict_class(rr->verdict), aa_verdict_name(rr->verdict),
-                rr->has_value ? fmt_value(rr->value, rule_unit(rr->rule), v,
-                                          sizeof(v))
+                rr->has_value ? tool_fmt_value(rule, rr->value, v, sizeof(v))
                               : "-");
-        put_esc(fp, rr->rule->warning.set ? rr->rule->warning.text : "-");
+        tool_put_xml(fp, rule->warning.set ? rule->warning.text : "-", false);
         fputs("</td><td>", fp);
-        put_esc(fp, rr->rule->critical.set ? rr->rule->critical.text : "-");
+        tool_put_xml(fp, rule->critical.set ? rule->critical.text : "-",
+                     false);
         fputs("</td></tr>\n", fp);
     }
     fputs("</table>\n</section>\n", fp);
@@ -358,7 +304,7 @@ enum {
     CH_L = 62, /* room for the y labels */
     CH_R = 14,
     CH_T = 12,
-    CH_B = 30, /* room for the x labels */
+    CH_B = 30,       /* room for the x labels */
     MAX_STEPS = 1200 /* points per line at most: longer runs are thinned */
 };
 
@@ -373,7 +319,7 @@ typedef struct chart_spec {
     double quantile;
     aa_metric_type type;
     const char *by;
-    char unit; /* 's', '%' or 0 */
+    tool_unit unit;
     bool gauge;
 } chart_spec;
 
@@ -381,35 +327,40 @@ static const chart_spec charts[] = {
     {"lag", "Event-loop lag p99",
      "how late the probe's loop timer ran: the delay every callback waits",
      "python_asyncio_loop_lag_seconds", AA_STAT_QUANTILE, 0.99,
-     AA_TYPE_HISTOGRAM, "instance", 's', false},
+     AA_TYPE_HISTOGRAM, "instance", TOOL_UNIT_SECONDS, false},
     {"utilization", "Loop utilization",
      "share of time the loop ran callbacks instead of waiting for I/O",
      "python_asyncio_loop_busy_seconds_total", AA_STAT_RATE, 0,
-     AA_TYPE_COUNTER, "instance", '%', false},
+     AA_TYPE_COUNTER, "instance", TOOL_UNIT_PERCENT, false},
     {"blocked", "Time blocked",
      "share of time inside blocking episodes (loop busy past the block "
      "threshold)",
      "python_asyncio_loop_block_duration_seconds", AA_STAT_SUM_RATE, 0,
-     AA_TYPE_HISTOGRAM, "instance", '%', false},
+     AA_TYPE_HISTOGRAM, "instance", TOOL_UNIT_PERCENT, false},
     {"http_p99", "HTTP request duration p99",
      "as the server's ASGI middleware saw it: the outside view",
      "http_server_request_duration_seconds", AA_STAT_QUANTILE, 0.99,
-     AA_TYPE_HISTOGRAM, "instance", 's', false},
+     AA_TYPE_HISTOGRAM, "instance", TOOL_UNIT_SECONDS, false},
     {"inflight", "HTTP requests in flight", "highest value in each step",
-     "http_server_active_requests", AA_STAT_MAX, 0, AA_TYPE_GAUGE,
-     "instance", 0, true},
+     "http_server_active_requests", AA_STAT_MAX, 0, AA_TYPE_GAUGE, "instance",
+     TOOL_UNIT_NONE, true},
     {"executor_wait", "Executor wait p99",
      "time from submitting work to a thread pool to its start",
      "python_asyncio_executor_wait_seconds", AA_STAT_QUANTILE, 0.99,
-     AA_TYPE_HISTOGRAM, "executor", 's', false},
+     AA_TYPE_HISTOGRAM, "executor", TOOL_UNIT_SECONDS, false},
     {"backlog", "Ready callbacks (backlog)",
      "callbacks ready to run and waiting their turn, highest in each step",
      "python_asyncio_loop_ready_callbacks", AA_STAT_MAX, 0, AA_TYPE_GAUGE,
-     "instance", 0, true},
+     "instance", TOOL_UNIT_NONE, true},
 };
 
-static const char *const palette[] = {"#1f5fbf", "#7b3fb5", "#138a7e",
-                                      "#b5508a", "#5d6b1f", "#3a3f4b"};
+static const char *series_color(size_t i)
+{
+    static const char *const palette[] = {"#1f5fbf", "#7b3fb5", "#138a7e",
+                                          "#b5508a", "#5d6b1f", "#3a3f4b"};
+
+    return palette[i % (sizeof(palette) / sizeof(palette[0]))];
+}
 
 typedef struct chart_ctx {
     const aa_report *r;
@@ -447,8 +398,7 @@ static void collect_blocked(chart_ctx *c)
     c->nbins = (size_t)((c->t1 - c->t0) / c->step) + 1;
     c->blocked = calloc(c->nbins, sizeof(*c->blocked));
     if (c->blocked == NULL ||
-        aa_tsdb_select(c->db,
-                       "python_asyncio_loop_block_duration_seconds_sum",
+        aa_tsdb_select(c->db, "python_asyncio_loop_block_duration_seconds_sum",
                        c->extra, NULL, &ids, &nids, NULL) != 0) {
         return;
     }
@@ -467,6 +417,52 @@ static void collect_blocked(chart_ctx *c)
     }
     free(pts);
     free(ids);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/*
+ * The store's scrape interval: the median gap between the points of the
+ * first series that has two, rounded to 100 ms (the median, because a
+ * scrape run ends with an extra scrape right after the command exits);
+ * 0 when no series has two points or memory runs out.  A replayed
+ * recording is judged at the default 15 s step, which would hide 1 s
+ * scrapes from the charts.
+ */
+static int64_t scrape_spacing(const aa_tsdb *db)
+{
+    aa_point *pts = NULL;
+    int64_t *gaps = NULL;
+    size_t cap = 0, n = 0, nseries = aa_tsdb_nseries(db);
+    int64_t spacing = 0;
+
+    for (size_t id = 0; id < nseries && n < 2; id++) {
+        if (aa_tsdb_points(db, id, INT64_MIN, INT64_MAX, false, &pts, &cap,
+                           &n) != 0) {
+            n = 0;
+            break;
+        }
+    }
+    if (n < 2 || (gaps = malloc((n - 1) * sizeof(*gaps))) == NULL) {
+        goto out;
+    }
+    for (size_t k = 1; k < n; k++) {
+        gaps[k - 1] = pts[k].t_ms - pts[k - 1].t_ms;
+    }
+    qsort(gaps, n - 1, sizeof(*gaps), cmp_i64);
+    spacing = gaps[(n - 1) / 2];
+    if (spacing > 0) {
+        spacing = spacing < 100 ? 100 : (spacing + 50) / 100 * 100;
+    }
+out:
+    free(gaps);
+    free(pts);
+    return spacing;
 }
 
 /* 1, 2 or 5 times a power of ten, at least v. */
@@ -489,20 +485,6 @@ static double nice_ceil(double v)
         return 5.0 * p;
     }
     return 10.0 * p;
-}
-
-static char *fmt_axis(double v, char unit, char *buf, size_t size)
-{
-    if (unit == 's' && v < 1.0) {
-        snprintf(buf, size, "%g ms", v * 1000.0);
-    } else if (unit == 's') {
-        snprintf(buf, size, "%g s", v);
-    } else if (unit == '%') {
-        snprintf(buf, size, "%g%%", v * 100.0);
-    } else {
-        snprintf(buf, size, "%g", v);
-    }
-    return buf;
 }
 
 /* The rule of the report that judges the same thing as the chart, for
@@ -549,19 +531,21 @@ static void put_axes(const chart_ctx *c, const chart_spec *cs, double ymax,
     int64_t tick = 1000;
     char lb[32];
 
-    fprintf(fp, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
-                "fill=\"#fff\" stroke=\"#c9ced8\"/>\n",
+    fprintf(fp,
+            "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+            "fill=\"#fff\" stroke=\"#c9ced8\"/>\n",
             CH_L, CH_T, CH_W - CH_L - CH_R, CH_H - CH_T - CH_B);
     for (int i = 0; i <= 4; i++) {
         double v = ymax * i / 4.0;
         double y = ch_y(v, ymax);
 
-        fprintf(fp, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" "
-                    "stroke=\"#eceff4\"/>\n<text x=\"%d\" y=\"%.1f\" "
-                    "text-anchor=\"end\" font-size=\"11\" fill=\"#5b6474\">"
-                    "%s</text>\n",
+        fprintf(fp,
+                "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" "
+                "stroke=\"#eceff4\"/>\n<text x=\"%d\" y=\"%.1f\" "
+                "text-anchor=\"end\" font-size=\"11\" fill=\"#5b6474\">"
+                "%s</text>\n",
                 CH_L, CH_W - CH_R, y, y, CH_L - 6, y + 4,
-                fmt_axis(v, cs->unit, lb, sizeof(lb)));
+                fmt_unit(cs->unit, v, lb, sizeof(lb)));
     }
     while (span_ms / tick > 10) {
         tick = tick == 1000 ? 2000 : tick == 2000 ? 5000 : tick * 2;
@@ -569,8 +553,9 @@ static void put_axes(const chart_ctx *c, const chart_spec *cs, double ymax,
     for (int64_t t = 0; t <= span_ms; t += tick) {
         double x = ch_x(c, c->t0 + t);
 
-        fprintf(fp, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" "
-                    "font-size=\"11\" fill=\"#5b6474\">%llds</text>\n",
+        fprintf(fp,
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" "
+                "font-size=\"11\" fill=\"#5b6474\">%llds</text>\n",
                 x, CH_H - CH_B + 16, (long long)(t / 1000));
     }
 }
@@ -590,12 +575,13 @@ static void put_spans(const chart_ctx *c, FILE *fp)
         if (f > 1.0) {
             f = 1.0;
         }
-        fprintf(fp, "<rect class=\"episode\" x=\"%.1f\" y=\"%d\" "
-                    "width=\"%.1f\" height=\"%d\" fill=\"#c62828\" "
-                    "fill-opacity=\"%.2f\"><title>blocked %.0f%% of this "
-                    "step</title></rect>\n",
-                x0, CH_T, x1 - x0 > 1.0 ? x1 - x0 : 1.0,
-                CH_H - CH_T - CH_B, 0.04 + 0.24 * f, f * 100.0);
+        fprintf(fp,
+                "<rect class=\"episode\" x=\"%.1f\" y=\"%d\" "
+                "width=\"%.1f\" height=\"%d\" fill=\"#c62828\" "
+                "fill-opacity=\"%.2f\"><title>blocked %.0f%% of this "
+                "step</title></rect>\n",
+                x0, CH_T, x1 - x0 > 1.0 ? x1 - x0 : 1.0, CH_H - CH_T - CH_B,
+                0.04 + 0.24 * f, f * 100.0);
     }
 }
 
@@ -608,30 +594,30 @@ static void put_threshold(const aa_threshold *t, const char *cls,
         return;
     }
     y = ch_y(t->value, ymax);
-    fprintf(fp, "<line class=\"threshold %s\" x1=\"%d\" x2=\"%d\" "
-                "y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\" "
-                "stroke-dasharray=\"6 4\"/>\n<text x=\"%d\" y=\"%.1f\" "
-                "text-anchor=\"end\" font-size=\"11\" fill=\"%s\">%s ",
-            cls, CH_L, CH_W - CH_R, y, y, color, CH_W - CH_R - 4, y - 4,
-            color, cls);
-    put_esc(fp, t->text);
+    fprintf(fp,
+            "<line class=\"threshold %s\" x1=\"%d\" x2=\"%d\" "
+            "y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\" "
+            "stroke-dasharray=\"6 4\"/>\n<text x=\"%d\" y=\"%.1f\" "
+            "text-anchor=\"end\" font-size=\"11\" fill=\"%s\">%s ",
+            cls, CH_L, CH_W - CH_R, y, y, color, CH_W - CH_R - 4, y - 4, color,
+            cls);
+    tool_put_xml(fp, t->text, false);
     fputs("</text>\n", fp);
 }
 
 /* One polyline per series; a missing step or a non-finite value breaks
- * the line.  Returns the number of points drawn. */
-static size_t put_lines(const chart_ctx *c, const aa_matrix *m, double ymax,
-                        FILE *fp)
+ * the line. */
+static void put_lines(const chart_ctx *c, const aa_matrix *m, double ymax,
+                      FILE *fp)
 {
-    size_t drawn = 0;
-
     for (size_t i = 0; i < m->n; i++) {
         const aa_range_series *s = &m->v[i];
         bool pen = false;
 
-        fprintf(fp, "<path class=\"series\" fill=\"none\" stroke=\"%s\" "
-                    "stroke-width=\"1.8\" stroke-linejoin=\"round\" d=\"",
-                palette[i % (sizeof(palette) / sizeof(palette[0]))]);
+        fprintf(fp,
+                "<path class=\"series\" fill=\"none\" stroke=\"%s\" "
+                "stroke-width=\"1.8\" stroke-linejoin=\"round\" d=\"",
+                series_color(i));
         for (size_t k = 0; k < s->n; k++) {
             const aa_point *p = &s->pts[k];
 
@@ -645,17 +631,16 @@ static size_t put_lines(const chart_ctx *c, const aa_matrix *m, double ymax,
             fprintf(fp, "%c%.1f %.1f ", pen ? 'L' : 'M', ch_x(c, p->t_ms),
                     ch_y(p->v, ymax));
             pen = true;
-            drawn++;
         }
         fputs("\"/>\n", fp);
         if (s->n == 1 && isfinite(s->pts[0].v)) {
-            fprintf(fp, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" "
-                        "fill=\"%s\"/>\n",
+            fprintf(fp,
+                    "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" "
+                    "fill=\"%s\"/>\n",
                     ch_x(c, s->pts[0].t_ms), ch_y(s->pts[0].v, ymax),
-                    palette[i % (sizeof(palette) / sizeof(palette[0]))]);
+                    series_color(i));
         }
     }
-    return drawn;
 }
 
 static void put_legend(const aa_matrix *m, FILE *fp)
@@ -665,8 +650,9 @@ static void put_legend(const aa_matrix *m, FILE *fp)
         char lb[512];
 
         fprintf(fp, "<li><span style=\"background:%s\"></span><code>",
-                palette[i % (sizeof(palette) / sizeof(palette[0]))]);
-        put_esc(fp, aa_labels_format(&m->v[i].labels, lb, sizeof(lb)));
+                series_color(i));
+        tool_put_xml(fp, aa_labels_format(&m->v[i].labels, lb, sizeof(lb)),
+                     false);
         fputs("</code></li>", fp);
     }
     fputs("</ul>\n", fp);
@@ -727,15 +713,16 @@ static bool put_chart(const chart_ctx *c, const chart_spec *cs, FILE *fp)
         }
     }
     ymax = nice_ceil(ymax * 1.08);
-    if (cs->unit == '%' && ymax > 1.0) {
+    if (cs->unit == TOOL_UNIT_PERCENT && ymax > 1.0) {
         ymax = ymax > 1.04 ? nice_ceil(ymax) : 1.0;
     }
 
-    fprintf(fp, "<figure class=\"chart\" id=\"chart-%s\" data-chart=\"%s\" "
-                "data-series=\"%zu\" data-points=\"%zu\">\n"
-                "<figcaption><strong>%s</strong> <span class=\"note\">",
+    fprintf(fp,
+            "<figure class=\"chart\" id=\"chart-%s\" data-chart=\"%s\" "
+            "data-series=\"%zu\" data-points=\"%zu\">\n"
+            "<figcaption><strong>%s</strong> <span class=\"note\">",
             cs->id, cs->id, rc == 0 ? m.n : 0, npts, cs->title);
-    put_esc(fp, cs->explain);
+    tool_put_xml(fp, cs->explain, false);
     fputs("</span></figcaption>\n", fp);
     fprintf(fp, "<svg viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"%s\">\n",
             CH_W, CH_H, cs->title);
@@ -753,13 +740,15 @@ static bool put_chart(const chart_ctx *c, const chart_spec *cs, FILE *fp)
         char dbuf[600];
 
         fputs("<p class=\"note\">could not evaluate: ", fp);
-        put_esc(fp, diag.message[0] != '\0'
-                        ? aa_diag_format(&diag, dbuf, sizeof(dbuf))
-                        : aa_strerror(rc));
+        tool_put_xml(fp,
+                     diag.message[0] != '\0'
+                         ? aa_diag_format(&diag, dbuf, sizeof(dbuf))
+                         : aa_strerror(rc),
+                     false);
         fputs("</p>\n", fp);
     } else if (npts == 0) {
         fputs("<p class=\"note\">no samples of <code>", fp);
-        put_esc(fp, cs->metric);
+        tool_put_xml(fp, cs->metric, false);
         fputs("</code> in this run</p>\n", fp);
     } else {
         put_legend(&m, fp);
@@ -791,6 +780,13 @@ static void put_charts(const tool_config *cfg, const aa_report *r, FILE *fp)
     c.db = r->tsdb;
     c.extra = cfg != NULL && cfg->selector.n > 0 ? &cfg->selector : NULL;
     c.step = r->step_ms > 0 ? r->step_ms : 1000;
+    if (cfg == NULL || cfg->step_ms <= 0) {
+        int64_t spacing = scrape_spacing(r->tsdb);
+
+        if (spacing > 0 && c.step > spacing * 3 / 2) {
+            c.step = spacing;
+        }
+    }
     if (aa_tsdb_time_range(r->tsdb, &lo, &hi) != 0) {
         lo = hi = 0;
     }
@@ -810,31 +806,35 @@ static void put_charts(const tool_config *cfg, const aa_report *r, FILE *fp)
         c.step *= k;
     }
     collect_blocked(&c);
-    fprintf(fp, "<p class=\"note\">One point per %s; rates and quantiles "
-                "over the last %s at each point.  Red bands: blocking "
-                "episodes (from the block histogram's growth between "
-                "scrapes), darker the larger the share of the step spent "
-                "blocked%s.  Dashed lines: the warning and critical "
-                "thresholds of the rule judging that signal.</p>\n"
-                "<div class=\"charts\">\n",
+    fprintf(fp,
+            "<p class=\"note\">One point per %s; rates and quantiles "
+            "over the last %s at each point.  Red bands: blocking "
+            "episodes (from the block histogram's growth between "
+            "scrapes), darker the larger the share of the step spent "
+            "blocked%s.  Dashed lines: the warning and critical "
+            "thresholds of the rule judging that signal.</p>\n"
+            "<div class=\"charts\">\n",
             aa_duration_format(c.step, sb, sizeof(sb)),
             aa_duration_format(3 * c.step, wb, sizeof(wb)),
             c.blocked == NULL ? " (not shown: out of memory)" : "");
     for (size_t i = 0; i < sizeof(charts) / sizeof(charts[0]); i++) {
         drawn += put_chart(&c, &charts[i], fp) ? 1 : 0;
     }
-    fprintf(fp, "</div>\n<p class=\"note\" id=\"chart-count\" "
-                "data-drawn=\"%zu\">%zu of %zu charts have data.</p>\n",
+    fprintf(fp,
+            "</div>\n<p class=\"note\" id=\"chart-count\" "
+            "data-drawn=\"%zu\">%zu of %zu charts have data.</p>\n",
             drawn, drawn, sizeof(charts) / sizeof(charts[0]));
     fputs("</section>\n", fp);
     free(c.blocked);
 }
+
 int tool_report_html(const tool_config *cfg, const aa_report *r, FILE *fp)
 {
-    fprintf(fp, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
-                "<meta charset=\"utf-8\">\n"
-                "<meta name=\"viewport\" content=\"width=device-width\">\n"
-                "<title>async-auditor: %s</title>\n",
+    fprintf(fp,
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+            "<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width\">\n"
+            "<title>async-auditor: %s</title>\n",
             aa_status_name(r->status));
     put_style(fp);
     fprintf(fp, "</head>\n<body data-status=\"%s\">\n",

@@ -60,8 +60,7 @@ static char *exported_name(const char *name, const aa_expo_sample *s,
         }
         out = grown;
         for (i = 0; i < k; i++) {
-            memcpy(out + i * (sizeof(prefix) - 1), prefix,
-                   sizeof(prefix) - 1);
+            memcpy(out + i * (sizeof(prefix) - 1), prefix, sizeof(prefix) - 1);
         }
         memcpy(out + k * (sizeof(prefix) - 1), name, len + 1);
         if (!label_taken(out, s, extra, nextra, v, n)) {
@@ -264,14 +263,26 @@ out:
 
 typedef struct outseries {
     size_t id;
-    const char *family; /* as written */
-    aa_expo_type type;  /* as written */
+    const char *family; /* as written: its first famlen bytes */
+    size_t famlen;
+    aa_expo_type type; /* as written */
 } outseries;
+
+static int family_cmp(const outseries *a, const outseries *b)
+{
+    int c = memcmp(a->family, b->family,
+                   a->famlen < b->famlen ? a->famlen : b->famlen);
+
+    if (c != 0) {
+        return c;
+    }
+    return a->famlen < b->famlen ? -1 : a->famlen > b->famlen;
+}
 
 static int outseries_cmp(const void *pa, const void *pb)
 {
     const outseries *a = pa, *b = pb;
-    int c = strcmp(a->family, b->family);
+    int c = family_cmp(a, b);
 
     if (c != 0) {
         return c;
@@ -292,8 +303,7 @@ static bool has_suffix(const char *name, const char *fam, const char *suf)
  * _bucket/_sum/_count/_created); a series that does not fit its recorded
  * family is written as its own "unknown" family, which keeps every value.
  */
-static void out_family(const aa_tsdb *db, size_t id, outseries *o, char *buf,
-                       size_t size)
+static void out_family(const aa_tsdb *db, size_t id, outseries *o)
 {
     const char *name = aa_tsdb_name(db, id);
     const char *fam = aa_tsdb_family(db, id);
@@ -302,12 +312,12 @@ static void out_family(const aa_tsdb *db, size_t id, outseries *o, char *buf,
 
     o->id = id;
     o->family = name;
+    o->famlen = n;
     o->type = AA_EXPO_UNTYPED;
     switch (t) {
     case AA_EXPO_COUNTER:
-        if (n > 6 && strcmp(name + n - 6, "_total") == 0 && n - 6 < size) {
-            memcpy(buf, name, n - 6);
-            buf[n - 6] = '\0';
+        if (n > 6 && strcmp(name + n - 6, "_total") == 0) {
+            o->famlen = n - 6;
             o->type = t;
         }
         break;
@@ -319,31 +329,28 @@ static void out_family(const aa_tsdb *db, size_t id, outseries *o, char *buf,
     case AA_EXPO_HISTOGRAM:
         if (has_suffix(name, fam, "_bucket") ||
             has_suffix(name, fam, "_sum") || has_suffix(name, fam, "_count")) {
-            o->family = fam;
+            o->famlen = strlen(fam);
             o->type = t;
         }
         break;
     case AA_EXPO_SUMMARY:
         if (strcmp(name, fam) == 0 || has_suffix(name, fam, "_sum") ||
             has_suffix(name, fam, "_count")) {
-            o->family = fam;
+            o->famlen = strlen(fam);
             o->type = t;
         }
         break;
     default:
         break;
     }
-    if (o->type == AA_EXPO_COUNTER) {
-        o->family = buf;
-    }
 }
 
 /*
  * An OpenMetrics timestamp for t_ms: seconds with three decimals.
- * Prometheus reads it as int64(float * 1000), which truncates; when the
- * nearest double of "S.mmm" times 1000 falls just below the integer, a
- * trailing "05" (50 microseconds) keeps both readers on the same
- * millisecond.  This reader rounds, so it reads the same ms.
+ * Prometheus and aa_expo_parse read it as int64(float * 1000), which
+ * truncates toward zero; when the nearest double of "S.mmm" times 1000
+ * falls just short of the integer, a trailing "05" (50 microseconds)
+ * keeps the reading on t_ms.
  */
 static void fmt_ts(int64_t t_ms, char *buf, size_t size)
 {
@@ -356,7 +363,7 @@ static void fmt_ts(int64_t t_ms, char *buf, size_t size)
         ms = -(t_ms % 1000);
     }
     snprintf(buf, size, "%s%" PRId64 ".%03" PRId64, sign, s, ms);
-    if ((int64_t)(strtod(buf, NULL) * 1000.0) != t_ms && t_ms >= 0) {
+    if ((int64_t)(strtod(buf, NULL) * 1000.0) != t_ms) {
         snprintf(buf, size, "%s%" PRId64 ".%03" PRId64 "05", sign, s, ms);
     }
 }
@@ -432,27 +439,25 @@ int tool_samples_save(const char *path, const aa_tsdb *db, aa_diag *diag)
 {
     size_t n = aa_tsdb_nseries(db), i;
     outseries *os = NULL;
-    char(*bufs)[256] = NULL;
     char *tmp = NULL;
     aa_point *pts = NULL;
     size_t cap = 0;
     aa_buf line;
     FILE *f = NULL;
-    const char *last = NULL;
+    const outseries *last = NULL;
     int rc = AA_OK;
 
     aa_diag_clear(diag);
     aa_buf_init(&line, (size_t)16 * 1024 * 1024);
     tmp = malloc(strlen(path) + 16);
     os = calloc(n + 1, sizeof(*os));
-    bufs = calloc(n + 1, sizeof(*bufs));
-    if (tmp == NULL || os == NULL || bufs == NULL) {
+    if (tmp == NULL || os == NULL) {
         rc = AA_ENOMEM;
         goto out;
     }
     sprintf(tmp, "%s.tmp%ld", path, (long)getpid());
     for (i = 0; i < n; i++) {
-        out_family(db, i, &os[i], bufs[i], sizeof(bufs[i]));
+        out_family(db, i, &os[i]);
     }
     qsort(os, n, sizeof(*os), outseries_cmp);
     f = fopen(tmp, "w");
@@ -462,16 +467,17 @@ int tool_samples_save(const char *path, const aa_tsdb *db, aa_diag *diag)
         goto out;
     }
     for (i = 0; i < n; i++) {
-        if (last == NULL || strcmp(last, os[i].family) != 0) {
+        if (last == NULL || family_cmp(last, &os[i]) != 0) {
             const char *tn = os[i].type == AA_EXPO_UNTYPED
                                  ? "unknown"
                                  : aa_expo_type_name(os[i].type);
 
-            if (fprintf(f, "# TYPE %s %s\n", os[i].family, tn) < 0) {
+            if (fprintf(f, "# TYPE %.*s %s\n", (int)os[i].famlen, os[i].family,
+                        tn) < 0) {
                 rc = AA_EIO;
                 break;
             }
-            last = os[i].family;
+            last = &os[i];
         }
         rc = write_series(f, db, os[i].id, &line, &pts, &cap);
         if (rc != AA_OK) {
@@ -501,6 +507,5 @@ out:
     free(pts);
     free(tmp);
     free(os);
-    free(bufs);
     return rc;
 }

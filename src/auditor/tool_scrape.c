@@ -52,6 +52,7 @@
 #define LOOP_PREFIX "python_asyncio_loop_"
 #define TOP_SITES 5
 #define MAX_RANGE_STEPS 11000
+#define SECRET_MAX 16384
 /* How long a command may take to exit after a signal before SIGKILL. */
 #define KILL_GRACE_MS 5000
 
@@ -97,28 +98,38 @@ static int64_t wall_ms(void)
  */
 
 typedef struct scrape_target {
-    char *url;      /* what is fetched (path defaulted to /metrics) */
-    char *instance; /* host:port */
-    size_t tid;     /* aa_tsdb target */
+    char *url;       /* what is fetched (path defaulted to /metrics) */
+    char shown[512]; /* url for messages: no user:password, no query */
+    char *instance;  /* host:port */
+    /* the samples of the scrape being parsed, stored only when the
+     * whole body parsed (Prometheus keeps nothing of a failed scrape) */
+    struct pending *pend;
+    size_t npend, cappend;
+    size_t tid; /* aa_tsdb target */
     unsigned ok, failed;
     char last_error[320];
 } scrape_target;
 
-/* url -> fetched URL and instance "host:port" (default port by scheme). */
-static int target_init(scrape_target *t, const char *url)
+/*
+ * arg -> fetched URL, its redacted form for messages, and the instance
+ * "host:port" (default port by scheme).  AA_EINVAL after an error naming
+ * the URL (without its user:password); AA_ENOMEM.
+ */
+static int target_init(scrape_target *t, const char *arg)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-    char *full = NULL;
+    char *full = NULL, shown[sizeof(t->shown)];
     int rc = AA_EINVAL;
     CURLUcode uc;
 
     if (u == NULL) {
         return AA_ENOMEM;
     }
-    uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    tool_http_redact_url(arg, shown, sizeof(shown));
+    uc = curl_url_set(u, CURLUPART_URL, arg, 0);
     if (uc != CURLUE_OK) {
-        tool_error("--scrape %s: not a valid URL: %s", url,
+        tool_error("--scrape %s: not a valid URL: %s", shown,
                    curl_url_strerror(uc));
         goto out;
     }
@@ -126,17 +137,19 @@ static int target_init(scrape_target *t, const char *url)
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
             CURLUE_OK) {
-        tool_error("--scrape %s: the URL needs a scheme and a host", url);
+        tool_error("--scrape %s: the URL needs a scheme and a host", shown);
         goto out;
     }
     if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
         tool_error("--scrape %s: only http and https URLs can be scraped",
-                   url);
+                   shown);
         goto out;
     }
-    if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
-        strcmp(path, "/") == 0 || path[0] == '\0') {
-        curl_url_set(u, CURLUPART_PATH, "/metrics", 0);
+    if ((curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
+         strcmp(path, "/") == 0 || path[0] == '\0') &&
+        curl_url_set(u, CURLUPART_PATH, "/metrics", 0) != CURLUE_OK) {
+        rc = AA_ENOMEM;
+        goto out;
     }
     if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
         rc = AA_ENOMEM;
@@ -149,6 +162,7 @@ static int target_init(scrape_target *t, const char *url)
         goto out;
     }
     sprintf(t->instance, "%s:%s", host, port);
+    tool_http_redact_url(t->url, t->shown, sizeof(t->shown));
     rc = AA_OK;
 out:
     curl_free(scheme);
@@ -162,6 +176,12 @@ out:
 
 /* ---- one scrape ----------------------------------------------------------
  */
+
+typedef struct pending {
+    size_t id;
+    int64_t t_ms;
+    double v;
+} pending;
 
 typedef struct scrape_ctx {
     aa_tsdb *db;
@@ -181,6 +201,7 @@ static int scrape_meta(void *ctx, const aa_expo_meta *m)
 static int scrape_sample(void *ctx, const aa_expo_sample *s)
 {
     scrape_ctx *sc = ctx;
+    scrape_target *t = sc->t;
     size_t id;
     int rc;
 
@@ -192,14 +213,40 @@ static int scrape_sample(void *ctx, const aa_expo_sample *s)
     if (rc != AA_OK) {
         return rc;
     }
-    rc = aa_tsdb_append(sc->db, id, s->has_timestamp ? s->t_ms : sc->t_ms,
-                        s->value);
-    if (rc == AA_EINVAL) {
-        /* Prometheus drops an out-of-order or duplicate sample too. */
-        sc->out_of_order++;
-        rc = AA_OK;
+    if (t->npend == t->cappend) {
+        size_t ncap = t->cappend == 0 ? 256 : t->cappend * 2;
+        pending *np = realloc(t->pend, ncap * sizeof(*np));
+
+        if (np == NULL) {
+            return AA_ENOMEM;
+        }
+        t->pend = np;
+        t->cappend = ncap;
     }
-    return rc;
+    t->pend[t->npend].id = id;
+    t->pend[t->npend].t_ms = s->has_timestamp ? s->t_ms : sc->t_ms;
+    t->pend[t->npend].v = s->value;
+    t->npend++;
+    return AA_OK;
+}
+
+/* Stores the samples of a scrape that parsed; *dropped counts those out
+ * of order or duplicate (Prometheus drops them too).  AA_ENOMEM only. */
+static int commit(aa_tsdb *db, scrape_target *t, unsigned *dropped)
+{
+    size_t i;
+
+    for (i = 0; i < t->npend; i++) {
+        const pending *pd = &t->pend[i];
+        int rc = aa_tsdb_append(db, pd->id, pd->t_ms, pd->v);
+
+        if (rc == AA_EINVAL) {
+            (*dropped)++;
+        } else if (rc != AA_OK) {
+            return rc;
+        }
+    }
+    return AA_OK;
 }
 
 static int add_up(aa_tsdb *db, scrape_target *t, int64_t t_ms, double v)
@@ -250,6 +297,7 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
     sc.extra[1].name = "job";
     sc.extra[1].value = SCRAPE_JOB;
     aa_tsdb_scrape_begin(db, t->tid);
+    t->npend = 0;
     if (req->err != 0) {
         snprintf(t->last_error, sizeof(t->last_error), "%s", req->errmsg);
         rc = AA_EIO;
@@ -258,10 +306,9 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
                  req->status);
         rc = AA_EIO;
     } else {
-        rc = aa_expo_parse(
-            req->body.data, req->body.len,
-            aa_expo_format_sniff(req->body.data, req->body.len), NULL, &h,
-            &diag);
+        rc = aa_expo_parse(req->body.data, req->body.len,
+                           aa_expo_format_sniff(req->body.data, req->body.len),
+                           NULL, &h, &diag);
         if (rc == AA_ENOMEM) {
             return rc;
         }
@@ -272,16 +319,19 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
     }
     if (rc == AA_OK) {
         t->ok++;
-        tool_verbose(cfg, "scrape %s: %zu bytes", t->url, req->body.len);
+        if (commit(db, t, &sc.out_of_order) != AA_OK) {
+            return AA_ENOMEM;
+        }
+        tool_verbose(cfg, "scrape %s: %zu bytes", t->shown, req->body.len);
     } else {
         t->failed++;
         if (t->failed == 1 || cfg->verbosity > 0) {
-            tool_warn("scrape %s: %s", t->url, t->last_error);
+            tool_warn("scrape %s: %s", t->shown, t->last_error);
         }
     }
     if (sc.out_of_order > 0) {
-        tool_verbose(cfg, "scrape %s: %u out-of-order samples dropped", t->url,
-                     sc.out_of_order);
+        tool_verbose(cfg, "scrape %s: %u out-of-order samples dropped",
+                     t->shown, sc.out_of_order);
     }
     if (aa_tsdb_scrape_end(db, t->tid, t_ms, rc == AA_OK) == AA_ENOMEM) {
         return AA_ENOMEM;
@@ -403,100 +453,159 @@ static void progress(const tool_config *cfg, const aa_ruleset *rs, aa_tsdb *db,
 /* ---- the scrape loop -----------------------------------------------------
  */
 
+/*
+ * A secret from path without its line ending into *out (malloc'd; the
+ * caller wipes and frees it).  Returns false after an error naming flag
+ * and path, never the content.
+ */
+static bool read_secret(const char *flag, const char *path, char **out)
+{
+    char chunk[1024];
+    aa_buf b;
+    FILE *f;
+    size_t n;
+    bool ok = false;
+
+    *out = NULL;
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        tool_error("%s %s: %s", flag, path, strerror(errno));
+        return false;
+    }
+    aa_buf_init(&b, SECRET_MAX);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (aa_buf_append(&b, chunk, n) != AA_OK) {
+            tool_error("%s %s: larger than %d bytes", flag, path, SECRET_MAX);
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        tool_error("%s %s: %s", flag, path, strerror(errno));
+        goto out;
+    }
+    while (b.len > 0 &&
+           (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r')) {
+        b.data[--b.len] = '\0';
+    }
+    if (b.len == 0) {
+        tool_error("%s %s: the file is empty", flag, path);
+        goto out;
+    }
+    *out = aa_buf_steal(&b);
+    ok = *out != NULL;
+    if (!ok) {
+        tool_error("%s %s: %s", flag, path, aa_strerror(AA_ENOMEM));
+    }
+out:
+    fclose(f);
+    if (b.data != NULL) {
+        explicit_bzero(b.data, b.cap);
+    }
+    aa_buf_release(&b);
+    return ok;
+}
+
+static void wipe(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/*
+ * The scrape client: the access options of check mode (the same flags
+ * and environment variables), no retries (a failed scrape is counted,
+ * and the next one comes on schedule), a timeout of one interval at most.
+ * Returns 0 or an aa_exit code after printing why.
+ */
 static int make_scrape_http(const tool_config *cfg, int64_t interval_ms,
                             tool_http **out)
 {
     tool_http_opts o;
     const char **hdrs;
+    const char *env;
     char *token = NULL, *password = NULL, err[256];
-    int rc;
+    int rc = AA_EXIT_USAGE, hrc;
 
+    *out = NULL;
     memset(&o, 0, sizeof(o));
     hdrs = calloc(cfg->nheaders + 1, sizeof(*hdrs));
     if (hdrs == NULL) {
-        return AA_ENOMEM;
+        tool_error("%s", aa_strerror(AA_ENOMEM));
+        return AA_EXIT_UNKNOWN;
+    }
+    if (cfg->bearer_token_file != NULL && cfg->basic_auth_user != NULL) {
+        tool_error("--bearer-token-file and --basic-auth-user: use one of "
+                   "them");
+        goto out;
+    }
+    if (cfg->bearer_token_file != NULL) {
+        if (!read_secret("--bearer-token-file", cfg->bearer_token_file,
+                         &token)) {
+            goto out;
+        }
+    } else if (cfg->basic_auth_user == NULL &&
+               (env = getenv("ASYNC_AUDITOR_BEARER_TOKEN")) != NULL &&
+               env[0] != '\0') {
+        token = aa_strdup(env);
+        if (token == NULL) {
+            tool_error("bearer token: %s", aa_strerror(AA_ENOMEM));
+            rc = AA_EXIT_UNKNOWN;
+            goto out;
+        }
+    }
+    if (cfg->basic_auth_user != NULL) {
+        if (cfg->basic_auth_password_file != NULL) {
+            if (!read_secret("--basic-auth-password-file",
+                             cfg->basic_auth_password_file, &password)) {
+                goto out;
+            }
+        } else if ((env = getenv("ASYNC_AUDITOR_PASSWORD")) != NULL) {
+            password = aa_strdup(env);
+            if (password == NULL) {
+                tool_error("password: %s", aa_strerror(AA_ENOMEM));
+                rc = AA_EXIT_UNKNOWN;
+                goto out;
+            }
+        } else {
+            tool_error("--basic-auth-user %s: no password: set "
+                       "ASYNC_AUDITOR_PASSWORD or "
+                       "--basic-auth-password-file",
+                       cfg->basic_auth_user);
+            goto out;
+        }
     }
     if (cfg->nheaders > 0) {
-        if (cfg->nheaders > 0) {
-            memcpy(hdrs, cfg->headers, cfg->nheaders * sizeof(*hdrs));
-        }
+        memcpy(hdrs, cfg->headers, cfg->nheaders * sizeof(*hdrs));
     }
     hdrs[cfg->nheaders] = "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1";
     o.headers = hdrs;
     o.nheaders = cfg->nheaders + 1;
     o.timeout_ms = interval_ms < SCRAPE_MAX_TIMEOUT_MS ? interval_ms
                                                        : SCRAPE_MAX_TIMEOUT_MS;
-    o.retries = 0;
     o.max_body = SCRAPE_MAX_BODY;
+    o.bearer_token = token;
+    o.basic_user = cfg->basic_auth_user;
+    o.basic_password = password;
     o.ca_file = cfg->ca_file;
     o.cert_file = cfg->cert_file;
     o.key_file = cfg->key_file;
     o.insecure = cfg->insecure;
-    if (cfg->bearer_token_file != NULL) {
-        aa_buf b;
-        FILE *f = fopen(cfg->bearer_token_file, "r");
-        char chunk[4096];
-        size_t n;
-
-        if (f == NULL) {
-            tool_error("--bearer-token-file %s: %s", cfg->bearer_token_file,
-                       strerror(errno));
-            free(hdrs);
-            return AA_EIO;
-        }
-        aa_buf_init(&b, 65536);
-        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-            if (aa_buf_append(&b, chunk, n) != AA_OK) {
-                break;
-            }
-        }
-        fclose(f);
-        while (b.len > 0 &&
-               (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r')) {
-            b.data[--b.len] = '\0';
-        }
-        token = aa_buf_steal(&b);
-        o.bearer_token = token;
-    }
-    if (cfg->basic_auth_user != NULL) {
-        const char *env = getenv("ASYNC_AUDITOR_PASSWORD");
-
-        o.basic_user = cfg->basic_auth_user;
-        if (cfg->basic_auth_password_file != NULL) {
-            FILE *f = fopen(cfg->basic_auth_password_file, "r");
-            char line[1024];
-
-            if (f == NULL) {
-                tool_error("--basic-auth-password-file %s: %s",
-                           cfg->basic_auth_password_file, strerror(errno));
-                free(hdrs);
-                free(token);
-                return AA_EIO;
-            }
-            if (fgets(line, sizeof(line), f) == NULL) {
-                line[0] = '\0';
-            }
-            fclose(f);
-            line[strcspn(line, "\r\n")] = '\0';
-            password = aa_strdup(line);
-            memset(line, 0, sizeof(line));
-        } else if (env != NULL) {
-            password = aa_strdup(env);
-        }
-        o.basic_password = password != NULL ? password : "";
-    }
-    rc = tool_http_new(&o, out, err, sizeof(err));
-    if (rc == AA_EINVAL) {
+    hrc = tool_http_new(&o, out, err, sizeof(err));
+    if (hrc == AA_EINVAL) {
         tool_error("%s", err);
+        goto out;
     }
-    if (token != NULL) {
-        memset(token, 0, strlen(token));
+    if (hrc != AA_OK) {
+        tool_error("HTTP client: %s", err[0] != '\0' ? err : aa_strerror(hrc));
+        rc = AA_EXIT_UNKNOWN;
+        goto out;
     }
-    if (password != NULL) {
-        memset(password, 0, strlen(password));
-    }
-    free(token);
-    free(password);
+    rc = 0;
+out:
+    wipe(token);
+    wipe(password);
     free(hdrs);
     return rc;
 }
@@ -626,9 +735,10 @@ static int scrape_loop(const tool_config *cfg, const aa_ruleset *rs,
             return rc == AA_EINVAL ? AA_EXIT_USAGE : AA_EXIT_UNKNOWN;
         }
     }
-    if (make_scrape_http(cfg, interval, &http) != AA_OK) {
+    exit_rc = make_scrape_http(cfg, interval, &http);
+    if (exit_rc != 0) {
         free(reqs);
-        return AA_EXIT_USAGE;
+        return exit_rc;
     }
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = on_signal;
@@ -703,7 +813,8 @@ static int scrape_loop(const tool_config *cfg, const aa_ruleset *rs,
         if (cfg->command_argv == NULL && next - start > total) {
             break;
         }
-        idle_until(next, &pid, &status);
+        idle_until(kill_at > 0 && kill_at < next ? kill_at : next, &pid,
+                   &status);
         if (got_signal != 0 && pid <= 0 && cfg->command_argv == NULL) {
             tool_warn("interrupted: evaluating the %u scrapes so far",
                       run->ok + run->failed);
@@ -888,6 +999,11 @@ static int attach_sites(const tool_config *cfg, const aa_tsdb *db,
     return rc;
 }
 
+/*
+ * Judges one rule at end_ms into rr.  What goes wrong with the rule
+ * itself (a raw query, a bad regex, too many steps) becomes the verdict
+ * error with a message; the return value is AA_ENOMEM or AA_OK.
+ */
 static int eval_rule(const tool_config *cfg, const aa_tsdb *db,
                      const aa_rule *rule, int64_t end_ms, int64_t window_ms,
                      int64_t step_ms, aa_rule_result *rr)
@@ -961,7 +1077,7 @@ static char *join_targets(const scrape_run *run)
     aa_buf_init(&b, 1 << 20);
     for (i = 0; i < run->ntargets; i++) {
         if (aa_buf_appendf(&b, "%s%s", i > 0 ? ", " : "",
-                           run->targets[i].url) != AA_OK) {
+                           run->targets[i].shown) != AA_OK) {
             aa_buf_release(&b);
             return NULL;
         }
@@ -978,6 +1094,7 @@ static void free_run(scrape_run *run)
 
     for (i = 0; i < run->ntargets; i++) {
         free(run->targets[i].url);
+        free(run->targets[i].pend);
         free(run->targets[i].instance);
     }
     free(run->targets);
@@ -1031,7 +1148,7 @@ int tool_check_local(const tool_config *cfg, const aa_ruleset *rs,
             if (run.ntargets > 0 && run.failed > 0) {
                 tool_error("%s: the audit could not be completed: every "
                            "scrape failed (last: %s)",
-                           run.targets[0].url, run.targets[0].last_error);
+                           run.targets[0].shown, run.targets[0].last_error);
             }
         }
         start_ms = run.first_ms;

@@ -257,8 +257,8 @@ double aa_eval_bucket_quantile(double q, aa_bucket *b, size_t *n)
 }
 
 /* One range function over a series' points in [t - W, t]. */
-static bool apply_fn(aa_range_fn fn, const aa_point *p, size_t n,
-                     int64_t t_ms, int64_t window_ms, double *out)
+static bool apply_fn(aa_range_fn fn, const aa_point *p, size_t n, int64_t t_ms,
+                     int64_t window_ms, double *out)
 {
     double m, mean, c, count;
     size_t i;
@@ -438,6 +438,27 @@ static int make_key(elem *e, char **by, size_t nby, const char *extra_by,
     return AA_OK;
 }
 
+/* Keys every element (make_key's arguments) and sorts them so that each
+ * group is one run, in input order inside it.  AA_ENOMEM only. */
+static int sort_groups(elems *in, char **by, size_t nby, const char *extra_by,
+                       const char *without)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; i < in->n; i++) {
+        rc = make_key(&in->v[i], by, nby, extra_by, without);
+        if (rc != AA_OK) {
+            return rc;
+        }
+        in->v[i].idx = i;
+    }
+    if (in->n > 0) {
+        qsort(in->v, in->n, sizeof(elem), key_cmp);
+    }
+    return AA_OK;
+}
+
 /* The output labels of a group: the grouping labels that are non-empty
  * (PromQL treats an empty label as absent). */
 static int group_labels(const elem *e, char **by, size_t nby,
@@ -473,17 +494,10 @@ static int aggregate(elems *in, aa_agg op, char **by, size_t nby,
     size_t i, j;
     int rc;
 
-    for (i = 0; i < in->n; i++) {
-        rc = make_key(&in->v[i], by, nby, extra_by, NULL);
-        if (rc != AA_OK) {
-            return rc;
-        }
-        in->v[i].idx = i;
+    rc = sort_groups(in, by, nby, extra_by, NULL);
+    if (rc != AA_OK) {
+        return rc;
     }
-    if (in->n == 0) {
-        return AA_OK;
-    }
-    qsort(in->v, in->n, sizeof(elem), key_cmp);
     for (i = 0; i < in->n; i = j) {
         double val = in->v[i].v, mean = in->v[i].v, cnt = 1;
         aa_labels ls = {NULL, 0};
@@ -540,20 +554,13 @@ static int histogram_quantile(double q, elems *in, elems *out)
 {
     aa_bucket *b = NULL;
     size_t i, j, k;
-    int rc = AA_OK;
+    int rc;
 
-    for (i = 0; i < in->n; i++) {
-        rc = make_key(&in->v[i], NULL, 0, NULL, "le");
-        if (rc != AA_OK) {
-            return rc;
-        }
-        in->v[i].idx = i;
+    rc = sort_groups(in, NULL, 0, NULL, "le");
+    if (rc != AA_OK || in->n == 0) {
+        return rc;
     }
-    if (in->n == 0) {
-        return AA_OK;
-    }
-    qsort(in->v, in->n, sizeof(elem), key_cmp);
-    b = malloc((in->n > 0 ? in->n : 1) * sizeof(aa_bucket));
+    b = malloc(in->n * sizeof(aa_bucket));
     if (b == NULL) {
         return AA_ENOMEM;
     }
@@ -659,20 +666,19 @@ static int eval_elems(const aa_tsdb *db, const aa_rule *rule,
         return rc;
     }
     snprintf(name, sizeof(name), "%s%s", rule->metric, p.suffix);
-    rc = select_apply(db, name, rule, extra, p.fn, t_ms, window_ms, &a,
-                      diag);
+    rc = select_apply(db, name, rule, extra, p.fn, t_ms, window_ms, &a, diag);
     if (rc == AA_OK) {
-        rc = aggregate(&a, p.agg, rule->by, rule->nby,
-                       p.quantile ? "le" : NULL,
-                       p.quantile || p.denominator_suffix != NULL ? &b : res);
+        rc =
+            aggregate(&a, p.agg, rule->by, rule->nby, p.quantile ? "le" : NULL,
+                      p.quantile || p.denominator_suffix != NULL ? &b : res);
     }
     if (rc == AA_OK && p.quantile) {
         rc = histogram_quantile(rule->quantile, &b, res);
     } else if (rc == AA_OK && p.denominator_suffix != NULL) {
         snprintf(name, sizeof(name), "%s%s", rule->metric,
                  p.denominator_suffix);
-        rc = select_apply(db, name, rule, extra, p.fn, t_ms, window_ms,
-                          &c, diag);
+        rc = select_apply(db, name, rule, extra, p.fn, t_ms, window_ms, &c,
+                          diag);
         if (rc == AA_OK) {
             rc = aggregate(&c, p.agg, rule->by, rule->nby, NULL, &d);
         }

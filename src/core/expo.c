@@ -493,8 +493,8 @@ static bool parse_int64(const char *s, size_t n, int64_t *out)
     return true;
 }
 
-/* OpenMetrics timestamps are seconds as a float; stored as ms rounded to
- * the nearest millisecond. */
+/* OpenMetrics timestamps are seconds as a float; stored as ms truncated
+ * toward zero, as Prometheus's int64(ts * 1000) does. */
 static int read_timestamp(parser *p, bool *has, int64_t *t_ms)
 {
     size_t start, n;
@@ -516,7 +516,7 @@ static int read_timestamp(parser *p, bool *has, int64_t *t_ms)
                         "invalid timestamp \"%.*s\" (seconds expected)",
                         (int)(n > 64 ? 64 : n), p->line + start);
         }
-        *t_ms = (int64_t)llround(s * 1000.0);
+        *t_ms = (int64_t)(s * 1000.0);
     }
     *has = true;
     return AA_OK;
@@ -950,8 +950,8 @@ int aa_expo_parse(const char *data, size_t len, aa_expo_format fmt,
     }
     /* A label takes at least 4 bytes of its line (a=""), which bounds the
      * label array whatever max_labels says. */
-    p.nlab = p.max_labels < p.max_line / 4 + 1 ? p.max_labels
-                                               : p.max_line / 4 + 1;
+    p.nlab =
+        p.max_labels < p.max_line / 4 + 1 ? p.max_labels : p.max_line / 4 + 1;
     p.scap = 2 * (p.max_line + 1);
     p.scratch = malloc(p.scap);
     p.family = malloc(p.max_line + 1);

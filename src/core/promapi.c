@@ -609,6 +609,37 @@ static int get_string(parser *p, const json_t *root, const char *key,
                         : AA_OK;
 }
 
+/*
+ * Whether a JSON text holds more than AA_PROMAPI_MAX_VALUES values,
+ * counting the brackets, braces, commas and colons outside strings (an
+ * object member counts twice: its key is a value too).  Malformed text
+ * is left for the parser to reject.
+ */
+static bool too_many_values(const char *data, size_t len)
+{
+    size_t i, n = 1;
+    bool in_string = false;
+
+    for (i = 0; i < len; i++) {
+        char ch = data[i];
+
+        if (in_string) {
+            if (ch == '\\') {
+                i++;
+            } else if (ch == '"') {
+                in_string = false;
+            }
+        } else if (ch == '"') {
+            in_string = true;
+        } else if (ch == '[' || ch == '{' || ch == ',' || ch == ':') {
+            if (++n > AA_PROMAPI_MAX_VALUES) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 int aa_promapi_parse(const char *data, size_t len, aa_promapi_kind kind,
                      aa_promapi_resp *out, aa_diag *diag)
 {
@@ -626,6 +657,10 @@ int aa_promapi_parse(const char *data, size_t len, aa_promapi_kind kind,
     aa_diag_clear(diag);
     if (data == NULL || len == 0) {
         return fail(&p, AA_ESYNTAX, "empty response body");
+    }
+    if (too_many_values(data, len)) {
+        return fail(&p, AA_ETOOBIG, "more than %d JSON values",
+                    AA_PROMAPI_MAX_VALUES);
     }
     root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {

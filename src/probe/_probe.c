@@ -40,12 +40,32 @@
 #endif
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #include "aap.h"
 
 #ifndef AAP_VERSION
 #define AAP_VERSION "0.0.0"
+#endif
+
+#if PY_VERSION_HEX < 0x030A0000
+/* Python 3.9 lacks these two conveniences. */
+static inline PyObject *Py_NewRef(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+
+static int PyModule_AddObjectRef(PyObject *m, const char *name, PyObject *v)
+{
+    Py_INCREF(v);
+    if (PyModule_AddObject(m, name, v) < 0) {
+        Py_DECREF(v);
+        return -1;
+    }
+    return 0;
+}
 #endif
 
 static aap_pylayout layout;
@@ -110,15 +130,18 @@ static PyObject *raise_aap(probe_state *st, int err, int sys_errno,
 /* ---- Loop ------------------------------------------------------------ */
 
 typedef struct {
-    PyObject_HEAD
-    aap_loop *L;
+    PyObject_HEAD aap_loop *L;
     PyObject *impl;
 } LoopObject;
 
 static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"name",    "implementation", "lag_interval",
-                             "block_threshold", "stacks", "heartbeat",
+    static char *kwlist[] = {"name",
+                             "implementation",
+                             "lag_interval",
+                             "block_threshold",
+                             "stacks",
+                             "heartbeat",
                              NULL};
     const char *name, *impl;
     double lag, thr;
@@ -126,9 +149,8 @@ static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     aap_loop_config cfg;
     LoopObject *self;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ssdd|pp", kwlist, &name,
-                                     &impl, &lag, &thr, &stacks,
-                                     &heartbeat)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ssdd|pp", kwlist, &name, &impl,
+                                     &lag, &thr, &stacks, &heartbeat)) {
         return NULL;
     }
     if (!(lag > 0 && lag < 3600) || !(thr > 0 && thr < 3600)) {
@@ -192,6 +214,15 @@ static PyObject *loop_stopping(LoopObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *loop_closing_hint(LoopObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->L) {
+        aap_loop_closing_hint(self->L);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *loop_get_closed(LoopObject *self, void *c)
 {
     (void)c;
@@ -248,14 +279,15 @@ static PyObject *loop_snapshot(LoopObject *self, PyObject *unused)
                      PyFloat_FromDouble(s.current_block)) < 0 ||
         dict_set_new(d, "python_asyncio_loop_ready_callbacks",
                      PyLong_FromLongLong(s.ready)) < 0 ||
-        dict_set_new(d, "python_asyncio_tasks",
-                     PyLong_FromLongLong(s.tasks)) < 0 ||
+        dict_set_new(d, "python_asyncio_tasks", PyLong_FromLongLong(s.tasks)) <
+            0 ||
         dict_set_new(d, "python_asyncio_tasks_created_total",
                      PyLong_FromUnsignedLongLong(s.tasks_created)) < 0 ||
+        dict_set_new(d, "http_server_active_requests",
+                     PyLong_FromLongLong(aap_http_active_get())) < 0 ||
         dict_set_new(d, "python_asyncio_probe_info",
                      Py_BuildValue("{s:s,s:O}", "version", AAP_VERSION,
-                                   "loop_implementation", self->impl)) <
-            0) {
+                                   "loop_implementation", self->impl)) < 0) {
         goto fail;
     }
     sd = PyDict_New();
@@ -289,8 +321,7 @@ static PyObject *loop_snapshot(LoopObject *self, PyObject *unused)
         }
         if (dict_set_new(ex[0], names[k], PyLong_FromLongLong(e->pending)) <
                 0 ||
-            dict_set_new(ex[1], names[k], PyLong_FromLongLong(e->busy)) <
-                0 ||
+            dict_set_new(ex[1], names[k], PyLong_FromLongLong(e->busy)) < 0 ||
             dict_set_new(ex[2], names[k],
                          PyLong_FromLongLong(e->max_workers)) < 0 ||
             dict_set_new(ex[3], names[k],
@@ -304,12 +335,12 @@ static PyObject *loop_snapshot(LoopObject *self, PyObject *unused)
             0 ||
         PyDict_SetItemString(d, "python_asyncio_executor_busy_workers",
                              ex[1]) < 0 ||
-        PyDict_SetItemString(d, "python_asyncio_executor_max_workers",
-                             ex[2]) < 0 ||
+        PyDict_SetItemString(d, "python_asyncio_executor_max_workers", ex[2]) <
+            0 ||
         PyDict_SetItemString(d, "python_asyncio_executor_wait_seconds",
                              ex[3]) < 0 ||
-        PyDict_SetItemString(d, "python_asyncio_executor_run_seconds",
-                             ex[4]) < 0) {
+        PyDict_SetItemString(d, "python_asyncio_executor_run_seconds", ex[4]) <
+            0) {
         goto fail;
     }
     for (i = 0; i < 5; i++) {
@@ -370,21 +401,19 @@ static PyObject *loop_blocks(LoopObject *self, PyObject *unused)
     l = PyList_New(0);
     for (i = 0; l && i < n; i++) {
         PyObject *st = stack_list(v[i].stack);
-        PyObject *site = v[i].site[0]
-                             ? PyUnicode_DecodeUTF8(v[i].site,
-                                                    strlen(v[i].site),
-                                                    "replace")
-                             : Py_NewRef(Py_None);
+        PyObject *site =
+            v[i].site[0]
+                ? PyUnicode_DecodeUTF8(v[i].site, strlen(v[i].site), "replace")
+                : Py_NewRef(Py_None);
         PyObject *det = v[i].detected_after < 0
                             ? Py_NewRef(Py_None)
                             : PyFloat_FromDouble(v[i].detected_after);
         PyObject *e = NULL;
 
         if (st && site && det) {
-            e = Py_BuildValue("{s:d,s:d,s:O,s:O,s:O,s:O}", "start",
-                              v[i].start, "duration", v[i].duration, "site",
-                              site, "stack", st, "ongoing",
-                              v[i].ongoing ? Py_True : Py_False,
+            e = Py_BuildValue("{s:d,s:d,s:O,s:O,s:O,s:O}", "start", v[i].start,
+                              "duration", v[i].duration, "site", site, "stack",
+                              st, "ongoing", v[i].ongoing ? Py_True : Py_False,
                               "detected_after", det);
         }
         Py_XDECREF(st);
@@ -537,6 +566,8 @@ static PyMethodDef loop_methods[] = {
      "Unregister and free the C state; idempotent."},
     {"stopping", (PyCFunction)loop_stopping, METH_NOARGS,
      "Call from loop.stop(): the loop is about to stop running."},
+    {"closing_hint", (PyCFunction)loop_closing_hint, METH_NOARGS,
+     "Any thread: the loop is shutting down its default executor."},
     {"snapshot", (PyCFunction)loop_snapshot, METH_NOARGS,
      "Current values keyed by metric name."},
     {"blocks", (PyCFunction)loop_blocks, METH_NOARGS,
@@ -544,13 +575,13 @@ static PyMethodDef loop_methods[] = {
     {"exec_enable", (PyCFunction)(void (*)(void))loop_exec_enable,
      METH_FASTCALL, NULL},
     {"exec_submit", (PyCFunction)loop_exec_submit, METH_O, NULL},
-    {"exec_start", (PyCFunction)(void (*)(void))loop_exec_start,
-     METH_FASTCALL, NULL},
+    {"exec_start", (PyCFunction)(void (*)(void))loop_exec_start, METH_FASTCALL,
+     NULL},
     {"exec_finish", (PyCFunction)(void (*)(void))loop_exec_finish,
      METH_FASTCALL, NULL},
     {"exec_unstarted", (PyCFunction)loop_exec_unstarted, METH_O, NULL},
-    {"tasks_add", (PyCFunction)(void (*)(void))loop_tasks_add,
-     METH_FASTCALL, NULL},
+    {"tasks_add", (PyCFunction)(void (*)(void))loop_tasks_add, METH_FASTCALL,
+     NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -569,18 +600,13 @@ static PyType_Slot loop_slots[] = {
 };
 
 static PyType_Spec loop_spec = {
-    "async_auditor._probe.Loop",
-    sizeof(LoopObject),
-    0,
-    Py_TPFLAGS_DEFAULT,
-    loop_slots,
+    "async_auditor._probe.Loop", sizeof(LoopObject), 0,
+    Py_TPFLAGS_DEFAULT,          loop_slots,
 };
 
 /* ---- shared helpers for the hook objects ---------------------------- */
 
-#define HOOK_HEAD                                                            \
-    PyObject_HEAD                                                            \
-    LoopObject *core
+#define HOOK_HEAD PyObject_HEAD LoopObject *core
 
 static aap_loop *core_loop(LoopObject *core)
 {
@@ -608,10 +634,158 @@ typedef struct {
     PyObject *on_close;
     PyObject *ready; /* loop._ready, or NULL */
     uintptr_t tstate;
+    /* fast path for selectors.EpollSelector (else NULL): */
+    PyObject *fd_to_key; /* inner._fd_to_key */
+    PyObject *poll;      /* inner._selector.poll */
+    long epollin, epollout, ev_read, ev_write;
 } SelectorObject;
 
-static PyObject *selector_new(PyTypeObject *type, PyObject *args,
-                              PyObject *kw)
+static long module_long(const char *mod, const char *name, long dflt)
+{
+    PyObject *m = PyImport_ImportModule(mod), *v;
+    long r = dflt;
+
+    if (!m) {
+        PyErr_Clear();
+        return dflt;
+    }
+    v = PyObject_GetAttrString(m, name);
+    if (v && PyLong_Check(v)) {
+        r = PyLong_AsLong(v);
+    }
+    if (!v || PyErr_Occurred()) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(v);
+    Py_DECREF(m);
+    return r;
+}
+
+/* Enable the EpollSelector fast path if inner is exactly that class. */
+static void selector_fast_init(SelectorObject *self)
+{
+    PyObject *mod = PyImport_ImportModule("selectors"), *cls = NULL;
+    PyObject *fd_to_key = NULL, *ep = NULL, *poll = NULL;
+
+    if (mod) {
+        cls = PyObject_GetAttrString(mod, "EpollSelector");
+    }
+    if (!cls || (PyObject *)Py_TYPE(self->inner) != cls) {
+        goto out;
+    }
+    fd_to_key = PyObject_GetAttrString(self->inner, "_fd_to_key");
+    ep = PyObject_GetAttrString(self->inner, "_selector");
+    poll = ep ? PyObject_GetAttrString(ep, "poll") : NULL;
+    if (!fd_to_key || !PyDict_CheckExact(fd_to_key) || !poll) {
+        goto out;
+    }
+    self->epollin = module_long("select", "EPOLLIN", -1);
+    self->epollout = module_long("select", "EPOLLOUT", -1);
+    self->ev_read = module_long("selectors", "EVENT_READ", -1);
+    self->ev_write = module_long("selectors", "EVENT_WRITE", -1);
+    if (self->epollin < 0 || self->epollout < 0 || self->ev_read < 0 ||
+        self->ev_write < 0) {
+        goto out;
+    }
+    self->fd_to_key = Py_NewRef(fd_to_key);
+    self->poll = Py_NewRef(poll);
+out:
+    PyErr_Clear();
+    Py_XDECREF(mod);
+    Py_XDECREF(cls);
+    Py_XDECREF(fd_to_key);
+    Py_XDECREF(ep);
+    Py_XDECREF(poll);
+}
+
+/*
+ * selectors.EpollSelector.select() (CPython 3.9-3.13, unchanged), in C:
+ * calling the Python method from C would cost a fresh interpreter frame
+ * entry per iteration.  Same timeout rounding, same max_events, same
+ * event mapping, same handling of EINTR.
+ */
+static PyObject *selector_fast_select(SelectorObject *self, PyObject *tobj)
+{
+    PyObject *args[2], *list, *ready;
+    Py_ssize_t nkeys, i, n;
+    double timeout;
+
+    if (tobj == NULL || tobj == Py_None) {
+        timeout = -1;
+    } else {
+        double t = PyFloat_AsDouble(tobj);
+
+        if (t == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        timeout = t <= 0 ? 0 : ceil(t * 1e3) * 1e-3;
+    }
+    nkeys = PyDict_GET_SIZE(self->fd_to_key);
+    args[0] = PyFloat_FromDouble(timeout);
+    args[1] = PyLong_FromSsize_t(nkeys > 1 ? nkeys : 1);
+    if (!args[0] || !args[1]) {
+        Py_XDECREF(args[0]);
+        Py_XDECREF(args[1]);
+        return NULL;
+    }
+    list = PyObject_Vectorcall(self->poll, args, 2, NULL);
+    Py_DECREF(args[0]);
+    Py_DECREF(args[1]);
+    if (!list) {
+        if (PyErr_ExceptionMatches(PyExc_InterruptedError)) {
+            PyErr_Clear();
+            return PyList_New(0);
+        }
+        return NULL;
+    }
+    ready = PyList_New(0);
+    n = PyList_Check(list) ? PyList_GET_SIZE(list) : 0;
+    for (i = 0; ready && i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(list, i), *key, *kev, *pair;
+        long event, events = 0, kevents;
+
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            continue;
+        }
+        event = PyLong_AsLong(PyTuple_GET_ITEM(item, 1));
+        if (event == -1 && PyErr_Occurred()) {
+            Py_CLEAR(ready);
+            break;
+        }
+        if (event & ~self->epollin) {
+            events |= self->ev_write;
+        }
+        if (event & ~self->epollout) {
+            events |= self->ev_read;
+        }
+        key = PyDict_GetItemWithError(self->fd_to_key,
+                                      PyTuple_GET_ITEM(item, 0));
+        if (!key) {
+            if (PyErr_Occurred()) {
+                Py_CLEAR(ready);
+            }
+            continue;
+        }
+        kev = PyObject_GetAttrString(key, "events");
+        kevents = kev ? PyLong_AsLong(kev) : -1;
+        Py_XDECREF(kev);
+        if (kevents == -1 && PyErr_Occurred()) {
+            Py_CLEAR(ready);
+            break;
+        }
+        pair = Py_BuildValue("(Ol)", key, events & kevents);
+        if (!pair || PyList_Append(ready, pair) < 0) {
+            Py_XDECREF(pair);
+            Py_CLEAR(ready);
+            break;
+        }
+        Py_DECREF(pair);
+    }
+    Py_DECREF(list);
+    return ready;
+}
+
+static PyObject *selector_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     PyObject *core, *inner, *on_close = Py_None, *ready = Py_None;
     SelectorObject *self;
@@ -638,11 +812,11 @@ static PyObject *selector_new(PyTypeObject *type, PyObject *args,
         Py_DECREF(self);
         return NULL;
     }
+    selector_fast_init(self);
     return (PyObject *)self;
 }
 
-static int selector_traverse(SelectorObject *self, visitproc visit,
-                             void *arg)
+static int selector_traverse(SelectorObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->core);
@@ -650,6 +824,8 @@ static int selector_traverse(SelectorObject *self, visitproc visit,
     Py_VISIT(self->inner_select);
     Py_VISIT(self->on_close);
     Py_VISIT(self->ready);
+    Py_VISIT(self->fd_to_key);
+    Py_VISIT(self->poll);
     return 0;
 }
 
@@ -660,6 +836,8 @@ static int selector_clear(SelectorObject *self)
     Py_CLEAR(self->inner_select);
     Py_CLEAR(self->on_close);
     Py_CLEAR(self->ready);
+    Py_CLEAR(self->fd_to_key);
+    Py_CLEAR(self->poll);
     return 0;
 }
 
@@ -694,8 +872,12 @@ static PyObject *selector_select(SelectorObject *self, PyObject *const *args,
         track_tstate(L, &self->tstate);
         aap_loop_select_enter(L, aap_now_ns(), n);
     }
-    r = PyObject_Vectorcall(self->inner_select, args, (size_t)nargs,
-                            kwnames);
+    if (self->poll && !kwnames && nargs <= 1) {
+        r = selector_fast_select(self, nargs ? args[0] : NULL);
+    } else {
+        r = PyObject_Vectorcall(self->inner_select, args, (size_t)nargs,
+                                kwnames);
+    }
     L = core_loop(self->core);
     if (r && L) {
         aap_loop_busy_begin(L, aap_now_ns());
@@ -737,12 +919,12 @@ static PyObject *selector_forward(SelectorObject *self, const char *name,
     return r;
 }
 
-#define SELECTOR_FORWARD(NAME)                                               \
-    static PyObject *selector_##NAME(SelectorObject *self,                   \
-                                     PyObject *const *args,                  \
-                                     Py_ssize_t nargs, PyObject *kwnames)    \
-    {                                                                        \
-        return selector_forward(self, #NAME, args, nargs, kwnames);          \
+#define SELECTOR_FORWARD(NAME)                                                \
+    static PyObject *selector_##NAME(SelectorObject *self,                    \
+                                     PyObject *const *args, Py_ssize_t nargs, \
+                                     PyObject *kwnames)                       \
+    {                                                                         \
+        return selector_forward(self, #NAME, args, nargs, kwnames);           \
     }
 
 SELECTOR_FORWARD(register)
@@ -770,11 +952,11 @@ static PyObject *selector_exit(SelectorObject *self, PyObject *args)
     Py_RETURN_FALSE;
 }
 
-#define FWD_METHOD(NAME)                                                     \
-    {                                                                        \
-        #NAME, (PyCFunction)(void (*)(void))selector_##NAME,                 \
-            METH_FASTCALL | METH_KEYWORDS,                                   \
-            "Forwarded to the wrapped selector."                             \
+#define FWD_METHOD(NAME)                                                      \
+    {                                                                         \
+#NAME, (PyCFunction)(void (*)(void))selector_##NAME,                  \
+            METH_FASTCALL | METH_KEYWORDS,                                    \
+            "Forwarded to the wrapped selector."                              \
     }
 
 static PyMethodDef selector_methods[] = {
@@ -808,11 +990,8 @@ static PyType_Slot selector_slots[] = {
 };
 
 static PyType_Spec selector_spec = {
-    "async_auditor._probe.Selector",
-    sizeof(SelectorObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    selector_slots,
+    "async_auditor._probe.Selector",         sizeof(SelectorObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, selector_slots,
 };
 
 /* ---- LagTimer ------------------------------------------------------- */
@@ -856,8 +1035,7 @@ static int lagtimer_arm(LagTimerObject *self, uint64_t now)
     return 0;
 }
 
-static PyObject *lagtimer_new(PyTypeObject *type, PyObject *args,
-                              PyObject *kw)
+static PyObject *lagtimer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     probe_state *st = PyType_GetModuleState(type);
     PyObject *core, *loop;
@@ -931,8 +1109,7 @@ static PyObject *lagtimer_call(PyObject *obj, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
-static int lagtimer_traverse(LagTimerObject *self, visitproc visit,
-                             void *arg)
+static int lagtimer_traverse(LagTimerObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->core);
@@ -977,11 +1154,8 @@ static PyType_Slot lagtimer_slots[] = {
 };
 
 static PyType_Spec lagtimer_spec = {
-    "async_auditor._probe.LagTimer",
-    sizeof(LagTimerObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    lagtimer_slots,
+    "async_auditor._probe.LagTimer",         sizeof(LagTimerObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, lagtimer_slots,
 };
 
 /* ---- TaskDone / TaskFactory ---------------------------------------- */
@@ -1043,17 +1217,14 @@ static void done_dealloc(DoneObject *self)
 }
 
 static PyType_Slot done_slots[] = {
-    {Py_tp_new, done_new},       {Py_tp_dealloc, done_dealloc},
+    {Py_tp_new, done_new},           {Py_tp_dealloc, done_dealloc},
     {Py_tp_traverse, done_traverse}, {Py_tp_clear, done_clear},
-    {Py_tp_call, done_call},     {0, NULL},
+    {Py_tp_call, done_call},         {0, NULL},
 };
 
 static PyType_Spec done_spec = {
-    "async_auditor._probe.TaskDone",
-    sizeof(DoneObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    done_slots,
+    "async_auditor._probe.TaskDone",         sizeof(DoneObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, done_slots,
 };
 
 typedef struct {
@@ -1105,8 +1276,7 @@ static PyObject *factory_call(PyObject *obj, PyObject *args, PyObject *kw)
     return task;
 }
 
-static PyObject *factory_new(PyTypeObject *type, PyObject *args,
-                             PyObject *kw)
+static PyObject *factory_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     probe_state *st = PyType_GetModuleState(type);
     PyObject *core, *prev, *task_cls, *dargs;
@@ -1125,9 +1295,8 @@ static PyObject *factory_new(PyTypeObject *type, PyObject *args,
     self->prev = Py_NewRef(prev);
     self->task_cls = Py_NewRef(task_cls);
     dargs = PyTuple_Pack(1, core);
-    self->done = dargs ? PyObject_Call((PyObject *)st->done_type, dargs,
-                                       NULL)
-                       : NULL;
+    self->done =
+        dargs ? PyObject_Call((PyObject *)st->done_type, dargs, NULL) : NULL;
     Py_XDECREF(dargs);
     if (!self->done) {
         Py_DECREF(self);
@@ -1182,11 +1351,8 @@ static PyType_Slot factory_slots[] = {
 };
 
 static PyType_Spec factory_spec = {
-    "async_auditor._probe.TaskFactory",
-    sizeof(FactoryObject),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    factory_slots,
+    "async_auditor._probe.TaskFactory",      sizeof(FactoryObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, factory_slots,
 };
 
 /* ---- module functions ---------------------------------------------- */
@@ -1199,10 +1365,9 @@ static PyObject *mod_serve(PyObject *m, PyObject *args)
     if (!PyArg_ParseTuple(args, "si", &host, &port)) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
-    rc = aap_exporter_start(host, port, &bound, &err);
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
+    Py_BEGIN_ALLOW_THREADS rc = aap_exporter_start(host, port, &bound, &err);
+    Py_END_ALLOW_THREADS if (rc < 0)
+    {
         char what[300];
 
         snprintf(what, sizeof(what), "%s:%d", host, port);
@@ -1215,10 +1380,8 @@ static PyObject *mod_stop_serving(PyObject *m, PyObject *unused)
 {
     (void)m;
     (void)unused;
-    Py_BEGIN_ALLOW_THREADS
-    aap_exporter_stop();
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
+    Py_BEGIN_ALLOW_THREADS aap_exporter_stop();
+    Py_END_ALLOW_THREADS Py_RETURN_NONE;
 }
 
 static PyObject *mod_serving_port(PyObject *m, PyObject *unused)
@@ -1249,10 +1412,8 @@ static PyObject *mod_render_metrics(PyObject *m, PyObject *unused)
 
     (void)unused;
     aap_text_init(&t);
-    Py_BEGIN_ALLOW_THREADS
-    rc = aap_render_metrics(&t);
-    Py_END_ALLOW_THREADS
-    return text_result(state_of_module(m), &t, rc);
+    Py_BEGIN_ALLOW_THREADS rc = aap_render_metrics(&t);
+    Py_END_ALLOW_THREADS return text_result(state_of_module(m), &t, rc);
 }
 
 static PyObject *mod_render_blocks(PyObject *m, PyObject *unused)
@@ -1262,10 +1423,8 @@ static PyObject *mod_render_blocks(PyObject *m, PyObject *unused)
 
     (void)unused;
     aap_text_init(&t);
-    Py_BEGIN_ALLOW_THREADS
-    rc = aap_render_blocks(&t);
-    Py_END_ALLOW_THREADS
-    return text_result(state_of_module(m), &t, rc);
+    Py_BEGIN_ALLOW_THREADS rc = aap_render_blocks(&t);
+    Py_END_ALLOW_THREADS return text_result(state_of_module(m), &t, rc);
 }
 
 static PyObject *mod_http_active(PyObject *m, PyObject *arg)
@@ -1289,8 +1448,8 @@ static PyObject *mod_http_observe(PyObject *m, PyObject *args)
     double seconds;
 
     (void)m;
-    if (!PyArg_ParseTuple(args, "ssid|p", &method, &route, &status,
-                          &seconds, &done)) {
+    if (!PyArg_ParseTuple(args, "ssid|p", &method, &route, &status, &seconds,
+                          &done)) {
         return NULL;
     }
     if (done) {
@@ -1305,10 +1464,8 @@ static PyObject *mod_shutdown(PyObject *m, PyObject *unused)
 {
     (void)m;
     (void)unused;
-    Py_BEGIN_ALLOW_THREADS
-    aap_shutdown();
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
+    Py_BEGIN_ALLOW_THREADS aap_shutdown();
+    Py_END_ALLOW_THREADS Py_RETURN_NONE;
 }
 
 static PyObject *mod_after_fork_child(PyObject *m, PyObject *unused)
@@ -1474,8 +1631,7 @@ static int mod_exec(PyObject *m)
         return -1;
     }
     if (PyModule_AddStringConstant(m, "__version__", AAP_VERSION) < 0 ||
-        PyModule_AddIntConstant(m, "stacks_supported", layout.supported) <
-            0 ||
+        PyModule_AddIntConstant(m, "stacks_supported", layout.supported) < 0 ||
         PyModule_AddIntConstant(m, "EXEC_DEFAULT", AAP_EXEC_DEFAULT) < 0 ||
         PyModule_AddIntConstant(m, "EXEC_ANYIO", AAP_EXEC_ANYIO) < 0) {
         return -1;

@@ -105,32 +105,32 @@ void aap_hist_render(aap_text *t, const char *name, const char *labels,
  */
 typedef struct aap_pylayout {
     int supported;
-    size_t ob_type;             /* offsetof(PyObject, ob_type) */
-    size_t tstate_cframe;       /* PyThreadState.cframe */
-    size_t cframe_current;      /* _PyCFrame.current_frame */
-    size_t frame_code;          /* _PyInterpreterFrame.f_code */
-    size_t frame_previous;      /* _PyInterpreterFrame.previous */
-    size_t frame_prev_instr;    /* _PyInterpreterFrame.prev_instr */
-    size_t frame_owner;         /* _PyInterpreterFrame.owner (char) */
-    int owner_cstack;           /* owner value of shim frames, or -1 */
-    size_t code_filename;       /* PyCodeObject.co_filename */
-    size_t code_name;           /* PyCodeObject.co_name */
-    size_t code_firstlineno;    /* PyCodeObject.co_firstlineno (int) */
-    size_t code_linetable;      /* PyCodeObject.co_linetable */
-    size_t code_adaptive;       /* PyCodeObject.co_code_adaptive */
-    size_t bytes_size;          /* PyVarObject.ob_size */
-    size_t bytes_data;          /* PyBytesObject.ob_sval */
-    size_t str_length;          /* PyASCIIObject.length */
-    size_t str_state;           /* PyASCIIObject.state (32-bit word) */
-    uint32_t state_kind_mask;   /* kind bits within the state word */
+    size_t ob_type;           /* offsetof(PyObject, ob_type) */
+    size_t tstate_cframe;     /* PyThreadState.cframe */
+    size_t cframe_current;    /* _PyCFrame.current_frame */
+    size_t frame_code;        /* _PyInterpreterFrame.f_code */
+    size_t frame_previous;    /* _PyInterpreterFrame.previous */
+    size_t frame_prev_instr;  /* _PyInterpreterFrame.prev_instr */
+    size_t frame_owner;       /* _PyInterpreterFrame.owner (char) */
+    int owner_cstack;         /* owner value of shim frames, or -1 */
+    size_t code_filename;     /* PyCodeObject.co_filename */
+    size_t code_name;         /* PyCodeObject.co_name */
+    size_t code_firstlineno;  /* PyCodeObject.co_firstlineno (int) */
+    size_t code_linetable;    /* PyCodeObject.co_linetable */
+    size_t code_adaptive;     /* PyCodeObject.co_code_adaptive */
+    size_t bytes_size;        /* PyVarObject.ob_size */
+    size_t bytes_data;        /* PyBytesObject.ob_sval */
+    size_t str_length;        /* PyASCIIObject.length */
+    size_t str_state;         /* PyASCIIObject.state (32-bit word) */
+    uint32_t state_kind_mask; /* kind bits within the state word */
     unsigned state_kind_shift;
     uint32_t state_compact_mask;
     uint32_t state_ascii_mask;
-    size_t str_ascii_data;      /* sizeof(PyASCIIObject) */
-    size_t str_compact_data;    /* sizeof(PyCompactUnicodeObject) */
-    uintptr_t code_type;        /* &PyCode_Type */
-    uintptr_t str_type;         /* &PyUnicode_Type */
-    uintptr_t bytes_type;       /* &PyBytes_Type */
+    size_t str_ascii_data;   /* sizeof(PyASCIIObject) */
+    size_t str_compact_data; /* sizeof(PyCompactUnicodeObject) */
+    uintptr_t code_type;     /* &PyCode_Type */
+    uintptr_t str_type;      /* &PyUnicode_Type */
+    uintptr_t bytes_type;    /* &PyBytes_Type */
 } aap_pylayout;
 
 #define AAP_STACK_MAX 48
@@ -206,6 +206,10 @@ void aap_loop_busy_begin(aap_loop *L, uint64_t now);
  * current stretch is not a block; the time until the next select() is
  * not lag. */
 void aap_loop_stopping(aap_loop *L, uint64_t now);
+/* Any thread: the loop is shutting down (its default executor is being
+ * shut down).  Until the loop runs again it is idle, not blocked; meant
+ * for heartbeat mode, where stop() cannot be observed. */
+void aap_loop_closing_hint(aap_loop *L);
 /* The lag timer ran at now, due at due (both monotonic ns); returns the
  * next due time.  In heartbeat mode it also ends the stretch. */
 uint64_t aap_loop_lag_tick(aap_loop *L, uint64_t due, uint64_t now);
@@ -265,9 +269,9 @@ typedef struct aap_episode_info {
     double start;    /* wall clock, seconds since the epoch */
     double duration; /* seconds (so far, when ongoing) */
     int ongoing;
-    double detected_after; /* start to watchdog detection, or -1 */
+    double detected_after;   /* start to watchdog detection, or -1 */
     char site[AAP_SITE_LEN]; /* "" when no stack was captured */
-    char *stack;     /* frames outermost first, '\n'-separated, or NULL */
+    char *stack; /* frames outermost first, '\n'-separated, or NULL */
 } aap_episode_info;
 
 /* Copy recent episodes, oldest first, plus the ongoing one if any. */
@@ -277,6 +281,7 @@ void aap_episodes_free(aap_episode_info *e, size_t n);
 /* ---- process-wide HTTP metrics (ASGI middleware) -------------------- */
 
 void aap_http_active_add(int64_t delta);
+int64_t aap_http_active_get(void);
 /* Observe a request; label sets beyond a fixed maximum are counted under
  * http_route="other". */
 void aap_http_observe(const char *method, const char *route, int status,

@@ -91,8 +91,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
             return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                               "cannot render metrics\n");
         }
-        return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; "
-                                     "charset=utf-8",
+        return reply(c, MHD_HTTP_OK,
+                     "text/plain; version=0.0.4; "
+                     "charset=utf-8",
                      t.data, t.len);
     }
     if (strcmp(url, "/debug/blocks") == 0) {

@@ -319,8 +319,7 @@ static void watchdog_sample(aap_loop *L, uint64_t seq, uint64_t bs,
     int have = 0;
 
     if (L->stacks && L->layout && L->layout->supported) {
-        have = aap_stack_capture(L->layout, atomic_load(&L->tstate), st) >
-               0;
+        have = aap_stack_capture(L->layout, atomic_load(&L->tstate), st) > 0;
     }
     pthread_mutex_lock(&L->lock);
     if (atomic_load_explicit(&L->seq, memory_order_acquire) == seq &&
@@ -604,10 +603,10 @@ void aap_loop_select_enter(aap_loop *L, uint64_t now, int64_t ready)
         }
         atomic_store_explicit(&L->stopping, 0, memory_order_release);
         if (bs) {
-            atomic_store_explicit(&L->seq,
-                                  atomic_load_explicit(
-                                      &L->seq, memory_order_relaxed) + 1,
-                                  memory_order_release);
+            atomic_store_explicit(
+                &L->seq,
+                atomic_load_explicit(&L->seq, memory_order_relaxed) + 1,
+                memory_order_release);
             atomic_store_explicit(&L->busy_since, 0, memory_order_release);
         }
         return;
@@ -646,6 +645,11 @@ void aap_loop_stopping(aap_loop *L, uint64_t now)
     atomic_store_explicit(&L->stopping, 1, memory_order_release);
 }
 
+void aap_loop_closing_hint(aap_loop *L)
+{
+    atomic_store_explicit(&L->stopping, 1, memory_order_release);
+}
+
 void aap_loop_lag_armed(aap_loop *L, uint64_t now)
 {
     (void)now;
@@ -676,6 +680,9 @@ uint64_t aap_loop_lag_tick(aap_loop *L, uint64_t due, uint64_t now)
         uint64_t bs =
             atomic_load_explicit(&L->busy_since, memory_order_relaxed);
 
+        if (atomic_exchange_explicit(&L->stopping, 0, memory_order_acq_rel)) {
+            bs = 0; /* running again after a shutdown hint */
+        }
         if (bs != 0) {
             stretch_end(L, bs, now > bs ? now : bs);
         }
@@ -872,8 +879,7 @@ static void loop_labels(aap_text *t, const aap_loop *L, const char *extra)
 static void family(aap_text *t, const char *name, const char *type,
                    const char *help)
 {
-    aap_text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-                    type);
+    aap_text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void sample(aap_text *t, const char *name, const aap_text *lab,
@@ -928,18 +934,15 @@ static const struct {
      "Work submitted to a thread pool and not yet started."},
     {"python_asyncio_executor_busy_workers", "gauge",
      "Worker threads (or limiter tokens) in use."},
-    {"python_asyncio_executor_max_workers", "gauge",
-     "Capacity of the pool."},
+    {"python_asyncio_executor_max_workers", "gauge", "Capacity of the pool."},
     {"python_asyncio_executor_wait_seconds", "histogram",
      "Time from submission to the start of the work."},
-    {"python_asyncio_executor_run_seconds", "histogram",
-     "Time the work ran."},
+    {"python_asyncio_executor_run_seconds", "histogram", "Time the work ran."},
 };
 
 static const char *exec_names[AAP_EXEC_N] = {"default", "anyio"};
 
-static void render_loop_family(aap_text *t, aap_text *lab, int f,
-                               uint64_t now)
+static void render_loop_family(aap_text *t, aap_text *lab, int f, uint64_t now)
 {
     aap_loop *L;
 
@@ -1043,12 +1046,10 @@ static void render_exec_family(aap_text *t, aap_text *lab, int f)
                        (double)atomic_load(&e->max_workers));
                 break;
             case 3:
-                aap_hist_render(t, exec_families[f].name, lab->data,
-                                &e->wait);
+                aap_hist_render(t, exec_families[f].name, lab->data, &e->wait);
                 break;
             default:
-                aap_hist_render(t, exec_families[f].name, lab->data,
-                                &e->run);
+                aap_hist_render(t, exec_families[f].name, lab->data, &e->run);
                 break;
             }
         }
@@ -1125,14 +1126,13 @@ int aap_render_blocks(aap_text *t)
         }
         for (i = 0; i < n; i++) {
             json_t *e = json_pack(
-                "{s:s, s:f, s:f, s:b, s:s, s:o, s:f, s:o}", "loop",
-                L->name, "start", v[i].start, "duration", v[i].duration,
-                "ongoing", v[i].ongoing, "site", v[i].site, "stack",
+                "{s:s, s:f, s:f, s:b, s:s, s:o, s:f, s:o}", "loop", L->name,
+                "start", v[i].start, "duration", v[i].duration, "ongoing",
+                v[i].ongoing, "site", v[i].site, "stack",
                 stack_json(v[i].stack), "threshold",
                 (double)L->threshold_ns / 1e9, "detected_after",
-                v[i].detected_after < 0
-                    ? json_null()
-                    : json_real(v[i].detected_after));
+                v[i].detected_after < 0 ? json_null()
+                                        : json_real(v[i].detected_after));
 
             if (e) {
                 json_array_append_new(list, e);

@@ -184,9 +184,8 @@ const double aap_bounds_exec[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
                                   0.025,  0.05,  0.1,    0.25,  0.5,
                                   1,      2.5,   5,      10};
 const size_t aap_nbounds_exec = sizeof(aap_bounds_exec) / sizeof(double);
-const double aap_bounds_http[] = {0.005, 0.01, 0.025, 0.05, 0.075,
-                                  0.1,   0.25, 0.5,   0.75, 1,
-                                  2.5,   5,    7.5,   10};
+const double aap_bounds_http[] = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
+                                  0.5,   0.75, 1,     2.5,  5,     7.5, 10};
 const size_t aap_nbounds_http = sizeof(aap_bounds_http) / sizeof(double);
 
 void aap_hist_init(aap_hist *h, const double *bounds, size_t n)
@@ -307,6 +306,11 @@ void aap_http_active_add(int64_t delta)
     atomic_fetch_add_explicit(&http_active, delta, memory_order_relaxed);
 }
 
+int64_t aap_http_active_get(void)
+{
+    return atomic_load_explicit(&http_active, memory_order_relaxed);
+}
+
 static void copy_clean(char *dst, size_t cap, const char *src)
 {
     size_t i;
@@ -319,8 +323,7 @@ static void copy_clean(char *dst, size_t cap, const char *src)
     dst[i] = '\0';
 }
 
-static uint64_t series_hash(const char *method, const char *route,
-                            int status)
+static uint64_t series_hash(const char *method, const char *route, int status)
 {
     uint64_t h = 1469598103934665603ull ^ (uint64_t)status;
     const char *p;
@@ -352,8 +355,7 @@ static http_series *http_find(uint64_t h, const char *method,
 }
 
 /* Find or add; the last slots are kept for the "other" fallbacks. */
-static http_series *http_get(const char *method, const char *route,
-                             int status)
+static http_series *http_get(const char *method, const char *route, int status)
 {
     uint64_t h = series_hash(method, route, status);
     http_series *s = http_find(h, method, route, status);
@@ -390,9 +392,9 @@ static http_series *http_get(const char *method, const char *route,
 void aap_http_observe(const char *method, const char *route, int status,
                       uint64_t ns)
 {
-    static const char *known[] = {"GET",     "HEAD",    "POST",
-                                  "PUT",     "DELETE",  "CONNECT",
-                                  "OPTIONS", "TRACE",   "PATCH"};
+    static const char *known[] = {"GET",     "HEAD",   "POST",
+                                  "PUT",     "DELETE", "CONNECT",
+                                  "OPTIONS", "TRACE",  "PATCH"};
     char m[HTTP_METHOD_LEN], r[HTTP_ROUTE_LEN];
     const char *mp = "_OTHER";
     http_series *s;
@@ -418,12 +420,12 @@ void aap_http_render(aap_text *t)
 {
     size_t i, n;
 
-    aap_text_printf(t,
-                    "# HELP http_server_active_requests HTTP requests in "
-                    "flight.\n# TYPE http_server_active_requests gauge\n"
-                    "http_server_active_requests %lld\n",
-                    (long long)atomic_load_explicit(&http_active,
-                                                    memory_order_relaxed));
+    aap_text_printf(
+        t,
+        "# HELP http_server_active_requests HTTP requests in "
+        "flight.\n# TYPE http_server_active_requests gauge\n"
+        "http_server_active_requests %lld\n",
+        (long long)atomic_load_explicit(&http_active, memory_order_relaxed));
     aap_text_printf(t, "# HELP http_server_request_duration_seconds "
                        "HTTP request duration as the server saw it.\n"
                        "# TYPE http_server_request_duration_seconds "

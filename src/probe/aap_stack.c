@@ -295,8 +295,7 @@ static int read_code_frame(const aap_pylayout *lay, uintptr_t code,
         snprintf(f->func, sizeof(f->func), "?");
     }
     f->line = firstlineno;
-    if (read_ptr(table + lay->ob_type, &type) < 0 ||
-        type != lay->bytes_type ||
+    if (read_ptr(table + lay->ob_type, &type) < 0 || type != lay->bytes_type ||
         aap_mem_read(&tlen, table + lay->bytes_size, sizeof(tlen)) < 0 ||
         tlen < 0 || (uint64_t)tlen > LINETABLE_MAX) {
         return 0;

@@ -29,6 +29,7 @@ class _State:
 
     def __init__(self, fixed=None):
         self.n = 0
+        self.auth = None  # the last request's Authorization header
         self.lock = threading.Lock()
         self.fixed = fixed
 
@@ -99,6 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/metrics":
             self.send_error(404)
             return
+        self.server.state.auth = self.headers.get("Authorization")
         body = self.server.state.render()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")

@@ -417,6 +417,40 @@ def test_exposed_labels_clashing_with_target_labels(run_auditor, rules_file,
                           'instance="%s",job="async-auditor"}' % host), ln
 
 
+def test_scrape_urls_with_credentials_are_never_printed(run_auditor,
+                                                       rules_file, exporter):
+    import aa_servers
+    good = exporter.url.replace("://", "://user:hunter2@")
+    bad = aa_servers.closed_port_url().replace("://", "://user:hunter2@")
+    for url, code in ((good, 0), (bad + "/metrics", 3)):
+        res = run_auditor("-v", "--config", rules_file(SIMPLE_RULES),
+                          "--scrape", url, "--duration", "1s",
+                          "--interval", "500ms", "--format", "json")
+        assert res.returncode == code, res
+        assert "hunter2" not in res.stdout + res.stderr, res
+        assert "127.0.0.1" in res.json()["target"]
+
+
+def test_scrape_access_options_match_check_mode(run_auditor, rules_file,
+                                                exporter, tmp_path):
+    rules = rules_file(SIMPLE_RULES)
+    res = run_auditor("--config", rules, "--scrape", exporter.url,
+                      "--duration", "1s", "--interval", "500ms",
+                      env={"ASYNC_AUDITOR_BEARER_TOKEN": "tok123"})
+    assert res.returncode == 0, res
+    assert exporter.state.auth == "Bearer tok123"
+    res = run_auditor("--config", rules, "--scrape", exporter.url,
+                      "--duration", "1s", "--basic-auth-user", "u")
+    assert res.returncode == 64, res
+    assert "--basic-auth-user u: no password" in res.stderr
+    big = tmp_path / "token"
+    big.write_text("x" * 70000)
+    res = run_auditor("--config", rules, "--scrape", exporter.url,
+                      "--duration", "1s", "--bearer-token-file", big)
+    assert res.returncode == 64, res
+    assert "larger than" in res.stderr and "x" * 20 not in res.stderr
+
+
 def test_every_scrape_failing_is_incomplete(run_auditor, rules_file):
     import aa_servers
     url = aa_servers.closed_port_url() + "/metrics"
@@ -442,6 +476,25 @@ def test_malformed_exposition_fails_that_scrape(run_auditor, rules_file):
     assert res.returncode == 3, res
     assert "malformed exposition: line 2, column 27: label value not " \
            "terminated" in res.stderr
+
+
+def test_nothing_of_a_malformed_scrape_is_kept(run_auditor, rules_file,
+                                               tmp_path):
+    """Prometheus rolls a failed scrape back: the lines before the error
+    are not stored either."""
+    bad = _h6_util.SyntheticExporter(
+        fixed=b'# TYPE g gauge\ng{a="1"} 5\ng{a="x} 2\n')
+    rec = tmp_path / "bad.om"
+    try:
+        res = run_auditor("--config", rules_file(SIMPLE_RULES), "--scrape",
+                          bad.url, "--duration", "1s", "--interval",
+                          "500ms", "--save-samples", rec)
+    finally:
+        bad.close()
+    assert res.returncode == 3, res
+    text = rec.read_text()
+    assert not [ln for ln in text.splitlines() if ln.startswith("g{")], text
+    assert "up{" in text and text.endswith("# EOF\n")
 
 
 def test_raw_rules_and_replay_errors(run_auditor, rules_file, tmp_path):

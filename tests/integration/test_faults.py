@@ -404,8 +404,16 @@ def test_bearer_token_file_missing(run_auditor, rules, fake_backend,
     missing = str(tmp_path / "no-such-token")
     res = audit(run_auditor, rules, fake_backend.url,
                 "--bearer-token-file", missing)
-    assert res.returncode in (64, 78), res
+    assert res.returncode == 64, res  # a bad flag, as in scrape mode
     assert missing in res.stderr, res
+    assert fake_backend.requests == []
+
+
+def test_basic_auth_without_password(run_auditor, rules, fake_backend):
+    res = audit(run_auditor, rules, fake_backend.url,
+                "--basic-auth-user", "alice")
+    assert res.returncode == 64, res  # a bad flag, as in scrape mode
+    assert "--basic-auth-user alice: no password" in res.stderr, res
     assert fake_backend.requests == []
 
 

@@ -75,11 +75,11 @@ def live(tmp_path_factory):
         lab.wait_scraped(ctx, started)
         sc = lab.Scenario("grafana", "every endpoint", MIX, "CRITICAL")
         start = time.time()
-        p = lab.spawn(lab.wrk_argv(args, ctx["app_url"]),
-                      os.path.join(str(out), "wrk.log"),
+        log = os.path.join(str(out), "wrk.log")
+        p = lab.spawn(lab.wrk_argv(args, ctx["app_url"]), log,
                       env=lab.wrk_env(sc, args,
                                       os.path.join(str(out), "wrk.json")))
-        p.wait(timeout=LOAD_SECONDS + 30)
+        lab.finish(p, LOAD_SECONDS + 30, "wrk", log)
         end = time.time()
         time.sleep(2.5)  # the scrape after the load
         yield {"lab": lab, "ctx": ctx, "out": str(out), "start": start,

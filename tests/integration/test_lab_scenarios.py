@@ -27,8 +27,10 @@ import lab_helpers as lh
 
 pytestmark = pytest.mark.slow
 
-SCENARIOS = ["healthy", "sync-sdk-call", "anyio-pool-exhausted",
-             "one-percent"]
+# blocking-file-io is left out: how long its fsync calls block depends on
+# the disk, so its verdict is not blocking that is long by construction
+SCENARIOS = ["healthy", "sleep-in-async", "sync-sdk-call", "cpu-in-async",
+             "anyio-pool-exhausted", "one-percent"]
 
 
 def app_line(marker):
@@ -111,8 +113,12 @@ def test_healthy_route_has_no_blocking(lab_run):
 
 
 @pytest.mark.parametrize("scenario,function,marker", [
+    ("sleep-in-async", "blocking_sleep",
+     "time.sleep(SLEEP_SECONDS)  # time.sleep in an async route"),
     ("sync-sdk-call", "sdk_fetch_quote",
      "chunk = sock.recv(4096)  # blocks the event loop"),
+    ("cpu-in-async", "score_portfolio",
+     "acc = (acc * 31 + i) % 1000003  # CPU-bound loop"),
     ("one-percent", "load_fx_rates_sync",
      "time.sleep(MIXED_BLOCK_SECONDS)  # blocks the loop"),
 ])

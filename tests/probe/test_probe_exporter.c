@@ -74,8 +74,7 @@ static void test_serve(void)
     CHECK_INT_EQ(aap_exporter_port(), port);
     CHECK_INT_EQ(aap_exporter_start("127.0.0.1", 0, &port2, &err), 0);
     CHECK_INT_EQ(port2, port);
-    CHECK_INT_EQ(aap_exporter_start("127.0.0.2", 0, &port2, &err),
-                 AAP_EBUSY);
+    CHECK_INT_EQ(aap_exporter_start("127.0.0.2", 0, &port2, &err), AAP_EBUSY);
 
     CHECK(request(port, "GET /metrics HTTP/1.0\r\n\r\n", buf, sizeof(buf)) >
           0);
@@ -95,11 +94,10 @@ static void test_serve(void)
     }
     CHECK_STR_CONTAINS(buf, "application/json");
     CHECK_STR_CONTAINS(buf, "\"ongoing\":true");
-    CHECK(request(port, "GET /other HTTP/1.0\r\n\r\n", buf, sizeof(buf)) >
-          0);
+    CHECK(request(port, "GET /other HTTP/1.0\r\n\r\n", buf, sizeof(buf)) > 0);
     CHECK_STR_CONTAINS(buf, " 404 Not Found");
-    CHECK(request(port, "DELETE /metrics HTTP/1.0\r\n\r\n", buf,
-                  sizeof(buf)) > 0);
+    CHECK(request(port, "DELETE /metrics HTTP/1.0\r\n\r\n", buf, sizeof(buf)) >
+          0);
     CHECK_STR_CONTAINS(buf, " 405 Method");
     CHECK_STR_CONTAINS(buf, "Allow: GET, HEAD");
 
@@ -151,9 +149,9 @@ static void test_serve(void)
             CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
             CHECK(listen(fd, 1) == 0);
             getsockname(fd, (struct sockaddr *)&a, &al);
-            CHECK_INT_EQ(aap_exporter_start("127.0.0.1", ntohs(a.sin_port),
-                                            &p3, &err),
-                         AAP_EBIND);
+            CHECK_INT_EQ(
+                aap_exporter_start("127.0.0.1", ntohs(a.sin_port), &p3, &err),
+                AAP_EBIND);
             CHECK_INT_EQ(err, EADDRINUSE);
         }
         close(fd);

@@ -12,8 +12,8 @@ static void test_hist(void)
     aap_text t;
 
     aap_hist_init(&h, b, 3);
-    aap_hist_observe(&h, 10000000, 1);  /* 0.01 -> le=0.01 (inclusive) */
-    aap_hist_observe(&h, 50000000, 2);  /* 0.05 x2 */
+    aap_hist_observe(&h, 10000000, 1);      /* 0.01 -> le=0.01 (inclusive) */
+    aap_hist_observe(&h, 50000000, 2);      /* 0.05 x2 */
     aap_hist_observe(&h, 5000000000ull, 1); /* 5 s -> +Inf */
     CHECK_INT_EQ(aap_hist_count(&h), 4);
     CHECK_DBL_NEAR(aap_hist_sum(&h), 5.11, 1e-9);
@@ -75,8 +75,7 @@ static void test_linetable(void)
     CHECK_INT_EQ(aap_linetable_line(tab, sizeof(tab), 5, 7), 7);
     CHECK_INT_EQ(aap_linetable_line(tab, sizeof(tab), 5, 8), -1);
     /* garbage is rejected, not overrun */
-    CHECK_INT_EQ(aap_linetable_line((const uint8_t *)"\x01\x02", 2, 1, 1),
-                 -1);
+    CHECK_INT_EQ(aap_linetable_line((const uint8_t *)"\x01\x02", 2, 1, 1), -1);
 }
 
 static void test_http_table(void)

@@ -130,6 +130,23 @@ static void test_heartbeat(void)
     CHECK(n == 1 && !v[0].ongoing);
     CHECK_DBL_NEAR(v[0].duration, 0.09, 1e-9);
     aap_episodes_free(v, n);
+    /* closing: a silent heartbeat is idle, not blocked */
+    aap_loop_closing_hint(L);
+    sleep_ms(60);
+    {
+        aap_loop_snapshot s;
+
+        aap_loop_snapshot_get(L, &s);
+        CHECK(s.current_block == 0);
+        CHECK_INT_EQ(s.block_count, 1);
+        /* running again: the stretch across the pause is not a block */
+        aap_loop_lag_tick(L, due + 90000000, aap_now_ns());
+        aap_loop_snapshot_get(L, &s);
+        CHECK_INT_EQ(s.block_count, 1);
+    }
+    CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
+    CHECK_INT_EQ(n, 1);
+    aap_episodes_free(v, n);
     aap_loop_free(L);
 }
 
@@ -137,12 +154,12 @@ static _Atomic int stop_render;
 static _Atomic int thread_errors;
 
 /* check.h's counters are not thread-safe: threads count failures here. */
-#define TCHECK(cond)                                                         \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "%s:%d: FAIL: %s\n", __FILE__, __LINE__, #cond); \
-            atomic_fetch_add(&thread_errors, 1);                             \
-        }                                                                    \
+#define TCHECK(cond)                                                          \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "%s:%d: FAIL: %s\n", __FILE__, __LINE__, #cond);  \
+            atomic_fetch_add(&thread_errors, 1);                              \
+        }                                                                     \
     } while (0)
 
 static void *loop_thread(void *arg)

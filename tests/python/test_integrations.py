@@ -111,6 +111,20 @@ def test_middleware_plain_asgi_bounded_paths():
     s = parse_metrics(_probe.render_metrics())
     assert metric(s, "http_server_active_requests") == 0
 
+    async def in_flight():
+        probe = async_auditor.install()
+        seen = []
+
+        async def slow(scope, receive, send):
+            seen.append(probe.snapshot()["http_server_active_requests"])
+            await plain(scope, receive, send)
+
+        await _call(MetricsMiddleware(slow), "/x")
+        probe.close()
+        return seen
+
+    assert asyncio.run(in_flight()) == [1]
+
 
 def test_fastapi_instrument_in_process():
     fastapi = pytest.importorskip("fastapi")
@@ -130,3 +144,30 @@ def test_fastapi_instrument_in_process():
         assert client.get("/hello/x").json() == {"hi": "x"}
     assert probe.closed
     assert _count("/hello/{name}", 200) >= 1
+
+
+def test_instrument_survives_port_in_use(monkeypatch, caplog):
+    """An exporter port in use is logged; the service still starts."""
+    import socket
+    fastapi = pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+    from async_auditor.fastapi import instrument
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        addr = "127.0.0.1:%d" % s.getsockname()[1]
+        monkeypatch.setenv("ASYNC_AUDITOR_SERVE", addr)
+        app = fastapi.FastAPI()
+
+        @app.get("/ok")
+        async def ok():
+            return {"ok": True}
+
+        instrument(app)
+        with caplog.at_level("ERROR", logger="async_auditor"):
+            with TestClient(app) as client:
+                assert client.get("/ok").json() == {"ok": True}
+                assert not app.state.async_auditor_probe.closed
+        assert any("exporter not started" in r.getMessage()
+                   for r in caplog.records)

@@ -247,9 +247,9 @@ static void test_huge_limits(void)
     CHECK_INT_EQ(aa_expo_parse(text, strlen(text), AA_EXPO_TEXT, &lim, &h, &d),
                  AA_OK);
     CHECK_STR_EQ(g.text, "S a/a/untyped x=[1] y=[2] z=[3]\n");
-    CHECK_INT_EQ(aa_expo_parse(text, strlen(text), AA_EXPO_TEXT, &line, &h,
-                               &d),
-                 AA_EINVAL);
+    CHECK_INT_EQ(
+        aa_expo_parse(text, strlen(text), AA_EXPO_TEXT, &line, &h, &d),
+        AA_EINVAL);
 }
 
 /* Values as Prometheus's text parsers read them; a name longer than any
@@ -277,9 +277,14 @@ static void test_values_and_names(void)
     size_t i;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        CHECK_INT_EQ(parse(cases[i].text, cases[i].fmt, &g, &d),
-                     cases[i].err);
+        CHECK_INT_EQ(parse(cases[i].text, cases[i].fmt, &g, &d), cases[i].err);
     }
+    /* OpenMetrics timestamps: int64(seconds * 1000), as Prometheus */
+    CHECK_INT_EQ(
+        parse("a 1 1.0019\na 1 -1.0019\n# EOF\n", AA_EXPO_OPENMETRICS, &g, &d),
+        AA_OK);
+    CHECK_INT_EQ(g.ts[0], 1001);
+    CHECK_INT_EQ(g.ts[1], -1001);
     memset(name, 'n', sizeof(name) - 1);
     name[sizeof(name) - 1] = '\0';
     snprintf(text, sizeof(text), "# TYPE %s gauge\n%s 1\n", name, name);

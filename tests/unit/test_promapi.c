@@ -279,6 +279,7 @@ static void expect_bad(const char *json, aa_promapi_kind kind, int rc,
     CHECK_INT_EQ(r.vector.n, 0);
     CHECK_INT_EQ(r.matrix.n, 0);
     CHECK(r.error == NULL && r.warnings == NULL && r.sets == NULL);
+    CHECK(r.infos == NULL && r.string == NULL && r.error_type == NULL);
 }
 
 #define VEC(res)                                                              \
@@ -351,6 +352,11 @@ static void test_malformed(void)
                "data.result[0]: missing \"value\"");
     expect_bad(VEC("[{\"metric\":{},\"histogram\":[1,{}]}]"), AA_PROMAPI_QUERY,
                AA_ESYNTAX, "native histogram samples are not supported");
+    /* a histogram beside a float is refused, not half read */
+    expect_bad(VEC("[{\"metric\":{},\"value\":[1,\"1\"],"
+                   "\"histogram\":[1,{}]}]"),
+               AA_PROMAPI_QUERY, AA_ESYNTAX,
+               "data.result[0]: native histogram samples are not supported");
     expect_bad(
         VEC("[" OK1 "," OK1 "," OK1 ",{\"metric\":{},\"value\":[1,2]}]"),
         AA_PROMAPI_QUERY, AA_ESYNTAX,
@@ -432,6 +438,41 @@ static void test_too_many_series(void)
     aa_buf_release(&b);
 }
 
+/* A body packing more JSON values than the bound is refused before the
+ * JSON layer builds its (many times larger) tree; the same count spread
+ * over strings is fine. */
+static void test_too_many_values(void)
+{
+    aa_promapi_resp r;
+    aa_diag d;
+    aa_buf b;
+    size_t i, n = AA_PROMAPI_MAX_VALUES;
+
+    aa_buf_init(&b, (size_t)64 << 20);
+    aa_buf_appendf(&b, "{\"status\":\"success\",\"warnings\":[\"");
+    for (i = 0; i < n / 4 + 1; i++) {
+        aa_buf_append(&b, ",[{:", 4); /* inside a string: not counted */
+    }
+    aa_buf_appendf(&b, "\"],\"data\":{\"resultType\":\"vector\","
+                       "\"result\":[]}}");
+    CHECK_INT_EQ(aa_promapi_parse(b.data, b.len, AA_PROMAPI_QUERY, &r, &d),
+                 AA_OK);
+    aa_promapi_resp_clear(&r);
+
+    aa_buf_reset(&b);
+    aa_buf_appendf(&b, "{\"status\":\"success\",\"data\":{\"resultType\":"
+                       "\"scalar\",\"result\":[1,\"1\"]},\"x\":[");
+    for (i = 0; i < n; i++) {
+        aa_buf_append(&b, i > 0 ? ",0" : "0", i > 0 ? 2 : 1);
+    }
+    aa_buf_appendf(&b, "]}");
+    CHECK_INT_EQ(aa_promapi_parse(b.data, b.len, AA_PROMAPI_QUERY, &r, &d),
+                 AA_ETOOBIG);
+    CHECK_STR_CONTAINS(d.message, "more than 4000000 JSON values");
+    CHECK(r.vector.n == 0);
+    aa_buf_release(&b);
+}
+
 static void test_config(void)
 {
     aa_promapi_resp r;
@@ -486,6 +527,7 @@ int main(void)
     test_malformed();
     test_deep();
     test_too_many_series();
+    test_too_many_values();
     test_config();
     return check_report("test_promapi");
 }
