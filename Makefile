@@ -36,7 +36,7 @@ check: bootstrap
 	@scripts/check
 
 demo: bootstrap build install-probe
-	@lab/run
+	@lab/run --auditor $(BUILD)/src/auditor/async-auditor
 
 fuzz: bootstrap
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz

@@ -15,7 +15,7 @@
  *
  * It also computes the interpreter layout (offsets into PyThreadState,
  * frames, code and str objects) that the GIL-free stack reader needs,
- * using the internal frame header of CPython 3.11/3.12.  Multi-phase init,
+ * using the internal frame header of CPython 3.11 to 3.13.  Multi-phase init,
  * heap types, per-module state; errors from the C library are turned into
  * Python exceptions in one place, raise_aap().  Nothing here ever raises
  * into a user's callback: failures inside loop hooks are reported with
@@ -25,7 +25,8 @@
 #include <Python.h>
 #include <structmember.h>
 
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000 &&            \
+    !defined(Py_GIL_DISABLED)
 #define AAP_HAVE_FRAMES 1
 #ifndef Py_BUILD_CORE
 #define Py_BUILD_CORE 1
@@ -1557,11 +1558,18 @@ static void layout_init(void)
 
     memset(&layout, 0, sizeof(layout));
     layout.ob_type = offsetof(PyObject, ob_type);
+#if PY_VERSION_HEX >= 0x030D0000
+    layout.tstate_cframe = offsetof(PyThreadState, current_frame);
+    layout.direct_frame = 1;
+    layout.frame_code = offsetof(_PyInterpreterFrame, f_executable);
+    layout.frame_prev_instr = offsetof(_PyInterpreterFrame, instr_ptr);
+#else
     layout.tstate_cframe = offsetof(PyThreadState, cframe);
     layout.cframe_current = offsetof(_PyCFrame, current_frame);
     layout.frame_code = offsetof(_PyInterpreterFrame, f_code);
-    layout.frame_previous = offsetof(_PyInterpreterFrame, previous);
     layout.frame_prev_instr = offsetof(_PyInterpreterFrame, prev_instr);
+#endif
+    layout.frame_previous = offsetof(_PyInterpreterFrame, previous);
     layout.frame_owner = offsetof(_PyInterpreterFrame, owner);
 #if PY_VERSION_HEX >= 0x030C0000
     layout.owner_cstack = FRAME_OWNED_BY_CSTACK;

@@ -326,10 +326,11 @@ int aap_stack_capture(const aap_pylayout *lay, uintptr_t tstate,
     if (read_ptr(tstate + lay->tstate_cframe, &cframe) < 0) {
         return -1;
     }
-    if (!cframe) {
+    if (lay->direct_frame) {
+        frame = cframe;
+    } else if (!cframe) {
         return 0;
-    }
-    if (read_ptr(cframe + lay->cframe_current, &frame) < 0) {
+    } else if (read_ptr(cframe + lay->cframe_current, &frame) < 0) {
         return -1;
     }
     tabbuf = malloc(LINETABLE_MAX);
