@@ -26,6 +26,9 @@ def instrument(app, serve=None, **install_options):
     no exporter (use ProbeCollector).  install_options go to
     async_auditor.install() (lag_interval, block_threshold, stacks).  The
     running Probe is available as ``app.state.async_auditor_probe``."""
+    if getattr(app.state, "async_auditor_instrumented", False):
+        return app  # idempotent: one middleware, one probe
+    app.state.async_auditor_instrumented = True
     app.add_middleware(MetricsMiddleware)
     router = app.router
     inner = router.lifespan_context

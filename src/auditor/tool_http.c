@@ -348,27 +348,23 @@ static bool xfer_outcome(xfer *x, CURLcode code)
         x->too_big = true;
         /* fall through */
     case CURLE_WRITE_ERROR:
+        if (x->too_big || x->batch_too_big || x->oom) {
+            x->curlerr[0] = '\0'; /* the cause is ours, told below */
+        }
         if (x->too_big) {
-            x->curlerr[0] = '\0';
             snprintf(what, sizeof(what), "response body exceeds %zu MiB",
                      x->h->max_body / (1024 * 1024));
             set_err(x, AA_ETOOBIG, what);
-            return false;
-        }
-        if (x->batch_too_big) {
-            x->curlerr[0] = '\0';
+        } else if (x->batch_too_big) {
             snprintf(what, sizeof(what),
                      "the answers of this run exceed %zu MiB together",
                      HTTP_MAX_BATCH_BYTES / (1024 * 1024));
             set_err(x, AA_ETOOBIG, what);
-            return false;
-        }
-        if (x->oom) {
-            x->curlerr[0] = '\0';
+        } else if (x->oom) {
             set_err(x, AA_ENOMEM, "out of memory reading the response");
-            return false;
+        } else {
+            set_err(x, AA_EIO, "write error");
         }
-        set_err(x, AA_EIO, "write error");
         return false;
     case CURLE_OPERATION_TIMEDOUT:
         set_err(x, AA_ETIMEOUT, "timed out");

@@ -271,15 +271,19 @@ static PyObject *loop_snapshot(LoopObject *self, PyObject *unused)
     if (dict_set_new(d, "python_asyncio_loop_lag_seconds",
                      hist_dict(s.lag_count, s.lag_sum)) < 0 ||
         dict_set_new(d, "python_asyncio_loop_busy_seconds_total",
-                     PyFloat_FromDouble(s.busy_seconds)) < 0 ||
+                     s.heartbeat ? Py_NewRef(Py_None)
+                                 : PyFloat_FromDouble(s.busy_seconds)) < 0 ||
         dict_set_new(d, "python_asyncio_loop_iterations_total",
-                     PyLong_FromUnsignedLongLong(s.iterations)) < 0 ||
+                     s.heartbeat
+                         ? Py_NewRef(Py_None)
+                         : PyLong_FromUnsignedLongLong(s.iterations)) < 0 ||
         dict_set_new(d, "python_asyncio_loop_block_duration_seconds",
                      hist_dict(s.block_count, s.block_sum)) < 0 ||
         dict_set_new(d, "python_asyncio_loop_current_block_seconds",
                      PyFloat_FromDouble(s.current_block)) < 0 ||
         dict_set_new(d, "python_asyncio_loop_ready_callbacks",
-                     PyLong_FromLongLong(s.ready)) < 0 ||
+                     s.heartbeat ? Py_NewRef(Py_None)
+                                 : PyLong_FromLongLong(s.ready)) < 0 ||
         dict_set_new(d, "python_asyncio_tasks", PyLong_FromLongLong(s.tasks)) <
             0 ||
         dict_set_new(d, "python_asyncio_tasks_created_total",

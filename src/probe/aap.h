@@ -106,11 +106,12 @@ void aap_hist_render(aap_text *t, const char *name, const char *labels,
 typedef struct aap_pylayout {
     int supported;
     size_t ob_type;           /* offsetof(PyObject, ob_type) */
-    size_t tstate_cframe;     /* PyThreadState.cframe */
+    size_t tstate_cframe;     /* PyThreadState.cframe (3.13: current_frame) */
     size_t cframe_current;    /* _PyCFrame.current_frame */
-    size_t frame_code;        /* _PyInterpreterFrame.f_code */
+    int direct_frame;         /* 3.13+: tstate_cframe is the frame itself */
+    size_t frame_code;        /* _PyInterpreterFrame.f_code (f_executable) */
     size_t frame_previous;    /* _PyInterpreterFrame.previous */
-    size_t frame_prev_instr;  /* _PyInterpreterFrame.prev_instr */
+    size_t frame_prev_instr;  /* .prev_instr (3.13: .instr_ptr) */
     size_t frame_owner;       /* _PyInterpreterFrame.owner (char) */
     int owner_cstack;         /* owner value of shim frames, or -1 */
     size_t code_filename;     /* PyCodeObject.co_filename */
@@ -237,6 +238,7 @@ typedef struct aap_exec_snapshot {
 } aap_exec_snapshot;
 
 typedef struct aap_loop_snapshot {
+    int heartbeat; /* busy, iterations and ready are not observed */
     uint64_t lag_count;
     double lag_sum;
     double busy_seconds;

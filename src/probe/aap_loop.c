@@ -746,6 +746,7 @@ void aap_loop_snapshot_get(aap_loop *L, aap_loop_snapshot *s)
     int k;
 
     memset(s, 0, sizeof(*s));
+    s->heartbeat = L->mode == AAP_MODE_HEARTBEAT;
     s->lag_count = aap_hist_count(&L->lag);
     s->lag_sum = aap_hist_sum(&L->lag);
     s->busy_seconds = (double)atomic_load(&L->busy_ns) / 1e9;
@@ -982,6 +983,10 @@ static void render_loop_family(aap_text *t, aap_text *lab, int f, uint64_t now)
             sample(t, name, lab, 1);
             aap_text_free(&ex);
             continue;
+        }
+        if (L->mode == AAP_MODE_HEARTBEAT &&
+            (f == F_BUSY || f == F_ITER || f == F_READY)) {
+            continue; /* not observable without the selector wrapper */
         }
         loop_labels(lab, L, NULL);
         switch (f) {

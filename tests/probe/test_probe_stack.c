@@ -146,6 +146,19 @@ static void test_walk(void)
 
     CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st), 2);
     CHECK_STR_EQ(st.frames[0].file, "app/x.py");
+    /* 3.13 layout: the thread state points at the frame directly */
+    {
+        aap_pylayout d = l;
+        struct ftstate ts13;
+
+        ts13.cframe = (uintptr_t)&inner;
+        d.direct_frame = 1;
+        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st), 2);
+        CHECK_STR_EQ(st.frames[1].func, "outer");
+        ts13.cframe = 0;
+        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st), 0);
+    }
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st), 2);
     CHECK_STR_EQ(st.frames[0].func, "inner");
     CHECK_INT_EQ(st.frames[0].line, 11);
     CHECK_STR_EQ(st.frames[1].func, "outer");

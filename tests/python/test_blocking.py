@@ -14,6 +14,11 @@ import async_auditor
 from async_auditor import _probe
 
 
+STACKS = bool(_probe.stacks_supported)
+needs_stacks = pytest.mark.skipif(
+    not STACKS, reason="stack capture needs CPython 3.11 to 3.13")
+
+
 def run(coro_fn, **install_kw):
     """Run coro_fn(probe) on a fresh loop with the probe installed; returns
     (result, blocks, snapshot) read before the probe is closed."""
@@ -48,6 +53,7 @@ def site_of(fn, needle):
                          fn.__name__)
 
 
+@needs_stacks
 def test_stack_reader_matches_traceback():
     frames = _probe.capture_self()
     import traceback
@@ -69,11 +75,14 @@ def test_sleep_in_coroutine():
     assert len(blocks) == 1
     b = blocks[0]
     assert 0.2 <= b["duration"] < 2.0
-    assert b["site"] == site_of(sleepy, "time.sleep(0.2)")
-    assert b["stack"][-1] == b["site"]
     assert not b["ongoing"]
     hist = snap["python_asyncio_loop_block_duration_seconds"]
     assert hist["count"] == 1 and hist["sum"] >= 0.2
+    if not STACKS:
+        assert b["site"] is None
+        return
+    assert b["site"] == site_of(sleepy, "time.sleep(0.2)")
+    assert b["stack"][-1] == b["site"]
     sites = snap["python_asyncio_block_site_seconds_total"]
     assert sites[b["site"]] == pytest.approx(b["duration"], rel=1e-6)
 
@@ -93,6 +102,8 @@ def test_cpu_loop():
     _, blocks, _ = run(body)
     assert len(blocks) == 1
     assert 0.25 <= blocks[0]["duration"] < 2.0
+    if not STACKS:
+        return
     path, _, rest = blocks[0]["site"].rpartition(":")
     line, func = rest.split(" ")
     assert path == inspect.getsourcefile(cpu_loop) and func == "cpu_loop"
@@ -143,7 +154,8 @@ def test_gil_holding_c_call():
     assert not inside, "the GIL was released during the match"
     assert len(blocks) == 1
     assert blocks[0]["duration"] >= t1 - t0 - 0.001
-    assert blocks[0]["site"] == site_of(gil_holding_match, "# regex")
+    if STACKS:
+        assert blocks[0]["site"] == site_of(gil_holding_match, "# regex")
 
 
 def helper_c():
@@ -158,6 +170,7 @@ def helper_a():
     helper_b()
 
 
+@needs_stacks
 def test_three_calls_deep():
     async def body(probe):
         helper_a()
@@ -203,6 +216,7 @@ def test_healthy_high_rate_no_false_positive():
     assert snap["python_asyncio_tasks_created_total"] >= 50
 
 
+@needs_stacks
 def test_long_stall_resampled_and_lag_corrected():
     """A 0.6 s stall at a 0.1 s threshold is sampled several times and the
     lag histogram gets the samples the stall swallowed."""
