@@ -96,8 +96,32 @@ int aa_judge_vector(const aa_rule *rule, const aa_vector *vec,
 int aa_judge_matrix(const aa_rule *rule, const aa_matrix *m, int64_t end_ms,
                     int64_t step_ms, aa_rule_result *rr);
 
+/*
+ * The number of consecutive evaluation steps, ending at the window's end,
+ * that "for: for_ms" needs at resolution step_ms: ceil(for / step) + 1.
+ * Prometheus fires once the expression has been true at every evaluation
+ * from activeAt until at least activeAt + for, so for=30s at 15s steps
+ * needs 3 points and for=10s needs 2.  for_ms <= 0 gives 1 (the last step
+ * alone); step_ms <= 0 gives -1; saturates at INT64_MAX.  Every caller sizing
+ * a "for" span (range query start, judging slots) uses this one function.
+ */
+int64_t aa_for_steps(int64_t for_ms, int64_t step_ms);
+
 /* Overall status from the rules' verdicts (SPEC section 6). */
 aa_status aa_report_status(const aa_report *r);
+
+/* The most culprit sites a finding lists. */
+#define AA_TOP_SITES 5
+
+/*
+ * Sets rr's culprit sites (replacing any) from v[0..n), the one place
+ * both modes pass through: sites with no blocked time (seconds <= 0, NaN
+ * or infinite) are dropped, the rest sorted worst first (ties by name)
+ * and cut to top.  v and its strings are taken over whatever happens (v
+ * may be NULL when n is 0); never fails, never allocates.
+ */
+void aa_rule_result_set_sites(aa_rule_result *rr, aa_site *v, size_t n,
+                              size_t top);
 
 void aa_rule_result_clear(aa_rule_result *rr);
 void aa_report_free(aa_report *r);

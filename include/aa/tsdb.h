@@ -115,6 +115,15 @@ int aa_tsdb_points(const aa_tsdb *db, size_t id, int64_t from_ms,
                    int64_t to_ms, bool keep_stale, aa_point **buf, size_t *cap,
                    size_t *n);
 
+/*
+ * The store's scrape interval: the median gap between the points of the
+ * first series that has two, rounded to 100 ms (at least 100 ms; the
+ * median, because a scrape run ends with an extra scrape right after its
+ * command exits).  0 when no series has two points or memory runs out.
+ * What a replayed recording's default step and the HTML charts use.
+ */
+int64_t aa_tsdb_scrape_interval(const aa_tsdb *db);
+
 /* The families recorded with a # TYPE, in first-seen order. */
 size_t aa_tsdb_nfamilies(const aa_tsdb *db);
 const char *aa_tsdb_family_name(const aa_tsdb *db, size_t i);

@@ -334,6 +334,46 @@ static bool leap(int y)
  * and a space separator accepted) or Unix seconds ("1764151200",
  * "1764151200.5").  Returns 0 and the time in ms, or -1.
  */
+/*
+ * Unix seconds: decimal digits with an optional fraction ("1795687200",
+ * "1795687200.25"), nothing else (no sign, exponent, hex, inf or white
+ * space), at most 10^13 s; rounded to the millisecond.  -1 otherwise.
+ */
+static int parse_unix_seconds(const char *s, int64_t *out_ms)
+{
+    int64_t secs = 0, ms = 0;
+    int scale = 100;
+
+    if (!isdigit((unsigned char)*s)) {
+        return -1;
+    }
+    for (; isdigit((unsigned char)*s); s++) {
+        secs = secs * 10 + (*s - '0');
+        if (secs > 10000000000000LL) {
+            return -1;
+        }
+    }
+    if (*s == '.') {
+        s++;
+        if (!isdigit((unsigned char)*s)) {
+            return -1;
+        }
+        for (; isdigit((unsigned char)*s); s++) {
+            if (scale > 0) {
+                ms += (*s - '0') * scale;
+            } else if (scale == 0 && *s >= '5') {
+                ms++; /* round half up on the fourth digit */
+            }
+            scale = scale > 1 ? scale / 10 : scale - 1;
+        }
+    }
+    if (*s != '\0') {
+        return -1;
+    }
+    *out_ms = secs * 1000 + ms;
+    return 0;
+}
+
 static int parse_time(const char *s, int64_t *out_ms)
 {
     int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
@@ -347,19 +387,7 @@ static int parse_time(const char *s, int64_t *out_ms)
         return -1;
     }
     if (strchr(s, '-') == NULL || s[0] == '-') {
-        char *end;
-        double v;
-
-        if (!isdigit((unsigned char)s[0])) {
-            return -1;
-        }
-        errno = 0;
-        v = strtod(s, &end);
-        if (errno != 0 || *end != '\0' || !isfinite(v) || v > 1e13) {
-            return -1;
-        }
-        *out_ms = (int64_t)llround(v * 1000.0);
-        return 0;
+        return parse_unix_seconds(s, out_ms);
     }
     if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
         *p++ != '-' || digits(&p, 2, &d) ||

@@ -35,40 +35,40 @@ typedef struct tool_config {
     const char *export_format;
 
     /* where the data comes from: exactly one of these */
-    const char *target;      /* --target URL */
-    const char **scrape_urls;/* --scrape URL (repeatable) */
+    const char *target;       /* --target URL */
+    const char **scrape_urls; /* --scrape URL (repeatable) */
     size_t nscrape;
-    const char *samples_path;/* --samples FILE */
+    const char *samples_path; /* --samples FILE */
 
-    int64_t duration_ms;     /* --duration */
-    int64_t interval_ms;     /* --interval, default 1s */
-    char **command_argv;     /* after "--", NULL-terminated, or NULL */
+    int64_t duration_ms; /* --duration */
+    int64_t interval_ms; /* --interval, default 1s */
+    char **command_argv; /* after "--", NULL-terminated, or NULL */
     const char *save_samples_path;
 
-    int64_t window_ms;       /* --window; 0: from the rule file, else 5m */
+    int64_t window_ms; /* --window; 0: from the rule file, else 5m */
     bool has_start, has_end;
-    int64_t start_ms, end_ms;/* --start/--end */
+    int64_t start_ms, end_ms; /* --start/--end */
     const char *selector_text;
-    aa_matchers selector;    /* parsed --selector */
+    aa_matchers selector; /* parsed --selector */
     aa_gate gate;
-    int64_t step_ms;         /* --step; 0: default */
+    int64_t step_ms; /* --step; 0: default */
 
-    tool_format format;      /* stdout */
+    tool_format format; /* stdout */
     const char *json_path, *junit_path, *markdown_path, *html_path;
 
     const char *bearer_token_file;
     const char *basic_auth_user;
     const char *basic_auth_password_file;
-    const char **headers;    /* "Name: value" */
+    const char **headers; /* "Name: value" */
     size_t nheaders;
     const char *ca_file, *cert_file, *key_file;
     bool insecure;
 
-    int64_t timeout_ms;      /* per query, default 30s */
-    int retries;             /* default 2 */
+    int64_t timeout_ms; /* per query, default 30s */
+    int retries;        /* default 2 */
 
-    bool color;              /* resolved: TTY and no NO_COLOR/--no-color */
-    int verbosity;           /* -1 quiet, 0 normal, 1 verbose */
+    bool color;    /* resolved: TTY and no NO_COLOR/--no-color */
+    int verbosity; /* -1 quiet, 0 normal, 1 verbose */
 } tool_config;
 
 /* Parses argv into cfg (zeroed by the caller).  Returns AA_EXIT_OK, or
@@ -88,6 +88,15 @@ void tool_warn(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+/* Replaces rr->message with the formatted text, cut at 2 KiB (a backend
+ * error of many kilobytes keeps its start).  Returns AA_OK, or AA_ENOMEM
+ * leaving the old message in place. */
+int tool_set_message(aa_rule_result *rr, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* Only with -v. */
 void tool_verbose(const tool_config *cfg, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -114,6 +123,21 @@ int tool_rules_lint(const tool_config *cfg);
 /* `rules export FILE --format prometheus`: tool_export.c. */
 int tool_rules_export(const tool_config *cfg);
 
+/* The evaluation window when neither --window nor the rule file sets
+ * one (SPEC section 4). */
+#define TOOL_DEFAULT_WINDOW_MS ((int64_t)5 * 60 * 1000)
+
+/* The window rules are compiled for by lint and export: --window, else
+ * the rule file's window:, else TOOL_DEFAULT_WINDOW_MS (tool_lint.c). */
+int64_t tool_rules_window(const tool_config *cfg, const aa_ruleset *rs);
+
+/* Compiles rule r of rs to PromQL for window into *out (malloc'd; NULL
+ * on failure) with --selector added.  On failure prints an error naming
+ * the rule file, line, column and rule, and returns AA_EXIT_CONFIG
+ * (tool_lint.c). */
+int tool_compile_rule(const tool_config *cfg, const aa_ruleset *rs,
+                      const aa_rule *r, int64_t window, char **out);
+
 /* Loads cfg->config_path, or the built-in pack; prints the diag and
  * returns AA_EXIT_CONFIG on failure (tool_lint.c). */
 int tool_load_rules(const tool_config *cfg, aa_ruleset **out);
@@ -122,7 +146,8 @@ int tool_load_rules(const tool_config *cfg, aa_ruleset **out);
  * Returns 0, or AA_EIO when writing to fp failed. */
 int tool_report_html(const tool_config *cfg, const aa_report *r, FILE *fp);
 
-/* Writes the stdout report and every --json/--junit/... file. */
+/* Writes the stdout report and every --json/--junit/... file.  Returns
+ * -1 when any of them was lost (already reported), else 0. */
 int tool_reports_write(const tool_config *cfg, const aa_report *r);
 
 #endif

@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,6 @@
 #include "tool_cfg.h"
 #include "tool_http.h"
 
-#define DEFAULT_WINDOW_MS (5 * 60 * 1000)
 #define DEFAULT_STEP_MS (15 * 1000)
 /* Prometheus refuses range queries of more than 11000 points per series. */
 #define MAX_RANGE_POINTS 10000
@@ -37,7 +35,6 @@
 #define URL_MAX ((size_t)1024 * 1024)
 #define SITE_METRIC "python_asyncio_block_site_seconds_total"
 #define LOOP_PREFIX "python_asyncio_loop_"
-#define TOP_SITES 5
 
 /* Indices into the diagnosis requests of an empty rule. */
 enum { DIAG_EXISTS, DIAG_MATCH, DIAG_WINDOW, DIAG_N };
@@ -169,32 +166,6 @@ static char *series_url(const check *c, const char *match, int64_t start_ms,
 
 /* ---- results ------------------------------------------------------------ */
 
-static int set_message(aa_rule_result *rr, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-/* Replaces rr->message (a backend error of many kilobytes keeps its
- * start).  AA_ENOMEM leaves the old one. */
-static int set_message(aa_rule_result *rr, const char *fmt, ...)
-{
-    char buf[2048];
-    char *copy;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    copy = aa_strdup(buf);
-    if (copy == NULL) {
-        return AA_ENOMEM;
-    }
-    free(rr->message);
-    rr->message = copy;
-    return AA_OK;
-}
-
 static void rule_error(aa_rule_result *rr, const aa_rule *rule)
 {
     rr->rule = rule;
@@ -263,8 +234,8 @@ static void explain_failure(const job *j, const tool_http_req *req,
     *config = false;
     tool_http_redact_url(req->url, url, sizeof(url));
     if (req->err != 0) {
-        set_message(j->rr, "%s: %s (%u attempt%s)", url, req->errmsg,
-                    req->attempts, req->attempts == 1 ? "" : "s");
+        tool_set_message(j->rr, "%s: %s (%u attempt%s)", url, req->errmsg,
+                         req->attempts, req->attempts == 1 ? "" : "s");
         return;
     }
     if (parsed && !resp->success &&
@@ -272,12 +243,12 @@ static void explain_failure(const job *j, const tool_http_req *req,
          (resp->error_type != NULL &&
           strcmp(resp->error_type, "bad_data") == 0))) {
         *config = true;
-        set_message(j->rr,
-                    "rule %s: the backend rejected the query (HTTP %ld): "
-                    "%s: %s",
-                    rid, req->status,
-                    resp->error_type != NULL ? resp->error_type : "error",
-                    resp->error);
+        tool_set_message(j->rr,
+                         "rule %s: the backend rejected the query (HTTP %ld): "
+                         "%s: %s",
+                         rid, req->status,
+                         resp->error_type != NULL ? resp->error_type : "error",
+                         resp->error);
         return;
     }
     if (parsed && !resp->success) {
@@ -286,30 +257,30 @@ static void explain_failure(const job *j, const tool_http_req *req,
         if (req->attempts > 1) {
             snprintf(tries, sizeof(tries), " (%u attempts)", req->attempts);
         }
-        set_message(j->rr, "%s: HTTP %ld: %s: %s%s", url, req->status,
-                    resp->error_type != NULL ? resp->error_type : "error",
-                    resp->error, tries);
+        tool_set_message(j->rr, "%s: HTTP %ld: %s: %s%s", url, req->status,
+                         resp->error_type != NULL ? resp->error_type : "error",
+                         resp->error, tries);
         return;
     }
     if (req->status == 400 || req->status == 422) {
         *config = true;
-        set_message(j->rr,
-                    "rule %s: the backend rejected the query (HTTP %ld) "
-                    "without a Prometheus API error",
-                    rid, req->status);
+        tool_set_message(j->rr,
+                         "rule %s: the backend rejected the query (HTTP %ld) "
+                         "without a Prometheus API error",
+                         rid, req->status);
         return;
     }
     if (req->status < 200 || req->status > 299) {
-        set_message(j->rr, "%s: HTTP %ld%s%s (%u attempt%s)", url, req->status,
-                    status_reason(req->status),
-                    req->status >= 300 && req->status < 500
-                        ? "; the answer is not Prometheus API JSON: is "
-                          "--target the API's base URL?"
-                        : "",
-                    req->attempts, req->attempts == 1 ? "" : "s");
+        tool_set_message(j->rr, "%s: HTTP %ld%s%s (%u attempt%s)", url,
+                         req->status, status_reason(req->status),
+                         req->status >= 300 && req->status < 500
+                             ? "; the answer is not Prometheus API JSON: is "
+                               "--target the API's base URL?"
+                             : "",
+                         req->attempts, req->attempts == 1 ? "" : "s");
         return;
     }
-    set_message(j->rr, "%s: invalid response: %s", url, diag->message);
+    tool_set_message(j->rr, "%s: invalid response: %s", url, diag->message);
 }
 
 /* Whether a rule judged before rr already got this warning (so that a
@@ -403,10 +374,10 @@ static int judge_answer(check *c, job *j, tool_http_req *req)
     }
     if (j->range) {
         if (resp.type != AA_PROMAPI_MATRIX) {
-            set_message(j->rr,
-                        "rule %s: a range query answered with a result "
-                        "that is not a matrix",
-                        j->rule->id);
+            tool_set_message(j->rr,
+                             "rule %s: a range query answered with a result "
+                             "that is not a matrix",
+                             j->rule->id);
             rule_error(j->rr, j->rule);
             j->failed = true;
             goto out;
@@ -416,12 +387,12 @@ static int judge_answer(check *c, job *j, tool_http_req *req)
                              j->rr);
     } else {
         if (resp.type != AA_PROMAPI_VECTOR && resp.type != AA_PROMAPI_SCALAR) {
-            set_message(j->rr,
-                        "rule %s: the query returns a %s; a rule needs "
-                        "an instant vector or a scalar",
-                        j->rule->id,
-                        resp.type == AA_PROMAPI_MATRIX ? "range vector"
-                                                       : "string");
+            tool_set_message(j->rr,
+                             "rule %s: the query returns a %s; a rule needs "
+                             "an instant vector or a scalar",
+                             j->rule->id,
+                             resp.type == AA_PROMAPI_MATRIX ? "range vector"
+                                                            : "string");
             rule_error(j->rr, j->rule);
             c->config_error = true;
             tool_error("%s", j->rr->message);
@@ -434,8 +405,8 @@ static int judge_answer(check *c, job *j, tool_http_req *req)
         if (rc == AA_ENOMEM) {
             goto out;
         }
-        set_message(j->rr, "rule %s: cannot judge the answer: %s", j->rule->id,
-                    aa_strerror(rc));
+        tool_set_message(j->rr, "rule %s: cannot judge the answer: %s",
+                         j->rule->id, aa_strerror(rc));
         rule_error(j->rr, j->rule);
         rc = AA_OK;
     }
@@ -516,18 +487,18 @@ static int series_found(tool_http_req *req, aa_promapi_kind kind,
 
     tool_http_redact_url(req->url, url, sizeof(url));
     if (req->err != 0) {
-        set_message(rr, "%s: %s: %s", why, url, req->errmsg);
+        tool_set_message(rr, "%s: %s: %s", why, url, req->errmsg);
         return -1;
     }
     rc = aa_promapi_parse(req->body.data, req->body.len, kind, &resp, &diag);
     if (rc != AA_OK) {
-        set_message(rr, "%s: %s: HTTP %ld: invalid response: %s", why, url,
-                    req->status, diag.message);
+        tool_set_message(rr, "%s: %s: HTTP %ld: invalid response: %s", why,
+                         url, req->status, diag.message);
         return -1;
     }
     if (!resp.success || req->status < 200 || req->status > 299) {
-        set_message(rr, "%s: %s: HTTP %ld: %s", why, url, req->status,
-                    resp.error != NULL ? resp.error : "error");
+        tool_set_message(rr, "%s: %s: HTTP %ld: %s", why, url, req->status,
+                         resp.error != NULL ? resp.error : "error");
         aa_promapi_resp_clear(&resp);
         return -1;
     }
@@ -584,26 +555,27 @@ static void explain_empty(const check *c, job *j, tool_http_req *reqs)
         goto out; /* series_found said why */
     }
     if (exists == 0) {
-        set_message(j->rr, "metric %s has no series; is %s?%s%s%s", metric,
-                    strncmp(metric, "python_asyncio_", 15) == 0
-                        ? "the probe installed"
-                        : "it exported and scraped",
-                    strcmp(name, metric) != 0 ? " (looked for " : "",
-                    strcmp(name, metric) != 0 ? name : "",
-                    strcmp(name, metric) != 0 ? ")" : "");
+        tool_set_message(j->rr, "metric %s has no series; is %s?%s%s%s",
+                         metric,
+                         strncmp(metric, "python_asyncio_", 15) == 0
+                             ? "the probe installed"
+                             : "it exported and scraped",
+                         strcmp(name, metric) != 0 ? " (looked for " : "",
+                         strcmp(name, metric) != 0 ? name : "",
+                         strcmp(name, metric) != 0 ? ")" : "");
     } else if (match == 0) {
-        set_message(j->rr, "metric %s has series, but none match %s", metric,
-                    matchers);
+        tool_set_message(j->rr, "metric %s has series, but none match %s",
+                         metric, matchers);
     } else if (inwin == 0) {
-        set_message(j->rr, "metric %s: no samples in the window (%s)", metric,
-                    win);
+        tool_set_message(j->rr, "metric %s: no samples in the window (%s)",
+                         metric, win);
     } else {
-        set_message(j->rr,
-                    "metric %s has samples in the window (%s), but the "
-                    "query returned nothing: too few samples for the "
-                    "stat (a rate needs two in the window) or a \"by\" "
-                    "label missing",
-                    metric, win);
+        tool_set_message(j->rr,
+                         "metric %s has samples in the window (%s), but the "
+                         "query returned nothing: too few samples for the "
+                         "stat (a rate needs two in the window) or a \"by\" "
+                         "label missing",
+                         metric, win);
     }
 out:
     free(name);
@@ -655,7 +627,7 @@ static char *sites_query(const check *c, const aa_rule *rule)
     }
     if (rc == AA_OK) {
         rc = aa_buf_appendf(&b, "%s(%d, sum by (", nby > 0 ? ") " : "",
-                            TOP_SITES);
+                            AA_TOP_SITES);
     }
     for (i = 0; rc == AA_OK && i < nby; i++) {
         rc = aa_buf_appendf(&b, "%s, ", rule->by[i]);
@@ -714,16 +686,6 @@ static int plan_sites(check *c, job *jobs, tool_http_req *reqs, size_t *nreq)
         j->sites_req = (long)(*nreq)++;
     }
     return AA_OK;
-}
-
-static int site_cmp(const void *pa, const void *pb)
-{
-    const aa_site *a = pa, *b = pb;
-
-    if (a->seconds != b->seconds) {
-        return a->seconds > b->seconds ? -1 : 1;
-    }
-    return strcmp(a->site, b->site);
 }
 
 /* Whether a site sample belongs to the worst group: equal on every "by"
@@ -790,8 +752,7 @@ static int sites_pick(const check *c, const job *j, tool_http_req *req)
         const aa_sample *s = &resp.vector.v[i];
         const char *site = aa_labels_get(&s->labels, "site");
 
-        if (site == NULL || !(s->value > 0) || isinf(s->value) ||
-            !site_in_group(j->rule, &s->labels, worst)) {
+        if (site == NULL || !site_in_group(j->rule, &s->labels, worst)) {
             continue;
         }
         v[n].site = aa_strdup(site);
@@ -802,19 +763,8 @@ static int sites_pick(const check *c, const job *j, tool_http_req *req)
         v[n++].seconds = s->value;
     }
     aa_promapi_resp_clear(&resp);
-    if (n > 0) {
-        qsort(v, n, sizeof(*v), site_cmp);
-    }
-    for (i = rc == AA_OK ? TOP_SITES : 0; i < n; i++) {
-        free(v[i].site);
-    }
-    if (rc != AA_OK || n == 0) {
-        free(v);
-        return rc;
-    }
-    rr->sites = v;
-    rr->nsites = n > TOP_SITES ? TOP_SITES : n;
-    return AA_OK;
+    aa_rule_result_set_sites(rr, v, n, rc == AA_OK ? AA_TOP_SITES : 0);
+    return rc;
 }
 
 /* ---- the audit ---------------------------------------------------------- */
@@ -836,7 +786,7 @@ static int resolve_times(check *c)
     } else if (c->rs->window_ms > 0) {
         c->window_ms = c->rs->window_ms;
     } else {
-        c->window_ms = DEFAULT_WINDOW_MS;
+        c->window_ms = TOOL_DEFAULT_WINDOW_MS;
     }
     c->step_ms = cfg->step_ms > 0 ? cfg->step_ms : DEFAULT_STEP_MS;
     return 0;
@@ -918,7 +868,7 @@ static int64_t widen_step(const check *c, int64_t step)
 {
     int64_t m = max_for_ms(c);
 
-    if (c->cfg->step_ms <= 0 && m / step > MAX_RANGE_POINTS) {
+    if (c->cfg->step_ms <= 0 && aa_for_steps(m, step) - 1 > MAX_RANGE_POINTS) {
         step = (m + MAX_RANGE_POINTS - 1) / MAX_RANGE_POINTS;
     }
     return step;
@@ -989,7 +939,7 @@ static int step_from_lookup(const check *c, tool_http_req *req, int64_t *step)
 /* Builds the query URL of a range job for the current step. */
 static char *range_job_url(check *c, job *j)
 {
-    int64_t steps = j->rule->for_ms / c->step_ms;
+    int64_t steps = aa_for_steps(j->rule->for_ms, c->step_ms) - 1;
 
     j->range_start = c->end_ms - steps * c->step_ms;
     return range_url(c, j->rr->query, j->range_start);
@@ -1080,8 +1030,8 @@ static int plan_queries(check *c, job *jobs, tool_http_req *reqs, size_t *nreq)
             return rc;
         }
         if (rc != AA_OK) {
-            set_message(j->rr, "rule %s: cannot build its query: %s",
-                        j->rule->id, diag.message);
+            tool_set_message(j->rr, "rule %s: cannot build its query: %s",
+                             j->rule->id, diag.message);
             rule_error(j->rr, j->rule);
             c->config_error = true;
             tool_error("%s", j->rr->message);
@@ -1090,13 +1040,14 @@ static int plan_queries(check *c, job *jobs, tool_http_req *reqs, size_t *nreq)
         j->rr->query = promql;
         j->range = j->rule->for_ms > 0;
         if (j->range) {
-            int64_t steps = j->rule->for_ms / c->step_ms;
+            int64_t steps = aa_for_steps(j->rule->for_ms, c->step_ms) - 1;
 
             if (steps > MAX_RANGE_POINTS) {
-                set_message(j->rr,
-                            "rule %s: for: spans %lld steps of --step; "
-                            "at most %d are allowed (raise --step)",
-                            j->rule->id, (long long)steps, MAX_RANGE_POINTS);
+                tool_set_message(j->rr,
+                                 "rule %s: for: spans %lld steps of --step; "
+                                 "at most %d are allowed (raise --step)",
+                                 j->rule->id, (long long)steps,
+                                 MAX_RANGE_POINTS);
                 rule_error(j->rr, j->rule);
                 c->config_error = true;
                 tool_error("%s", j->rr->message);
@@ -1151,8 +1102,8 @@ static int plan_diagnosis(check *c, job *jobs, tool_http_req *reqs,
 
         if (!j->empty || j->rule->metric == NULL) {
             if (j->empty) {
-                set_message(j->rr, "the query returned no data in the "
-                                   "window");
+                tool_set_message(j->rr, "the query returned no data in the "
+                                        "window");
             }
             continue;
         }
@@ -1161,7 +1112,8 @@ static int plan_diagnosis(check *c, job *jobs, tool_http_req *reqs,
             return rc;
         }
         if (rc != AA_OK) {
-            set_message(j->rr, "the query returned no data in the window");
+            tool_set_message(j->rr,
+                             "the query returned no data in the window");
             continue;
         }
         /* "exists at all" looks at a long span up to now, so a window in

@@ -22,7 +22,6 @@
 #include "aa/promql.h"
 #include "tool_cfg.h"
 
-#define DEFAULT_WINDOW_MS (5 * 60 * 1000)
 #define TEXT_MAX ((size_t)1 << 20)
 
 typedef struct emitter {
@@ -219,23 +218,12 @@ static int export_rules(emitter *em, const tool_config *cfg,
     for (size_t i = 0; i < rs->nrules; i++) {
         const aa_rule *r = &rs->rules[i];
         char *q = NULL;
-        aa_diag d;
-        int rc;
+        int rc = AA_OK;
 
-        aa_diag_clear(&d);
-        rc = aa_promql_compile(r, &cfg->selector, window, &q, &d);
-        if (rc != AA_OK) {
-            char buf[1024];
-
-            if (d.message[0] == '\0') {
-                aa_diag_set(&d, NULL, r->line, r->column, "rule \"%s\": %s",
-                            r->id, aa_strerror(rc));
-            }
-            snprintf(d.file, sizeof(d.file), "%s", rs->path);
-            tool_error("%s", aa_diag_format(&d, buf, sizeof(buf)));
+        if (tool_compile_rule(cfg, rs, r, window, &q) != AA_EXIT_OK) {
             return AA_EXIT_CONFIG;
         }
-        if (rc == AA_OK && r->warning.set) {
+        if (r->warning.set) {
             rc = alert(em, r, q, "warning", &r->warning);
         }
         if (rc == AA_OK && r->critical.set) {
@@ -286,9 +274,7 @@ int tool_rules_export(const tool_config *cfg)
     if (rc != AA_EXIT_OK) {
         return rc;
     }
-    window = cfg->window_ms > 0  ? cfg->window_ms
-             : rs->window_ms > 0 ? rs->window_ms
-                                 : DEFAULT_WINDOW_MS;
+    window = tool_rules_window(cfg, rs);
     memset(&em, 0, sizeof(em));
     if (!yaml_emitter_initialize(&em.e)) {
         tool_error("rules export: out of memory");

@@ -11,8 +11,6 @@
 #include "aa/promql.h"
 #include "tool_cfg.h"
 
-#define DEFAULT_WINDOW_MS (5 * 60 * 1000)
-
 static void print_diag(const aa_diag *d)
 {
     char buf[1024];
@@ -50,6 +48,34 @@ int tool_load_rules(const tool_config *cfg, aa_ruleset **out)
     return load(cfg->config_path, out);
 }
 
+int64_t tool_rules_window(const tool_config *cfg, const aa_ruleset *rs)
+{
+    return cfg->window_ms > 0  ? cfg->window_ms
+           : rs->window_ms > 0 ? rs->window_ms
+                               : TOOL_DEFAULT_WINDOW_MS;
+}
+
+int tool_compile_rule(const tool_config *cfg, const aa_ruleset *rs,
+                      const aa_rule *r, int64_t window, char **out)
+{
+    aa_diag d;
+    int rc;
+
+    *out = NULL;
+    aa_diag_clear(&d);
+    rc = aa_promql_compile(r, &cfg->selector, window, out, &d);
+    if (rc == AA_OK) {
+        return AA_EXIT_OK;
+    }
+    if (d.message[0] == '\0') {
+        aa_diag_set(&d, NULL, r->line, r->column, "rule \"%s\": %s", r->id,
+                    aa_strerror(rc));
+    }
+    snprintf(d.file, sizeof(d.file), "%s", rs->path);
+    print_diag(&d);
+    return AA_EXIT_CONFIG;
+}
+
 int tool_rules_lint(const tool_config *cfg)
 {
     const char *path =
@@ -62,27 +88,16 @@ int tool_rules_lint(const tool_config *cfg)
     if (rc != AA_EXIT_OK) {
         return rc;
     }
-    window = cfg->window_ms > 0  ? cfg->window_ms
-             : rs->window_ms > 0 ? rs->window_ms
-                                 : DEFAULT_WINDOW_MS;
+    window = tool_rules_window(cfg, rs);
     for (size_t i = 0; i < rs->nrules; i++) {
-        const aa_rule *r = &rs->rules[i];
         char *q = NULL;
-        aa_diag d;
 
-        aa_diag_clear(&d);
-        rc = aa_promql_compile(r, &cfg->selector, window, &q, &d);
-        if (rc != AA_OK) {
-            if (d.message[0] == '\0') {
-                aa_diag_set(&d, NULL, r->line, r->column, "rule \"%s\": %s",
-                            r->id, aa_strerror(rc));
-            }
-            snprintf(d.file, sizeof(d.file), "%s", rs->path);
-            print_diag(&d);
+        rc = tool_compile_rule(cfg, rs, &rs->rules[i], window, &q);
+        if (rc != AA_EXIT_OK) {
             aa_ruleset_free(rs);
-            return AA_EXIT_CONFIG;
+            return rc;
         }
-        tool_verbose(cfg, "%s: %s", r->id, q);
+        tool_verbose(cfg, "%s: %s", rs->rules[i].id, q);
         free(q);
     }
     if (cfg->verbosity >= 0) {

@@ -4,6 +4,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "tool_cfg.h"
 
@@ -42,4 +43,22 @@ void tool_verbose(const tool_config *cfg, const char *fmt, ...)
     va_start(ap, fmt);
     vmsg("info", fmt, ap);
     va_end(ap);
+}
+
+int tool_set_message(aa_rule_result *rr, const char *fmt, ...)
+{
+    char buf[2048];
+    char *copy;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    copy = aa_strdup(buf);
+    if (copy == NULL) {
+        return AA_ENOMEM;
+    }
+    free(rr->message);
+    rr->message = copy;
+    return AA_OK;
 }

@@ -108,14 +108,14 @@ char *tool_fmt_seconds(double v, char *buf, size_t size)
     return buf;
 }
 
-char *tool_fmt_value(const aa_rule *rule, double v, char *buf, size_t size)
+char *tool_fmt_unit(tool_unit u, double v, char *buf, size_t size)
 {
     char num[64];
 
     if (!isfinite(v)) {
         return tool_fmt_number(v, buf, size);
     }
-    switch (rule != NULL ? tool_rule_unit(rule) : TOOL_UNIT_NONE) {
+    switch (u) {
     case TOOL_UNIT_SECONDS:
         tool_fmt_seconds(v, buf, size);
         break;
@@ -128,6 +128,12 @@ char *tool_fmt_value(const aa_rule *rule, double v, char *buf, size_t size)
         break;
     }
     return buf;
+}
+
+char *tool_fmt_value(const aa_rule *rule, double v, char *buf, size_t size)
+{
+    return tool_fmt_unit(rule != NULL ? tool_rule_unit(rule) : TOOL_UNIT_NONE,
+                         v, buf, size);
 }
 
 char *tool_fmt_time(int64_t ms, char *buf, size_t size)
@@ -421,17 +427,21 @@ out:
     return rc;
 }
 
-/* Returns -1 when a report file could not be written (each failure is
- * reported, naming the file); standard output's errors are left to the
- * caller's final check of stdout. */
+/* Returns -1 when a report could not be written: a file (each failure
+ * is reported, naming the file) or the stdout report.  A write error on
+ * stdout sticks (ferror) and main reports it once, with its errno; a
+ * writer that failed before writing (out of memory) is reported here. */
 int tool_reports_write(const tool_config *cfg, const aa_report *r)
 {
     int rc = 0;
 
-    /* a failure on stdout sticks (ferror) and main reports it once */
     errno = 0;
     if (stdout_writer(cfg->format)(cfg, r, stdout) != 0 || ferror(stdout)) {
         stdout_errno = errno;
+        if (!ferror(stdout)) {
+            tool_error("standard output: the report could not be written");
+        }
+        rc = -1;
     }
     if (cfg->json_path != NULL &&
         write_file(cfg, r, cfg->json_path, tool_report_json) != 0) {

@@ -36,8 +36,11 @@ typedef enum tool_unit {
  * "5%"), else from a *_seconds metric's latency-like stat. */
 tool_unit tool_rule_unit(const aa_rule *rule);
 
-/* A value in the rule's unit ("120ms", "1.5s", "12.5%", "42", "NaN",
- * "+Inf") into buf; returns buf. */
+/* A value in unit u ("120ms", "1.5s", "12.5%", "42"; "NaN", "+Inf" in
+ * any unit) into buf; returns buf. */
+char *tool_fmt_unit(tool_unit u, double v, char *buf, size_t size);
+
+/* tool_fmt_unit in the rule's unit (tool_rule_unit; none for NULL). */
 char *tool_fmt_value(const aa_rule *rule, double v, char *buf, size_t size);
 
 /* Seconds as "120ms" below 1 s, else "1.5s". */

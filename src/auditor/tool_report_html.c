@@ -47,23 +47,6 @@ static const char *status_class(aa_status s)
     }
 }
 
-/* A value in unit u, the way tool_fmt_value shows a rule's values; for
- * the charts, which are not rules. */
-static char *fmt_unit(tool_unit u, double v, char *buf, size_t size)
-{
-    char num[64];
-
-    if (u == TOOL_UNIT_SECONDS) {
-        return tool_fmt_seconds(v, buf, size);
-    }
-    if (u == TOOL_UNIT_PERCENT && isfinite(v)) {
-        snprintf(buf, size, "%s%%",
-                 tool_fmt_number(v * 100.0, num, sizeof(num)));
-        return buf;
-    }
-    return tool_fmt_number(v, buf, size);
-}
-
 static void put_style(FILE *fp)
 {
     fputs("<style>\n"
@@ -419,52 +402,6 @@ static void collect_blocked(chart_ctx *c)
     free(ids);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-    return (x > y) - (x < y);
-}
-
-/*
- * The store's scrape interval: the median gap between the points of the
- * first series that has two, rounded to 100 ms (the median, because a
- * scrape run ends with an extra scrape right after the command exits);
- * 0 when no series has two points or memory runs out.  A replayed
- * recording is judged at the default 15 s step, which would hide 1 s
- * scrapes from the charts.
- */
-static int64_t scrape_spacing(const aa_tsdb *db)
-{
-    aa_point *pts = NULL;
-    int64_t *gaps = NULL;
-    size_t cap = 0, n = 0, nseries = aa_tsdb_nseries(db);
-    int64_t spacing = 0;
-
-    for (size_t id = 0; id < nseries && n < 2; id++) {
-        if (aa_tsdb_points(db, id, INT64_MIN, INT64_MAX, false, &pts, &cap,
-                           &n) != 0) {
-            n = 0;
-            break;
-        }
-    }
-    if (n < 2 || (gaps = malloc((n - 1) * sizeof(*gaps))) == NULL) {
-        goto out;
-    }
-    for (size_t k = 1; k < n; k++) {
-        gaps[k - 1] = pts[k].t_ms - pts[k - 1].t_ms;
-    }
-    qsort(gaps, n - 1, sizeof(*gaps), cmp_i64);
-    spacing = gaps[(n - 1) / 2];
-    if (spacing > 0) {
-        spacing = spacing < 100 ? 100 : (spacing + 50) / 100 * 100;
-    }
-out:
-    free(gaps);
-    free(pts);
-    return spacing;
-}
-
 /* 1, 2 or 5 times a power of ten, at least v. */
 static double nice_ceil(double v)
 {
@@ -545,7 +482,7 @@ static void put_axes(const chart_ctx *c, const chart_spec *cs, double ymax,
                 "text-anchor=\"end\" font-size=\"11\" fill=\"#5b6474\">"
                 "%s</text>\n",
                 CH_L, CH_W - CH_R, y, y, CH_L - 6, y + 4,
-                fmt_unit(cs->unit, v, lb, sizeof(lb)));
+                tool_fmt_unit(cs->unit, v, lb, sizeof(lb)));
     }
     while (span_ms / tick > 10) {
         tick = tick == 1000 ? 2000 : tick == 2000 ? 5000 : tick * 2;
@@ -781,7 +718,7 @@ static void put_charts(const tool_config *cfg, const aa_report *r, FILE *fp)
     c.extra = cfg != NULL && cfg->selector.n > 0 ? &cfg->selector : NULL;
     c.step = r->step_ms > 0 ? r->step_ms : 1000;
     if (cfg == NULL || cfg->step_ms <= 0) {
-        int64_t spacing = scrape_spacing(r->tsdb);
+        int64_t spacing = aa_tsdb_scrape_interval(r->tsdb);
 
         if (spacing > 0 && c.step > spacing * 3 / 2) {
             c.step = spacing;

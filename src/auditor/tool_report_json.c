@@ -17,22 +17,30 @@
 #include "tool_report.h"
 
 /* Every json_object_set_new below goes through this, so an allocation
- * failure anywhere turns into one error at the end. */
+ * failure anywhere turns into one error at the end.  Both take value over
+ * whatever happens (a value whose container could not be allocated is
+ * released here; jansson releases it when the insertion fails), so a
+ * report cut short by OOM leaks nothing. */
 typedef struct jctx {
     bool failed;
 } jctx;
 
 static void set(jctx *c, json_t *obj, const char *key, json_t *value)
 {
-    if (obj == NULL || value == NULL ||
-        json_object_set_new(obj, key, value) != 0) {
+    if (obj == NULL || value == NULL) {
+        json_decref(value);
+        c->failed = true;
+    } else if (json_object_set_new(obj, key, value) != 0) {
         c->failed = true;
     }
 }
 
 static void push(jctx *c, json_t *arr, json_t *value)
 {
-    if (arr == NULL || value == NULL || json_array_append_new(arr, value)) {
+    if (arr == NULL || value == NULL) {
+        json_decref(value);
+        c->failed = true;
+    } else if (json_array_append_new(arr, value) != 0) {
         c->failed = true;
     }
 }
@@ -145,10 +153,30 @@ static json_t *rule_obj(jctx *c, const aa_rule_result *rr)
     return o;
 }
 
+/* Bound on the rendered report. */
+#define JSON_MAX ((size_t)256 * 1024 * 1024)
+
+typedef struct sink {
+    aa_buf b;
+    int err; /* the first failed append's aa_err */
+} sink;
+
+static int append_text(const char *buf, size_t size, void *data)
+{
+    sink *k = data;
+    int rc = aa_buf_append(&k->b, buf, size);
+
+    if (rc != AA_OK && k->err == AA_OK) {
+        k->err = rc;
+    }
+    return rc == AA_OK ? 0 : -1;
+}
+
 int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
 {
     json_t *root = json_object(), *window, *rules, *summary;
     jctx c = {false};
+    sink text;
     size_t counts[5], i;
     int rc = 0;
 
@@ -193,15 +221,31 @@ int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
         push(&c, rules, rule_obj(&c, &r->rules[i]));
     }
     set(&c, root, "rules", rules);
-    if (c.failed) {
-        tool_error("JSON report: out of memory");
+    /* rendered whole before writing: out of memory writes nothing rather
+     * than half a document */
+    /* 15 significant digits (DBL_DIG): every decimal of that many digits
+     * survives the round trip through a double, so Unix times keep their
+     * milliseconds ("1795687200.123") and no value shows binary noise */
+    aa_buf_init(&text.b, JSON_MAX);
+    text.err = c.failed ? AA_ENOMEM : AA_OK;
+    if (text.err == AA_OK &&
+        (json_dump_callback(root, append_text, &text,
+                            JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                JSON_REAL_PRECISION(15)) != 0 ||
+         append_text("\n", 1, &text) != 0) &&
+        text.err == AA_OK) {
+        text.err = AA_ENOMEM; /* jansson's own allocation failed */
+    }
+    if (text.err != AA_OK) {
+        tool_error("JSON report: %s", text.err == AA_ETOOBIG
+                                          ? "larger than 256 MiB"
+                                          : aa_strerror(text.err));
         rc = AA_EIO;
-    } else if (json_dumpf(root, fp,
-                          JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                              JSON_REAL_PRECISION(12)) != 0 ||
-               fputc('\n', fp) == EOF || fflush(fp) != 0 || ferror(fp)) {
+    } else if (fwrite(text.b.data, 1, text.b.len, fp) != text.b.len ||
+               fflush(fp) != 0 || ferror(fp)) {
         rc = AA_EIO;
     }
     json_decref(root);
+    aa_buf_release(&text.b);
     return rc;
 }

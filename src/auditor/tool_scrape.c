@@ -25,7 +25,6 @@
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +49,7 @@
 #define DEFAULT_STEP_MS 15000
 #define SITE_METRIC "python_asyncio_block_site_seconds_total"
 #define LOOP_PREFIX "python_asyncio_loop_"
-#define TOP_SITES 5
 #define MAX_RANGE_STEPS 11000
-#define SECRET_MAX 16384
 /* How long a command may take to exit after a signal before SIGKILL. */
 #define KILL_GRACE_MS 5000
 
@@ -454,79 +451,18 @@ static void progress(const tool_config *cfg, const aa_ruleset *rs, aa_tsdb *db,
  */
 
 /*
- * A secret from path without its line ending into *out (malloc'd; the
- * caller wipes and frees it).  Returns false after an error naming flag
- * and path, never the content.
- */
-static bool read_secret(const char *flag, const char *path, char **out)
-{
-    char chunk[1024];
-    aa_buf b;
-    FILE *f;
-    size_t n;
-    bool ok = false;
-
-    *out = NULL;
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        tool_error("%s %s: %s", flag, path, strerror(errno));
-        return false;
-    }
-    aa_buf_init(&b, SECRET_MAX);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (aa_buf_append(&b, chunk, n) != AA_OK) {
-            tool_error("%s %s: larger than %d bytes", flag, path, SECRET_MAX);
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        tool_error("%s %s: %s", flag, path, strerror(errno));
-        goto out;
-    }
-    while (b.len > 0 &&
-           (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r')) {
-        b.data[--b.len] = '\0';
-    }
-    if (b.len == 0) {
-        tool_error("%s %s: the file is empty", flag, path);
-        goto out;
-    }
-    *out = aa_buf_steal(&b);
-    ok = *out != NULL;
-    if (!ok) {
-        tool_error("%s %s: %s", flag, path, aa_strerror(AA_ENOMEM));
-    }
-out:
-    fclose(f);
-    if (b.data != NULL) {
-        explicit_bzero(b.data, b.cap);
-    }
-    aa_buf_release(&b);
-    return ok;
-}
-
-static void wipe(char *s)
-{
-    if (s != NULL) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
-/*
- * The scrape client: the access options of check mode (the same flags
- * and environment variables), no retries (a failed scrape is counted,
- * and the next one comes on schedule), a timeout of one interval at most.
- * Returns 0 or an aa_exit code after printing why.
+ * The scrape client: the access options of check mode (the same flags,
+ * environment variables and secret handling, tool_http_from_cfg), no
+ * retries (a failed scrape is counted, and the next one comes on
+ * schedule), a timeout of one interval at most.  Returns 0 or an aa_exit
+ * code after printing why.
  */
 static int make_scrape_http(const tool_config *cfg, int64_t interval_ms,
                             tool_http **out)
 {
     tool_http_opts o;
     const char **hdrs;
-    const char *env;
-    char *token = NULL, *password = NULL, err[256];
-    int rc = AA_EXIT_USAGE, hrc;
+    int rc;
 
     *out = NULL;
     memset(&o, 0, sizeof(o));
@@ -534,47 +470,6 @@ static int make_scrape_http(const tool_config *cfg, int64_t interval_ms,
     if (hdrs == NULL) {
         tool_error("%s", aa_strerror(AA_ENOMEM));
         return AA_EXIT_UNKNOWN;
-    }
-    if (cfg->bearer_token_file != NULL && cfg->basic_auth_user != NULL) {
-        tool_error("--bearer-token-file and --basic-auth-user: use one of "
-                   "them");
-        goto out;
-    }
-    if (cfg->bearer_token_file != NULL) {
-        if (!read_secret("--bearer-token-file", cfg->bearer_token_file,
-                         &token)) {
-            goto out;
-        }
-    } else if (cfg->basic_auth_user == NULL &&
-               (env = getenv("ASYNC_AUDITOR_BEARER_TOKEN")) != NULL &&
-               env[0] != '\0') {
-        token = aa_strdup(env);
-        if (token == NULL) {
-            tool_error("bearer token: %s", aa_strerror(AA_ENOMEM));
-            rc = AA_EXIT_UNKNOWN;
-            goto out;
-        }
-    }
-    if (cfg->basic_auth_user != NULL) {
-        if (cfg->basic_auth_password_file != NULL) {
-            if (!read_secret("--basic-auth-password-file",
-                             cfg->basic_auth_password_file, &password)) {
-                goto out;
-            }
-        } else if ((env = getenv("ASYNC_AUDITOR_PASSWORD")) != NULL) {
-            password = aa_strdup(env);
-            if (password == NULL) {
-                tool_error("password: %s", aa_strerror(AA_ENOMEM));
-                rc = AA_EXIT_UNKNOWN;
-                goto out;
-            }
-        } else {
-            tool_error("--basic-auth-user %s: no password: set "
-                       "ASYNC_AUDITOR_PASSWORD or "
-                       "--basic-auth-password-file",
-                       cfg->basic_auth_user);
-            goto out;
-        }
     }
     if (cfg->nheaders > 0) {
         memcpy(hdrs, cfg->headers, cfg->nheaders * sizeof(*hdrs));
@@ -585,27 +480,7 @@ static int make_scrape_http(const tool_config *cfg, int64_t interval_ms,
     o.timeout_ms = interval_ms < SCRAPE_MAX_TIMEOUT_MS ? interval_ms
                                                        : SCRAPE_MAX_TIMEOUT_MS;
     o.max_body = SCRAPE_MAX_BODY;
-    o.bearer_token = token;
-    o.basic_user = cfg->basic_auth_user;
-    o.basic_password = password;
-    o.ca_file = cfg->ca_file;
-    o.cert_file = cfg->cert_file;
-    o.key_file = cfg->key_file;
-    o.insecure = cfg->insecure;
-    hrc = tool_http_new(&o, out, err, sizeof(err));
-    if (hrc == AA_EINVAL) {
-        tool_error("%s", err);
-        goto out;
-    }
-    if (hrc != AA_OK) {
-        tool_error("HTTP client: %s", err[0] != '\0' ? err : aa_strerror(hrc));
-        rc = AA_EXIT_UNKNOWN;
-        goto out;
-    }
-    rc = 0;
-out:
-    wipe(token);
-    wipe(password);
+    rc = tool_http_from_cfg(cfg, &o, out);
     free(hdrs);
     return rc;
 }
@@ -876,25 +751,6 @@ out:
 /* ---- evaluation ----------------------------------------------------------
  */
 
-static int set_message(aa_rule_result *rr, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static int set_message(aa_rule_result *rr, const char *fmt, ...)
-{
-    char buf[600];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    free(rr->message);
-    rr->message = aa_strdup(buf);
-    return rr->message != NULL ? AA_OK : AA_ENOMEM;
-}
-
 /* Why a structured rule found nothing, in the words of tool_check.c. */
 static int explain_empty(const tool_config *cfg, const aa_tsdb *db,
                          const aa_rule *rule, aa_rule_result *rr)
@@ -916,7 +772,7 @@ static int explain_empty(const tool_config *cfg, const aa_tsdb *db,
         return rc == AA_ENOMEM ? rc : AA_OK;
     }
     if (nall == 0) {
-        return set_message(
+        return tool_set_message(
             rr, "metric %s has no series%s%s%s; is %s?", rule->metric,
             strcmp(name, rule->metric) != 0 ? " (looked for " : "",
             strcmp(name, rule->metric) != 0 ? name : "",
@@ -926,16 +782,17 @@ static int explain_empty(const tool_config *cfg, const aa_tsdb *db,
                 : "it exported");
     }
     if (n == 0) {
-        return set_message(rr,
-                           "metric %s has series, but none match the "
-                           "rule's where/--selector matchers",
-                           rule->metric);
+        return tool_set_message(rr,
+                                "metric %s has series, but none match the "
+                                "rule's where/--selector matchers",
+                                rule->metric);
     }
-    return set_message(rr,
-                       "metric %s has series, but no value in the window: "
-                       "too few samples for the stat (a rate needs two in "
-                       "the window) or a \"by\" label missing",
-                       rule->metric);
+    return tool_set_message(
+        rr,
+        "metric %s has series, but no value in the window: "
+        "too few samples for the stat (a rate needs two in "
+        "the window) or a \"by\" label missing",
+        rule->metric);
 }
 
 static bool on_loop_metric(const aa_rule *rule)
@@ -944,24 +801,16 @@ static bool on_loop_metric(const aa_rule *rule)
            strncmp(rule->metric, LOOP_PREFIX, strlen(LOOP_PREFIX)) == 0;
 }
 
-static int site_cmp(const void *pa, const void *pb)
-{
-    const aa_sample *a = pa, *b = pb;
-
-    if (a->value > b->value) {
-        return -1;
-    }
-    return a->value < b->value;
-}
-
-/* topk(5, sum by (site) (increase(site_metric[W]))) attached to rr. */
+/* topk(5, sum by (site) (increase(site_metric[W]))) attached to rr, through
+ * aa_rule_result_set_sites (sites with no blocked time are left out). */
 static int attach_sites(const tool_config *cfg, const aa_tsdb *db,
                         int64_t end_ms, int64_t window_ms, aa_rule_result *rr)
 {
     static char *by[] = {"site"};
     aa_rule r;
     aa_vector vec = {NULL, 0};
-    size_t i, n;
+    aa_site *v;
+    size_t i, n = 0;
     int rc;
 
     memset(&r, 0, sizeof(r));
@@ -977,25 +826,23 @@ static int attach_sites(const tool_config *cfg, const aa_tsdb *db,
         aa_vector_clear(&vec);
         return rc == AA_ENOMEM ? rc : AA_OK;
     }
-    qsort(vec.v, vec.n, sizeof(aa_sample), site_cmp);
-    n = vec.n < TOP_SITES ? vec.n : TOP_SITES;
-    rr->sites = calloc(n, sizeof(*rr->sites));
-    if (rr->sites == NULL) {
+    v = calloc(vec.n, sizeof(*v));
+    if (v == NULL) {
         aa_vector_clear(&vec);
         return AA_ENOMEM;
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < vec.n; i++) {
         const char *site = aa_labels_get(&vec.v[i].labels, "site");
 
-        rr->sites[i].site = aa_strdup(site != NULL ? site : "");
-        if (rr->sites[i].site == NULL) {
+        v[n].site = aa_strdup(site != NULL ? site : "");
+        if (v[n].site == NULL) {
             rc = AA_ENOMEM;
             break;
         }
-        rr->sites[i].seconds = vec.v[i].value;
-        rr->nsites = i + 1;
+        v[n++].seconds = vec.v[i].value;
     }
     aa_vector_clear(&vec);
+    aa_rule_result_set_sites(rr, v, n, rc == AA_OK ? AA_TOP_SITES : 0);
     return rc;
 }
 
@@ -1015,22 +862,24 @@ static int eval_rule(const tool_config *cfg, const aa_tsdb *db,
     aa_diag_clear(&diag);
     if (rule->metric == NULL) {
         rr->verdict = AA_VERDICT_ERROR;
-        return set_message(rr,
-                           "rule %s: raw PromQL queries need a Prometheus "
-                           "backend (--target); scrape mode evaluates "
-                           "structured rules only",
-                           rule->id);
+        return tool_set_message(
+            rr,
+            "rule %s: raw PromQL queries need a Prometheus "
+            "backend (--target); scrape mode evaluates "
+            "structured rules only",
+            rule->id);
     }
     if (rule->for_ms > 0) {
         aa_matrix m = {NULL, 0};
-        int64_t steps = rule->for_ms / step_ms;
+        int64_t steps = aa_for_steps(rule->for_ms, step_ms) - 1;
 
         if (steps > MAX_RANGE_STEPS) {
             rr->verdict = AA_VERDICT_ERROR;
-            return set_message(rr,
-                               "rule %s: for: spans %lld steps of the step; "
-                               "at most %d are allowed (raise --step)",
-                               rule->id, (long long)steps, MAX_RANGE_STEPS);
+            return tool_set_message(
+                rr,
+                "rule %s: for: spans %lld steps of the step; "
+                "at most %d are allowed (raise --step)",
+                rule->id, (long long)steps, MAX_RANGE_STEPS);
         }
         rc = aa_eval_range(db, rule, &cfg->selector, end_ms - steps * step_ms,
                            end_ms, step_ms, window_ms, &m, &diag);
@@ -1056,9 +905,9 @@ static int eval_rule(const tool_config *cfg, const aa_tsdb *db,
     }
     if (rc == AA_ESYNTAX || rc == AA_EINVAL || rc == AA_EUNSUPPORTED) {
         rr->verdict = AA_VERDICT_ERROR;
-        return set_message(rr, "rule %s: %s", rule->id,
-                           diag.message[0] != '\0' ? diag.message
-                                                   : aa_strerror(rc));
+        return tool_set_message(rr, "rule %s: %s", rule->id,
+                                diag.message[0] != '\0' ? diag.message
+                                                        : aa_strerror(rc));
     }
     if (rc == AA_OK &&
         (rr->verdict == AA_VERDICT_WARNING ||
@@ -1182,11 +1031,25 @@ int tool_check_local(const tool_config *cfg, const aa_ruleset *rs,
         window_ms = 1;
         start_ms = end_ms - 1;
     }
-    step_ms = cfg->step_ms > 0 ? cfg->step_ms
-              : cfg->samples_path == NULL && cfg->interval_ms > 0
-                  ? cfg->interval_ms
-              : cfg->samples_path == NULL ? 1000
-                                          : DEFAULT_STEP_MS;
+    /* --step, else the scrape interval (a recording's from its points),
+     * else 15 s (SPEC section 4) */
+    if (cfg->step_ms > 0) {
+        step_ms = cfg->step_ms;
+    } else if (cfg->samples_path == NULL) {
+        step_ms = cfg->interval_ms > 0 ? cfg->interval_ms : 1000;
+    } else {
+        step_ms = aa_tsdb_scrape_interval(db);
+        if (step_ms > 0) {
+            tool_verbose(cfg, "step: the recording's scrape interval, %lld ms",
+                         (long long)step_ms);
+        } else {
+            step_ms = DEFAULT_STEP_MS;
+            tool_verbose(cfg,
+                         "step: the recording has no scrape interval; "
+                         "using %lld ms",
+                         (long long)step_ms);
+        }
+    }
 
     r = calloc(1, sizeof(*r));
     if (r == NULL ||

@@ -12,6 +12,7 @@
  * Prometheus's parsers.
  */
 #include "aa/expo.h"
+#include "aa/series.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -120,34 +121,17 @@ aa_expo_format aa_expo_format_sniff(const char *data, size_t len)
     return AA_EXPO_TEXT;
 }
 
+static int append_piece(void *ctx, const char *piece, size_t len)
+{
+    return aa_buf_append(ctx, piece, len);
+}
+
 int aa_expo_escape(aa_buf *out, const char *s, bool label_value)
 {
-    const char *run = s;
-    int rc;
+    int rc = aa_escape(s, label_value, append_piece, out);
 
-    for (; *s != '\0'; s++) {
-        const char *rep = NULL;
-
-        if (*s == '\\') {
-            rep = "\\\\";
-        } else if (*s == '\n') {
-            rep = "\\n";
-        } else if (*s == '"' && label_value) {
-            rep = "\\\"";
-        }
-        if (rep == NULL) {
-            continue;
-        }
-        rc = aa_buf_append(out, run, (size_t)(s - run));
-        if (rc == AA_OK) {
-            rc = aa_buf_append(out, rep, 2);
-        }
-        if (rc != AA_OK) {
-            return rc;
-        }
-        run = s + 1;
-    }
-    return aa_buf_append(out, run, (size_t)(s - run));
+    /* out holds a string afterwards even when s is empty */
+    return rc != AA_OK ? rc : aa_buf_append(out, "", 0);
 }
 
 /* ---- errors --------------------------------------------------------------

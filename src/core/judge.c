@@ -263,20 +263,36 @@ static aa_verdict series_for_verdict(const aa_rule *rule,
     return AA_VERDICT_OK;
 }
 
+int64_t aa_for_steps(int64_t for_ms, int64_t step_ms)
+{
+    int64_t q;
+
+    if (step_ms <= 0) {
+        return -1;
+    }
+    if (for_ms <= 0) {
+        return 1;
+    }
+    q = for_ms / step_ms + (for_ms % step_ms != 0);
+    return q == INT64_MAX ? q : q + 1;
+}
+
 int aa_judge_matrix(const aa_rule *rule, const aa_matrix *m, int64_t end_ms,
                     int64_t step_ms, aa_rule_result *rr)
 {
     slot *slots;
     size_t nslots, i;
+    int64_t npoints;
     int rc = AA_OK;
 
     if (rule == NULL || rr == NULL || step_ms <= 0 || rule->for_ms < 0) {
         return AA_EINVAL;
     }
-    nslots = (size_t)(rule->for_ms / step_ms) + 1;
-    if (nslots > 10 * 1000 * 1000) {
+    npoints = aa_for_steps(rule->for_ms, step_ms);
+    if (npoints > 10 * 1000 * 1000) {
         return AA_ETOOBIG;
     }
+    nslots = (size_t)npoints;
     slots = malloc(nslots * sizeof(*slots));
     if (slots == NULL) {
         return AA_ENOMEM;

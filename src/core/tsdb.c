@@ -775,3 +775,41 @@ int aa_tsdb_points(const aa_tsdb *db, size_t id, int64_t from_ms,
     }
     return AA_OK;
 }
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+int64_t aa_tsdb_scrape_interval(const aa_tsdb *db)
+{
+    aa_point *pts = NULL;
+    int64_t *gaps = NULL;
+    size_t cap = 0, n = 0, nseries = aa_tsdb_nseries(db);
+    int64_t spacing = 0;
+
+    for (size_t id = 0; id < nseries && n < 2; id++) {
+        if (aa_tsdb_points(db, id, INT64_MIN, INT64_MAX, false, &pts, &cap,
+                           &n) != 0) {
+            n = 0;
+            break;
+        }
+    }
+    if (n < 2 || (gaps = malloc((n - 1) * sizeof(*gaps))) == NULL) {
+        goto out;
+    }
+    for (size_t k = 1; k < n; k++) {
+        gaps[k - 1] = pts[k].t_ms - pts[k - 1].t_ms;
+    }
+    qsort(gaps, n - 1, sizeof(*gaps), cmp_i64);
+    spacing = gaps[(n - 1) / 2];
+    if (spacing > 0) {
+        spacing = spacing < 100 ? 100 : (spacing + 50) / 100 * 100;
+    }
+out:
+    free(gaps);
+    free(pts);
+    return spacing;
+}

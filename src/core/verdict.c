@@ -6,6 +6,7 @@
  */
 #include "aa/result.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +132,51 @@ aa_exit aa_exit_code(const aa_report *r, const aa_gate *g, bool incomplete)
         return AA_EXIT_UNKNOWN;
     }
     return AA_EXIT_OK;
+}
+
+static int site_cmp(const void *pa, const void *pb)
+{
+    const aa_site *a = pa, *b = pb;
+
+    if (a->seconds != b->seconds) {
+        return a->seconds > b->seconds ? -1 : 1;
+    }
+    return strcmp(a->site, b->site);
+}
+
+void aa_rule_result_set_sites(aa_rule_result *rr, aa_site *v, size_t n,
+                              size_t top)
+{
+    size_t i, kept = 0;
+
+    for (i = 0; i < rr->nsites; i++) {
+        free(rr->sites[i].site);
+    }
+    free(rr->sites);
+    rr->sites = NULL;
+    rr->nsites = 0;
+    for (i = 0; i < n; i++) {
+        if (v[i].site != NULL && v[i].seconds > 0 && !isinf(v[i].seconds)) {
+            v[kept++] = v[i];
+        } else {
+            free(v[i].site);
+        }
+    }
+    if (kept > 0) {
+        qsort(v, kept, sizeof(*v), site_cmp);
+    }
+    for (i = top; i < kept; i++) {
+        free(v[i].site);
+    }
+    if (kept > top) {
+        kept = top;
+    }
+    if (kept == 0) {
+        free(v);
+        return;
+    }
+    rr->sites = v;
+    rr->nsites = kept;
 }
 
 /* Frees everything rr owns and zeroes it; the rule stays borrowed. */

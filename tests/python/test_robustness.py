@@ -238,9 +238,19 @@ def test_uvloop_heartbeat_mode():
         info = snap["python_asyncio_probe_info"]
         assert info["loop_implementation"] == "uvloop"
         assert snap["python_asyncio_loop_iterations_total"] is None
-        text = _probe.render_metrics()
-        assert "python_asyncio_loop_iterations_total " not in text
-        assert "python_asyncio_loop_lag_seconds_count " in text
+        samples = parse_metrics(_probe.render_metrics())
+        uv = [l.get("loop") for n, l, _ in samples
+              if n == "python_asyncio_probe_info"
+              and l["loop_implementation"] == "uvloop"]
+        assert len(uv) == 1
+
+        def series(name):
+            return [v for n, l, v in samples
+                    if n == name and l.get("loop") == uv[0]]
+
+        assert series("python_asyncio_loop_iterations_total") == []
+        assert series("python_asyncio_loop_ready_callbacks") == []
+        assert len(series("python_asyncio_loop_lag_seconds_count")) == 1
     finally:
         probe.close()
         loop.close()

@@ -485,15 +485,43 @@ static void test_for_several(void)
     CHECK_INT_EQ(rr.verdict, AA_VERDICT_NO_DATA);
     aa_rule_result_clear(&rr);
 
-    /* for shorter than a step: only the last step counts */
+    /* for shorter than a step still needs the step before the last to
+     * breach (Prometheus: true at activeAt and again >= for later) */
     r = for_rule(5000);
-    CHECK_INT_EQ(judge_m(&r, spike, 3, 0, NULL), AA_VERDICT_CRITICAL);
+    CHECK_INT_EQ(judge_m(&r, spike, 3, 0, NULL), AA_VERDICT_OK);
+    {
+        const double two[] = {0.01, 0.3, 0.3};
+        const double gap[] = {0.3, 0.01, 0.3};
+
+        r = for_rule(10000);
+        CHECK_INT_EQ(judge_m(&r, two, 3, 0, NULL), AA_VERDICT_CRITICAL);
+        CHECK_INT_EQ(judge_m(&r, gap, 3, 0, NULL), AA_VERDICT_OK);
+        /* 20s at 15s steps: ceil(4/3) + 1 = 3 breaching points */
+        r = for_rule(20000);
+        CHECK_INT_EQ(judge_m(&r, two, 3, 0, NULL), AA_VERDICT_OK);
+        CHECK_INT_EQ(judge_m(&r, crit, 3, 0, NULL), AA_VERDICT_CRITICAL);
+    }
 
     /* bad step */
     memset(&rr, 0, sizeof(rr));
     CHECK_INT_EQ(aa_judge_matrix(&r, &m, END, 0, &rr), AA_EINVAL);
     CHECK_INT_EQ(aa_judge_matrix(&r, &m, END, -5, &rr), AA_EINVAL);
     aa_rule_result_clear(&rr);
+}
+
+static void test_for_steps(void)
+{
+    CHECK_INT_EQ(aa_for_steps(30000, 15000), 3);
+    CHECK_INT_EQ(aa_for_steps(10000, 15000), 2);
+    CHECK_INT_EQ(aa_for_steps(15000, 15000), 2);
+    CHECK_INT_EQ(aa_for_steps(15001, 15000), 3);
+    CHECK_INT_EQ(aa_for_steps(60000, 15000), 5);
+    CHECK_INT_EQ(aa_for_steps(1, 15000), 2);
+    CHECK_INT_EQ(aa_for_steps(0, 15000), 1);
+    CHECK_INT_EQ(aa_for_steps(-5, 15000), 1);
+    CHECK_INT_EQ(aa_for_steps(30000, 0), -1);
+    CHECK_INT_EQ(aa_for_steps(30000, -1), -1);
+    CHECK_INT_EQ(aa_for_steps(INT64_MAX, 1), INT64_MAX);
 }
 
 int main(void)
@@ -506,5 +534,6 @@ int main(void)
     test_empty();
     test_for();
     test_for_several();
+    test_for_steps();
     return check_report("test_judge");
 }

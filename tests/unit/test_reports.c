@@ -154,6 +154,12 @@ static void test_helpers(void)
     CHECK_STR_EQ(tool_fmt_seconds(1.5, b, sizeof(b)), "1.5s");
     CHECK_STR_EQ(tool_fmt_seconds(0, b, sizeof(b)), "0s");
     CHECK_STR_EQ(tool_fmt_seconds(INFINITY, b, sizeof(b)), "+Inf");
+    CHECK_STR_EQ(tool_fmt_unit(TOOL_UNIT_SECONDS, 0.25, b, sizeof(b)),
+                 "250ms");
+    CHECK_STR_EQ(tool_fmt_unit(TOOL_UNIT_PERCENT, 0.125, b, sizeof(b)),
+                 "12.5%");
+    CHECK_STR_EQ(tool_fmt_unit(TOOL_UNIT_PERCENT, NAN, b, sizeof(b)), "NaN");
+    CHECK_STR_EQ(tool_fmt_unit(TOOL_UNIT_NONE, 42, b, sizeof(b)), "42");
     CHECK_STR_EQ(tool_fmt_number(NAN, b, sizeof(b)), "NaN");
     CHECK_STR_EQ(tool_fmt_number(-INFINITY, b, sizeof(b)), "-Inf");
     CHECK_STR_EQ(tool_fmt_number(42, b, sizeof(b)), "42");
@@ -446,6 +452,94 @@ static void test_invalid_utf8(void)
                  "1 critical, 0 warning, 2 ok, 1 no data, 1 error");
 }
 
+/* Unix times keep their milliseconds in JSON. */
+static void test_json_unix_ms(void)
+{
+    tool_config cfg;
+    int64_t start = report.start_ms, end = report.end_ms;
+    char *s;
+
+    memset(&cfg, 0, sizeof(cfg));
+    report.start_ms = 1795686899999;
+    report.end_ms = 1795687200123;
+    s = render(tool_report_json, &cfg);
+    CHECK_STR_CONTAINS(s, "\"start_unix\": 1795686899.999,");
+    CHECK_STR_CONTAINS(s, "\"end_unix\": 1795687200.123,");
+    CHECK_STR_CONTAINS(s, "\"seconds\": 300.124");
+    free(s);
+    report.start_ms = start;
+    report.end_ms = end;
+}
+
+/* jansson's allocator for test_json_oom: fails every call after the
+ * first alloc_budget ones and counts the blocks alive. */
+static long alloc_budget, alloc_live;
+
+static void *counting_malloc(size_t n)
+{
+    void *p;
+
+    if (alloc_budget <= 0) {
+        return NULL;
+    }
+    alloc_budget--;
+    p = malloc(n);
+    if (p != NULL) {
+        alloc_live++;
+    }
+    return p;
+}
+
+static void counting_free(void *p)
+{
+    if (p != NULL) {
+        alloc_live--;
+    }
+    free(p);
+}
+
+/* The JSON writer out of memory at every allocation in turn: it fails
+ * cleanly, writes nothing and leaks nothing; and tool_reports_write
+ * reports a stdout report lost that way (the exit code depends on it). */
+static void test_json_oom(void)
+{
+    tool_config cfg;
+    long budget;
+    int rc = -1;
+
+    memset(&cfg, 0, sizeof(cfg));
+    json_set_alloc_funcs(counting_malloc, counting_free);
+    for (budget = 0; budget < 100000 && rc != 0; budget++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *fp = open_memstream(&buf, &len);
+
+        CHECK(fp != NULL);
+        if (fp == NULL) {
+            break;
+        }
+        alloc_budget = budget;
+        alloc_live = 0;
+        rc = tool_report_json(&cfg, &report, fp);
+        fclose(fp);
+        CHECK_INT_EQ(alloc_live, 0);
+        if (rc != 0) {
+            CHECK_INT_EQ(len, 0);
+        }
+        free(buf);
+    }
+    CHECK_INT_EQ(rc, 0);
+    CHECK(budget > 10);
+
+    cfg.format = TOOL_FORMAT_JSON;
+    alloc_budget = 0;
+    alloc_live = 0;
+    CHECK_INT_EQ(tool_reports_write(&cfg, &report), -1);
+    CHECK_INT_EQ(alloc_live, 0);
+    CHECK(!ferror(stdout));
+    json_set_alloc_funcs(malloc, free);
+}
+
 int main(void)
 {
     build();
@@ -457,6 +551,8 @@ int main(void)
     test_github();
     test_files();
     test_invalid_utf8();
+    test_json_oom();
+    test_json_unix_ms();
     {
         size_t i;
 

@@ -212,11 +212,46 @@ static void test_meta_and_select(void)
     aa_tsdb_free(db);
 }
 
+static void test_scrape_interval(void)
+{
+    aa_tsdb *db = NULL;
+    size_t one, two;
+    int64_t t = 1000000;
+    int i;
+
+    CHECK_INT_EQ(aa_tsdb_new(&db), AA_OK);
+    CHECK_INT_EQ(aa_tsdb_scrape_interval(db), 0); /* no series */
+    one = series(db, "m", "single");
+    CHECK_INT_EQ(aa_tsdb_append(db, one, t, 1), AA_OK);
+    CHECK_INT_EQ(aa_tsdb_scrape_interval(db), 0); /* one point only */
+    two = series(db, "m", "many");
+    /* 5 s scrapes with jitter, and one last scrape 300 ms after the
+     * previous (the command exited): the median ignores it */
+    for (i = 0; i < 6; i++) {
+        t += i % 2 == 0 ? 5030 : 4980;
+        CHECK_INT_EQ(aa_tsdb_append(db, two, t, 1), AA_OK);
+    }
+    CHECK_INT_EQ(aa_tsdb_append(db, two, t + 300, 1), AA_OK);
+    CHECK_INT_EQ(aa_tsdb_scrape_interval(db), 5000);
+    aa_tsdb_free(db);
+
+    /* sub-100 ms spacing rounds up to 100 ms */
+    CHECK_INT_EQ(aa_tsdb_new(&db), AA_OK);
+    one = series(db, "m", NULL);
+    for (i = 0; i < 4; i++) {
+        CHECK_INT_EQ(aa_tsdb_append(db, one, 1000 + i * 20, 1), AA_OK);
+    }
+    CHECK_INT_EQ(aa_tsdb_scrape_interval(db), 100);
+    aa_tsdb_free(db);
+    CHECK_INT_EQ(aa_tsdb_scrape_interval(NULL), 0);
+}
+
 int main(void)
 {
     test_identity_and_points();
     test_many_series();
     test_staleness();
     test_meta_and_select();
+    test_scrape_interval();
     return check_report("test_tsdb");
 }

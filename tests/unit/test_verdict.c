@@ -3,6 +3,7 @@
  * code of SPEC section 6 under every gate, and that freeing a fully
  * populated report releases everything (valgrind checks the rest).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,11 +218,60 @@ static void test_free_populated(void)
     aa_labels_clear(&ls);
 }
 
+static void test_sites(void)
+{
+    static const char *const names[] = {
+        "a.py:1 idle", "a.py:2 worst", "a.py:3 nan", "a.py:4 neg",
+        "a.py:5 tie",  "a.py:6 inf",   "a.py:7 tie"};
+    const double secs[] = {0.0, 3.0, NAN, -1.0, 0.5, INFINITY, 0.5};
+    aa_rule_result rr;
+    aa_site *v;
+    size_t i, n = sizeof(secs) / sizeof(secs[0]);
+
+    memset(&rr, 0, sizeof(rr));
+    v = calloc(n, sizeof(*v));
+    CHECK(v != NULL);
+    for (i = 0; i < n; i++) {
+        v[i].site = strdup(names[i]);
+        v[i].seconds = secs[i];
+    }
+    aa_rule_result_set_sites(&rr, v, n, AA_TOP_SITES);
+    CHECK_INT_EQ(rr.nsites, 3);
+    CHECK_STR_EQ(rr.sites[0].site, "a.py:2 worst");
+    CHECK_STR_EQ(rr.sites[1].site, "a.py:5 tie");
+    CHECK_STR_EQ(rr.sites[2].site, "a.py:7 tie");
+
+    /* cut to top; replacing frees the old list */
+    v = calloc(n, sizeof(*v));
+    CHECK(v != NULL);
+    for (i = 0; i < n; i++) {
+        v[i].site = strdup(names[i]);
+        v[i].seconds = (double)(i + 1);
+    }
+    aa_rule_result_set_sites(&rr, v, n, 2);
+    CHECK_INT_EQ(rr.nsites, 2);
+    CHECK_STR_EQ(rr.sites[0].site, "a.py:7 tie");
+    CHECK_DBL_NEAR(rr.sites[1].seconds, 6.0, 1e-12);
+
+    /* nothing blocked: no list at all */
+    v = calloc(1, sizeof(*v));
+    CHECK(v != NULL);
+    v[0].site = strdup("a.py:1 idle");
+    v[0].seconds = 0.0;
+    aa_rule_result_set_sites(&rr, v, 1, AA_TOP_SITES);
+    CHECK_INT_EQ(rr.nsites, 0);
+    CHECK(rr.sites == NULL);
+    aa_rule_result_set_sites(&rr, NULL, 0, AA_TOP_SITES);
+    CHECK_INT_EQ(rr.nsites, 0);
+    aa_rule_result_clear(&rr);
+}
+
 int main(void)
 {
     test_names();
     test_status();
     test_exit_codes();
     test_free_populated();
+    test_sites();
     return check_report("test_verdict");
 }
