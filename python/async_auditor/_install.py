@@ -22,6 +22,19 @@ _probes = {}  # id(loop) -> Probe
 _anyio_users = 0
 _anyio_orig = None
 _DEFAULT_ADDRESS = "127.0.0.1:9464"
+# How a blocking episode's site is named (aap_stack_site_frame() in the C
+# library): frames of asyncio and of this package are the loop's machinery,
+# and so are these stdlib modules when asyncio called them; the site is the
+# code the loop ran that called into them, not a line inside asyncio.
+_SITE_MACHINERY = tuple(os.path.join(os.path.dirname(os.path.abspath(m)), "")
+                        for m in (asyncio.__file__, __file__))
+_STDLIB = os.path.dirname(os.path.abspath(os.__file__))
+_SITE_HELPERS = tuple(os.path.join(_STDLIB, name) for name in (
+    "_weakrefset.py", "weakref.py", "threading.py", "selectors.py",
+    "socket.py", "ssl.py", "contextlib.py", "functools.py", "inspect.py",
+    "traceback.py", "linecache.py", "reprlib.py", "warnings.py", "enum.py",
+    "types.py", "heapq.py", "collections" + os.sep,
+    "concurrent" + os.sep, "logging" + os.sep))
 
 
 def _threshold_from_env(value):
@@ -123,6 +136,18 @@ def _make_submit(core, which, orig):
     return submit
 
 
+class _Unraisable:
+    """What sys.unraisablehook expects: a hook failure is reported, never
+    raised into the user's code."""
+
+    def __init__(self, exc, obj):
+        self.exc_type = type(exc)
+        self.exc_value = exc
+        self.exc_traceback = exc.__traceback__
+        self.err_msg = "async_auditor: instrumenting the default executor"
+        self.object = obj
+
+
 def _anyio_capacity():
     try:
         import anyio.to_thread
@@ -214,6 +239,7 @@ class Probe:
         self._executor = None
         self._executor_submit = None
         self._executor_shutdown = None
+        self._set_executor = None
         self._anyio = False
 
     # -- attaching -------------------------------------------------------
@@ -266,18 +292,55 @@ class Probe:
             executor = concurrent.futures.ThreadPoolExecutor(
                 thread_name_prefix="asyncio")
             loop.set_default_executor(executor)
-            if self.mode == "heartbeat":
-                # The loop shuts its default executor down when it is
-                # closing (asyncio.run, loop.close()): from then on a
-                # silent heartbeat means "not running", not "blocked".
-                core, orig_shutdown = self._core, executor.shutdown
+        self._hook_set_default_executor()
+        self._instrument_executor(executor)
 
-                def shutdown(*args, **kwargs):
-                    core.closing_hint()
-                    return orig_shutdown(*args, **kwargs)
+    def _hook_set_default_executor(self):
+        """Follow loop.set_default_executor() calls made after install()
+        (an app's lifespan often sets its own pool).  An instance
+        attribute, so nothing runs per job; loops without a __dict__
+        (uvloop) cannot be followed."""
+        loop = self.loop
+        try:
+            orig = loop.set_default_executor
+        except AttributeError:
+            return
+        probe = self
 
+        def set_default_executor(executor):
+            result = orig(executor)
+            try:
+                if not probe._core.closed:
+                    probe._release_executor()
+                    probe._instrument_executor(executor)
+            except Exception as e:
+                sys.unraisablehook(_Unraisable(e, set_default_executor))
+            return result
+
+        set_default_executor._async_auditor_orig = orig
+        try:
+            loop.set_default_executor = set_default_executor
+        except (AttributeError, TypeError):
+            return
+        self._set_executor = set_default_executor
+
+    def _instrument_executor(self, executor):
+        if self.mode == "heartbeat" and executor is not None:
+            # The loop shuts its default executor down when it is closing
+            # (asyncio.run, loop.close()): from then on a silent heartbeat
+            # means "not running", not "blocked".
+            core, orig_shutdown = self._core, executor.shutdown
+
+            def shutdown(*args, **kwargs):
+                core.closing_hint()
+                return orig_shutdown(*args, **kwargs)
+
+            try:
                 executor.shutdown = shutdown
+                self._executor = executor
                 self._executor_shutdown = shutdown
+            except (AttributeError, TypeError):
+                pass
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
             return
         submit = _make_submit(self._core, _probe.EXEC_DEFAULT,
@@ -287,6 +350,26 @@ class Probe:
         self._executor_submit = submit
         self._core.exec_enable(_probe.EXEC_DEFAULT,
                                getattr(executor, "_max_workers", 0))
+
+    def _release_executor(self):
+        """Restore the instrumented executor's own submit/shutdown; jobs
+        already submitted still report to this probe until they end."""
+        ex = self._executor
+        if ex is None:
+            return
+        if self._executor_submit is not None and \
+                ex.__dict__.get("submit") is self._executor_submit:
+            orig = self._executor_submit._async_auditor_orig
+            if getattr(orig, "__self__", None) is ex and \
+                    getattr(orig, "__func__", None) is type(ex).submit:
+                del ex.submit
+            else:
+                ex.submit = orig
+        if self._executor_shutdown is not None and \
+                ex.__dict__.get("shutdown") is self._executor_shutdown:
+            del ex.shutdown
+        self._executor = self._executor_submit = None
+        self._executor_shutdown = None
 
     # -- detaching -------------------------------------------------------
     def _detach(self):
@@ -311,21 +394,16 @@ class Probe:
             except Exception:
                 pass
             self._factory = None
-        if self._executor is not None:
-            ex = self._executor
-            if ex.__dict__.get("submit") is self._executor_submit:
-                orig = self._executor_submit._async_auditor_orig
-                if getattr(orig, "__self__", None) is ex and \
-                        getattr(orig, "__func__", None) is \
-                        type(ex).submit:
-                    del ex.submit
+        if self._set_executor is not None:
+            if loop.__dict__.get("set_default_executor") is \
+                    self._set_executor:
+                orig = self._set_executor._async_auditor_orig
+                if getattr(orig, "__self__", None) is loop:
+                    del loop.set_default_executor
                 else:
-                    ex.submit = orig
-            if self._executor_shutdown is not None and \
-                    ex.__dict__.get("shutdown") is self._executor_shutdown:
-                del ex.shutdown
-            self._executor = self._executor_submit = None
-            self._executor_shutdown = None
+                    loop.set_default_executor = orig
+            self._set_executor = None
+        self._release_executor()
         if self._anyio:
             _anyio_release()
             self._anyio = False
@@ -407,7 +485,8 @@ def install(loop=None, *, lag_interval=0.01, block_threshold=None,
             heartbeat = not _has_selector(loop)
             core = _probe.Loop(threading.current_thread().name,
                                _loop_implementation(loop), lag_interval,
-                               threshold, bool(stacks), heartbeat)
+                               threshold, bool(stacks), heartbeat,
+                               _SITE_MACHINERY, _SITE_HELPERS)
             probe = Probe(loop, core, lag_interval, threshold, bool(stacks),
                           heartbeat)
             try:

@@ -135,6 +135,38 @@ typedef struct {
     PyObject *impl;
 } LoopObject;
 
+/* Add the path prefixes of seq (None: none) to r as machinery or helper
+ * prefixes; -1 with an exception set on a bad value. */
+static int site_rules_fill(aap_site_rules *r, PyObject *seq, int helper)
+{
+    PyObject *fast;
+    Py_ssize_t i, n;
+    int rc = 0;
+
+    if (!seq || seq == Py_None) {
+        return 0;
+    }
+    fast = PySequence_Fast(seq, "site prefixes must be a sequence");
+    if (!fast) {
+        return -1;
+    }
+    n = PySequence_Fast_GET_SIZE(fast);
+    for (i = 0; i < n && rc == 0; i++) {
+        const char *p = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(fast, i));
+        int e;
+
+        if (!p) {
+            rc = -1;
+        } else if ((e = aap_site_rules_add(r, p, helper)) < 0) {
+            PyErr_Format(PyExc_ValueError, "site prefix %R: %s",
+                         PySequence_Fast_GET_ITEM(fast, i), aap_strerror(e));
+            rc = -1;
+        }
+    }
+    Py_DECREF(fast);
+    return rc;
+}
+
 static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"name",
@@ -143,15 +175,20 @@ static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
                              "block_threshold",
                              "stacks",
                              "heartbeat",
+                             "site_machinery",
+                             "site_helpers",
                              NULL};
     const char *name, *impl;
     double lag, thr;
     int stacks = 1, heartbeat = 0, rc;
+    PyObject *machinery = NULL, *helpers = NULL;
+    aap_site_rules *rules;
     aap_loop_config cfg;
     LoopObject *self;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ssdd|pp", kwlist, &name, &impl,
-                                     &lag, &thr, &stacks, &heartbeat)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ssdd|ppOO", kwlist, &name,
+                                     &impl, &lag, &thr, &stacks, &heartbeat,
+                                     &machinery, &helpers)) {
         return NULL;
     }
     if (!(lag > 0 && lag < 3600) || !(thr > 0 && thr < 3600)) {
@@ -160,8 +197,18 @@ static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
                         "seconds");
         return NULL;
     }
+    rules = PyMem_Calloc(1, sizeof(*rules));
+    if (!rules) {
+        return PyErr_NoMemory();
+    }
+    if (site_rules_fill(rules, machinery, 0) < 0 ||
+        site_rules_fill(rules, helpers, 1) < 0) {
+        PyMem_Free(rules);
+        return NULL;
+    }
     self = (LoopObject *)type->tp_alloc(type, 0);
     if (!self) {
+        PyMem_Free(rules);
         return NULL;
     }
     memset(&cfg, 0, sizeof(cfg));
@@ -174,7 +221,9 @@ static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     cfg.mode = heartbeat ? AAP_MODE_HEARTBEAT : AAP_MODE_SELECTOR;
     cfg.tstate = (uintptr_t)PyThreadState_Get();
     cfg.layout = &layout;
+    cfg.site_rules = rules;
     rc = aap_loop_new(&cfg, &self->L);
+    PyMem_Free(rules);
     if (rc < 0) {
         Py_DECREF(self);
         return raise_aap(PyType_GetModuleState(type), rc, 0, "install");
@@ -1645,7 +1694,8 @@ static int mod_exec(PyObject *m)
     if (PyModule_AddStringConstant(m, "__version__", AAP_VERSION) < 0 ||
         PyModule_AddIntConstant(m, "stacks_supported", layout.supported) < 0 ||
         PyModule_AddIntConstant(m, "EXEC_DEFAULT", AAP_EXEC_DEFAULT) < 0 ||
-        PyModule_AddIntConstant(m, "EXEC_ANYIO", AAP_EXEC_ANYIO) < 0) {
+        PyModule_AddIntConstant(m, "EXEC_ANYIO", AAP_EXEC_ANYIO) < 0 ||
+        PyModule_AddIntConstant(m, "SITES_MAX", AAP_SITES_MAX) < 0) {
         return -1;
     }
     return 0;

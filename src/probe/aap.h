@@ -171,6 +171,38 @@ int aap_linetable_line(const uint8_t *tab, size_t len, int firstlineno,
 int aap_stack_capture(const aap_pylayout *lay, uintptr_t tstate,
                       aap_stack *out);
 
+/*
+ * How a blocking episode's site is chosen from its stack.  "machinery"
+ * prefixes (asyncio's package, the probe's own) mark the event loop's own
+ * code; "helper" prefixes (stdlib modules asyncio calls into: weak sets,
+ * threading, selectors, logging ...) count as machinery only when asyncio
+ * called them.  A user's own code between them always stops the skipping.
+ */
+#define AAP_SITE_RULES_MAX 32
+
+typedef struct aap_site_rules {
+    size_t n;
+    char prefix[AAP_SITE_RULES_MAX][AAP_FILE_MAX];
+    unsigned char helper[AAP_SITE_RULES_MAX];
+} aap_site_rules;
+
+/* Add a prefix (copied); AAP_EINVAL when empty or not shorter than
+ * AAP_FILE_MAX (it could not match a bounded file name exactly),
+ * AAP_ETOOBIG when the table is full. */
+int aap_site_rules_add(aap_site_rules *r, const char *prefix, int helper);
+
+/*
+ * The frame of st that names a blocking episode's site.  When the
+ * innermost frames are machinery (possibly below helpers it called), the
+ * site is the first frame outside that run, provided more machinery
+ * encloses it, i.e. it is code the loop ran that called into asyncio (a
+ * fan-out calling create_task).  Otherwise (the innermost frame is the
+ * user's, or only the program's entry point around asyncio.run() lies
+ * outside) it is the innermost frame.  Returns an index into st->frames,
+ * -1 only when st has no frames; r NULL means no rules.
+ */
+int aap_stack_site_frame(const aap_stack *st, const aap_site_rules *r);
+
 /* ---- per-loop state ------------------------------------------------- */
 
 enum { AAP_EXEC_DEFAULT = 0, AAP_EXEC_ANYIO = 1, AAP_EXEC_N = 2 };
@@ -192,6 +224,9 @@ typedef struct aap_loop_config {
     int mode;                   /* enum aap_mode */
     uintptr_t tstate;           /* loop thread's PyThreadState, or 0 */
     const aap_pylayout *layout; /* borrowed, must outlive the loop */
+    /* how sites are named (aap_stack_site_frame); copied; NULL: the
+     * innermost frame */
+    const aap_site_rules *site_rules;
 } aap_loop_config;
 
 /* Create and register a loop; starts the watchdog if needed. */
@@ -265,6 +300,11 @@ typedef struct aap_site_value {
 
 /* Copy the site counters; *n set to the number written (<= max). */
 void aap_loop_sites(aap_loop *L, aap_site_value *out, size_t max, size_t *n);
+/* Charge ns of blocked time to site at monotonic time now, through the
+ * same table and eviction policy the watchdog uses (library-internal:
+ * for tests of that policy). */
+void aap_loop_site_charge(aap_loop *L, const char *site, uint64_t now,
+                          uint64_t ns);
 
 /* One blocking episode (recent, or the one in progress). */
 typedef struct aap_episode_info {
@@ -312,12 +352,6 @@ int aap_exporter_port(void);
 void aap_shutdown(void);
 /* After fork in the child: restart the watchdog if loops exist. */
 int aap_after_fork_restart(void);
-
-/* Library-internal: shared between the probe's own C files. */
-void aap_http_render(aap_text *t);
-/* fork handling: phase 0 prepare, 1 parent, 2 child */
-void aap_http_fork(int phase);
-void aap_exporter_fork(int phase);
 
 /* Library-internal: shared between the probe's own C files. */
 void aap_http_render(aap_text *t);

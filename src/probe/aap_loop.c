@@ -34,9 +34,16 @@ typedef struct exec_state {
     aap_hist wait, run;
 } exec_state;
 
+/* Eviction window: a full site table gives up the slot with the least
+ * blocked time in the current and previous window (5 to 10 minutes). */
+#define SITE_WINDOW_NS (300ull * 1000000000ull)
+
 typedef struct site_slot {
     char site[AAP_SITE_LEN];
-    _Atomic uint64_t ns;
+    _Atomic uint64_t ns; /* exported counter */
+    uint64_t win;        /* window index win_ns[0] belongs to */
+    uint64_t win_ns[2];  /* blocked time in window win and win - 1 */
+    uint64_t last_ns;    /* last time anything was charged */
 } site_slot;
 
 typedef struct episode {
@@ -58,6 +65,7 @@ struct aap_loop {
     int mode;
     _Atomic uintptr_t tstate;
     const aap_pylayout *layout;
+    aap_site_rules site_rules;
 
     /* written by the loop thread, read by the watchdog/exporter */
     _Atomic uint64_t busy_since; /* 0: waiting for I/O */
@@ -177,22 +185,76 @@ static void site_format(const aap_frame *f, char *out, size_t cap)
     snprintf(out, cap, "%s:%d %s", f->file, f->line, f->func);
 }
 
-/* Index of site in L's table, adding it if there is room, else "other".
- * Called with L->lock held. */
-static int site_index(aap_loop *L, const char *site)
+/* Blocked time charged to slot k in the current and previous window. */
+static uint64_t site_recent(const site_slot *k, uint64_t win)
 {
-    int i;
+    if (k->win == win) {
+        return k->win_ns[0] + k->win_ns[1];
+    }
+    return k->win + 1 == win ? k->win_ns[0] : 0;
+}
+
+/* Index of site in L's table at monotonic time now.  A new site takes a
+ * free slot; when all AAP_SITES_MAX are taken it takes the slot with the
+ * least blocked time in the last one or two windows (ties: the one
+ * charged longest ago), whose series then disappears.  Slots charged in
+ * the episode in progress are never given up; if no other slot is left
+ * the site is counted as "other".  Called with L->lock held. */
+static int site_index(aap_loop *L, const char *site, uint64_t now)
+{
+    uint64_t win = now / SITE_WINDOW_NS, best_recent = 0;
+    site_slot *k;
+    int i, victim = -1;
 
     for (i = 0; i < L->nsites; i++) {
         if (strcmp(L->sites[i].site, site) == 0) {
             return i;
         }
     }
-    if (L->nsites >= AAP_SITES_MAX) {
-        return AAP_SITES_MAX;
+    if (L->nsites < AAP_SITES_MAX) {
+        victim = L->nsites++;
+    } else {
+        for (i = 0; i < AAP_SITES_MAX; i++) {
+            uint64_t r = site_recent(&L->sites[i], win);
+
+            if (L->ep_open && L->ep_site_ns[i]) {
+                continue;
+            }
+            if (victim < 0 || r < best_recent ||
+                (r == best_recent &&
+                 L->sites[i].last_ns < L->sites[victim].last_ns)) {
+                victim = i;
+                best_recent = r;
+            }
+        }
+        if (victim < 0) {
+            return AAP_SITES_MAX;
+        }
     }
-    snprintf(L->sites[L->nsites].site, AAP_SITE_LEN, "%s", site);
-    return L->nsites++;
+    k = &L->sites[victim];
+    snprintf(k->site, AAP_SITE_LEN, "%s", site);
+    atomic_store_explicit(&k->ns, 0, memory_order_relaxed);
+    k->win = win;
+    k->win_ns[0] = k->win_ns[1] = 0;
+    k->last_ns = now;
+    L->ep_site_ns[victim] = 0;
+    return victim;
+}
+
+/* Charge d ns of blocked time, ending at now, to slot site. */
+static void site_charge(aap_loop *L, int site, uint64_t now, uint64_t d)
+{
+    site_slot *k = &L->sites[site];
+    uint64_t win = now / SITE_WINDOW_NS;
+
+    if (k->win != win) {
+        k->win_ns[1] = k->win + 1 == win ? k->win_ns[0] : 0;
+        k->win_ns[0] = 0;
+        k->win = win;
+    }
+    k->win_ns[0] += d;
+    k->last_ns = now;
+    atomic_fetch_add_explicit(&k->ns, d, memory_order_relaxed);
 }
 
 static void attribute(aap_loop *L, int site, uint64_t until)
@@ -203,9 +265,17 @@ static void attribute(aap_loop *L, int site, uint64_t until)
         return;
     }
     d = until - L->ep_attributed;
-    atomic_fetch_add_explicit(&L->sites[site].ns, d, memory_order_relaxed);
+    site_charge(L, site, until, d);
     L->ep_site_ns[site] += d;
     L->ep_attributed = until;
+}
+
+void aap_loop_site_charge(aap_loop *L, const char *site, uint64_t now,
+                          uint64_t ns)
+{
+    pthread_mutex_lock(&L->lock);
+    site_charge(L, site_index(L, site, now), now, ns);
+    pthread_mutex_unlock(&L->lock);
 }
 
 static char *stack_text(const aap_stack *st)
@@ -260,8 +330,9 @@ static void ep_sample(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
     if (st && st->n > 0) {
         char s[AAP_SITE_LEN];
 
-        site_format(&st->frames[0], s, sizeof(s));
-        site = site_index(L, s);
+        site_format(&st->frames[aap_stack_site_frame(st, &L->site_rules)], s,
+                    sizeof(s));
+        site = site_index(L, s, now);
     } else {
         site = L->ep_last_site;
     }
@@ -444,6 +515,9 @@ static void loop_reset(aap_loop *L)
     }
     for (k = 0; k <= AAP_SITES_MAX; k++) {
         atomic_store(&L->sites[k].ns, 0);
+        L->sites[k].win = 0;
+        L->sites[k].win_ns[0] = L->sites[k].win_ns[1] = 0;
+        L->sites[k].last_ns = 0;
     }
     L->nsites = 0;
     if (L->ep_open) {
@@ -510,6 +584,9 @@ int aap_loop_new(const aap_loop_config *cfg, aap_loop **out)
     L->mode = cfg->mode;
     atomic_store(&L->tstate, cfg->tstate);
     L->layout = cfg->layout;
+    if (cfg->site_rules) {
+        L->site_rules = *cfg->site_rules;
+    }
     aap_hist_init(&L->lag, aap_bounds_lag, aap_nbounds_lag);
     aap_hist_init(&L->block, aap_bounds_block, aap_nbounds_block);
     for (k = 0; k < AAP_EXEC_N; k++) {

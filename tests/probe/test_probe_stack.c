@@ -215,9 +215,103 @@ static void test_mem_read(void)
     munmap(p, (size_t)pg);
 }
 
+static void set_frames(aap_stack *st, const char *const *files, int n)
+{
+    int i;
+
+    memset(st, 0, sizeof(*st));
+    for (i = 0; i < n; i++) {
+        snprintf(st->frames[i].file, AAP_FILE_MAX, "%s", files[i]);
+        snprintf(st->frames[i].func, AAP_FUNC_MAX, "f%d", i);
+        st->frames[i].line = i + 1;
+    }
+    st->n = n;
+}
+
+static void add_rules(aap_site_rules *r)
+{
+    memset(r, 0, sizeof(*r));
+    CHECK_INT_EQ(aap_site_rules_add(r, "/py/asyncio/", 0), 0);
+    CHECK_INT_EQ(aap_site_rules_add(r, "/sp/async_auditor/", 0), 0);
+    CHECK_INT_EQ(aap_site_rules_add(r, "/py/_weakrefset.py", 1), 0);
+}
+
+/* Which frame names the site: innermost first in every list below. */
+static void test_site_frame(void)
+{
+    /* create_task called by the user's fan-out; the weak set of all tasks
+     * is updated inside it */
+    static const char *const fan[] = {
+        "/py/_weakrefset.py", "/py/asyncio/base_events.py", "/app/svc.py",
+        "/py/asyncio/events.py", "/py/asyncio/base_events.py",
+        "/py/asyncio/runners.py", "/app/m.py"};
+    /* the user's own line is innermost */
+    static const char *const own[] = {"/app/svc.py", "/py/asyncio/events.py",
+                                      "/app/m.py"};
+    /* the user's code uses a helper directly: it stays the site */
+    static const char *const direct[] = {"/py/_weakrefset.py", "/app/svc.py",
+                                         "/py/asyncio/events.py"};
+    /* a user's task factory called by asyncio blocks */
+    static const char *const factory[] = {
+        "/app/factory.py", "/py/asyncio/base_events.py", "/app/svc.py",
+        "/py/asyncio/events.py"};
+    /* the loop's own machinery, only the entry point outside it */
+    static const char *const mach[] = {"/py/asyncio/base_events.py",
+                                       "/py/asyncio/base_events.py",
+                                       "/app/m.py"};
+    static const char *const all[] = {"/py/asyncio/base_events.py",
+                                      "/sp/async_auditor/_install.py"};
+    /* a directory that only shares the prefix's text up to the slash */
+    static const char *const near[] = {
+        "/py/asyncio_extra/x.py", "/py/asyncio/base_events.py", "/app/s.py",
+        "/py/asyncio/events.py"};
+    aap_site_rules *r = malloc(sizeof(*r));
+    aap_stack *st = malloc(sizeof(*st));
+    char long_prefix[AAP_FILE_MAX + 1];
+    int i;
+
+    CHECK(st != NULL && r != NULL);
+    if (!st || !r) {
+        free(st);
+        free(r);
+        return;
+    }
+    add_rules(r);
+    set_frames(st, fan, 7);
+    CHECK_INT_EQ(aap_stack_site_frame(st, r), 2);
+    CHECK_INT_EQ(aap_stack_site_frame(st, NULL), 0);
+    set_frames(st, own, 3);
+    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
+    set_frames(st, direct, 3);
+    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
+    set_frames(st, factory, 4);
+    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
+    set_frames(st, mach, 3);
+    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
+    set_frames(st, all, 2);
+    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
+    set_frames(st, near, 4);
+    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
+    set_frames(st, fan, 0);
+    CHECK_INT_EQ(aap_stack_site_frame(st, r), -1);
+
+    /* bounded table, no empty or over-long prefix */
+    CHECK_INT_EQ(aap_site_rules_add(r, "", 0), AAP_EINVAL);
+    memset(long_prefix, 'a', AAP_FILE_MAX);
+    long_prefix[AAP_FILE_MAX] = '\0';
+    CHECK_INT_EQ(aap_site_rules_add(r, long_prefix, 0), AAP_EINVAL);
+    for (i = 3; i < AAP_SITE_RULES_MAX; i++) {
+        CHECK_INT_EQ(aap_site_rules_add(r, "/x/", 1), 0);
+    }
+    CHECK_INT_EQ(aap_site_rules_add(r, "/x/", 1), AAP_ETOOBIG);
+    free(st);
+    free(r);
+}
+
 int main(void)
 {
     test_walk();
     test_mem_read();
+    test_site_frame();
     return check_report("test_probe_stack");
 }

@@ -150,6 +150,82 @@ static void test_heartbeat(void)
     aap_loop_free(L);
 }
 
+static int has_site(const aap_site_value *v, size_t n, const char *site)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(v[i].site, site) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+#define SEC 1000000000ull
+#define MINUTES(m) ((uint64_t)(m) * 60ull * SEC)
+
+/* A full table admits a new site by giving up the slot with the least
+ * recent blocked time; counters never go down; "other" is only used when
+ * nothing can be given up. */
+static void test_site_eviction(void)
+{
+    aap_loop *L = mkloop("sites", 50, AAP_MODE_SELECTOR);
+    aap_site_value v[AAP_SITES_MAX + 1];
+    char site[32];
+    uint64_t t0 = MINUTES(60);
+    size_t n, i;
+
+    /* early sites fill the table: s0 blocked the most */
+    for (i = 0; i < AAP_SITES_MAX; i++) {
+        snprintf(site, sizeof(site), "early.py:%zu s", i);
+        aap_loop_site_charge(L, site, t0 + i, i == 0 ? 100 * SEC : SEC);
+    }
+    aap_loop_site_charge(L, "early.py:0 s", t0 + 100, SEC);
+    aap_loop_sites(L, v, AAP_SITES_MAX + 1, &n);
+    CHECK_INT_EQ(n, AAP_SITES_MAX);
+
+    /* same window: the new site replaces the least-charged slot (s1..s19
+     * tie at 1 s; s1 was charged longest ago) */
+    aap_loop_site_charge(L, "late.py:7 culprit", t0 + MINUTES(1), 2 * SEC);
+    aap_loop_sites(L, v, AAP_SITES_MAX + 1, &n);
+    CHECK_INT_EQ(n, AAP_SITES_MAX);
+    CHECK(has_site(v, n, "late.py:7 culprit"));
+    CHECK(!has_site(v, n, "early.py:1 s"));
+    CHECK(has_site(v, n, "early.py:0 s"));
+    CHECK(!has_site(v, n, "other"));
+
+    /* twenty minutes on, the early sites are quiet except s2..s19; s0,
+     * with the largest total, is given up: the last minutes matter */
+    for (i = 2; i < AAP_SITES_MAX; i++) {
+        snprintf(site, sizeof(site), "early.py:%zu s", i);
+        aap_loop_site_charge(L, site, t0 + MINUTES(20), SEC / 1000);
+    }
+    aap_loop_site_charge(L, "late.py:9 next", t0 + MINUTES(20), SEC / 1000);
+    aap_loop_sites(L, v, AAP_SITES_MAX + 1, &n);
+    CHECK_INT_EQ(n, AAP_SITES_MAX);
+    CHECK(!has_site(v, n, "early.py:0 s"));
+    CHECK(has_site(v, n, "late.py:9 next"));
+    /* tie at no recent time: the one charged longest ago went first */
+    CHECK(has_site(v, n, "late.py:7 culprit"));
+    for (i = 0; i < n; i++) {
+        if (strcmp(v[i].site, "early.py:5 s") == 0) {
+            CHECK_DBL_NEAR(v[i].seconds, 1.001, 1e-9); /* still monotonic */
+        }
+    }
+    /* a returning site is admitted again, counting from its return */
+    aap_loop_site_charge(L, "early.py:0 s", t0 + MINUTES(21), SEC);
+    aap_loop_sites(L, v, AAP_SITES_MAX + 1, &n);
+    for (i = 0; i < n; i++) {
+        if (strcmp(v[i].site, "early.py:0 s") == 0) {
+            CHECK_DBL_NEAR(v[i].seconds, 1.0, 1e-9);
+        }
+    }
+    CHECK(has_site(v, n, "early.py:0 s"));
+    CHECK(!has_site(v, n, "late.py:7 culprit"));
+    aap_loop_free(L);
+}
+
 static _Atomic int stop_render;
 static _Atomic int thread_errors;
 
@@ -186,6 +262,13 @@ static void *loop_thread(void *arg)
         aap_exec_finish(L, AAP_EXEC_DEFAULT, 1000);
         aap_loop_select_enter(L, aap_now_ns(), i);
         aap_loop_lag_tick(L, t, aap_now_ns());
+        {
+            /* more sites than slots: evictions race with rendering */
+            char site[32];
+
+            snprintf(site, sizeof(site), "x.py:%d f", i);
+            aap_loop_site_charge(L, site, aap_now_ns(), 1000);
+        }
     }
     {
         aap_loop_snapshot s;
@@ -238,6 +321,7 @@ int main(void)
     test_episode();
     test_lag_correction();
     test_heartbeat();
+    test_site_eviction();
     test_threads();
     aap_shutdown();
     return check_report("test_probe_watchdog");

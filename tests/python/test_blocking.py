@@ -182,6 +182,71 @@ def test_three_calls_deep():
     assert names == ["body", "helper_a", "helper_b", "helper_c"]
 
 
+async def nop():
+    pass
+
+
+def fan_out(loop, seconds):
+    """Most of the time goes to asyncio's own functions called here."""
+    tasks = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:  # fan-out
+        for _ in range(200):  # fan-out
+            asyncio.isfuture(tasks)  # fan-out
+        tasks.append(loop.create_task(nop()))  # fan-out
+    return tasks
+
+
+@needs_stacks
+def test_site_is_the_callers_line_not_asyncio_internals():
+    async def body(probe):
+        await asyncio.gather(*fan_out(asyncio.get_running_loop(), 0.4))
+
+    _, blocks, snap = run(body, block_threshold=0.02)
+    assert len(blocks) == 1
+    sites = snap["python_asyncio_block_site_seconds_total"]
+    assert sites
+    # the user's lines: the fan-out, and gather() over its tasks
+    allowed = {site_of(fan_out, text) for text in (
+        "while time", "for _ in", "asyncio.isfuture", "tasks.append")}
+    allowed.add(site_of(body, "asyncio.gather"))
+    assert set(sites) <= allowed
+    assert blocks[0]["site"] in sites
+    # the stack itself still shows every frame, asyncio's included
+    assert any("/asyncio/" in f for f in blocks[0]["stack"])
+
+
+@needs_stacks
+def test_site_table_admits_late_culprits():
+    """More distinct sites than the table holds: the later ones are still
+    named (the quietest earlier site gives up its slot), not "other"."""
+    n = async_auditor._probe.SITES_MAX + 5
+    src = "".join("def block_%d(t):\n    time.sleep(t)\n" % i
+                  for i in range(n))
+    ns = {}
+    exec(compile(src, "<sites>", "exec"), {"time": time}, ns)
+
+    async def body(probe):
+        for i in range(n):
+            ns["block_%d" % i](0.15)
+            await asyncio.sleep(0)
+
+    _, blocks, snap = run(body, block_threshold=0.03)
+    sites = snap["python_asyncio_block_site_seconds_total"]
+    assert len(blocks) == n
+    assert len(sites) <= async_auditor._probe.SITES_MAX + 1
+    assert "other" not in sites
+    # each late episode is charged to its own site, not to "other"
+    late = [(i, b) for i, b in enumerate(blocks) if i >= n - 5 and b["site"]]
+    assert late, "the watchdog sampled none of the late episodes"
+    for i, b in late:
+        assert b["site"] == "<sites>:%d block_%d" % (2 * i + 2, i)
+    # the last one was admitted last: nothing has evicted it
+    i, b = late[-1]
+    if i == n - 1:
+        assert sites[b["site"]] == pytest.approx(b["duration"], rel=1e-6)
+
+
 def test_healthy_high_rate_no_false_positive():
     async def body(probe):
         loop = asyncio.get_running_loop()

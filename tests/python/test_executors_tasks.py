@@ -57,6 +57,84 @@ def test_executor_hook_removed_on_close():
     loop.close()
 
 
+def test_default_executor_set_after_install_is_measured():
+    """An app's lifespan often sets its own pool once the loop runs."""
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+    first = loop._default_executor
+    mine = concurrent.futures.ThreadPoolExecutor(3)
+
+    async def main():
+        loop.set_default_executor(mine)
+        await asyncio.gather(*[loop.run_in_executor(None, time.sleep, 0.001)
+                               for _ in range(5)])
+        await asyncio.to_thread(sum, [1, 2])
+        return probe.snapshot()
+
+    try:
+        snap = loop.run_until_complete(main())
+        assert "submit" not in first.__dict__  # the old pool is released
+        assert "submit" in mine.__dict__
+    finally:
+        probe.close()
+        assert "submit" not in mine.__dict__
+        assert "set_default_executor" not in loop.__dict__
+        loop.close()
+    assert snap["python_asyncio_executor_max_workers"]["default"] == 3
+    assert snap["python_asyncio_executor_run_seconds"]["default"][
+        "count"] == 6
+    assert snap["python_asyncio_executor_pending"]["default"] == 0
+
+
+def test_set_default_executor_composes_with_user_override():
+    """A user's own instance-level set_default_executor hook keeps working
+    and is restored as it was on close."""
+    loop = asyncio.new_event_loop()
+    calls = []
+    orig = loop.set_default_executor
+
+    def user_hook(executor):
+        calls.append(executor)
+        return orig(executor)
+
+    loop.set_default_executor = user_hook
+    probe = async_auditor.install(loop)
+    mine = concurrent.futures.ThreadPoolExecutor(2)
+    try:
+        loop.set_default_executor(mine)
+        assert calls[-1] is mine
+        loop.run_until_complete(loop.run_in_executor(None, sum, [1]))
+        snap = probe.snapshot()
+    finally:
+        probe.close()
+        assert loop.__dict__["set_default_executor"] is user_hook
+        loop.close()
+    assert snap["python_asyncio_executor_max_workers"]["default"] == 2
+    assert snap["python_asyncio_executor_run_seconds"]["default"][
+        "count"] == 1
+
+
+def test_default_executor_created_lazily_is_measured():
+    """run_in_executor(None) with no default executor set yet."""
+    loop = asyncio.new_event_loop()
+    assert loop._default_executor is None
+    probe = async_auditor.install(loop)
+
+    async def main():
+        await loop.run_in_executor(None, time.sleep, 0.001)
+        await asyncio.to_thread(time.sleep, 0.001)
+        return probe.snapshot()
+
+    try:
+        snap = loop.run_until_complete(main())
+    finally:
+        probe.close()
+        loop.close()
+    assert snap["python_asyncio_executor_run_seconds"]["default"][
+        "count"] == 2
+    assert snap["python_asyncio_executor_max_workers"]["default"] > 0
+
+
 def test_tasks_counted_and_user_factory_composed():
     loop = asyncio.new_event_loop()
     made = []
