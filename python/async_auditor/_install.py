@@ -335,6 +335,7 @@ class Probe:
                 core.closing_hint()
                 return orig_shutdown(*args, **kwargs)
 
+            shutdown._async_auditor_orig = orig_shutdown
             try:
                 executor.shutdown = shutdown
                 self._executor = executor
@@ -367,7 +368,12 @@ class Probe:
                 ex.submit = orig
         if self._executor_shutdown is not None and \
                 ex.__dict__.get("shutdown") is self._executor_shutdown:
-            del ex.shutdown
+            orig = self._executor_shutdown._async_auditor_orig
+            if getattr(orig, "__self__", None) is ex and \
+                    getattr(orig, "__func__", None) is type(ex).shutdown:
+                del ex.shutdown
+            else:
+                ex.shutdown = orig
         self._executor = self._executor_submit = None
         self._executor_shutdown = None
 

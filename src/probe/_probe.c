@@ -169,15 +169,10 @@ static int site_rules_fill(aap_site_rules *r, PyObject *seq, int helper)
 
 static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"name",
-                             "implementation",
-                             "lag_interval",
-                             "block_threshold",
-                             "stacks",
-                             "heartbeat",
-                             "site_machinery",
-                             "site_helpers",
-                             NULL};
+    static char *kwlist[] = {
+        "name",   "implementation", "lag_interval",   "block_threshold",
+        "stacks", "heartbeat",      "site_machinery", "site_helpers",
+        NULL};
     const char *name, *impl;
     double lag, thr;
     int stacks = 1, heartbeat = 0, rc;
@@ -1057,6 +1052,7 @@ typedef struct {
     PyObject *interval;
     uint64_t due;
     int heartbeat;
+    int waiting_start; /* scheduled with call_soon until the loop runs */
     uintptr_t tstate;
 } LagTimerObject;
 
@@ -1120,9 +1116,36 @@ static PyObject *lagtimer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     return (PyObject *)self;
 }
 
+/*
+ * Start timing.  On a loop that is not running yet (install() before
+ * run_until_complete/run_forever) the first call_later would fall due
+ * while nothing runs: that wait would be reported as lag and, in heartbeat
+ * mode, as a block.  So the timer is first scheduled with call_soon and
+ * armed for real when the loop runs it.
+ */
 static PyObject *lagtimer_start(LagTimerObject *self, PyObject *unused)
 {
+    PyObject *running;
+    int is_running;
+
     (void)unused;
+    running = PyObject_CallMethod(self->loop, "is_running", NULL);
+    is_running = running ? PyObject_IsTrue(running) : -1;
+    Py_XDECREF(running);
+    if (is_running < 0) {
+        return NULL;
+    }
+    if (!is_running) {
+        PyObject *h = PyObject_CallMethod(self->loop, "call_soon", "O",
+                                          (PyObject *)self);
+
+        if (!h) {
+            return NULL;
+        }
+        Py_XSETREF(self->handle, h);
+        self->waiting_start = 1;
+        Py_RETURN_NONE;
+    }
     if (lagtimer_arm(self, aap_now_ns()) < 0) {
         PyErr_SetString(PyExc_RuntimeError,
                         "cannot schedule the lag timer on this loop");
@@ -1157,7 +1180,11 @@ static PyObject *lagtimer_call(PyObject *obj, PyObject *args, PyObject *kw)
     Py_CLEAR(self->handle);
     if (L) {
         track_tstate(L, &self->tstate);
-        aap_loop_lag_tick(L, self->due, now);
+        if (self->waiting_start) {
+            self->waiting_start = 0; /* the loop runs: nothing was late */
+        } else {
+            aap_loop_lag_tick(L, self->due, now);
+        }
         lagtimer_arm(self, now);
     }
     Py_RETURN_NONE;

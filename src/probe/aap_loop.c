@@ -188,7 +188,7 @@ static void site_format(const aap_frame *f, char *out, size_t cap)
 /* Blocked time charged to slot k in the current and previous window. */
 static uint64_t site_recent(const site_slot *k, uint64_t win)
 {
-    if (k->win == win) {
+    if (k->win >= win) { /* a sample's clock read a little later */
         return k->win_ns[0] + k->win_ns[1];
     }
     return k->win + 1 == win ? k->win_ns[0] : 0;
@@ -217,7 +217,7 @@ static int site_index(aap_loop *L, const char *site, uint64_t now)
         for (i = 0; i < AAP_SITES_MAX; i++) {
             uint64_t r = site_recent(&L->sites[i], win);
 
-            if (L->ep_open && L->ep_site_ns[i]) {
+            if (L->ep_open && (L->ep_site_ns[i] || i == L->ep_last_site)) {
                 continue;
             }
             if (victim < 0 || r < best_recent ||
@@ -247,6 +247,9 @@ static void site_charge(aap_loop *L, int site, uint64_t now, uint64_t d)
     site_slot *k = &L->sites[site];
     uint64_t win = now / SITE_WINDOW_NS;
 
+    if (win < k->win) {
+        win = k->win; /* the loop thread's clock read before a sample's */
+    }
     if (k->win != win) {
         k->win_ns[1] = k->win + 1 == win ? k->win_ns[0] : 0;
         k->win_ns[0] = 0;

@@ -241,10 +241,13 @@ static void test_site_frame(void)
 {
     /* create_task called by the user's fan-out; the weak set of all tasks
      * is updated inside it */
-    static const char *const fan[] = {
-        "/py/_weakrefset.py", "/py/asyncio/base_events.py", "/app/svc.py",
-        "/py/asyncio/events.py", "/py/asyncio/base_events.py",
-        "/py/asyncio/runners.py", "/app/m.py"};
+    static const char *const fan[] = {"/py/_weakrefset.py",
+                                      "/py/asyncio/base_events.py",
+                                      "/app/svc.py",
+                                      "/py/asyncio/events.py",
+                                      "/py/asyncio/base_events.py",
+                                      "/py/asyncio/runners.py",
+                                      "/app/m.py"};
     /* the user's own line is innermost */
     static const char *const own[] = {"/app/svc.py", "/py/asyncio/events.py",
                                       "/app/m.py"};
@@ -262,9 +265,9 @@ static void test_site_frame(void)
     static const char *const all[] = {"/py/asyncio/base_events.py",
                                       "/sp/async_auditor/_install.py"};
     /* a directory that only shares the prefix's text up to the slash */
-    static const char *const near[] = {
-        "/py/asyncio_extra/x.py", "/py/asyncio/base_events.py", "/app/s.py",
-        "/py/asyncio/events.py"};
+    static const char *const near[] = {"/py/asyncio_extra/x.py",
+                                       "/py/asyncio/base_events.py",
+                                       "/app/s.py", "/py/asyncio/events.py"};
     aap_site_rules *r = malloc(sizeof(*r));
     aap_stack *st = malloc(sizeof(*st));
     char long_prefix[AAP_FILE_MAX + 1];

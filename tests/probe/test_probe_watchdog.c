@@ -163,7 +163,7 @@ static int has_site(const aap_site_value *v, size_t n, const char *site)
 }
 
 #define SEC 1000000000ull
-#define MINUTES(m) ((uint64_t)(m) * 60ull * SEC)
+#define MINUTES(m) (60ull * SEC * (m))
 
 /* A full table admits a new site by giving up the slot with the least
  * recent blocked time; counters never go down; "other" is only used when

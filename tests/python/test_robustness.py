@@ -215,6 +215,33 @@ def test_fork_child_gets_working_probe():
     assert r.stdout.strip() == b"ok"
 
 
+@pytest.mark.parametrize("impl", ["asyncio", "uvloop"])
+def test_install_long_before_the_loop_runs(impl):
+    """The wait between install() and the loop running is neither lag nor
+    a block (in heartbeat mode it used to be both: a test that installed,
+    then was descheduled before run_until_complete, saw a false episode)."""
+    if impl == "uvloop":
+        loop = pytest.importorskip("uvloop").new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+    try:
+        time.sleep(0.5)  # what a loaded machine may do to us
+
+        async def main():
+            await asyncio.sleep(0.03)
+            return probe.blocks(), probe.snapshot()
+
+        blocks, snap = loop.run_until_complete(main())
+    finally:
+        probe.close()
+        loop.close()
+    assert [b for b in blocks if b["duration"] >= 0.3] == []
+    # 0.5 s counted as lag would be ~50 samples (with the correction for
+    # swallowed samples) summing to over 10 s
+    assert snap["python_asyncio_loop_lag_seconds"]["sum"] < 0.5
+
+
 def test_uvloop_heartbeat_mode():
     uvloop = pytest.importorskip("uvloop")
 
@@ -231,10 +258,12 @@ def test_uvloop_heartbeat_mode():
             deep()
             await asyncio.sleep(0.05)
             await loop.run_in_executor(None, time.sleep, 0.01)
+            # read while the loop runs: once it has stopped, a heartbeat
+            # loop looks blocked (docs/probe.md), and a loaded machine
+            # could take a threshold's time to get to the next line
+            return probe.blocks(), probe.snapshot()
 
-        loop.run_until_complete(main())
-        blocks = probe.blocks()
-        snap = probe.snapshot()
+        blocks, snap = loop.run_until_complete(main())
         info = snap["python_asyncio_probe_info"]
         assert info["loop_implementation"] == "uvloop"
         assert snap["python_asyncio_loop_iterations_total"] is None
