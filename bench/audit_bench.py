@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import aa_run  # noqa: E402
 import aa_servers  # noqa: E402
 import metrics_fixtures as mf  # noqa: E402
+from _common import write_section  # noqa: E402
 
 RULES = [
     ("lag_p50", "python_asyncio_loop_lag_seconds", "p50", "> 50ms"),
@@ -155,30 +156,6 @@ def count_rounds(fake):
             rounds += 1
         prev = t
     return len(times), rounds
-
-
-def write_section(path, text):
-    """Replaces (or appends) the "## Auditor" section of path, leaving the
-    other sections alone."""
-    head = "## Auditor"
-    if os.path.exists(path):
-        with open(path) as f:
-            doc = f.read()
-    else:
-        doc = ("# Benchmarks\n\nMeasured results of the project's "
-               "benchmarks (`bench/`), one section per component.\n")
-    lines = doc.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines)
-                  if ln.rstrip() == head), None)
-    if start is None:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((i for i in range(start + 1, len(lines))
-                    if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        doc = "".join(lines[:start]) + text + ("\n" + tail if tail else "")
-    with open(path, "w") as f:
-        f.write(doc)
 
 
 def main():
@@ -339,7 +316,8 @@ Reproduce: `make build && .venv/bin/python bench/audit_bench.py`
            "os.wait4, which includes the forking Python's RSS")
     print(text)
     if not args.no_write:
-        write_section(os.path.join(REPO, "docs", "benchmarks.md"), text)
+        write_section(os.path.join(REPO, "docs", "benchmarks.md"),
+                      "## Auditor", text)
         print("wrote docs/benchmarks.md (## Auditor)")
 
 

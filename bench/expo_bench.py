@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+from _common import write_section
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEAD = "## Scrape mode"
 
@@ -82,28 +84,6 @@ def python_parse_seconds(text, runs):
         dt = time.perf_counter() - t0
         best = dt if best is None else min(best, dt)
     return best, n
-
-
-def write_section(path, text):
-    """Replaces (or appends) the "## Scrape mode" section of path."""
-    if os.path.exists(path):
-        with open(path) as f:
-            doc = f.read()
-    else:
-        doc = ("# Benchmarks\n\nMeasured results of the project's "
-               "benchmarks (`bench/`), one section per component.\n")
-    lines = doc.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == HEAD),
-                 None)
-    if start is None:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((i for i in range(start + 1, len(lines))
-                    if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        doc = "".join(lines[:start]) + text + ("\n" + tail if tail else "")
-    with open(path, "w") as f:
-        f.write(doc)
 
 
 def main():
@@ -187,7 +167,8 @@ Reproduce: `make build && .venv/bin/python bench/expo_bench.py`.
        m["text_bytes_per_scrape"] // 1024, m["p99_eval_seconds"] * 1e3)
     print(section)
     if not args.no_write:
-        write_section(os.path.join(REPO, "docs", "benchmarks.md"), section)
+        write_section(os.path.join(REPO, "docs", "benchmarks.md"), HEAD,
+                      section)
         print("wrote docs/benchmarks.md (%s)" % HEAD)
     return 0
 

@@ -18,14 +18,10 @@ import subprocess
 import sys
 import time
 
+from _common import free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = ["none", "probe_nomw", "probe", "pfi", "starlette_exporter"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, timeout=20):

@@ -10,13 +10,14 @@ endpoint in turn during the freeze (2 s timeout) and reports p50/p99.
 """
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import textwrap
 import time
 import urllib.request
+
+from _common import free_port
 
 CHILD = textwrap.dedent("""
     import asyncio, re, sys, time
@@ -65,12 +66,6 @@ CHILD = textwrap.dedent("""
 
     asyncio.run(main())
 """)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scrape(port, timeout=2.0):

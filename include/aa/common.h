@@ -89,6 +89,23 @@ void aa_buf_release(aa_buf *b); /* frees memory; b may be reused after init */
  * no memory (nothing appended since init or release). */
 char *aa_buf_steal(aa_buf *b);
 
+/* aa_grow's reallocating half. */
+void *aa_grow_slow(void *arr, size_t *cap, size_t sz, size_t first);
+
+/*
+ * Makes room for element n (n <= *cap) of an array arr of elements of size
+ * sz whose capacity is *cap elements.  Returns arr itself when n < *cap
+ * (inline: one compare on the per-sample paths that push), else arr
+ * reallocated to first elements (when *cap is 0) or twice *cap, with *cap
+ * updated.  Returns NULL on OOM or size overflow, with arr still valid and
+ * *cap unchanged.
+ */
+static inline void *aa_grow(void *arr, size_t *cap, size_t n, size_t sz,
+                            size_t first)
+{
+    return n < *cap ? arr : aa_grow_slow(arr, cap, sz, first);
+}
+
 /* strdup that returns NULL on NULL input or OOM. */
 char *aa_strdup(const char *s);
 

@@ -138,6 +138,14 @@ int64_t tool_rules_window(const tool_config *cfg, const aa_ruleset *rs);
 int tool_compile_rule(const tool_config *cfg, const aa_ruleset *rs,
                       const aa_rule *r, int64_t window, char **out);
 
+/* The probe's culprit-site counter, read for findings on loop metrics. */
+#define TOOL_SITE_METRIC "python_asyncio_block_site_seconds_total"
+
+/* Whether rule is about the event loop (a python_asyncio_loop_* metric,
+ * or a raw query naming one): its findings get culprit sites, in both
+ * modes (tool_lint.c). */
+bool tool_rule_on_loop_metric(const aa_rule *rule);
+
 /* Loads cfg->config_path, or the built-in pack; prints the diag and
  * returns AA_EXIT_CONFIG on failure (tool_lint.c). */
 int tool_load_rules(const tool_config *cfg, aa_ruleset **out);

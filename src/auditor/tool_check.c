@@ -33,8 +33,6 @@
 #define STEP_PROBE_TIMEOUT_MS 5000
 /* Bound on a request URL, PromQL included (servers refuse far less). */
 #define URL_MAX ((size_t)1024 * 1024)
-#define SITE_METRIC "python_asyncio_block_site_seconds_total"
-#define LOOP_PREFIX "python_asyncio_loop_"
 
 /* Indices into the diagnosis requests of an empty rule. */
 enum { DIAG_EXISTS, DIAG_MATCH, DIAG_WINDOW, DIAG_N };
@@ -586,14 +584,6 @@ out:
 
 /* ---- culprit sites ------------------------------------------------------ */
 
-static bool rule_on_loop_metric(const aa_rule *rule)
-{
-    if (rule->metric != NULL) {
-        return strncmp(rule->metric, LOOP_PREFIX, strlen(LOOP_PREFIX)) == 0;
-    }
-    return rule->query != NULL && strstr(rule->query, LOOP_PREFIX) != NULL;
-}
-
 /*
  * The culprit-site query of a rule on an event-loop metric: the top sites
  * of each of the rule's groups ("by" labels), over the site metric
@@ -636,7 +626,7 @@ static char *sites_query(const check *c, const aa_rule *rule)
         rc = aa_buf_appendf(&b, "site) (increase(");
     }
     if (rc == AA_OK) {
-        rc = aa_promql_selector(&b, SITE_METRIC, &all, &none);
+        rc = aa_promql_selector(&b, TOOL_SITE_METRIC, &all, &none);
     }
     if (rc == AA_OK) {
         rc = aa_buf_appendf(&b, "[%s])))", w);
@@ -659,7 +649,7 @@ static int plan_sites(check *c, job *jobs, tool_http_req *reqs, size_t *nreq)
     for (i = 0; i < c->rs->nrules; i++) {
         job *j = &jobs[i];
 
-        if (j->req < 0 || !rule_on_loop_metric(j->rule)) {
+        if (j->req < 0 || !tool_rule_on_loop_metric(j->rule)) {
             continue;
         }
         j->sites_query = sites_query(c, j->rule);

@@ -3,10 +3,12 @@
  * which validates a rule file without a backend so that CI can reject a
  * broken file in the commit that breaks it.  Lint goes one step beyond the
  * loader: it compiles every rule to PromQL, so a rule that loads but
- * cannot be compiled is caught too.
+ * cannot be compiled is caught too.  The small rule helpers that check and
+ * export share live here as well.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "aa/promql.h"
 #include "tool_cfg.h"
@@ -46,6 +48,16 @@ int tool_load_rules(const tool_config *cfg, aa_ruleset **out)
 {
     *out = NULL;
     return load(cfg->config_path, out);
+}
+
+bool tool_rule_on_loop_metric(const aa_rule *rule)
+{
+    static const char prefix[] = "python_asyncio_loop_";
+
+    if (rule->metric != NULL) {
+        return strncmp(rule->metric, prefix, sizeof(prefix) - 1) == 0;
+    }
+    return rule->query != NULL && strstr(rule->query, prefix) != NULL;
 }
 
 int64_t tool_rules_window(const tool_config *cfg, const aa_ruleset *rs)

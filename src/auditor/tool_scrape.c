@@ -47,8 +47,6 @@
 #define SCRAPE_MAX_BODY ((size_t)32 * 1024 * 1024)
 #define SCRAPE_MAX_TIMEOUT_MS 10000
 #define DEFAULT_STEP_MS 15000
-#define SITE_METRIC "python_asyncio_block_site_seconds_total"
-#define LOOP_PREFIX "python_asyncio_loop_"
 #define MAX_RANGE_STEPS 11000
 /* How long a command may take to exit after a signal before SIGKILL. */
 #define KILL_GRACE_MS 5000
@@ -199,6 +197,7 @@ static int scrape_sample(void *ctx, const aa_expo_sample *s)
 {
     scrape_ctx *sc = ctx;
     scrape_target *t = sc->t;
+    pending *np;
     size_t id;
     int rc;
 
@@ -210,16 +209,11 @@ static int scrape_sample(void *ctx, const aa_expo_sample *s)
     if (rc != AA_OK) {
         return rc;
     }
-    if (t->npend == t->cappend) {
-        size_t ncap = t->cappend == 0 ? 256 : t->cappend * 2;
-        pending *np = realloc(t->pend, ncap * sizeof(*np));
-
-        if (np == NULL) {
-            return AA_ENOMEM;
-        }
-        t->pend = np;
-        t->cappend = ncap;
+    np = aa_grow(t->pend, &t->cappend, t->npend, sizeof(*np), 256);
+    if (np == NULL) {
+        return AA_ENOMEM;
     }
+    t->pend = np;
     t->pend[t->npend].id = id;
     t->pend[t->npend].t_ms = s->has_timestamp ? s->t_ms : sc->t_ms;
     t->pend[t->npend].v = s->value;
@@ -795,12 +789,6 @@ static int explain_empty(const tool_config *cfg, const aa_tsdb *db,
         rule->metric);
 }
 
-static bool on_loop_metric(const aa_rule *rule)
-{
-    return rule->metric != NULL &&
-           strncmp(rule->metric, LOOP_PREFIX, strlen(LOOP_PREFIX)) == 0;
-}
-
 /* topk(5, sum by (site) (increase(site_metric[W]))) attached to rr, through
  * aa_rule_result_set_sites (sites with no blocked time are left out). */
 static int attach_sites(const tool_config *cfg, const aa_tsdb *db,
@@ -815,7 +803,7 @@ static int attach_sites(const tool_config *cfg, const aa_tsdb *db,
 
     memset(&r, 0, sizeof(r));
     r.id = "sites";
-    r.metric = SITE_METRIC;
+    r.metric = TOOL_SITE_METRIC;
     r.stat = AA_STAT_INCREASE;
     r.type = AA_TYPE_COUNTER;
     r.by = by;
@@ -912,7 +900,7 @@ static int eval_rule(const tool_config *cfg, const aa_tsdb *db,
     if (rc == AA_OK &&
         (rr->verdict == AA_VERDICT_WARNING ||
          rr->verdict == AA_VERDICT_CRITICAL) &&
-        on_loop_metric(rule)) {
+        tool_rule_on_loop_metric(rule)) {
         rc = attach_sites(cfg, db, end_ms, window_ms, rr);
     }
     return rc;

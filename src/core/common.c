@@ -4,6 +4,7 @@
  */
 #include "aa/common.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,29 @@ char *aa_diag_format(const aa_diag *d, char *buf, size_t size)
                  d->message);
     }
     return buf;
+}
+
+void *aa_grow_slow(void *arr, size_t *cap, size_t sz, size_t first)
+{
+    size_t ncap;
+    void *p;
+
+    assert(first > 0 && sz > 0);
+    if (*cap == 0) {
+        ncap = first;
+    } else if (*cap > SIZE_MAX / 2) {
+        return NULL;
+    } else {
+        ncap = *cap * 2;
+    }
+    if (ncap > SIZE_MAX / sz) {
+        return NULL;
+    }
+    p = realloc(arr, ncap * sz);
+    if (p != NULL) {
+        *cap = ncap;
+    }
+    return p;
 }
 
 void aa_buf_init(aa_buf *b, size_t max)

@@ -54,16 +54,12 @@ static void elems_clear(elems *e)
 /* Appends an element taking ownership of *ls (which is zeroed). */
 static int elems_push(elems *e, aa_labels *ls, double v)
 {
-    if (e->n == e->cap) {
-        size_t ncap = e->cap == 0 ? 16 : e->cap * 2;
-        elem *nv = realloc(e->v, ncap * sizeof(elem));
+    elem *nv = aa_grow(e->v, &e->cap, e->n, sizeof(elem), 16);
 
-        if (nv == NULL) {
-            return AA_ENOMEM;
-        }
-        e->v = nv;
-        e->cap = ncap;
+    if (nv == NULL) {
+        return AA_ENOMEM;
     }
+    e->v = nv;
     e->v[e->n].labels = *ls;
     e->v[e->n].v = v;
     e->v[e->n].key = NULL;

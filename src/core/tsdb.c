@@ -62,8 +62,7 @@ struct aa_tsdb {
     size_t nfams, capfams;
     size_t npoints, nchunks, label_bytes;
     uint64_t gen;
-    char *keybuf; /* make_key's scratch */
-    size_t keycap;
+    aa_buf key; /* make_key's scratch */
 };
 
 double aa_stale_nan(void)
@@ -92,6 +91,7 @@ int aa_tsdb_new(aa_tsdb **out)
     if (db == NULL) {
         return AA_ENOMEM;
     }
+    aa_buf_init(&db->key, SIZE_MAX);
     db->tcap = 1024;
     db->table = calloc(db->tcap, sizeof(size_t));
     if (db->table == NULL) {
@@ -131,7 +131,7 @@ void aa_tsdb_free(aa_tsdb *db)
         free(db->fams[i].name);
     }
     free(db->fams);
-    free(db->keybuf);
+    aa_buf_release(&db->key);
     free(db->targets);
     free(db->table);
     free(db->s);
@@ -143,36 +143,28 @@ void aa_tsdb_free(aa_tsdb *db)
 
 /*
  * Key: name NUL value NUL for each label, in the set's (sorted) order,
- * built in db->keybuf (reused: a lookup of a known series allocates
+ * built in db->key (reused: a lookup of a known series allocates
  * nothing).  NULL on OOM.
  */
 static const char *make_key(aa_tsdb *db, const aa_labels *ls, size_t *len)
 {
-    size_t i, n = 0, off = 0;
+    aa_buf *k = &db->key;
+    size_t i;
 
-    for (i = 0; i < ls->n; i++) {
-        n += strlen(ls->v[i].name) + strlen(ls->v[i].value) + 2;
+    aa_buf_reset(k);
+    if (aa_buf_append(k, "", 0) != AA_OK) { /* data non-NULL when empty */
+        return NULL;
     }
-    if (n + 1 > db->keycap) {
-        char *k = realloc(db->keybuf, n + 1);
+    for (i = 0; i < ls->n; i++) {
+        const char *name = ls->v[i].name, *value = ls->v[i].value;
 
-        if (k == NULL) {
+        if (aa_buf_append(k, name, strlen(name) + 1) != AA_OK ||
+            aa_buf_append(k, value, strlen(value) + 1) != AA_OK) {
             return NULL;
         }
-        db->keybuf = k;
-        db->keycap = n + 1;
     }
-    for (i = 0; i < ls->n; i++) {
-        size_t a = strlen(ls->v[i].name) + 1, b = strlen(ls->v[i].value) + 1;
-
-        memcpy(db->keybuf + off, ls->v[i].name, a);
-        off += a;
-        memcpy(db->keybuf + off, ls->v[i].value, b);
-        off += b;
-    }
-    db->keybuf[off] = '\0';
-    *len = off;
-    return db->keybuf;
+    *len = k->len;
+    return k->data;
 }
 
 static uint64_t hash_key(const char *k, size_t len)
@@ -214,7 +206,7 @@ int aa_tsdb_series(aa_tsdb *db, const aa_labels *ls, const char *fam,
 {
     size_t keylen, j;
     const char *key;
-    series *s;
+    series *s, *ns;
     const char *name;
     int rc;
 
@@ -253,16 +245,11 @@ int aa_tsdb_series(aa_tsdb *db, const aa_labels *ls, const char *fam,
             j = (j + 1) & (db->tcap - 1);
         }
     }
-    if (db->n == db->cap) {
-        size_t ncap = db->cap == 0 ? 64 : db->cap * 2;
-        series *ns = realloc(db->s, ncap * sizeof(series));
-
-        if (ns == NULL) {
-            return AA_ENOMEM;
-        }
-        db->s = ns;
-        db->cap = ncap;
+    ns = aa_grow(db->s, &db->cap, db->n, sizeof(series), 64);
+    if (ns == NULL) {
+        return AA_ENOMEM;
     }
+    db->s = ns;
     s = &db->s[db->n];
     memset(s, 0, sizeof(*s));
     s->key = malloc(keylen + 1);
@@ -352,7 +339,7 @@ static family *find_family(const aa_tsdb *db, const char *name)
 
 int aa_tsdb_set_type(aa_tsdb *db, const char *name, aa_expo_type type)
 {
-    family *f;
+    family *f, *nf;
 
     if (db == NULL || name == NULL) {
         return AA_EINVAL;
@@ -364,16 +351,11 @@ int aa_tsdb_set_type(aa_tsdb *db, const char *name, aa_expo_type type)
         }
         return AA_OK;
     }
-    if (db->nfams == db->capfams) {
-        size_t ncap = db->capfams == 0 ? 32 : db->capfams * 2;
-        family *nf = realloc(db->fams, ncap * sizeof(family));
-
-        if (nf == NULL) {
-            return AA_ENOMEM;
-        }
-        db->fams = nf;
-        db->capfams = ncap;
+    nf = aa_grow(db->fams, &db->capfams, db->nfams, sizeof(family), 32);
+    if (nf == NULL) {
+        return AA_ENOMEM;
     }
+    db->fams = nf;
     db->fams[db->nfams].name = aa_strdup(name);
     if (db->fams[db->nfams].name == NULL) {
         return AA_ENOMEM;
@@ -478,6 +460,7 @@ void aa_tsdb_scrape_begin(aa_tsdb *db, size_t tid)
 int aa_tsdb_scrape_seen(aa_tsdb *db, size_t tid, size_t id)
 {
     target *t;
+    size_t *nc;
 
     assert(tid < db->ntargets);
     t = &db->targets[tid];
@@ -487,16 +470,11 @@ int aa_tsdb_scrape_seen(aa_tsdb *db, size_t tid, size_t id)
     if (db->s[id].seen_gen == t->gen) {
         return AA_OK;
     }
-    if (t->ncur == t->capcur) {
-        size_t ncap = t->capcur == 0 ? 256 : t->capcur * 2;
-        size_t *nc = realloc(t->cur, ncap * sizeof(size_t));
-
-        if (nc == NULL) {
-            return AA_ENOMEM;
-        }
-        t->cur = nc;
-        t->capcur = ncap;
+    nc = aa_grow(t->cur, &t->capcur, t->ncur, sizeof(size_t), 256);
+    if (nc == NULL) {
+        return AA_ENOMEM;
     }
+    t->cur = nc;
     t->cur[t->ncur++] = id;
     db->s[id].seen_gen = t->gen;
     return AA_OK;
@@ -748,6 +726,7 @@ int aa_tsdb_points(const aa_tsdb *db, size_t id, int64_t from_ms,
         }
         for (k = 0; k < c->n; k++) {
             int64_t t = c->base + (int64_t)c->dt[k];
+            aa_point *nb;
 
             if (t < from_ms) {
                 continue;
@@ -758,16 +737,11 @@ int aa_tsdb_points(const aa_tsdb *db, size_t id, int64_t from_ms,
             if (!keep_stale && aa_is_stale_nan(c->v[k])) {
                 continue;
             }
-            if (*n == *cap) {
-                size_t ncap = *cap == 0 ? 64 : *cap * 2;
-                aa_point *nb = realloc(*buf, ncap * sizeof(aa_point));
-
-                if (nb == NULL) {
-                    return AA_ENOMEM;
-                }
-                *buf = nb;
-                *cap = ncap;
+            nb = aa_grow(*buf, cap, *n, sizeof(aa_point), 64);
+            if (nb == NULL) {
+                return AA_ENOMEM;
             }
+            *buf = nb;
             (*buf)[*n].t_ms = t;
             (*buf)[*n].v = c->v[k];
             (*n)++;

@@ -686,6 +686,7 @@ typedef struct {
     /* fast path for selectors.EpollSelector (else NULL): */
     PyObject *fd_to_key; /* inner._fd_to_key */
     PyObject *poll;      /* inner._selector.poll */
+    PyObject *events;    /* "events", the SelectorKey field read per fd */
     long epollin, epollout, ev_read, ev_write;
 } SelectorObject;
 
@@ -734,6 +735,10 @@ static void selector_fast_init(SelectorObject *self)
     self->ev_write = module_long("selectors", "EVENT_WRITE", -1);
     if (self->epollin < 0 || self->epollout < 0 || self->ev_read < 0 ||
         self->ev_write < 0) {
+        goto out;
+    }
+    self->events = PyUnicode_InternFromString("events");
+    if (!self->events) {
         goto out;
     }
     self->fd_to_key = Py_NewRef(fd_to_key);
@@ -815,7 +820,7 @@ static PyObject *selector_fast_select(SelectorObject *self, PyObject *tobj)
             }
             continue;
         }
-        kev = PyObject_GetAttrString(key, "events");
+        kev = PyObject_GetAttr(key, self->events);
         kevents = kev ? PyLong_AsLong(kev) : -1;
         Py_XDECREF(kev);
         if (kevents == -1 && PyErr_Occurred()) {
@@ -887,6 +892,7 @@ static int selector_clear(SelectorObject *self)
     Py_CLEAR(self->ready);
     Py_CLEAR(self->fd_to_key);
     Py_CLEAR(self->poll);
+    Py_CLEAR(self->events);
     return 0;
 }
 
@@ -1051,24 +1057,21 @@ typedef struct {
     PyObject *handle;
     PyObject *interval;
     uint64_t due;
+    uint64_t interval_ns;
     int heartbeat;
     int waiting_start; /* scheduled with call_soon until the loop runs */
     uintptr_t tstate;
 } LagTimerObject;
 
-/* Arm the timer; 0, or -1 with the error cleared (loop closed). */
-static int lagtimer_arm(LagTimerObject *self, uint64_t now)
+/* Schedule the next run, due at due; 0, or -1 with the error cleared
+ * (loop closed: the timer stops, and in heartbeat mode the loop stops
+ * looking busy). */
+static int lagtimer_schedule(LagTimerObject *self, aap_loop *L, uint64_t due)
 {
-    PyObject *h;
-    aap_loop *L = core_loop(self->core);
+    PyObject *h = PyObject_CallMethod(self->loop, "call_later", "OO",
+                                      self->interval, (PyObject *)self);
 
-    if (!L) {
-        return -1;
-    }
-    h = PyObject_CallMethod(self->loop, "call_later", "OO", self->interval,
-                            (PyObject *)self);
     if (!h) {
-        /* loop closed: stop, and stop looking busy in heartbeat mode */
         PyErr_Clear();
         Py_CLEAR(self->handle);
         if (self->heartbeat) {
@@ -1077,10 +1080,24 @@ static int lagtimer_arm(LagTimerObject *self, uint64_t now)
         return -1;
     }
     Py_XSETREF(self->handle, h);
-    self->due = now + (uint64_t)(PyFloat_AsDouble(self->interval) * 1e9);
+    self->due = due;
+    return 0;
+}
+
+/* First arming at now (later ones follow aap_loop_lag_tick, which does
+ * this bookkeeping itself); 0, or -1 as lagtimer_schedule or when the
+ * loop is gone. */
+static int lagtimer_arm(LagTimerObject *self, uint64_t now)
+{
+    aap_loop *L = core_loop(self->core);
+    uint64_t due = now + self->interval_ns;
+
+    if (!L || lagtimer_schedule(self, L, due) < 0) {
+        return -1;
+    }
     aap_loop_lag_armed(L, now);
     if (self->heartbeat) {
-        aap_loop_busy_begin(L, self->due);
+        aap_loop_busy_begin(L, due);
     }
     return 0;
 }
@@ -1108,6 +1125,7 @@ static PyObject *lagtimer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     self->core = (LoopObject *)Py_NewRef(core);
     self->loop = Py_NewRef(loop);
     self->heartbeat = heartbeat;
+    self->interval_ns = (uint64_t)(interval * 1e9);
     self->interval = PyFloat_FromDouble(interval);
     if (!self->interval) {
         Py_DECREF(self);
@@ -1182,10 +1200,10 @@ static PyObject *lagtimer_call(PyObject *obj, PyObject *args, PyObject *kw)
         track_tstate(L, &self->tstate);
         if (self->waiting_start) {
             self->waiting_start = 0; /* the loop runs: nothing was late */
+            lagtimer_arm(self, now);
         } else {
-            aap_loop_lag_tick(L, self->due, now);
+            lagtimer_schedule(self, L, aap_loop_lag_tick(L, self->due, now));
         }
-        lagtimer_arm(self, now);
     }
     Py_RETURN_NONE;
 }

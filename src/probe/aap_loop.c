@@ -648,6 +648,15 @@ void aap_loop_busy_begin(aap_loop *L, uint64_t now)
     atomic_store_explicit(&L->busy_since, now, memory_order_release);
 }
 
+/* Adds d to a counter that only the loop thread writes: a load and a
+ * store, not a locked read-modify-write, on the per-iteration path. */
+static inline void owner_add(_Atomic uint64_t *a, uint64_t d,
+                             memory_order order)
+{
+    atomic_store_explicit(a, atomic_load_explicit(a, memory_order_relaxed) + d,
+                          order);
+}
+
 /* A stretch begun at bs ended at now (loop thread). */
 static void stretch_end(aap_loop *L, uint64_t bs, uint64_t now)
 {
@@ -675,35 +684,21 @@ void aap_loop_select_enter(aap_loop *L, uint64_t now, int64_t ready)
         /* first iteration after the loop ran again: the stretch spans
          * the time it was not running; neither busy nor blocked */
         if (now > L->stop_ns) {
-            atomic_store_explicit(
-                &L->stopped_ns,
-                atomic_load_explicit(&L->stopped_ns, memory_order_relaxed) +
-                    (now - L->stop_ns),
-                memory_order_relaxed);
+            owner_add(&L->stopped_ns, now - L->stop_ns, memory_order_relaxed);
         }
         atomic_store_explicit(&L->stopping, 0, memory_order_release);
         if (bs) {
-            atomic_store_explicit(
-                &L->seq,
-                atomic_load_explicit(&L->seq, memory_order_relaxed) + 1,
-                memory_order_release);
+            owner_add(&L->seq, 1, memory_order_release);
             atomic_store_explicit(&L->busy_since, 0, memory_order_release);
         }
         return;
     }
-    atomic_store_explicit(
-        &L->iterations,
-        atomic_load_explicit(&L->iterations, memory_order_relaxed) + 1,
-        memory_order_relaxed);
+    owner_add(&L->iterations, 1, memory_order_relaxed);
     if (bs == 0) {
         return;
     }
     if (now > bs) {
-        atomic_store_explicit(
-            &L->busy_ns,
-            atomic_load_explicit(&L->busy_ns, memory_order_relaxed) +
-                (now - bs),
-            memory_order_relaxed);
+        owner_add(&L->busy_ns, now - bs, memory_order_relaxed);
     }
     stretch_end(L, bs, now);
 }
@@ -714,11 +709,7 @@ void aap_loop_stopping(aap_loop *L, uint64_t now)
 
     if (L->mode == AAP_MODE_SELECTOR && bs && now > bs) {
         /* a stretch that blocked before stop() still counts */
-        atomic_store_explicit(
-            &L->busy_ns,
-            atomic_load_explicit(&L->busy_ns, memory_order_relaxed) +
-                (now - bs),
-            memory_order_relaxed);
+        owner_add(&L->busy_ns, now - bs, memory_order_relaxed);
         stretch_end(L, bs, now);
     }
     L->stop_ns = now;
@@ -986,9 +977,11 @@ typedef enum {
     F_INFO
 } loop_family;
 
-static const struct {
+typedef struct {
     const char *name, *type, *help;
-} loop_families[] = {
+} family_desc;
+
+static const family_desc loop_families[] = {
     {"python_asyncio_loop_lag_seconds", "histogram",
      "How late the probe's periodic loop timer ran."},
     {"python_asyncio_loop_busy_seconds_total", "counter",
@@ -1008,9 +1001,7 @@ static const struct {
     {"python_asyncio_probe_info", "gauge", "Probe build information."},
 };
 
-static const struct {
-    const char *name, *type, *help;
-} exec_families[] = {
+static const family_desc exec_families[] = {
     {"python_asyncio_executor_pending", "gauge",
      "Work submitted to a thread pool and not yet started."},
     {"python_asyncio_executor_busy_workers", "gauge",
