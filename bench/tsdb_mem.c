@@ -76,7 +76,7 @@ int main(int argc, char **argv)
     int gauges = nseries - hist_sets * 12;
     feed fd;
     aa_expo_handler h = {on_sample, on_meta, &fd};
-    aa_buf text;
+    aat_buf text;
     aa_diag d;
     struct rusage ru;
     double t0, t_feed, t_eval;
@@ -89,32 +89,32 @@ int main(int argc, char **argv)
         aa_tsdb_target(fd.db, "127.0.0.1:9464", &fd.tid) != AA_OK) {
         return 1;
     }
-    aa_buf_init(&text, (size_t)256 << 20);
+    aat_buf_init(&text, (size_t)256 << 20);
     t0 = now();
     for (k = 0; k < nscrapes; k++) {
-        aa_buf_reset(&text);
-        aa_buf_appendf(&text, "# TYPE http_server_request_duration_seconds "
+        aat_buf_reset(&text);
+        aat_buf_appendf(&text, "# TYPE http_server_request_duration_seconds "
                               "histogram\n");
         for (i = 0; i < hist_sets; i++) {
             long cum = 0;
 
             for (b = 0; b < 10; b++) {
                 cum += (long)k * (b + 1) + i % 7;
-                aa_buf_appendf(&text,
+                aat_buf_appendf(&text,
                                "http_server_request_duration_seconds_bucket"
                                "{http_route=\"/r%d\",le=\"%s\"} %ld\n",
                                i, les[b], cum);
             }
-            aa_buf_appendf(&text,
+            aat_buf_appendf(&text,
                            "http_server_request_duration_seconds_sum{"
                            "http_route=\"/r%d\"} %.6f\n"
                            "http_server_request_duration_seconds_count{"
                            "http_route=\"/r%d\"} %ld\n",
                            i, (double)cum * 0.02, i, cum);
         }
-        aa_buf_appendf(&text, "# TYPE python_asyncio_tasks gauge\n");
+        aat_buf_appendf(&text, "# TYPE python_asyncio_tasks gauge\n");
         for (i = 0; i < gauges; i++) {
-            aa_buf_appendf(&text, "python_asyncio_tasks{loop=\"l%d\"} %d\n", i,
+            aat_buf_appendf(&text, "python_asyncio_tasks{loop=\"l%d\"} %d\n", i,
                            (k * 31 + i) % 97);
         }
         fd.t_ms = 1700000000000LL + (int64_t)k * 1000;
@@ -145,7 +145,7 @@ int main(int argc, char **argv)
            aa_tsdb_bytes(fd.db), ru.ru_maxrss, t_feed, text.len, t_eval,
            v.n > 0 ? v.v[0].value : -1.0);
     aa_vector_clear(&v);
-    aa_buf_release(&text);
+    aat_buf_release(&text);
     aa_tsdb_free(fd.db);
     return 0;
 }

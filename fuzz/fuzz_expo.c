@@ -23,48 +23,48 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct ctx {
-    aa_buf out;
+    aat_buf out;
     aa_tsdb *db; /* NULL on the second pass */
     char first[256];
 } ctx;
 
-static int put_value(aa_buf *b, double v)
+static int put_value(aat_buf *b, double v)
 {
     if (isnan(v)) {
-        return aa_buf_append(b, "NaN", 3);
+        return aat_buf_append(b, "NaN", 3);
     }
     if (isinf(v)) {
-        return aa_buf_append(b, v > 0 ? "+Inf" : "-Inf", 4);
+        return aat_buf_append(b, v > 0 ? "+Inf" : "-Inf", 4);
     }
-    return aa_buf_appendf(b, "%.17g", v);
+    return aat_buf_appendf(b, "%.17g", v);
 }
 
 static int on_sample(void *p, const aa_expo_sample *s)
 {
     ctx *c = p;
     size_t i;
-    int rc = aa_buf_appendf(&c->out, "%s{", s->name);
+    int rc = aat_buf_appendf(&c->out, "%s{", s->name);
 
     for (i = 0; rc == AA_OK && i < s->nlabels; i++) {
-        rc = aa_buf_appendf(&c->out, "%s=\"", s->labels[i].name);
+        rc = aat_buf_appendf(&c->out, "%s=\"", s->labels[i].name);
         if (rc == AA_OK) {
-            rc = aa_expo_escape(&c->out, s->labels[i].value, true);
+            rc = aat_buf_escape(&c->out, s->labels[i].value, true);
         }
         if (rc == AA_OK) {
-            rc = aa_buf_append(&c->out, "\",", 2);
+            rc = aat_buf_append(&c->out, "\",", 2);
         }
     }
     if (rc == AA_OK) {
-        rc = aa_buf_append(&c->out, "} ", 2);
+        rc = aat_buf_append(&c->out, "} ", 2);
     }
     if (rc == AA_OK) {
         rc = put_value(&c->out, s->value);
     }
     if (rc == AA_OK && s->has_timestamp) {
-        rc = aa_buf_appendf(&c->out, " %lld", (long long)s->t_ms);
+        rc = aat_buf_appendf(&c->out, " %lld", (long long)s->t_ms);
     }
     if (rc == AA_OK) {
-        rc = aa_buf_append(&c->out, "\n", 1);
+        rc = aat_buf_append(&c->out, "\n", 1);
     }
     if (rc == AA_OK && c->db != NULL) {
         aa_labels ls = {NULL, 0};
@@ -142,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     memset(&c, 0, sizeof(c));
-    aa_buf_init(&c.out, (size_t)64 << 20);
+    aat_buf_init(&c.out, (size_t)64 << 20);
     if (aa_tsdb_new(&c.db) != AA_OK) {
         return 0;
     }
@@ -165,7 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc == AA_OK) {
         /* Round trip through 0.0.4 text. */
         memset(&c2, 0, sizeof(c2));
-        aa_buf_init(&c2.out, (size_t)64 << 20);
+        aat_buf_init(&c2.out, (size_t)64 << 20);
         h.ctx = &c2;
         rc = aa_expo_parse(c.out.data != NULL ? c.out.data : "", c.out.len,
                            AA_EXPO_TEXT, NULL, &h, &d);
@@ -173,12 +173,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (c.out.len > 0 && memcmp(c2.out.data, c.out.data, c.out.len))) {
             abort();
         }
-        aa_buf_release(&c2.out);
+        aat_buf_release(&c2.out);
         if (c.first[0] != '\0') {
             evaluate(c.db, c.first);
         }
     }
-    aa_buf_release(&c.out);
+    aat_buf_release(&c.out);
     aa_tsdb_free(c.db);
     return 0;
 }

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     aa_matchers m, back;
     aa_diag d;
-    aa_buf b;
+    aat_buf b;
     char *text;
 
     text = malloc(size + 1);
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(text);
         return 0;
     }
-    aa_buf_init(&b, (size_t)16 << 20);
+    aat_buf_init(&b, (size_t)16 << 20);
     if (aa_promql_selector(&b, "m", &m, NULL) != AA_OK) {
         abort();
     }
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     aa_matchers_clear(&back);
     aa_matchers_clear(&m);
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     free(text);
     return 0;
 }

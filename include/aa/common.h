@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aat.h"
+
 typedef enum aa_err {
     AA_OK = 0,
     AA_ENOMEM = -1,    /* allocation failed */
@@ -62,32 +64,8 @@ void aa_diag_set(aa_diag *d, const char *file, unsigned line, unsigned column,
  * buf; always NUL-terminates.  Returns buf. */
 char *aa_diag_format(const aa_diag *d, char *buf, size_t size);
 
-/*
- * aa_buf: a growable byte buffer with a hard maximum (curl's dynbuf idea).
- * Any data from outside the process goes into one of these; appending past
- * max fails with AA_ETOOBIG and leaves the buffer unchanged.  The content is
- * always NUL-terminated (the NUL is not counted in len).
- */
-typedef struct aa_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-    size_t max;
-} aa_buf;
-
-void aa_buf_init(aa_buf *b, size_t max);
-int aa_buf_append(aa_buf *b, const void *data, size_t len);
-int aa_buf_appendf(aa_buf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-int aa_buf_vappendf(aa_buf *b, const char *fmt, va_list ap);
-void aa_buf_reset(aa_buf *b);   /* len = 0, memory kept */
-void aa_buf_release(aa_buf *b); /* frees memory; b may be reused after init */
-/* Hands the data to the caller (free() it) and resets b; NULL when b holds
- * no memory (nothing appended since init or release). */
-char *aa_buf_steal(aa_buf *b);
+/* The bounded buffer (aat_buf) and the escapers live in the text library
+ * shared with the probe: aat.h. */
 
 /* aa_grow's reallocating half. */
 void *aa_grow_slow(void *arr, size_t *cap, size_t sz, size_t first);

@@ -122,10 +122,6 @@ aa_expo_format aa_expo_format_from_content_type(const char *content_type);
  */
 aa_expo_format aa_expo_format_sniff(const char *data, size_t len);
 
-/*
- * Writers for recordings: a label value or HELP text with the escaping of
- * both formats (backslash, double quote in label values, newline).
- */
-int aa_expo_escape(aa_buf *out, const char *s, bool label_value);
+/* Writers of recordings escape with aat_buf_escape() (aat.h). */
 
 #endif

@@ -56,11 +56,11 @@ int aa_promql_compile(const aa_rule *rule, const aa_matchers *extra,
                       int64_t window_ms, char **out, aa_diag *diag);
 
 /* Appends value as the body of a double-quoted PromQL string literal. */
-int aa_promql_escape(aa_buf *out, const char *value);
+int aa_promql_escape(aat_buf *out, const char *value);
 
 /* Appends '{m1, m2}' for matchers (and metric_name if not NULL, as
  * '__name__="..."' is not used: the name goes before the brace). */
-int aa_promql_selector(aa_buf *out, const char *metric_name,
+int aa_promql_selector(aat_buf *out, const char *metric_name,
                        const aa_matchers *a, const aa_matchers *b);
 
 /* The outer aggregation over the selected series, per group. */

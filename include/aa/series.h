@@ -29,14 +29,7 @@ void aa_labels_clear(aa_labels *ls);
 /* '{a="x", b="y"}' with Prometheus escaping into buf; returns buf. */
 char *aa_labels_format(const aa_labels *ls, char *buf, size_t size);
 
-/*
- * The one escaper of the Prometheus text and OpenMetrics formats: passes
- * s to out(ctx, piece, len) in pieces, with backslash as "\\", newline
- * as "\n" and, when quote (label values), double quote as "\"".  Returns
- * 0, or the first non-zero value out returned (and stops there).
- */
-typedef int (*aa_escape_put)(void *ctx, const char *piece, size_t len);
-int aa_escape(const char *s, bool quote, aa_escape_put out, void *ctx);
+/* The escaper of the text formats is aat_escape() (aat.h). */
 
 typedef struct aa_sample {
     aa_labels labels;

@@ -100,23 +100,23 @@ static int64_t wall_now_ms(void)
 static char *make_url(const check *c, const char *path,
                       const char *const *pairs)
 {
-    aa_buf b;
+    aat_buf b;
     size_t i;
     int rc;
 
-    aa_buf_init(&b, URL_MAX);
-    rc = aa_buf_appendf(&b, "%s/api/v1/%s", c->base, path);
+    aat_buf_init(&b, URL_MAX);
+    rc = aat_buf_appendf(&b, "%s/api/v1/%s", c->base, path);
     for (i = 0; rc == AA_OK && pairs[i] != NULL; i += 2) {
-        rc = aa_buf_appendf(&b, "%c%s=", i == 0 ? '?' : '&', pairs[i]);
+        rc = aat_buf_appendf(&b, "%c%s=", i == 0 ? '?' : '&', pairs[i]);
         if (rc == AA_OK) {
             rc = tool_http_urlencode(&b, pairs[i + 1]);
         }
     }
     if (rc != AA_OK) {
-        aa_buf_release(&b);
+        aat_buf_release(&b);
         return NULL;
     }
-    return aa_buf_steal(&b);
+    return aat_buf_steal(&b);
 }
 
 /* Unix seconds with millisecond precision, as the API takes them. */
@@ -177,18 +177,18 @@ static int add_warning(aa_rule_result *rr, const char *prefix,
                        const char *text)
 {
     char **v = realloc(rr->warnings, (rr->nwarnings + 1) * sizeof(*v));
-    aa_buf b;
+    aat_buf b;
 
     if (v == NULL) {
         return AA_ENOMEM;
     }
     rr->warnings = v;
-    aa_buf_init(&b, 8192);
-    if (aa_buf_appendf(&b, "%s%.4000s", prefix, text) != AA_OK) {
-        aa_buf_release(&b);
+    aat_buf_init(&b, 8192);
+    if (aat_buf_appendf(&b, "%s%.4000s", prefix, text) != AA_OK) {
+        aat_buf_release(&b);
         return AA_ENOMEM;
     }
-    rr->warnings[rr->nwarnings++] = aa_buf_steal(&b);
+    rr->warnings[rr->nwarnings++] = aat_buf_steal(&b);
     return AA_OK;
 }
 
@@ -421,32 +421,32 @@ static int diag_selectors(const check *c, const aa_rule *rule, char **name,
 {
     static const aa_matchers none = {NULL, 0};
     aa_plan plan;
-    aa_buf b;
+    aat_buf b;
     int rc;
 
     *name = *plain = *matched = *matchers = NULL;
     if (aa_rule_plan(rule, &plan) != AA_OK) {
         return AA_EINVAL;
     }
-    aa_buf_init(&b, 65536);
-    rc = aa_buf_appendf(&b, "%s%s", rule->metric, plan.suffix);
-    *name = aa_buf_steal(&b);
+    aat_buf_init(&b, 65536);
+    rc = aat_buf_appendf(&b, "%s%s", rule->metric, plan.suffix);
+    *name = aat_buf_steal(&b);
     if (rc == AA_OK && *name != NULL) {
         rc = aa_promql_selector(&b, *name, &none, &none);
-        *plain = aa_buf_steal(&b);
+        *plain = aat_buf_steal(&b);
     }
     if (rc == AA_OK && *plain != NULL) {
         rc = aa_promql_selector(&b, *name, &rule->where, &c->cfg->selector);
-        *matched = aa_buf_steal(&b);
+        *matched = aat_buf_steal(&b);
     }
     if (rc == AA_OK && *matched != NULL) {
         rc = aa_promql_selector(&b, NULL, &rule->where, &c->cfg->selector);
-        *matchers = aa_buf_steal(&b);
+        *matchers = aat_buf_steal(&b);
         if (rc == AA_OK && *matchers == NULL) {
             *matchers = aa_strdup("{}");
         }
     }
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     if (rc != AA_OK || *name == NULL || *plain == NULL || *matched == NULL ||
         *matchers == NULL) {
         free(*name);
@@ -598,7 +598,7 @@ static char *sites_query(const check *c, const aa_rule *rule)
     aa_matchers all = {NULL, 0};
     size_t i, nby = rule->metric != NULL ? rule->nby : 0;
     char w[32], *q = NULL;
-    aa_buf b;
+    aat_buf b;
     int rc = AA_OK;
 
     if (rule->metric != NULL) {
@@ -607,34 +607,34 @@ static char *sites_query(const check *c, const aa_rule *rule)
     if (rc == AA_OK) {
         rc = aa_matchers_append(&all, &c->cfg->selector);
     }
-    aa_buf_init(&b, 65536);
+    aat_buf_init(&b, 65536);
     aa_duration_format(c->window_ms, w, sizeof(w));
     if (rc == AA_OK) {
-        rc = aa_buf_appendf(&b, "topk%s", nby > 0 ? " by (" : "");
+        rc = aat_buf_appendf(&b, "topk%s", nby > 0 ? " by (" : "");
     }
     for (i = 0; rc == AA_OK && i < nby; i++) {
-        rc = aa_buf_appendf(&b, "%s%s", i > 0 ? ", " : "", rule->by[i]);
+        rc = aat_buf_appendf(&b, "%s%s", i > 0 ? ", " : "", rule->by[i]);
     }
     if (rc == AA_OK) {
-        rc = aa_buf_appendf(&b, "%s(%d, sum by (", nby > 0 ? ") " : "",
+        rc = aat_buf_appendf(&b, "%s(%d, sum by (", nby > 0 ? ") " : "",
                             AA_TOP_SITES);
     }
     for (i = 0; rc == AA_OK && i < nby; i++) {
-        rc = aa_buf_appendf(&b, "%s, ", rule->by[i]);
+        rc = aat_buf_appendf(&b, "%s, ", rule->by[i]);
     }
     if (rc == AA_OK) {
-        rc = aa_buf_appendf(&b, "site) (increase(");
+        rc = aat_buf_appendf(&b, "site) (increase(");
     }
     if (rc == AA_OK) {
         rc = aa_promql_selector(&b, TOOL_SITE_METRIC, &all, &none);
     }
     if (rc == AA_OK) {
-        rc = aa_buf_appendf(&b, "[%s])))", w);
+        rc = aat_buf_appendf(&b, "[%s])))", w);
     }
     if (rc == AA_OK) {
-        q = aa_buf_steal(&b);
+        q = aat_buf_steal(&b);
     }
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     aa_matchers_clear(&all);
     return q;
 }
@@ -1063,18 +1063,18 @@ static char *window_count_url(const check *c, const char *sel,
                               int64_t start_ms)
 {
     char w[32];
-    aa_buf b;
+    aat_buf b;
     char *url;
 
-    aa_buf_init(&b, 65536);
+    aat_buf_init(&b, 65536);
     aa_duration_format(c->end_ms - start_ms, w, sizeof(w));
-    if (aa_buf_appendf(&b, "count(count_over_time(%s[%s]))", sel, w) !=
+    if (aat_buf_appendf(&b, "count(count_over_time(%s[%s]))", sel, w) !=
         AA_OK) {
-        aa_buf_release(&b);
+        aat_buf_release(&b);
         return NULL;
     }
     url = instant_url(c, b.data);
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     return url;
 }
 
@@ -1178,7 +1178,7 @@ static int audit(check *c, job *jobs, tool_http_req *reqs,
             return AA_ENOMEM;
         }
         nfailed += j->failed ? 1 : 0;
-        aa_buf_release(&reqs[j->req].body);
+        aat_buf_release(&reqs[j->req].body);
     }
     for (i = 0; i < c->rs->nrules; i++) {
         job *j = &jobs[i];

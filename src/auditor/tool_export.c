@@ -117,16 +117,16 @@ static void alert_name(const char *id, const char *suffix, char *buf,
 
 /* Copies s with Go-template actions neutralised: "{{" becomes
  * {{ "{{" }}, so user text is printed literally by Alertmanager. */
-static int template_literal(aa_buf *b, const char *s)
+static int template_literal(aat_buf *b, const char *s)
 {
     int rc = AA_OK;
 
     while (*s != '\0' && rc == AA_OK) {
         if (s[0] == '{' && s[1] == '{') {
-            rc = aa_buf_appendf(b, "{{ \"{{\" }}");
+            rc = aat_buf_appendf(b, "{{ \"{{\" }}");
             s += 2;
         } else {
-            rc = aa_buf_append(b, s, 1);
+            rc = aat_buf_append(b, s, 1);
             s++;
         }
     }
@@ -137,22 +137,22 @@ static int alert(emitter *em, const aa_rule *r, const char *query,
                  const char *severity, const aa_threshold *t)
 {
     char name[256], num[64], dur[64];
-    aa_buf expr, desc, summary;
+    aat_buf expr, desc, summary;
     bool wrap = r->query != NULL || strstr(query, " / ") != NULL;
     bool comment = strchr(query, '#') != NULL;
     int rc;
 
-    aa_buf_init(&expr, TEXT_MAX);
-    aa_buf_init(&desc, TEXT_MAX);
-    aa_buf_init(&summary, TEXT_MAX);
+    aat_buf_init(&expr, TEXT_MAX);
+    aat_buf_init(&desc, TEXT_MAX);
+    aat_buf_init(&summary, TEXT_MAX);
     alert_name(r->id, t != NULL ? "" : "NoData", name, sizeof(name));
     if (t != NULL) {
-        rc = aa_buf_appendf(&expr, "%s%s%s %s %s", wrap ? "(" : "", query,
+        rc = aat_buf_appendf(&expr, "%s%s%s %s %s", wrap ? "(" : "", query,
                             wrap ? (comment ? "\n)" : ")") : "",
                             aa_cmp_str(t->op),
                             aa_promql_number(t->value, num, sizeof(num)));
     } else {
-        rc = aa_buf_appendf(&expr, "absent(%s%s)", query, comment ? "\n" : "");
+        rc = aat_buf_appendf(&expr, "absent(%s%s)", query, comment ? "\n" : "");
     }
     if (rc == AA_OK) {
         rc = template_literal(&summary, r->finding);
@@ -162,16 +162,16 @@ static int alert(emitter *em, const aa_rule *r, const char *query,
                                                             : r->finding);
     }
     if (rc == AA_OK && t != NULL) {
-        rc = aa_buf_appendf(&desc, " (value {{ $value }}, %s threshold ",
+        rc = aat_buf_appendf(&desc, " (value {{ $value }}, %s threshold ",
                             severity);
         if (rc == AA_OK) {
             rc = template_literal(&desc, t->text);
         }
         if (rc == AA_OK) {
-            rc = aa_buf_append(&desc, ")", 1);
+            rc = aat_buf_append(&desc, ")", 1);
         }
     } else if (rc == AA_OK) {
-        rc = aa_buf_appendf(&desc, " (no data)");
+        rc = aat_buf_appendf(&desc, " (no data)");
     }
     if (rc != AA_OK) {
         goto out;
@@ -194,9 +194,9 @@ static int alert(emitter *em, const aa_rule *r, const char *query,
     map_end(em);
     map_end(em);
 out:
-    aa_buf_release(&expr);
-    aa_buf_release(&desc);
-    aa_buf_release(&summary);
+    aat_buf_release(&expr);
+    aat_buf_release(&desc);
+    aat_buf_release(&summary);
     return rc;
 }
 

@@ -2,7 +2,7 @@
  * tool_http.c: concurrent GETs on one libcurl multi handle.  An audit sends
  * all its queries at once so that it takes about as long as its slowest
  * query; retries are scheduled on the same loop (no sleeping), so one slow
- * or failing request never holds up the others.  Bodies go into an aa_buf
+ * or failing request never holds up the others.  Bodies go into an aat_buf
  * with a hard maximum and the write callback aborts the transfer beyond it,
  * so an oversized answer costs at most that much memory.
  */
@@ -198,7 +198,7 @@ void tool_http_req_clear(tool_http_req *r)
         return;
     }
     free(r->url);
-    aa_buf_release(&r->body);
+    aat_buf_release(&r->body);
     memset(r, 0, sizeof(*r));
 }
 
@@ -212,7 +212,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
         x->batch_too_big = true;
         return CURL_WRITEFUNC_ERROR;
     }
-    rc = aa_buf_append(&x->req->body, data, len);
+    rc = aat_buf_append(&x->req->body, data, len);
     if (rc == AA_OK) {
         *x->batch_bytes += len;
     }
@@ -428,7 +428,7 @@ static int64_t retry_delay(const xfer *x)
 static void xfer_drop_body(xfer *x)
 {
     *x->batch_bytes -= x->req->body.len;
-    aa_buf_release(&x->req->body); /* keeps the maximum */
+    aat_buf_release(&x->req->body); /* keeps the maximum */
 }
 
 static bool xfer_start(CURLM *m, xfer *x)
@@ -469,8 +469,8 @@ int tool_http_run(tool_http *h, tool_http_req *reqs, size_t n)
         reqs[i].status = 0;
         reqs[i].attempts = 0;
         reqs[i].errmsg[0] = '\0';
-        aa_buf_release(&reqs[i].body);
-        aa_buf_init(&reqs[i].body, h->max_body);
+        aat_buf_release(&reqs[i].body);
+        aat_buf_init(&reqs[i].body, h->max_body);
         if (!xfer_setup(&xs[i])) {
             goto out;
         }
@@ -563,7 +563,7 @@ out:
             curl_easy_cleanup(xs[i].easy);
         }
         if (rc != AA_OK && !xs[i].done) {
-            aa_buf_release(&reqs[i].body);
+            aat_buf_release(&reqs[i].body);
             reqs[i].err = rc;
             snprintf(reqs[i].errmsg, sizeof(reqs[i].errmsg),
                      "the request could not be run: %s", aa_strerror(rc));
@@ -584,7 +584,7 @@ out:
 static bool read_secret(const char *flag, const char *path, char **out)
 {
     FILE *fp;
-    aa_buf b;
+    aat_buf b;
     char chunk[1024];
     size_t n;
     bool ok = false;
@@ -595,9 +595,9 @@ static bool read_secret(const char *flag, const char *path, char **out)
         tool_error("%s %s: %s", flag, path, strerror(errno));
         return false;
     }
-    aa_buf_init(&b, SECRET_MAX);
+    aat_buf_init(&b, SECRET_MAX);
     while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-        if (aa_buf_append(&b, chunk, n) != AA_OK) {
+        if (aat_buf_append(&b, chunk, n) != AA_OK) {
             tool_error("%s %s: larger than %d bytes", flag, path, SECRET_MAX);
             goto out;
         }
@@ -617,7 +617,7 @@ static bool read_secret(const char *flag, const char *path, char **out)
         tool_error("%s %s: the secret must be one line of text", flag, path);
         goto out;
     }
-    *out = aa_buf_steal(&b);
+    *out = aat_buf_steal(&b);
     ok = *out != NULL;
     if (!ok) {
         tool_error("%s %s: %s", flag, path, aa_strerror(AA_ENOMEM));
@@ -627,7 +627,7 @@ out:
     if (b.data != NULL) {
         explicit_bzero(b.data, b.cap);
     }
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     return ok;
 }
 
@@ -741,7 +741,7 @@ char *tool_http_redact_url(const char *url, char *buf, size_t size)
     return buf;
 }
 
-int tool_http_urlencode(aa_buf *b, const char *s)
+int tool_http_urlencode(aat_buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     int rc = AA_OK;
@@ -752,11 +752,11 @@ int tool_http_urlencode(aa_buf *b, const char *s)
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
             (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
             c == '~') {
-            rc = aa_buf_append(b, s, 1);
+            rc = aat_buf_append(b, s, 1);
         } else {
             char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
 
-            rc = aa_buf_append(b, esc, 3);
+            rc = aat_buf_append(b, esc, 3);
         }
     }
     return rc;

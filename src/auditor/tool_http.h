@@ -46,7 +46,7 @@ typedef struct tool_http_req {
                           AA_ECONNECT, AA_ETIMEOUT, AA_ETOOBIG, AA_EIO,
                           AA_ENOMEM */
     long status;       /* HTTP status of the last attempt, 0 if none */
-    aa_buf body;       /* the last attempt's body; empty when err != 0 */
+    aat_buf body;       /* the last attempt's body; empty when err != 0 */
     char errmsg[256];  /* why err != 0; never holds a secret */
     unsigned attempts; /* attempts made */
     double seconds;    /* wall time from the batch start to completion */
@@ -95,6 +95,6 @@ void tool_http_req_clear(tool_http_req *r);
 char *tool_http_redact_url(const char *url, char *buf, size_t size);
 
 /* Appends s percent-encoded for a URL query into b. */
-int tool_http_urlencode(aa_buf *b, const char *s);
+int tool_http_urlencode(aat_buf *b, const char *s);
 
 #endif

@@ -232,29 +232,29 @@ size_t tool_utf8_len(const char *s)
 char *tool_utf8_copy(const char *s)
 {
     static const char replacement[] = "\xEF\xBF\xBD";
-    aa_buf b;
+    aat_buf b;
     int rc = AA_OK;
 
-    aa_buf_init(&b, SIZE_MAX); /* at most 3 bytes out per byte in */
+    aat_buf_init(&b, SIZE_MAX); /* at most 3 bytes out per byte in */
     while (*s != '\0' && rc == AA_OK) {
         size_t n = tool_utf8_len(s);
 
         if (n == 0) {
-            rc = aa_buf_append(&b, replacement, 3);
+            rc = aat_buf_append(&b, replacement, 3);
             s++;
         } else {
-            rc = aa_buf_append(&b, s, n);
+            rc = aat_buf_append(&b, s, n);
             s += n;
         }
     }
     if (rc == AA_OK) {
-        rc = aa_buf_append(&b, "", 0); /* an empty s still gets memory */
+        rc = aat_buf_append(&b, "", 0); /* an empty s still gets memory */
     }
     if (rc != AA_OK) {
-        aa_buf_release(&b);
+        aat_buf_release(&b);
         return NULL;
     }
-    return aa_buf_steal(&b);
+    return aat_buf_steal(&b);
 }
 
 void tool_put_xml(FILE *fp, const char *s, bool attr)
@@ -356,13 +356,13 @@ static writer_fn stdout_writer(tool_format f)
 static int write_file(const tool_config *cfg, const aa_report *r,
                       const char *path, writer_fn fn)
 {
-    aa_buf tmp;
+    aat_buf tmp;
     FILE *fp = NULL;
     struct stat st;
     mode_t mask;
     int fd = -1, rc = -1, err = 0;
 
-    aa_buf_init(&tmp, 8192);
+    aat_buf_init(&tmp, 8192);
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
         /* a device or pipe (/dev/stdout, a FIFO): no rename possible */
         fp = fopen(path, "w");
@@ -384,7 +384,7 @@ static int write_file(const tool_config *cfg, const aa_report *r,
         rc = 0;
         goto out;
     }
-    if (aa_buf_appendf(&tmp, "%s.tmp.XXXXXX", path) != AA_OK) {
+    if (aat_buf_appendf(&tmp, "%s.tmp.XXXXXX", path) != AA_OK) {
         tool_error("%s: cannot write report: file name too long", path);
         goto out;
     }
@@ -423,7 +423,7 @@ static int write_file(const tool_config *cfg, const aa_report *r,
     tool_verbose(cfg, "wrote %s", path);
     rc = 0;
 out:
-    aa_buf_release(&tmp);
+    aat_buf_release(&tmp);
     return rc;
 }
 

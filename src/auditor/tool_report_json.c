@@ -157,14 +157,14 @@ static json_t *rule_obj(jctx *c, const aa_rule_result *rr)
 #define JSON_MAX ((size_t)256 * 1024 * 1024)
 
 typedef struct sink {
-    aa_buf b;
+    aat_buf b;
     int err; /* the first failed append's aa_err */
 } sink;
 
 static int append_text(const char *buf, size_t size, void *data)
 {
     sink *k = data;
-    int rc = aa_buf_append(&k->b, buf, size);
+    int rc = aat_buf_append(&k->b, buf, size);
 
     if (rc != AA_OK && k->err == AA_OK) {
         k->err = rc;
@@ -226,7 +226,7 @@ int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
     /* 15 significant digits (DBL_DIG): every decimal of that many digits
      * survives the round trip through a double, so Unix times keep their
      * milliseconds ("1795687200.123") and no value shows binary noise */
-    aa_buf_init(&text.b, JSON_MAX);
+    aat_buf_init(&text.b, JSON_MAX);
     text.err = c.failed ? AA_ENOMEM : AA_OK;
     if (text.err == AA_OK &&
         (json_dump_callback(root, append_text, &text,
@@ -246,6 +246,6 @@ int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
         rc = AA_EIO;
     }
     json_decref(root);
-    aa_buf_release(&text.b);
+    aat_buf_release(&text.b);
     return rc;
 }

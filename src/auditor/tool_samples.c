@@ -192,7 +192,7 @@ static int load_sample(void *ctx, const aa_expo_sample *s)
     return rc;
 }
 
-static int read_file(const char *path, aa_buf *b, aa_diag *diag)
+static int read_file(const char *path, aat_buf *b, aa_diag *diag)
 {
     char chunk[65536];
     FILE *f = fopen(path, "rb");
@@ -206,7 +206,7 @@ static int read_file(const char *path, aa_buf *b, aa_diag *diag)
         size_t n = fread(chunk, 1, sizeof(chunk), f);
 
         if (n > 0) {
-            rc = aa_buf_append(b, chunk, n);
+            rc = aat_buf_append(b, chunk, n);
             if (rc == AA_ETOOBIG) {
                 aa_diag_set(diag, path, 0, 0,
                             "recording larger than %zu bytes", b->max);
@@ -231,14 +231,14 @@ static int read_file(const char *path, aa_buf *b, aa_diag *diag)
 
 int tool_samples_load(const char *path, aa_tsdb *db, aa_diag *diag)
 {
-    aa_buf b;
+    aat_buf b;
     loader ld = {db, diag, path};
     aa_expo_handler h = {load_sample, load_meta, &ld};
     aa_expo_limits lim = {1024 * 1024, (size_t)1 << 31, 128};
     int rc;
 
     aa_diag_clear(diag);
-    aa_buf_init(&b, TOOL_SAMPLES_MAX_FILE);
+    aat_buf_init(&b, TOOL_SAMPLES_MAX_FILE);
     rc = read_file(path, &b, diag);
     if (rc != AA_OK) {
         goto out;
@@ -254,7 +254,7 @@ int tool_samples_load(const char *path, aa_tsdb *db, aa_diag *diag)
         snprintf(diag->message, sizeof(diag->message), "%s", msg);
     }
 out:
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     return rc;
 }
 
@@ -368,44 +368,44 @@ static void fmt_ts(int64_t t_ms, char *buf, size_t size)
     }
 }
 
-static int fmt_value(aa_buf *b, double v)
+static int fmt_value(aat_buf *b, double v)
 {
     if (isnan(v)) {
-        return aa_buf_append(b, "NaN", 3);
+        return aat_buf_append(b, "NaN", 3);
     }
     if (isinf(v)) {
-        return aa_buf_append(b, v > 0 ? "+Inf" : "-Inf", 4);
+        return aat_buf_append(b, v > 0 ? "+Inf" : "-Inf", 4);
     }
-    return aa_buf_appendf(b, "%.17g", v);
+    return aat_buf_appendf(b, "%.17g", v);
 }
 
-static int write_series(FILE *f, const aa_tsdb *db, size_t id, aa_buf *line,
+static int write_series(FILE *f, const aa_tsdb *db, size_t id, aat_buf *line,
                         aa_point **pts, size_t *cap)
 {
     const aa_labels *ls = aa_tsdb_labels(db, id);
     size_t np, i, k, head;
     int rc;
 
-    aa_buf_reset(line);
-    rc = aa_buf_appendf(line, "%s", aa_tsdb_name(db, id));
+    aat_buf_reset(line);
+    rc = aat_buf_appendf(line, "%s", aa_tsdb_name(db, id));
     for (i = 0, k = 0; rc == AA_OK && i < ls->n; i++) {
         if (strcmp(ls->v[i].name, "__name__") == 0) {
             continue;
         }
-        rc = aa_buf_appendf(line, "%s%s=\"", k++ == 0 ? "{" : ",",
+        rc = aat_buf_appendf(line, "%s%s=\"", k++ == 0 ? "{" : ",",
                             ls->v[i].name);
         if (rc == AA_OK) {
-            rc = aa_expo_escape(line, ls->v[i].value, true);
+            rc = aat_buf_escape(line, ls->v[i].value, true);
         }
         if (rc == AA_OK) {
-            rc = aa_buf_append(line, "\"", 1);
+            rc = aat_buf_append(line, "\"", 1);
         }
     }
     if (rc == AA_OK && k > 0) {
-        rc = aa_buf_append(line, "}", 1);
+        rc = aat_buf_append(line, "}", 1);
     }
     if (rc == AA_OK) {
-        rc = aa_buf_append(line, " ", 1);
+        rc = aat_buf_append(line, " ", 1);
     }
     if (rc == AA_OK) {
         rc =
@@ -423,7 +423,7 @@ static int write_series(FILE *f, const aa_tsdb *db, size_t id, aa_buf *line,
         fmt_ts((*pts)[i].t_ms, ts, sizeof(ts));
         rc = fmt_value(line, (*pts)[i].v);
         if (rc == AA_OK) {
-            rc = aa_buf_appendf(line, " %s\n", ts);
+            rc = aat_buf_appendf(line, " %s\n", ts);
         }
         if (rc != AA_OK) {
             return rc;
@@ -442,13 +442,13 @@ int tool_samples_save(const char *path, const aa_tsdb *db, aa_diag *diag)
     char *tmp = NULL;
     aa_point *pts = NULL;
     size_t cap = 0;
-    aa_buf line;
+    aat_buf line;
     FILE *f = NULL;
     const outseries *last = NULL;
     int rc = AA_OK;
 
     aa_diag_clear(diag);
-    aa_buf_init(&line, (size_t)16 * 1024 * 1024);
+    aat_buf_init(&line, (size_t)16 * 1024 * 1024);
     tmp = malloc(strlen(path) + 16);
     os = calloc(n + 1, sizeof(*os));
     if (tmp == NULL || os == NULL) {
@@ -503,7 +503,7 @@ out:
     if (f != NULL) {
         fclose(f);
     }
-    aa_buf_release(&line);
+    aat_buf_release(&line);
     free(pts);
     free(tmp);
     free(os);

@@ -908,21 +908,21 @@ static int eval_rule(const tool_config *cfg, const aa_tsdb *db,
 
 static char *join_targets(const scrape_run *run)
 {
-    aa_buf b;
+    aat_buf b;
     size_t i;
 
-    aa_buf_init(&b, 1 << 20);
+    aat_buf_init(&b, 1 << 20);
     for (i = 0; i < run->ntargets; i++) {
-        if (aa_buf_appendf(&b, "%s%s", i > 0 ? ", " : "",
+        if (aat_buf_appendf(&b, "%s%s", i > 0 ? ", " : "",
                            run->targets[i].shown) != AA_OK) {
-            aa_buf_release(&b);
+            aat_buf_release(&b);
             return NULL;
         }
     }
     if (b.data == NULL) {
         return aa_strdup("");
     }
-    return aa_buf_steal(&b);
+    return aat_buf_steal(&b);
 }
 
 static void free_run(scrape_run *run)

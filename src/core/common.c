@@ -1,6 +1,6 @@
 /*
- * common.c: error strings, diagnostics and the bounded buffer (aa_buf) that
- * every parser of outside data writes into.
+ * common.c: error strings, diagnostics and the array-growth helper shared by
+ * the core library.
  */
 #include "aa/common.h"
 
@@ -114,114 +114,6 @@ void *aa_grow_slow(void *arr, size_t *cap, size_t sz, size_t first)
     if (p != NULL) {
         *cap = ncap;
     }
-    return p;
-}
-
-void aa_buf_init(aa_buf *b, size_t max)
-{
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
-    b->max = max;
-}
-
-static int buf_reserve(aa_buf *b, size_t extra)
-{
-    size_t need, cap;
-    char *p;
-
-    if (extra > b->max || b->len > b->max - extra) {
-        return AA_ETOOBIG;
-    }
-    need = b->len + extra + 1;
-    if (need <= b->cap) {
-        return AA_OK;
-    }
-    cap = b->cap < 64 ? 64 : b->cap;
-    while (cap < need) {
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    }
-    if (cap - 1 > b->max) { /* never b->max + 1: max may be SIZE_MAX */
-        cap = b->max + 1;
-    }
-    p = realloc(b->data, cap);
-    if (p == NULL) {
-        return AA_ENOMEM;
-    }
-    b->data = p;
-    b->cap = cap;
-    return AA_OK;
-}
-
-int aa_buf_append(aa_buf *b, const void *data, size_t len)
-{
-    int rc = buf_reserve(b, len);
-
-    if (rc != AA_OK) {
-        return rc;
-    }
-    if (len > 0) {
-        memcpy(b->data + b->len, data, len);
-    }
-    b->len += len;
-    b->data[b->len] = '\0';
-    return AA_OK;
-}
-
-int aa_buf_vappendf(aa_buf *b, const char *fmt, va_list ap)
-{
-    va_list ap2;
-    int n, rc;
-
-    va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (n < 0) {
-        return AA_EINVAL;
-    }
-    rc = buf_reserve(b, (size_t)n);
-    if (rc != AA_OK) {
-        return rc;
-    }
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    b->len += (size_t)n;
-    return AA_OK;
-}
-
-int aa_buf_appendf(aa_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int rc;
-
-    va_start(ap, fmt);
-    rc = aa_buf_vappendf(b, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-void aa_buf_reset(aa_buf *b)
-{
-    b->len = 0;
-    if (b->data != NULL) {
-        b->data[0] = '\0';
-    }
-}
-
-void aa_buf_release(aa_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
-}
-
-char *aa_buf_steal(aa_buf *b)
-{
-    char *p = b->data;
-
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
     return p;
 }
 

@@ -391,17 +391,17 @@ static int key_cmp(const void *pa, const void *pb)
 static int make_key(elem *e, char **by, size_t nby, const char *extra_by,
                     const char *without)
 {
-    aa_buf b;
+    aat_buf b;
     size_t i;
     int rc = AA_OK;
 
-    aa_buf_init(&b, (size_t)1 << 24);
+    aat_buf_init(&b, (size_t)1 << 24);
     if (without != NULL) {
         for (i = 0; i < e->labels.n && rc == AA_OK; i++) {
             if (strcmp(e->labels.v[i].name, without) == 0) {
                 continue;
             }
-            rc = aa_buf_appendf(&b, "%s\x02%s\x01", e->labels.v[i].name,
+            rc = aat_buf_appendf(&b, "%s\x02%s\x01", e->labels.v[i].name,
                                 e->labels.v[i].value);
         }
     } else {
@@ -409,22 +409,22 @@ static int make_key(elem *e, char **by, size_t nby, const char *extra_by,
 
         for (i = 0; i < nby && rc == AA_OK; i++) {
             v = aa_labels_get(&e->labels, by[i]);
-            rc = aa_buf_appendf(&b, "%s\x01", v != NULL ? v : "");
+            rc = aat_buf_appendf(&b, "%s\x01", v != NULL ? v : "");
         }
         if (extra_by != NULL && rc == AA_OK) {
             v = aa_labels_get(&e->labels, extra_by);
-            rc = aa_buf_appendf(&b, "%s\x01", v != NULL ? v : "");
+            rc = aat_buf_appendf(&b, "%s\x01", v != NULL ? v : "");
         }
     }
     if (rc == AA_OK && b.data == NULL) {
-        rc = aa_buf_append(&b, "", 0);
+        rc = aat_buf_append(&b, "", 0);
     }
     if (rc != AA_OK) {
-        aa_buf_release(&b);
+        aat_buf_release(&b);
         return rc;
     }
     free(e->key);
-    e->key = aa_buf_steal(&b);
+    e->key = aat_buf_steal(&b);
     if (e->key == NULL) {
         e->key = aa_strdup("");
         if (e->key == NULL) {

@@ -121,19 +121,6 @@ aa_expo_format aa_expo_format_sniff(const char *data, size_t len)
     return AA_EXPO_TEXT;
 }
 
-static int append_piece(void *ctx, const char *piece, size_t len)
-{
-    return aa_buf_append(ctx, piece, len);
-}
-
-int aa_expo_escape(aa_buf *out, const char *s, bool label_value)
-{
-    int rc = aa_escape(s, label_value, append_piece, out);
-
-    /* out holds a string afterwards even when s is empty */
-    return rc != AA_OK ? rc : aa_buf_append(out, "", 0);
-}
-
 /* ---- errors --------------------------------------------------------------
  */
 

@@ -61,7 +61,7 @@ static int hexval(char c)
     return -1;
 }
 
-static int put_utf8(aa_buf *b, unsigned long cp)
+static int put_utf8(aat_buf *b, unsigned long cp)
 {
     unsigned char u[4];
     size_t n;
@@ -85,12 +85,12 @@ static int put_utf8(aa_buf *b, unsigned long cp)
         u[3] = (unsigned char)(0x80 | (cp & 0x3F));
         n = 4;
     }
-    return aa_buf_append(b, u, n);
+    return aat_buf_append(b, u, n);
 }
 
 /* Reads \... at mp->p (pointing after the backslash) into b.  \x and
  * octal escapes give one byte, \u and \U a code point in UTF-8. */
-static int parse_escape(mparser *mp, char quote, aa_buf *b)
+static int parse_escape(mparser *mp, char quote, aat_buf *b)
 {
     static const char simple_in[] = "abfnrtv\\";
     static const char simple_out[] = "\a\b\f\n\r\t\v\\";
@@ -102,14 +102,14 @@ static int parse_escape(mparser *mp, char quote, aa_buf *b)
 
     if (c != '\0' && (hit = strchr(simple_in, c)) != NULL) {
         mp->p++;
-        return aa_buf_append(b, &simple_out[hit - simple_in], 1);
+        return aat_buf_append(b, &simple_out[hit - simple_in], 1);
     }
     if (c == '"' || c == '\'') {
         if (c != quote) {
             return fail(mp, start, "invalid escape sequence in string");
         }
         mp->p++;
-        return aa_buf_append(b, &c, 1);
+        return aat_buf_append(b, &c, 1);
     }
     if (c >= '0' && c <= '7') {
         for (int i = 0; i < 3; i++) {
@@ -148,21 +148,21 @@ static int parse_escape(mparser *mp, char quote, aa_buf *b)
         return put_utf8(b, cp);
     }
     c = (char)(unsigned char)cp;
-    return aa_buf_append(b, &c, 1);
+    return aat_buf_append(b, &c, 1);
 }
 
 static int parse_string(mparser *mp, char **out)
 {
     const char *start = mp->p;
     char quote = *mp->p;
-    aa_buf b;
+    aat_buf b;
     int rc = AA_OK;
 
     *out = NULL;
     if (quote != '"' && quote != '\'' && quote != '`') {
         return fail(mp, mp->p, "expected a quoted label value");
     }
-    aa_buf_init(&b, (size_t)1 << 20);
+    aat_buf_init(&b, (size_t)1 << 20);
     mp->p++;
     for (;;) {
         char c = *mp->p;
@@ -187,7 +187,7 @@ static int parse_string(mparser *mp, char **out)
             }
             continue;
         }
-        rc = aa_buf_append(&b, &c, 1);
+        rc = aat_buf_append(&b, &c, 1);
         if (rc != AA_OK) {
             goto out;
         }
@@ -196,13 +196,13 @@ static int parse_string(mparser *mp, char **out)
     if (b.data == NULL) {
         *out = aa_strdup("");
     } else {
-        *out = aa_buf_steal(&b);
+        *out = aat_buf_steal(&b);
     }
     if (*out == NULL) {
         rc = AA_ENOMEM;
     }
 out:
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     return rc;
 }
 

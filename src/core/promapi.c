@@ -561,17 +561,17 @@ static int parse_messages(parser *p, const json_t *root, const char *key,
         }
         if (i == keep - 1 && n > keep) {
             char tail[64];
-            aa_buf b;
+            aat_buf b;
 
-            aa_buf_init(&b, 4096);
+            aat_buf_init(&b, 4096);
             snprintf(tail, sizeof(tail), " (and %zu more)", n - keep);
-            if (aa_buf_appendf(&b, "%.1000s%s", json_string_value(s), tail) !=
+            if (aat_buf_appendf(&b, "%.1000s%s", json_string_value(s), tail) !=
                 AA_OK) {
-                aa_buf_release(&b);
+                aat_buf_release(&b);
                 rc = fail(p, AA_ENOMEM, "%s", aa_strerror(AA_ENOMEM));
                 goto out;
             }
-            copy = aa_buf_steal(&b);
+            copy = aat_buf_steal(&b);
         } else {
             copy = aa_strdup(json_string_value(s));
         }

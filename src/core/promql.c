@@ -187,7 +187,7 @@ static size_t utf8_len(const unsigned char *s)
     return n;
 }
 
-int aa_promql_escape(aa_buf *out, const char *value)
+int aa_promql_escape(aat_buf *out, const char *value)
 {
     const unsigned char *s = (const unsigned char *)value;
     int rc = AA_OK;
@@ -200,40 +200,40 @@ int aa_promql_escape(aa_buf *out, const char *value)
 
         switch (*s) {
         case '\\':
-            rc = aa_buf_append(out, "\\\\", 2);
+            rc = aat_buf_append(out, "\\\\", 2);
             s++;
             continue;
         case '"':
-            rc = aa_buf_append(out, "\\\"", 2);
+            rc = aat_buf_append(out, "\\\"", 2);
             s++;
             continue;
         case '\n':
-            rc = aa_buf_append(out, "\\n", 2);
+            rc = aat_buf_append(out, "\\n", 2);
             s++;
             continue;
         case '\r':
-            rc = aa_buf_append(out, "\\r", 2);
+            rc = aat_buf_append(out, "\\r", 2);
             s++;
             continue;
         case '\t':
-            rc = aa_buf_append(out, "\\t", 2);
+            rc = aat_buf_append(out, "\\t", 2);
             s++;
             continue;
         default:
             break;
         }
         if (*s < 0x20 || *s == 0x7F) {
-            rc = aa_buf_appendf(out, "\\x%02x", *s);
+            rc = aat_buf_appendf(out, "\\x%02x", *s);
             s++;
             continue;
         }
         n = utf8_len(s);
         if (n == 0) {
-            rc = aa_buf_appendf(out, "\\x%02x", *s);
+            rc = aat_buf_appendf(out, "\\x%02x", *s);
             s++;
             continue;
         }
-        rc = aa_buf_append(out, s, n);
+        rc = aat_buf_append(out, s, n);
         s += n;
     }
     return rc;
@@ -241,7 +241,7 @@ int aa_promql_escape(aa_buf *out, const char *value)
 
 /* Appends m as 'name OP "value"' items, ", "-separated; *first says
  * whether nothing was written before. */
-static int append_matchers(aa_buf *out, const aa_matchers *m, bool *first)
+static int append_matchers(aat_buf *out, const aa_matchers *m, bool *first)
 {
     static const char *const ops[] = {"=", "!=", "=~", "!~"};
     int rc = AA_OK;
@@ -250,20 +250,20 @@ static int append_matchers(aa_buf *out, const aa_matchers *m, bool *first)
         return AA_OK;
     }
     for (size_t i = 0; i < m->n && rc == AA_OK; i++) {
-        rc = aa_buf_appendf(out, "%s%s%s\"", *first ? "" : ", ", m->v[i].name,
+        rc = aat_buf_appendf(out, "%s%s%s\"", *first ? "" : ", ", m->v[i].name,
                             ops[m->v[i].op]);
         if (rc == AA_OK) {
             rc = aa_promql_escape(out, m->v[i].value);
         }
         if (rc == AA_OK) {
-            rc = aa_buf_append(out, "\"", 1);
+            rc = aat_buf_append(out, "\"", 1);
         }
         *first = false;
     }
     return rc;
 }
 
-int aa_promql_selector(aa_buf *out, const char *metric_name,
+int aa_promql_selector(aat_buf *out, const char *metric_name,
                        const aa_matchers *a, const aa_matchers *b)
 {
     bool first = true;
@@ -274,12 +274,12 @@ int aa_promql_selector(aa_buf *out, const char *metric_name,
         return AA_EINVAL;
     }
     if (metric_name != NULL) {
-        rc = aa_buf_append(out, metric_name, strlen(metric_name));
+        rc = aat_buf_append(out, metric_name, strlen(metric_name));
         if (rc != AA_OK || n == 0) {
             return rc;
         }
     }
-    rc = aa_buf_append(out, "{", 1);
+    rc = aat_buf_append(out, "{", 1);
     if (rc == AA_OK) {
         rc = append_matchers(out, a, &first);
     }
@@ -287,13 +287,13 @@ int aa_promql_selector(aa_buf *out, const char *metric_name,
         rc = append_matchers(out, b, &first);
     }
     if (rc == AA_OK) {
-        rc = aa_buf_append(out, "}", 1);
+        rc = aat_buf_append(out, "}", 1);
     }
     return rc;
 }
 
 /* "agg by (le, B) (fn(M<suffix>{S}[W]))"; le only when with_le. */
-static int append_aggregate(aa_buf *out, const aa_rule *rule, const aa_plan *p,
+static int append_aggregate(aat_buf *out, const aa_rule *rule, const aa_plan *p,
                             const char *suffix, bool with_le,
                             const aa_matchers *extra, const char *window)
 {
@@ -304,25 +304,25 @@ static int append_aggregate(aa_buf *out, const aa_rule *rule, const aa_plan *p,
         (int)sizeof(name)) {
         return AA_ETOOBIG;
     }
-    rc = aa_buf_appendf(out, "%s", aa_agg_name(p->agg));
+    rc = aat_buf_appendf(out, "%s", aa_agg_name(p->agg));
     if (rc == AA_OK && (with_le || rule->nby > 0)) {
-        rc = aa_buf_appendf(out, " by (%s", with_le ? "le" : "");
+        rc = aat_buf_appendf(out, " by (%s", with_le ? "le" : "");
         for (size_t i = 0; i < rule->nby && rc == AA_OK; i++) {
-            rc = aa_buf_appendf(out, "%s%s", (i > 0 || with_le) ? ", " : "",
+            rc = aat_buf_appendf(out, "%s%s", (i > 0 || with_le) ? ", " : "",
                                 rule->by[i]);
         }
         if (rc == AA_OK) {
-            rc = aa_buf_append(out, ") ", 2);
+            rc = aat_buf_append(out, ") ", 2);
         }
     }
     if (rc == AA_OK) {
-        rc = aa_buf_appendf(out, "(%s(", aa_range_fn_name(p->fn));
+        rc = aat_buf_appendf(out, "(%s(", aa_range_fn_name(p->fn));
     }
     if (rc == AA_OK) {
         rc = aa_promql_selector(out, name, &rule->where, extra);
     }
     if (rc == AA_OK) {
-        rc = aa_buf_appendf(out, "[%s]))", window);
+        rc = aat_buf_appendf(out, "[%s]))", window);
     }
     return rc;
 }
@@ -335,19 +335,19 @@ static bool ident_char(char c)
 
 /* Copies q to out with "$window" and "${window}" replaced by window;
  * "$windows" and other identifiers that merely start so are kept. */
-static int substitute_window(aa_buf *out, const char *q, const char *window)
+static int substitute_window(aat_buf *out, const char *q, const char *window)
 {
     int rc = AA_OK;
 
     while (*q != '\0' && rc == AA_OK) {
         if (strncmp(q, "${window}", 9) == 0) {
-            rc = aa_buf_appendf(out, "%s", window);
+            rc = aat_buf_appendf(out, "%s", window);
             q += 9;
         } else if (strncmp(q, "$window", 7) == 0 && !ident_char(q[7])) {
-            rc = aa_buf_appendf(out, "%s", window);
+            rc = aat_buf_appendf(out, "%s", window);
             q += 7;
         } else {
-            rc = aa_buf_append(out, q, 1);
+            rc = aat_buf_append(out, q, 1);
             q++;
         }
     }
@@ -359,7 +359,7 @@ int aa_promql_compile(const aa_rule *rule, const aa_matchers *extra,
 {
     char window[64], qtext[64];
     aa_plan p;
-    aa_buf b;
+    aat_buf b;
     int rc;
 
     if (out != NULL) {
@@ -369,7 +369,7 @@ int aa_promql_compile(const aa_rule *rule, const aa_matchers *extra,
         return AA_EINVAL;
     }
     aa_duration_format(window_ms, window, sizeof(window));
-    aa_buf_init(&b, PROMQL_MAX);
+    aat_buf_init(&b, PROMQL_MAX);
     if (rule->query != NULL) {
         rc = substitute_window(&b, rule->query, window);
         /* a YAML block scalar ends in a newline: not part of the query */
@@ -389,20 +389,20 @@ int aa_promql_compile(const aa_rule *rule, const aa_matchers *extra,
         goto out;
     }
     if (p.quantile) {
-        rc = aa_buf_appendf(
+        rc = aat_buf_appendf(
             &b, "histogram_quantile(%s, ",
             aa_promql_number(rule->quantile, qtext, sizeof(qtext)));
         if (rc == AA_OK) {
             rc = append_aggregate(&b, rule, &p, p.suffix, true, extra, window);
         }
         if (rc == AA_OK) {
-            rc = aa_buf_append(&b, ")", 1);
+            rc = aat_buf_append(&b, ")", 1);
         }
         goto out;
     }
     rc = append_aggregate(&b, rule, &p, p.suffix, false, extra, window);
     if (rc == AA_OK && p.denominator_suffix != NULL) {
-        rc = aa_buf_append(&b, " / ", 3);
+        rc = aat_buf_append(&b, " / ", 3);
         if (rc == AA_OK) {
             rc = append_aggregate(&b, rule, &p, p.denominator_suffix, false,
                                   extra, window);
@@ -410,7 +410,7 @@ int aa_promql_compile(const aa_rule *rule, const aa_matchers *extra,
     }
 out:
     if (rc == AA_OK) {
-        *out = aa_buf_steal(&b);
+        *out = aat_buf_steal(&b);
         if (*out == NULL) {
             rc = AA_ENOMEM;
         }
@@ -419,7 +419,7 @@ out:
                     "rule \"%s\": the query is longer than %zu bytes",
                     rule->id != NULL ? rule->id : "?", PROMQL_MAX);
     }
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     return rc;
 }
 

@@ -1085,7 +1085,7 @@ out:
 
 int aa_ruleset_load_file(const char *path, aa_ruleset **out, aa_diag *diag)
 {
-    aa_buf b;
+    aat_buf b;
     FILE *f;
     char chunk[65536];
     size_t n;
@@ -1104,9 +1104,9 @@ int aa_ruleset_load_file(const char *path, aa_ruleset **out, aa_diag *diag)
                     strerror(errno));
         return AA_EIO;
     }
-    aa_buf_init(&b, AA_RULES_MAX_BYTES);
+    aat_buf_init(&b, AA_RULES_MAX_BYTES);
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        rc = aa_buf_append(&b, chunk, n);
+        rc = aat_buf_append(&b, chunk, n);
         if (rc == AA_ETOOBIG) {
             aa_diag_set(diag, path, 0, 0,
                         "the rule file is larger than %zu bytes",
@@ -1127,7 +1127,7 @@ int aa_ruleset_load_file(const char *path, aa_ruleset **out, aa_diag *diag)
                                 diag);
 out:
     fclose(f);
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     return rc;
 }
 

@@ -220,33 +220,6 @@ static void put(fmt_out *o, const char *s, size_t n)
     o->buf[o->len] = '\0';
 }
 
-int aa_escape(const char *s, bool quote, aa_escape_put out, void *ctx)
-{
-    const char *run = s;
-    int rc;
-
-    for (; *s != '\0'; s++) {
-        const char *rep = NULL;
-
-        if (*s == '\\') {
-            rep = "\\\\";
-        } else if (*s == '\n') {
-            rep = "\\n";
-        } else if (*s == '"' && quote) {
-            rep = "\\\"";
-        }
-        if (rep == NULL) {
-            continue;
-        }
-        if ((s > run && (rc = out(ctx, run, (size_t)(s - run))) != 0) ||
-            (rc = out(ctx, rep, 2)) != 0) {
-            return rc;
-        }
-        run = s + 1;
-    }
-    return s > run ? out(ctx, run, (size_t)(s - run)) : 0;
-}
-
 static int put_piece(void *ctx, const char *piece, size_t len)
 {
     put(ctx, piece, len);
@@ -273,7 +246,7 @@ char *aa_labels_format(const aa_labels *ls, char *buf, size_t size)
         }
         put(&o, ls->v[i].name, strlen(ls->v[i].name));
         put(&o, "=\"", 2);
-        aa_escape(ls->v[i].value, true, put_piece, &o);
+        aat_escape(ls->v[i].value, true, put_piece, &o);
         put(&o, "\"", 1);
     }
     put(&o, "}", 1);

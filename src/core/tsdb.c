@@ -62,7 +62,7 @@ struct aa_tsdb {
     size_t nfams, capfams;
     size_t npoints, nchunks, label_bytes;
     uint64_t gen;
-    aa_buf key; /* make_key's scratch */
+    aat_buf key; /* make_key's scratch */
 };
 
 double aa_stale_nan(void)
@@ -91,7 +91,7 @@ int aa_tsdb_new(aa_tsdb **out)
     if (db == NULL) {
         return AA_ENOMEM;
     }
-    aa_buf_init(&db->key, SIZE_MAX);
+    aat_buf_init(&db->key, SIZE_MAX);
     db->tcap = 1024;
     db->table = calloc(db->tcap, sizeof(size_t));
     if (db->table == NULL) {
@@ -131,7 +131,7 @@ void aa_tsdb_free(aa_tsdb *db)
         free(db->fams[i].name);
     }
     free(db->fams);
-    aa_buf_release(&db->key);
+    aat_buf_release(&db->key);
     free(db->targets);
     free(db->table);
     free(db->s);
@@ -148,18 +148,18 @@ void aa_tsdb_free(aa_tsdb *db)
  */
 static const char *make_key(aa_tsdb *db, const aa_labels *ls, size_t *len)
 {
-    aa_buf *k = &db->key;
+    aat_buf *k = &db->key;
     size_t i;
 
-    aa_buf_reset(k);
-    if (aa_buf_append(k, "", 0) != AA_OK) { /* data non-NULL when empty */
+    aat_buf_reset(k);
+    if (aat_buf_append(k, "", 0) != AA_OK) { /* data non-NULL when empty */
         return NULL;
     }
     for (i = 0; i < ls->n; i++) {
         const char *name = ls->v[i].name, *value = ls->v[i].value;
 
-        if (aa_buf_append(k, name, strlen(name) + 1) != AA_OK ||
-            aa_buf_append(k, value, strlen(value) + 1) != AA_OK) {
+        if (aat_buf_append(k, name, strlen(name) + 1) != AA_OK ||
+            aat_buf_append(k, value, strlen(value) + 1) != AA_OK) {
             return NULL;
         }
     }
@@ -591,17 +591,17 @@ static int compile_matchers(const aa_matchers *ms, cmatcher *out, size_t *n,
         c->compiled = false;
         (*n)++;
         if (c->m->op == AA_MATCH_RE || c->m->op == AA_MATCH_NRE) {
-            aa_buf b;
+            aat_buf b;
             int rc;
 
-            aa_buf_init(&b, 1 << 20);
-            rc = aa_buf_appendf(&b, "^(%s)$", c->m->value);
+            aat_buf_init(&b, 1 << 20);
+            rc = aat_buf_appendf(&b, "^(%s)$", c->m->value);
             if (rc != AA_OK) {
-                aa_buf_release(&b);
+                aat_buf_release(&b);
                 return rc;
             }
             rc = regcomp(&c->re, b.data, REG_EXTENDED | REG_NOSUB);
-            aa_buf_release(&b);
+            aat_buf_release(&b);
             if (rc != 0) {
                 char why[128];
 

@@ -1490,38 +1490,38 @@ static PyObject *mod_serving_port(PyObject *m, PyObject *unused)
     return PyLong_FromLong(aap_exporter_port());
 }
 
-static PyObject *text_result(probe_state *st, aap_text *t, int rc)
+static PyObject *text_result(probe_state *st, aat_buf *t, int rc)
 {
     PyObject *s;
 
     if (rc < 0) {
-        aap_text_free(t);
+        aat_buf_release(t);
         return raise_aap(st, rc, 0, "render");
     }
     s = PyUnicode_DecodeUTF8(t->data ? t->data : "", (Py_ssize_t)t->len,
                              "replace");
-    aap_text_free(t);
+    aat_buf_release(t);
     return s;
 }
 
 static PyObject *mod_render_metrics(PyObject *m, PyObject *unused)
 {
-    aap_text t;
+    aat_buf t;
     int rc;
 
     (void)unused;
-    aap_text_init(&t);
+    aat_buf_init(&t, AAP_TEXT_MAX);
     Py_BEGIN_ALLOW_THREADS rc = aap_render_metrics(&t);
     Py_END_ALLOW_THREADS return text_result(state_of_module(m), &t, rc);
 }
 
 static PyObject *mod_render_blocks(PyObject *m, PyObject *unused)
 {
-    aap_text t;
+    aat_buf t;
     int rc;
 
     (void)unused;
-    aap_text_init(&t);
+    aat_buf_init(&t, AAP_TEXT_MAX);
     Py_BEGIN_ALLOW_THREADS rc = aap_render_blocks(&t);
     Py_END_ALLOW_THREADS return text_result(state_of_module(m), &t, rc);
 }

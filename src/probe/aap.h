@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aat.h"
+
 typedef enum aap_err {
     AAP_OK = 0,
     AAP_ENOMEM = -1,  /* allocation failed */
@@ -40,27 +42,11 @@ uint64_t aap_now_coarse_ns(void);
 /* CLOCK_REALTIME in seconds. */
 double aap_wall_now(void);
 
-/* ---- bounded text buffer ------------------------------------------- */
+/* ---- text ------------------------------------------------------------ */
 
+/* Rendered output (aat_buf, the text library shared with the core) is
+ * capped at this size. */
 #define AAP_TEXT_MAX (8u << 20)
-
-typedef struct aap_text {
-    char *data;
-    size_t len;
-    size_t cap;
-    int failed; /* sticky: an append failed (OOM or beyond AAP_TEXT_MAX) */
-} aap_text;
-
-void aap_text_init(aap_text *t);
-void aap_text_free(aap_text *t);
-void aap_text_append(aap_text *t, const char *s, size_t n);
-void aap_text_printf(aap_text *t, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-/* Append s as a Prometheus label value (escapes \\, " and newline). */
-void aap_text_label(aap_text *t, const char *s);
 
 /* ---- histograms ----------------------------------------------------- */
 
@@ -92,7 +78,7 @@ void aap_hist_observe(aap_hist *h, uint64_t ns, uint64_t n);
 uint64_t aap_hist_count(const aap_hist *h);
 double aap_hist_sum(const aap_hist *h);
 /* Render NAME_bucket/_sum/_count lines; labels is "" or 'a="b",...'. */
-void aap_hist_render(aap_text *t, const char *name, const char *labels,
+void aap_hist_render(aat_buf *t, const char *name, const char *labels,
                      const aap_hist *h);
 
 /* ---- the CPython layout the stack reader needs ---------------------- */
@@ -332,9 +318,9 @@ void aap_http_observe(const char *method, const char *route, int status,
 /* ---- rendering, exporter, process lifecycle ------------------------- */
 
 /* Prometheus text format 0.0.4 of everything registered. */
-int aap_render_metrics(aap_text *t);
+int aap_render_metrics(aat_buf *t);
 /* JSON list of recent episodes of all loops (for /debug/blocks). */
-int aap_render_blocks(aap_text *t);
+int aap_render_blocks(aat_buf *t);
 
 /*
  * Start the exporter on host:port (numeric or resolvable host; port 0 picks
@@ -354,7 +340,7 @@ void aap_shutdown(void);
 int aap_after_fork_restart(void);
 
 /* Library-internal: shared between the probe's own C files. */
-void aap_http_render(aap_text *t);
+void aap_http_render(aat_buf *t);
 /* fork handling: phase 0 prepare, 1 parent, 2 child */
 void aap_http_fork(int phase);
 void aap_exporter_fork(int phase);

@@ -71,7 +71,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
                               const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
 {
-    aap_text t;
+    aat_buf t;
     int rc;
 
     (void)cls;
@@ -83,11 +83,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
                           "method not allowed\n");
     }
-    aap_text_init(&t);
+    aat_buf_init(&t, AAP_TEXT_MAX);
     if (strcmp(url, "/metrics") == 0) {
         rc = aap_render_metrics(&t);
         if (rc < 0 || !t.data) {
-            aap_text_free(&t);
+            aat_buf_release(&t);
             return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                               "cannot render metrics\n");
         }
@@ -99,7 +99,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     if (strcmp(url, "/debug/blocks") == 0) {
         rc = aap_render_blocks(&t);
         if (rc < 0 || !t.data) {
-            aap_text_free(&t);
+            aat_buf_release(&t);
             return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                               "cannot render blocks\n");
         }

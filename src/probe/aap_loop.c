@@ -283,18 +283,18 @@ void aap_loop_site_charge(aap_loop *L, const char *site, uint64_t now,
 
 static char *stack_text(const aap_stack *st)
 {
-    aap_text t;
+    aat_buf t;
     int i;
 
-    aap_text_init(&t);
+    aat_buf_init(&t, AAP_TEXT_MAX);
     for (i = st->n - 1; i >= 0; i--) {
         char line[AAP_SITE_LEN];
 
         site_format(&st->frames[i], line, sizeof(line));
-        aap_text_printf(&t, "%s%s", line, i ? "\n" : "");
+        aat_buf_appendf(&t, "%s%s", line, i ? "\n" : "");
     }
     if (t.failed || !t.data) {
-        aap_text_free(&t);
+        aat_buf_release(&t);
         return NULL;
     }
     return t.data;
@@ -928,39 +928,39 @@ void aap_episodes_free(aap_episode_info *e, size_t n)
 /* ---- rendering ------------------------------------------------------ */
 
 /* Labels of L: 'loop="name"' when several loops are registered. */
-static void loop_labels(aap_text *t, const aap_loop *L, const char *extra)
+static void loop_labels(aat_buf *t, const aap_loop *L, const char *extra)
 {
     t->len = 0;
     if (t->data) {
         t->data[0] = '\0';
     }
-    aap_text_append(t, "", 0);
+    aat_buf_append(t, "", 0);
     if (reg_n > 1) {
-        aap_text_append(t, "loop=\"", 6);
-        aap_text_label(t, L->name);
-        aap_text_append(t, "\"", 1);
+        aat_buf_append(t, "loop=\"", 6);
+        aat_buf_escape(t, L->name, true);
+        aat_buf_append(t, "\"", 1);
     }
     if (extra && extra[0]) {
         if (reg_n > 1) {
-            aap_text_append(t, ",", 1);
+            aat_buf_append(t, ",", 1);
         }
-        aap_text_append(t, extra, strlen(extra));
+        aat_buf_append(t, extra, strlen(extra));
     }
 }
 
-static void family(aap_text *t, const char *name, const char *type,
+static void family(aat_buf *t, const char *name, const char *type,
                    const char *help)
 {
-    aap_text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    aat_buf_appendf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void sample(aap_text *t, const char *name, const aap_text *lab,
+static void sample(aat_buf *t, const char *name, const aat_buf *lab,
                    double v)
 {
     if (lab->len) {
-        aap_text_printf(t, "%s{%s} %.15g\n", name, lab->data, v);
+        aat_buf_appendf(t, "%s{%s} %.15g\n", name, lab->data, v);
     } else {
-        aap_text_printf(t, "%s %.15g\n", name, v);
+        aat_buf_appendf(t, "%s %.15g\n", name, v);
     }
 }
 
@@ -1014,7 +1014,7 @@ static const family_desc exec_families[] = {
 
 static const char *exec_names[AAP_EXEC_N] = {"default", "anyio"};
 
-static void render_loop_family(aap_text *t, aap_text *lab, int f, uint64_t now)
+static void render_loop_family(aat_buf *t, aat_buf *lab, int f, uint64_t now)
 {
     aap_loop *L;
 
@@ -1029,30 +1029,30 @@ static void render_loop_family(aap_text *t, aap_text *lab, int f, uint64_t now)
 
             aap_loop_sites(L, sv, AAP_SITES_MAX + 1, &n);
             for (i = 0; i < n; i++) {
-                aap_text ex;
+                aat_buf ex;
 
-                aap_text_init(&ex);
-                aap_text_append(&ex, "site=\"", 6);
-                aap_text_label(&ex, sv[i].site);
-                aap_text_append(&ex, "\"", 1);
+                aat_buf_init(&ex, AAP_TEXT_MAX);
+                aat_buf_append(&ex, "site=\"", 6);
+                aat_buf_escape(&ex, sv[i].site, true);
+                aat_buf_append(&ex, "\"", 1);
                 loop_labels(lab, L, ex.data);
                 sample(t, name, lab, sv[i].seconds);
-                aap_text_free(&ex);
+                aat_buf_release(&ex);
             }
             continue;
         }
         if (f == F_INFO) {
-            aap_text ex;
+            aat_buf ex;
 
-            aap_text_init(&ex);
-            aap_text_append(&ex, "version=\"", 9);
-            aap_text_label(&ex, L->version);
-            aap_text_append(&ex, "\",loop_implementation=\"", 23);
-            aap_text_label(&ex, L->impl);
-            aap_text_append(&ex, "\"", 1);
+            aat_buf_init(&ex, AAP_TEXT_MAX);
+            aat_buf_append(&ex, "version=\"", 9);
+            aat_buf_escape(&ex, L->version, true);
+            aat_buf_append(&ex, "\",loop_implementation=\"", 23);
+            aat_buf_escape(&ex, L->impl, true);
+            aat_buf_append(&ex, "\"", 1);
             loop_labels(lab, L, ex.data);
             sample(t, name, lab, 1);
-            aap_text_free(&ex);
+            aat_buf_release(&ex);
             continue;
         }
         if (L->mode == AAP_MODE_HEARTBEAT &&
@@ -1091,7 +1091,7 @@ static void render_loop_family(aap_text *t, aap_text *lab, int f, uint64_t now)
     }
 }
 
-static void render_exec_family(aap_text *t, aap_text *lab, int f)
+static void render_exec_family(aat_buf *t, aat_buf *lab, int f)
 {
     aap_loop *L;
     int k;
@@ -1132,14 +1132,14 @@ static void render_exec_family(aap_text *t, aap_text *lab, int f)
     }
 }
 
-int aap_render_metrics(aap_text *t)
+int aap_render_metrics(aat_buf *t)
 {
-    aap_text lab;
+    aat_buf lab;
     uint64_t now = aap_now_ns();
     size_t f;
 
-    aap_text_init(&lab);
-    aap_text_append(&lab, "", 0);
+    aat_buf_init(&lab, AAP_TEXT_MAX);
+    aat_buf_append(&lab, "", 0);
     pthread_mutex_lock(&reg_lock);
     if (reg_head) {
         for (f = 0; f < sizeof(loop_families) / sizeof(loop_families[0]);
@@ -1156,7 +1156,7 @@ int aap_render_metrics(aap_text *t)
     if (lab.failed) {
         t->failed = 1;
     }
-    aap_text_free(&lab);
+    aat_buf_release(&lab);
     return t->failed ? AAP_ETOOBIG : 0;
 }
 
@@ -1178,7 +1178,7 @@ static json_t *stack_json(const char *stack)
     return a;
 }
 
-int aap_render_blocks(aap_text *t)
+int aap_render_blocks(aat_buf *t)
 {
     json_t *root = json_object(), *list = json_array();
     aap_loop *L;
@@ -1222,8 +1222,8 @@ int aap_render_blocks(aap_text *t)
     if (!s) {
         return AAP_ENOMEM;
     }
-    aap_text_append(t, s, strlen(s));
-    aap_text_append(t, "\n", 1);
+    aat_buf_append(t, s, strlen(s));
+    aat_buf_append(t, "\n", 1);
     free(s);
     if (rc == 0 && t->failed) {
         rc = AAP_ETOOBIG;

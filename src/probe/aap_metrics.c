@@ -10,7 +10,6 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,113 +61,6 @@ double aap_wall_now(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* ---- text ---------------------------------------------------------- */
-
-void aap_text_init(aap_text *t)
-{
-    memset(t, 0, sizeof(*t));
-}
-
-void aap_text_free(aap_text *t)
-{
-    if (t) {
-        free(t->data);
-        memset(t, 0, sizeof(*t));
-    }
-}
-
-static int text_reserve(aap_text *t, size_t extra)
-{
-    size_t need, cap;
-    char *p;
-
-    if (t->failed) {
-        return -1;
-    }
-    need = t->len + extra + 1;
-    if (need > AAP_TEXT_MAX) {
-        t->failed = 1;
-        return -1;
-    }
-    if (need <= t->cap) {
-        return 0;
-    }
-    cap = t->cap ? t->cap : 4096;
-    while (cap < need) {
-        cap *= 2;
-    }
-    if (cap > AAP_TEXT_MAX) {
-        cap = AAP_TEXT_MAX;
-    }
-    p = realloc(t->data, cap);
-    if (!p) {
-        t->failed = 1;
-        return -1;
-    }
-    t->data = p;
-    t->cap = cap;
-    return 0;
-}
-
-void aap_text_append(aap_text *t, const char *s, size_t n)
-{
-    if (text_reserve(t, n) < 0) {
-        return;
-    }
-    memcpy(t->data + t->len, s, n);
-    t->len += n;
-    t->data[t->len] = '\0';
-}
-
-void aap_text_printf(aap_text *t, const char *fmt, ...)
-{
-    char small[512];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        t->failed = 1;
-        return;
-    }
-    if ((size_t)n < sizeof(small)) {
-        aap_text_append(t, small, (size_t)n);
-        return;
-    }
-    if (text_reserve(t, (size_t)n) < 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(t->data + t->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-}
-
-void aap_text_label(aap_text *t, const char *s)
-{
-    const char *run = s;
-
-    for (; *s; s++) {
-        const char *esc = NULL;
-
-        if (*s == '\\') {
-            esc = "\\\\";
-        } else if (*s == '"') {
-            esc = "\\\"";
-        } else if (*s == '\n') {
-            esc = "\\n";
-        }
-        if (esc) {
-            aap_text_append(t, run, (size_t)(s - run));
-            aap_text_append(t, esc, 2);
-            run = s + 1;
-        }
-    }
-    aap_text_append(t, run, (size_t)(s - run));
 }
 
 /* ---- histograms ---------------------------------------------------- */
@@ -251,7 +143,7 @@ double aap_hist_sum(const aap_hist *h)
            1e9;
 }
 
-void aap_hist_render(aap_text *t, const char *name, const char *labels,
+void aap_hist_render(aat_buf *t, const char *name, const char *labels,
                      const aap_hist *h)
 {
     const char *sep = labels[0] ? "," : "";
@@ -261,20 +153,20 @@ void aap_hist_render(aap_text *t, const char *name, const char *labels,
     for (i = 0; i <= h->nbounds; i++) {
         cum += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
         if (i < h->nbounds) {
-            aap_text_printf(t, "%s_bucket{%s%sle=\"%.15g\"} %llu\n", name,
+            aat_buf_appendf(t, "%s_bucket{%s%sle=\"%.15g\"} %llu\n", name,
                             labels, sep, h->bounds[i],
                             (unsigned long long)cum);
         } else {
-            aap_text_printf(t, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name,
+            aat_buf_appendf(t, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name,
                             labels, sep, (unsigned long long)cum);
         }
     }
     if (labels[0]) {
-        aap_text_printf(t, "%s_sum{%s} %.9f\n%s_count{%s} %llu\n", name,
+        aat_buf_appendf(t, "%s_sum{%s} %.9f\n%s_count{%s} %llu\n", name,
                         labels, aap_hist_sum(h), name, labels,
                         (unsigned long long)cum);
     } else {
-        aap_text_printf(t, "%s_sum %.9f\n%s_count %llu\n", name,
+        aat_buf_appendf(t, "%s_sum %.9f\n%s_count %llu\n", name,
                         aap_hist_sum(h), name, (unsigned long long)cum);
     }
 }
@@ -416,35 +308,35 @@ void aap_http_observe(const char *method, const char *route, int status,
     }
 }
 
-void aap_http_render(aap_text *t)
+void aap_http_render(aat_buf *t)
 {
     size_t i, n;
 
-    aap_text_printf(
+    aat_buf_appendf(
         t,
         "# HELP http_server_active_requests HTTP requests in "
         "flight.\n# TYPE http_server_active_requests gauge\n"
         "http_server_active_requests %lld\n",
         (long long)atomic_load_explicit(&http_active, memory_order_relaxed));
-    aap_text_printf(t, "# HELP http_server_request_duration_seconds "
+    aat_buf_appendf(t, "# HELP http_server_request_duration_seconds "
                        "HTTP request duration as the server saw it.\n"
                        "# TYPE http_server_request_duration_seconds "
                        "histogram\n");
     n = atomic_load_explicit(&http_n, memory_order_acquire);
     for (i = 0; i < n; i++) {
         http_series *s = http_table[i];
-        aap_text lab;
+        aat_buf lab;
 
-        aap_text_init(&lab);
-        aap_text_printf(&lab, "http_request_method=\"");
-        aap_text_label(&lab, s->method);
-        aap_text_printf(&lab, "\",http_route=\"");
-        aap_text_label(&lab, s->route);
+        aat_buf_init(&lab, AAP_TEXT_MAX);
+        aat_buf_appendf(&lab, "http_request_method=\"");
+        aat_buf_escape(&lab, s->method, true);
+        aat_buf_appendf(&lab, "\",http_route=\"");
+        aat_buf_escape(&lab, s->route, true);
         if (s->status) {
-            aap_text_printf(&lab, "\",http_response_status_code=\"%d\"",
+            aat_buf_appendf(&lab, "\",http_response_status_code=\"%d\"",
                             s->status);
         } else {
-            aap_text_printf(&lab, "\",http_response_status_code=\"\"");
+            aat_buf_appendf(&lab, "\",http_response_status_code=\"\"");
         }
         if (lab.failed) {
             t->failed = 1;
@@ -452,7 +344,7 @@ void aap_http_render(aap_text *t)
             aap_hist_render(t, "http_server_request_duration_seconds",
                             lab.data, &s->hist);
         }
-        aap_text_free(&lab);
+        aat_buf_release(&lab);
     }
 }
 

@@ -9,7 +9,7 @@ static void test_hist(void)
 {
     static const double b[] = {0.01, 0.1, 1};
     aap_hist h;
-    aap_text t;
+    aat_buf t;
 
     aap_hist_init(&h, b, 3);
     aap_hist_observe(&h, 10000000, 1);      /* 0.01 -> le=0.01 (inclusive) */
@@ -17,7 +17,7 @@ static void test_hist(void)
     aap_hist_observe(&h, 5000000000ull, 1); /* 5 s -> +Inf */
     CHECK_INT_EQ(aap_hist_count(&h), 4);
     CHECK_DBL_NEAR(aap_hist_sum(&h), 5.11, 1e-9);
-    aap_text_init(&t);
+    aat_buf_init(&t, AAP_TEXT_MAX);
     aap_hist_render(&t, "x", "", &h);
     CHECK(!t.failed);
     CHECK_STR_CONTAINS(t.data, "x_bucket{le=\"0.01\"} 1\n");
@@ -25,32 +25,32 @@ static void test_hist(void)
     CHECK_STR_CONTAINS(t.data, "x_bucket{le=\"1\"} 3\n");
     CHECK_STR_CONTAINS(t.data, "x_bucket{le=\"+Inf\"} 4\n");
     CHECK_STR_CONTAINS(t.data, "x_count 4\n");
-    aap_text_free(&t);
-    aap_text_init(&t);
+    aat_buf_release(&t);
+    aat_buf_init(&t, AAP_TEXT_MAX);
     aap_hist_render(&t, "y", "a=\"b\"", &h);
     CHECK_STR_CONTAINS(t.data, "y_bucket{a=\"b\",le=\"1\"} 3\n");
     CHECK_STR_CONTAINS(t.data, "y_sum{a=\"b\"} 5.11");
-    aap_text_free(&t);
+    aat_buf_release(&t);
     aap_hist_reset(&h);
     CHECK_INT_EQ(aap_hist_count(&h), 0);
 }
 
 static void test_text(void)
 {
-    aap_text t;
+    aat_buf t;
     size_t i;
 
-    aap_text_init(&t);
-    aap_text_label(&t, "a\"b\\c\nd");
+    aat_buf_init(&t, AAP_TEXT_MAX);
+    aat_buf_escape(&t, "a\"b\\c\nd", true);
     CHECK_STR_EQ(t.data, "a\\\"b\\\\c\\nd");
-    aap_text_free(&t);
-    aap_text_init(&t);
+    aat_buf_release(&t);
+    aat_buf_init(&t, AAP_TEXT_MAX);
     for (i = 0; i < (AAP_TEXT_MAX / 1000) + 10; i++) {
-        aap_text_printf(&t, "%01000d", 0);
+        aat_buf_appendf(&t, "%01000d", 0);
     }
     CHECK(t.failed);
     CHECK(t.len <= AAP_TEXT_MAX);
-    aap_text_free(&t);
+    aat_buf_release(&t);
 }
 
 static void test_linetable(void)
@@ -80,7 +80,7 @@ static void test_linetable(void)
 
 static void test_http_table(void)
 {
-    aap_text t;
+    aat_buf t;
     char route[32];
     int i;
 
@@ -90,7 +90,7 @@ static void test_http_table(void)
         aap_http_observe("GET", route, 200, 1000000);
     }
     aap_http_active_add(2);
-    aap_text_init(&t);
+    aat_buf_init(&t, AAP_TEXT_MAX);
     CHECK_INT_EQ(aap_render_metrics(&t), 0);
     CHECK_STR_CONTAINS(t.data, "http_server_active_requests 2\n");
     CHECK_STR_CONTAINS(t.data, "http_route=\"/r0\"");
@@ -99,7 +99,7 @@ static void test_http_table(void)
                                "http_route=\"/pot?\"");
     CHECK(strstr(t.data, "/r1999\"") == NULL);
     CHECK(strstr(t.data, "python_asyncio_loop") == NULL);
-    aap_text_free(&t);
+    aat_buf_release(&t);
     aap_http_active_add(-2);
 }
 

@@ -285,14 +285,14 @@ static void *render_thread(void *arg)
 {
     (void)arg;
     while (!atomic_load(&stop_render)) {
-        aap_text t;
+        aat_buf t;
 
-        aap_text_init(&t);
+        aat_buf_init(&t, AAP_TEXT_MAX);
         TCHECK(aap_render_metrics(&t) == 0);
-        aap_text_free(&t);
-        aap_text_init(&t);
+        aat_buf_release(&t);
+        aat_buf_init(&t, AAP_TEXT_MAX);
         TCHECK(aap_render_blocks(&t) == 0);
-        aap_text_free(&t);
+        aat_buf_release(&t);
         sleep_ms(1);
     }
     return NULL;

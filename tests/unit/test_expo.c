@@ -317,7 +317,7 @@ static int stop_cb(void *ctx, const aa_expo_sample *s)
 
 static void test_misc(void)
 {
-    aa_buf b;
+    aat_buf b;
     aa_diag d;
     aa_expo_handler h = {stop_cb, NULL, NULL};
 
@@ -328,10 +328,10 @@ static void test_misc(void)
     CHECK_INT_EQ(aa_expo_format_from_content_type(NULL), AA_EXPO_TEXT);
     CHECK_INT_EQ(aa_expo_type_metric(AA_EXPO_HISTOGRAM), AA_TYPE_HISTOGRAM);
     CHECK_INT_EQ(aa_expo_type_metric(AA_EXPO_SUMMARY), AA_TYPE_UNKNOWN);
-    aa_buf_init(&b, 1024);
-    CHECK_INT_EQ(aa_expo_escape(&b, "a\\b\"c\nd", true), AA_OK);
+    aat_buf_init(&b, 1024);
+    CHECK_INT_EQ(aat_buf_escape(&b, "a\\b\"c\nd", true), AA_OK);
     CHECK_STR_EQ(b.data, "a\\\\b\\\"c\\nd");
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     CHECK_INT_EQ(aa_expo_parse("a 1\n", 4, AA_EXPO_TEXT, NULL, &h, &d),
                  AA_ENOMEM);
     CHECK_STR_CONTAINS(d.message, "line 1: stopped by the consumer");

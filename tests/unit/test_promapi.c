@@ -244,15 +244,15 @@ static void test_many_warnings(void)
 {
     aa_promapi_resp r;
     aa_diag d;
-    aa_buf b;
+    aat_buf b;
     int i;
 
-    aa_buf_init(&b, 1 << 20);
-    aa_buf_appendf(&b, "{\"status\":\"success\",\"warnings\":[");
+    aat_buf_init(&b, 1 << 20);
+    aat_buf_appendf(&b, "{\"status\":\"success\",\"warnings\":[");
     for (i = 0; i < 100; i++) {
-        aa_buf_appendf(&b, "%s\"w%d\"", i > 0 ? "," : "", i);
+        aat_buf_appendf(&b, "%s\"w%d\"", i > 0 ? "," : "", i);
     }
-    aa_buf_appendf(&b, "],\"data\":{\"resultType\":\"vector\","
+    aat_buf_appendf(&b, "],\"data\":{\"resultType\":\"vector\","
                        "\"result\":[]}}");
     CHECK_INT_EQ(aa_promapi_parse(b.data, b.len, AA_PROMAPI_QUERY, &r, &d),
                  AA_OK);
@@ -263,7 +263,7 @@ static void test_many_warnings(void)
                            "(and 36 more)");
     }
     aa_promapi_resp_clear(&r);
-    aa_buf_release(&b);
+    aat_buf_release(&b);
 }
 
 /* Each malformed body must fail with rc and a message containing want. */
@@ -423,19 +423,19 @@ static void test_too_many_series(void)
 {
     aa_promapi_resp r;
     aa_diag d;
-    aa_buf b;
+    aat_buf b;
     size_t i;
 
-    aa_buf_init(&b, (size_t)64 << 20);
-    aa_buf_appendf(&b, "{\"status\":\"success\",\"data\":[");
+    aat_buf_init(&b, (size_t)64 << 20);
+    aat_buf_appendf(&b, "{\"status\":\"success\",\"data\":[");
     for (i = 0; i <= AA_PROMAPI_MAX_SERIES; i++) {
-        aa_buf_appendf(&b, "%s{}", i > 0 ? "," : "");
+        aat_buf_appendf(&b, "%s{}", i > 0 ? "," : "");
     }
-    aa_buf_appendf(&b, "]}");
+    aat_buf_appendf(&b, "]}");
     CHECK_INT_EQ(aa_promapi_parse(b.data, b.len, AA_PROMAPI_SERIES, &r, &d),
                  AA_ETOOBIG);
     CHECK_STR_CONTAINS(d.message, "more than");
-    aa_buf_release(&b);
+    aat_buf_release(&b);
 }
 
 /* A body packing more JSON values than the bound is refused before the
@@ -445,32 +445,32 @@ static void test_too_many_values(void)
 {
     aa_promapi_resp r;
     aa_diag d;
-    aa_buf b;
+    aat_buf b;
     size_t i, n = AA_PROMAPI_MAX_VALUES;
 
-    aa_buf_init(&b, (size_t)64 << 20);
-    aa_buf_appendf(&b, "{\"status\":\"success\",\"warnings\":[\"");
+    aat_buf_init(&b, (size_t)64 << 20);
+    aat_buf_appendf(&b, "{\"status\":\"success\",\"warnings\":[\"");
     for (i = 0; i < n / 4 + 1; i++) {
-        aa_buf_append(&b, ",[{:", 4); /* inside a string: not counted */
+        aat_buf_append(&b, ",[{:", 4); /* inside a string: not counted */
     }
-    aa_buf_appendf(&b, "\"],\"data\":{\"resultType\":\"vector\","
+    aat_buf_appendf(&b, "\"],\"data\":{\"resultType\":\"vector\","
                        "\"result\":[]}}");
     CHECK_INT_EQ(aa_promapi_parse(b.data, b.len, AA_PROMAPI_QUERY, &r, &d),
                  AA_OK);
     aa_promapi_resp_clear(&r);
 
-    aa_buf_reset(&b);
-    aa_buf_appendf(&b, "{\"status\":\"success\",\"data\":{\"resultType\":"
+    aat_buf_reset(&b);
+    aat_buf_appendf(&b, "{\"status\":\"success\",\"data\":{\"resultType\":"
                        "\"scalar\",\"result\":[1,\"1\"]},\"x\":[");
     for (i = 0; i < n; i++) {
-        aa_buf_append(&b, i > 0 ? ",0" : "0", i > 0 ? 2 : 1);
+        aat_buf_append(&b, i > 0 ? ",0" : "0", i > 0 ? 2 : 1);
     }
-    aa_buf_appendf(&b, "]}");
+    aat_buf_appendf(&b, "]}");
     CHECK_INT_EQ(aa_promapi_parse(b.data, b.len, AA_PROMAPI_QUERY, &r, &d),
                  AA_ETOOBIG);
     CHECK_STR_CONTAINS(d.message, "more than 4000000 JSON values");
     CHECK(r.vector.n == 0);
-    aa_buf_release(&b);
+    aat_buf_release(&b);
 }
 
 static void test_config(void)

@@ -130,7 +130,7 @@ static void test_selectors(void)
 
 static void test_escaping(void)
 {
-    aa_buf b;
+    aat_buf b;
 
     /* values are unescaped when parsed and re-escaped on output */
     expect("metric: g, stat: max, "
@@ -142,43 +142,43 @@ static void test_escaping(void)
            W5M, "max(max_over_time(g{a=\"it's \\\"x\\\"\"}[5m]))");
     expect("metric: g, stat: max", "{a=`}\"{`}", W5M,
            "max(max_over_time(g{a=\"}\\\"{\"}[5m]))");
-    aa_buf_init(&b, 1024);
+    aat_buf_init(&b, 1024);
     CHECK_INT_EQ(aa_promql_escape(&b, "a\"b\\c\nd\te\rf\x01g\x7f"), AA_OK);
     CHECK_STR_EQ(b.data, "a\\\"b\\\\c\\nd\\te\\rf\\x01g\\x7f");
-    aa_buf_reset(&b);
+    aat_buf_reset(&b);
     CHECK_INT_EQ(aa_promql_escape(&b, "caf\xc3\xa9 \xff\xc3"), AA_OK);
     CHECK_STR_EQ(b.data, "caf\xc3\xa9 \\xff\\xc3");
-    aa_buf_reset(&b);
+    aat_buf_reset(&b);
     CHECK_INT_EQ(aa_promql_escape(&b, ""), AA_OK);
     CHECK_INT_EQ(b.len, 0);
     CHECK_INT_EQ(aa_promql_escape(&b, NULL), AA_EINVAL);
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     /* the limit of the buffer holds */
-    aa_buf_init(&b, 4);
+    aat_buf_init(&b, 4);
     CHECK_INT_EQ(aa_promql_escape(&b, "\"\"\""), AA_ETOOBIG);
-    aa_buf_release(&b);
+    aat_buf_release(&b);
 }
 
 static void test_selector_fn(void)
 {
     aa_matchers a, c;
-    aa_buf b;
+    aat_buf b;
 
     CHECK_INT_EQ(aa_matchers_parse("{x=\"1\"}", &a, NULL), AA_OK);
     CHECK_INT_EQ(aa_matchers_parse("{y=~\"2\"}", &c, NULL), AA_OK);
-    aa_buf_init(&b, 1024);
+    aat_buf_init(&b, 1024);
     CHECK_INT_EQ(aa_promql_selector(&b, "m", &a, &c), AA_OK);
     CHECK_STR_EQ(b.data, "m{x=\"1\", y=~\"2\"}");
-    aa_buf_reset(&b);
+    aat_buf_reset(&b);
     CHECK_INT_EQ(aa_promql_selector(&b, NULL, &a, NULL), AA_OK);
     CHECK_STR_EQ(b.data, "{x=\"1\"}");
-    aa_buf_reset(&b);
+    aat_buf_reset(&b);
     CHECK_INT_EQ(aa_promql_selector(&b, "m", NULL, NULL), AA_OK);
     CHECK_STR_EQ(b.data, "m");
-    aa_buf_reset(&b);
+    aat_buf_reset(&b);
     CHECK_INT_EQ(aa_promql_selector(&b, NULL, NULL, NULL), AA_OK);
     CHECK_STR_EQ(b.data, "{}");
-    aa_buf_release(&b);
+    aat_buf_release(&b);
     aa_matchers_clear(&a);
     aa_matchers_clear(&c);
 }

@@ -191,38 +191,12 @@ static void test_matrix(void)
     aa_labels_clear(&ls);
 }
 
-static int collect(void *ctx, const char *piece, size_t len)
-{
-    return aa_buf_append(ctx, piece, len);
-}
-
-static int refuse(void *ctx, const char *piece, size_t len)
-{
-    (void)ctx;
-    (void)piece;
-    (void)len;
-    return -7;
-}
-
 static void test_escape(void)
 {
-    aa_buf b;
     char buf[64];
     aa_labels ls = {0};
 
-    aa_buf_init(&b, 1024);
-    CHECK_INT_EQ(aa_escape("a\\b\"c\nd", true, collect, &b), 0);
-    CHECK_STR_EQ(b.data, "a\\\\b\\\"c\\nd");
-    aa_buf_release(&b);
-    aa_buf_init(&b, 1024);
-    CHECK_INT_EQ(aa_escape("say \"hi\"\n", false, collect, &b), 0);
-    CHECK_STR_EQ(b.data, "say \"hi\"\\n");
-    aa_buf_release(&b);
-    CHECK_INT_EQ(aa_escape("", true, refuse, NULL), 0);
-    CHECK_INT_EQ(aa_escape("plain", true, refuse, NULL), -7);
-    CHECK_INT_EQ(aa_escape("\n", true, refuse, NULL), -7);
-
-    /* aa_labels_format goes through the same escaper */
+    /* aa_labels_format goes through aat_escape (tested in test_text.c) */
     aa_labels_add(&ls, "path", "C:\\x \"q\"\n");
     CHECK_STR_EQ(aa_labels_format(&ls, buf, sizeof(buf)),
                  "{path=\"C:\\\\x \\\"q\\\"\\n\"}");
