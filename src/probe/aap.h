@@ -145,17 +145,23 @@ int aap_mem_read(void *dst, uintptr_t src, size_t len);
 int aap_linetable_line(const uint8_t *tab, size_t len, int firstlineno,
                        long addr);
 
+/* Scratch memory of one stack reader (the location table being decoded,
+ * up to 256 KiB): allocate it once per reading thread, not per capture. */
+typedef struct aap_stack_scratch aap_stack_scratch;
+aap_stack_scratch *aap_stack_scratch_new(void);
+void aap_stack_scratch_free(aap_stack_scratch *s); /* NULL ok */
+
 /*
  * Read the Python stack of the thread whose PyThreadState is at tstate,
- * without the GIL.  Returns the number of frames (0 if the thread is not
- * running Python code) or -1 if the layout is unsupported or the first
- * frame could not be read.  Frames that fail validation end the walk.  The
- * result is a best-effort snapshot: if the thread runs while it is read
- * (it holds the GIL), a frame may be reported from just before or after
- * the instant of the call, never a crash.
+ * without the GIL, using scratch (never shared between threads).  Returns the
+ * number of frames (0 if the thread is not running Python code) or -1 if the
+ * layout is unsupported or the first frame could not be read.  Frames that
+ * fail validation end the walk.  The result is a best-effort snapshot: if the
+ * thread runs while it is read (it holds the GIL), a frame may be reported
+ * from just before or after the instant of the call, never a crash.
  */
 int aap_stack_capture(const aap_pylayout *lay, uintptr_t tstate,
-                      aap_stack *out);
+                      aap_stack *out, aap_stack_scratch *scratch);
 
 /*
  * How a blocking episode's site is chosen from its stack.  "machinery"
@@ -338,11 +344,5 @@ int aap_exporter_port(void);
 void aap_shutdown(void);
 /* After fork in the child: restart the watchdog if loops exist. */
 int aap_after_fork_restart(void);
-
-/* Library-internal: shared between the probe's own C files. */
-void aap_http_render(aat_buf *t);
-/* fork handling: phase 0 prepare, 1 parent, 2 child */
-void aap_http_fork(int phase);
-void aap_exporter_fork(int phase);
 
 #endif

@@ -6,7 +6,7 @@
  * errno the caller can raise, and cap connections, per-connection memory
  * and idle time so a slow or abusive client cannot tie the exporter up.
  */
-#include "aap.h"
+#include "aap_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -6,175 +6,38 @@
  * so the watchdog cannot ask the interpreter for it.  faulthandler solves
  * the same problem by walking tstate->cframe->current_frame directly; it
  * can afford to crash.  We cannot, so every read of interpreter memory goes
- * through aap_mem_read(), which uses process_vm_readv() on our own pid (or
- * a pipe write as fallback) and so returns an error instead of faulting
- * when a frame was freed under us.  Every object read is type-checked
- * against the real type addresses and every length is bounded.  The
- * interpreter layout (offsets) comes from _probe.c, compiled against the
- * running CPython's headers.
+ * through aap_mem_read() (aap_mem.c), which returns an error instead of
+ * faulting when a frame was freed under us.  Every object read is
+ * type-checked against the real type addresses and every length is
+ * bounded.  The interpreter layout (offsets) comes from the extension,
+ * which knows the running CPython.
  */
 #include "aap.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #define LINETABLE_MAX (256u * 1024u)
 
-static _Atomic int use_pipe;
-static pthread_mutex_t pipe_lock = PTHREAD_MUTEX_INITIALIZER;
-static int pipe_fds[2] = {-1, -1};
+struct aap_stack_scratch {
+    uint8_t linetable[LINETABLE_MAX];
+};
 
-/* Fallback where process_vm_readv is filtered (seccomp): the kernel copies
- * from src into a pipe and reports EFAULT for unmapped memory. */
-static int pipe_read(void *dst, uintptr_t src, size_t len)
+aap_stack_scratch *aap_stack_scratch_new(void)
 {
-    int rc = -1;
-    size_t done = 0;
-
-    pthread_mutex_lock(&pipe_lock);
-    if (pipe_fds[0] < 0 && pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) < 0) {
-        pipe_fds[0] = pipe_fds[1] = -1;
-        goto out;
-    }
-    while (done < len) {
-        size_t chunk = len - done > 4096 ? 4096 : len - done;
-        ssize_t w = write(pipe_fds[1], (const void *)(src + done), chunk);
-        ssize_t r;
-
-        if (w <= 0) {
-            goto out;
-        }
-        r = read(pipe_fds[0], (char *)dst + done, (size_t)w);
-        if (r != w) {
-            goto out;
-        }
-        done += (size_t)w;
-    }
-    rc = 0;
-out:
-    pthread_mutex_unlock(&pipe_lock);
-    return rc;
+    return malloc(sizeof(aap_stack_scratch));
 }
 
-int aap_mem_read(void *dst, uintptr_t src, size_t len)
+void aap_stack_scratch_free(aap_stack_scratch *s)
 {
-    struct iovec local, remote;
-    ssize_t n;
-
-    if (len == 0) {
-        return 0;
-    }
-    if (src < 4096 || src + len < src) {
-        return -1;
-    }
-    if (!atomic_load_explicit(&use_pipe, memory_order_relaxed)) {
-        local.iov_base = dst;
-        local.iov_len = len;
-        remote.iov_base = (void *)src;
-        remote.iov_len = len;
-        n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-        if (n == (ssize_t)len) {
-            return 0;
-        }
-        if (n >= 0 || errno == EFAULT || errno == ESRCH) {
-            return -1;
-        }
-        atomic_store_explicit(&use_pipe, 1, memory_order_relaxed);
-    }
-    return pipe_read(dst, src, len);
+    free(s);
 }
 
 static int read_ptr(uintptr_t addr, uintptr_t *out)
 {
     return aap_mem_read(out, addr, sizeof(*out));
 }
-
-/* ---- CPython 3.11+ location table (Objects/locations.md) ------------ */
-
-static unsigned read_varint(const uint8_t **p, const uint8_t *end)
-{
-    unsigned val, shift = 0;
-    uint8_t b;
-
-    if (*p >= end) {
-        return 0;
-    }
-    b = *(*p)++;
-    val = b & 63;
-    while ((b & 64) && *p < end && shift < 24) {
-        b = *(*p)++;
-        shift += 6;
-        val |= (unsigned)(b & 63) << shift;
-    }
-    return val;
-}
-
-static int read_svarint(const uint8_t **p, const uint8_t *end)
-{
-    unsigned u = read_varint(p, end);
-
-    return (u & 1) ? -(int)(u >> 1) : (int)(u >> 1);
-}
-
-int aap_linetable_line(const uint8_t *tab, size_t len, int firstlineno,
-                       long addr)
-{
-    const uint8_t *p = tab, *end = tab + len;
-    int line = firstlineno;
-    long start = 0;
-
-    if (addr < 0) {
-        return firstlineno;
-    }
-    while (p < end) {
-        uint8_t first = *p++;
-        int code = (first >> 3) & 15;
-        long length = (first & 7) + 1;
-        int delta = 0, noloc = 0;
-
-        if (!(first & 0x80)) {
-            return -1; /* not at an entry start: corrupt */
-        }
-        switch (code) {
-        case 15:
-            noloc = 1;
-            break;
-        case 14:
-            delta = read_svarint(&p, end);
-            read_varint(&p, end);
-            read_varint(&p, end);
-            read_varint(&p, end);
-            break;
-        case 13:
-            delta = read_svarint(&p, end);
-            break;
-        case 10:
-        case 11:
-        case 12:
-            delta = code - 10;
-            p += 2;
-            break;
-        default:
-            p += 1;
-            break;
-        }
-        line += delta;
-        if (addr < start + length) {
-            return noloc ? -1 : line;
-        }
-        start += length;
-    }
-    return -1;
-}
-
-/* ---- objects -------------------------------------------------------- */
 
 static void put_utf8(char *dst, size_t cap, size_t *o, uint32_t cp)
 {
@@ -312,10 +175,10 @@ static int read_code_frame(const aap_pylayout *lay, uintptr_t code,
 }
 
 int aap_stack_capture(const aap_pylayout *lay, uintptr_t tstate,
-                      aap_stack *out)
+                      aap_stack *out, aap_stack_scratch *scratch)
 {
     uintptr_t cframe, frame;
-    uint8_t *tabbuf;
+    uint8_t *tabbuf = scratch ? scratch->linetable : NULL;
     int guard = 4096;
 
     out->n = 0;
@@ -333,7 +196,6 @@ int aap_stack_capture(const aap_pylayout *lay, uintptr_t tstate,
     } else if (read_ptr(cframe + lay->cframe_current, &frame) < 0) {
         return -1;
     }
-    tabbuf = malloc(LINETABLE_MAX);
     if (!tabbuf) {
         return -1;
     }
@@ -360,60 +222,5 @@ int aap_stack_capture(const aap_pylayout *lay, uintptr_t tstate,
         }
         frame = prev;
     }
-    free(tabbuf);
     return out->n;
-}
-
-int aap_site_rules_add(aap_site_rules *r, const char *prefix, int helper)
-{
-    size_t len = prefix ? strlen(prefix) : 0;
-
-    if (len == 0 || len >= AAP_FILE_MAX) {
-        return AAP_EINVAL;
-    }
-    if (r->n >= AAP_SITE_RULES_MAX) {
-        return AAP_ETOOBIG;
-    }
-    memcpy(r->prefix[r->n], prefix, len + 1);
-    r->helper[r->n] = helper ? 1 : 0;
-    r->n++;
-    return 0;
-}
-
-/* 0: user code, 1: machinery, 2: helper. */
-static int site_kind(const char *file, const aap_site_rules *r)
-{
-    size_t i;
-
-    for (i = 0; r && i < r->n; i++) {
-        if (strncmp(file, r->prefix[i], strlen(r->prefix[i])) == 0) {
-            return r->helper[i] ? 2 : 1;
-        }
-    }
-    return 0;
-}
-
-int aap_stack_site_frame(const aap_stack *st, const aap_site_rules *r)
-{
-    int i = 0, site;
-
-    if (st->n <= 0) {
-        return -1;
-    }
-    while (i < st->n && site_kind(st->frames[i].file, r) == 2) {
-        i++;
-    }
-    if (i == st->n || site_kind(st->frames[i].file, r) != 1) {
-        return 0; /* the innermost code is the user's (or only helpers) */
-    }
-    while (i < st->n && site_kind(st->frames[i].file, r) != 0) {
-        i++;
-    }
-    site = i;
-    for (i = site + 1; i < st->n; i++) {
-        if (site_kind(st->frames[i].file, r) == 1) {
-            return site;
-        }
-    }
-    return 0; /* only the program's entry point around asyncio.run() */
 }

@@ -98,8 +98,8 @@ int aat_escape(const char *s, bool quote, aat_put out, void *ctx)
             p += k;
             continue;
         }
-        if ((p > run && (rc = out(ctx, (const char *)run,
-                                  (size_t)(p - run))) != 0) ||
+        if ((p > run &&
+             (rc = out(ctx, (const char *)run, (size_t)(p - run))) != 0) ||
             (rc = out(ctx, rep, replen)) != 0) {
             return rc;
         }

@@ -100,6 +100,7 @@ static void mkstr(struct fstr *s, const char *text)
 
 static void test_walk(void)
 {
+    aap_stack_scratch *scratch = aap_stack_scratch_new();
     aap_pylayout l = fake_layout();
     struct fstr file, fin, fout, latin;
     struct fbytes table;
@@ -144,7 +145,7 @@ static void test_walk(void)
     cf.current = (uintptr_t)&inner;
     ts.cframe = (uintptr_t)&cf;
 
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st), 2);
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 2);
     CHECK_STR_EQ(st.frames[0].file, "app/x.py");
     /* 3.13 layout: the thread state points at the frame directly */
     {
@@ -153,12 +154,12 @@ static void test_walk(void)
 
         ts13.cframe = (uintptr_t)&inner;
         d.direct_frame = 1;
-        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st), 2);
+        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st, scratch), 2);
         CHECK_STR_EQ(st.frames[1].func, "outer");
         ts13.cframe = 0;
-        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st), 0);
+        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st, scratch), 0);
     }
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st), 2);
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 2);
     CHECK_STR_EQ(st.frames[0].func, "inner");
     CHECK_INT_EQ(st.frames[0].line, 11);
     CHECK_STR_EQ(st.frames[1].func, "outer");
@@ -168,12 +169,12 @@ static void test_walk(void)
     mkstr(&latin, "caf\xe9");
     latin.state = (1u << 2) | 0x20;
     cin.name = (uintptr_t)&latin;
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st), 2);
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 2);
     CHECK_STR_EQ(st.frames[0].func, "caf\xc3\xa9");
 
     /* a frame whose code is not a code object ends the walk */
     cout.type = (uintptr_t)&str_type;
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st), 1);
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 1);
     cout.type = (uintptr_t)&code_type;
 
     /* a freed frame (unmapped memory) ends the walk without a crash */
@@ -185,16 +186,17 @@ static void test_walk(void)
         CHECK(p != MAP_FAILED);
         munmap(p, (size_t)pg);
         shim.previous = (uintptr_t)p;
-        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st), 1);
-        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)p, &st), -1);
+        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 1);
+        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)p, &st, scratch), -1);
         cf.current = (uintptr_t)p;
-        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st), 0);
+        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 0);
     }
     /* idle thread: no cframe */
     ts.cframe = 0;
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st), 0);
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 0);
     l.supported = 0;
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st), -1);
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), -1);
+    aap_stack_scratch_free(scratch);
 }
 
 static void test_mem_read(void)

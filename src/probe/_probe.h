@@ -1,0 +1,96 @@
+/*
+ * _probe.h: what the files of the async_auditor._probe extension share.
+ * Each of those files includes Python.h (through this header) and holds
+ * one concern: the module (_probe.c), the Loop type (_probe_loop.c), the
+ * selector wrapper (_probe_selector.c), the lag timer (_probe_lagtimer.c),
+ * the task hooks (_probe_tasks.c) and the interpreter layout tables
+ * (_probe_layout.c).  They adapt an asyncio loop to the plain-C library
+ * (aap.h), which never includes Python.h.
+ *
+ * Nothing here ever raises into a user's callback: failures inside loop
+ * hooks are reported with PyErr_WriteUnraisable and the loop carries on.
+ */
+#ifndef PROBE_H
+#define PROBE_H
+
+#include <Python.h>
+#include <structmember.h>
+
+#include "aap.h"
+
+#ifndef AAP_VERSION
+#define AAP_VERSION "0.0.0"
+#endif
+
+#if PY_VERSION_HEX < 0x030A0000
+/* Python 3.9 lacks these two conveniences. */
+static inline PyObject *Py_NewRef(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+
+static inline int PyModule_AddObjectRef(PyObject *m, const char *name,
+                                        PyObject *v)
+{
+    Py_INCREF(v);
+    if (PyModule_AddObject(m, name, v) < 0) {
+        Py_DECREF(v);
+        return -1;
+    }
+    return 0;
+}
+#endif
+
+/* Per-module state: the heap types and the exception. */
+typedef struct {
+    PyTypeObject *loop_type;
+    PyTypeObject *selector_type;
+    PyTypeObject *lagtimer_type;
+    PyTypeObject *factory_type;
+    PyTypeObject *done_type;
+    PyObject *exporter_error;
+} probe_state;
+
+/* The C state of one probed loop (the Loop type, _probe_loop.c). */
+typedef struct {
+    PyObject_HEAD aap_loop *L;
+    PyObject *impl;
+} LoopObject;
+
+/* Objects hooked into a loop start with a reference to its Loop. */
+#define HOOK_HEAD PyObject_HEAD LoopObject *core
+
+static inline aap_loop *probe_core_loop(LoopObject *core)
+{
+    return core ? core->L : NULL;
+}
+
+/* Keep the loop's thread state current: the loop may run on another
+ * thread than the one that installed the probe. */
+static inline void probe_track_tstate(aap_loop *L, uintptr_t *seen)
+{
+    uintptr_t ts = (uintptr_t)PyThreadState_Get();
+
+    if (ts != *seen) {
+        *seen = ts;
+        aap_loop_set_tstate(L, ts);
+    }
+}
+
+/* The one place C-library errors become Python exceptions (_probe.c). */
+PyObject *probe_raise(probe_state *st, int err, int sys_errno,
+                      const char *what);
+
+/* The running interpreter's layout for the stack reader, filled once at
+ * module init (_probe_layout.c). */
+extern aap_pylayout probe_layout;
+void probe_layout_init(void);
+
+extern PyType_Spec probe_loop_spec;     /* _probe_loop.c */
+extern PyType_Spec probe_selector_spec; /* _probe_selector.c */
+extern PyType_Spec probe_lagtimer_spec; /* _probe_lagtimer.c */
+extern PyType_Spec probe_done_spec;     /* _probe_tasks.c */
+extern PyType_Spec probe_factory_spec;  /* _probe_tasks.c */
+
+#endif

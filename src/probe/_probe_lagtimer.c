@@ -1,0 +1,215 @@
+/*
+ * _probe_lagtimer.c: the LagTimer type, the probe's periodic loop timer.
+ * It measures how late it runs (loop lag) and, on loops without a
+ * selector to wrap (uvloop), is the heartbeat that tells busy from idle.
+ */
+#define PY_SSIZE_T_CLEAN
+#include "_probe.h"
+
+/* ---- LagTimer ------------------------------------------------------- */
+
+typedef struct {
+    HOOK_HEAD;
+    PyObject *loop;
+    PyObject *handle;
+    PyObject *interval;
+    uint64_t due;
+    uint64_t interval_ns;
+    int heartbeat;
+    int waiting_start; /* scheduled with call_soon until the loop runs */
+    uintptr_t tstate;
+} LagTimerObject;
+
+/* Schedule the next run, due at due; 0, or -1 with the error cleared
+ * (loop closed: the timer stops, and in heartbeat mode the loop stops
+ * looking busy). */
+static int lagtimer_schedule(LagTimerObject *self, aap_loop *L, uint64_t due)
+{
+    PyObject *h = PyObject_CallMethod(self->loop, "call_later", "OO",
+                                      self->interval, (PyObject *)self);
+
+    if (!h) {
+        PyErr_Clear();
+        Py_CLEAR(self->handle);
+        if (self->heartbeat) {
+            aap_loop_busy_begin(L, 0);
+        }
+        return -1;
+    }
+    Py_XSETREF(self->handle, h);
+    self->due = due;
+    return 0;
+}
+
+/* First arming at now (later ones follow aap_loop_lag_tick, which does
+ * this bookkeeping itself); 0, or -1 as lagtimer_schedule or when the
+ * loop is gone. */
+static int lagtimer_arm(LagTimerObject *self, uint64_t now)
+{
+    aap_loop *L = probe_core_loop(self->core);
+    uint64_t due = now + self->interval_ns;
+
+    if (!L || lagtimer_schedule(self, L, due) < 0) {
+        return -1;
+    }
+    aap_loop_lag_armed(L, now);
+    if (self->heartbeat) {
+        aap_loop_busy_begin(L, due);
+    }
+    return 0;
+}
+
+static PyObject *lagtimer_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    probe_state *st = PyType_GetModuleState(type);
+    PyObject *core, *loop;
+    double interval;
+    int heartbeat = 0;
+    LagTimerObject *self;
+
+    if (kw && PyDict_GET_SIZE(kw)) {
+        PyErr_SetString(PyExc_TypeError, "LagTimer takes no keywords");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O!Od|p", st->loop_type, &core, &loop,
+                          &interval, &heartbeat)) {
+        return NULL;
+    }
+    self = (LagTimerObject *)type->tp_alloc(type, 0);
+    if (!self) {
+        return NULL;
+    }
+    self->core = (LoopObject *)Py_NewRef(core);
+    self->loop = Py_NewRef(loop);
+    self->heartbeat = heartbeat;
+    self->interval_ns = (uint64_t)(interval * 1e9);
+    self->interval = PyFloat_FromDouble(interval);
+    if (!self->interval) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+/*
+ * Start timing.  On a loop that is not running yet (install() before
+ * run_until_complete/run_forever) the first call_later would fall due
+ * while nothing runs: that wait would be reported as lag and, in heartbeat
+ * mode, as a block.  So the timer is first scheduled with call_soon and
+ * armed for real when the loop runs it.
+ */
+static PyObject *lagtimer_start(LagTimerObject *self, PyObject *unused)
+{
+    PyObject *running;
+    int is_running;
+
+    (void)unused;
+    running = PyObject_CallMethod(self->loop, "is_running", NULL);
+    is_running = running ? PyObject_IsTrue(running) : -1;
+    Py_XDECREF(running);
+    if (is_running < 0) {
+        return NULL;
+    }
+    if (!is_running) {
+        PyObject *h = PyObject_CallMethod(self->loop, "call_soon", "O",
+                                          (PyObject *)self);
+
+        if (!h) {
+            return NULL;
+        }
+        Py_XSETREF(self->handle, h);
+        self->waiting_start = 1;
+        Py_RETURN_NONE;
+    }
+    if (lagtimer_arm(self, aap_now_ns()) < 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot schedule the lag timer on this loop");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *lagtimer_stop(LagTimerObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->handle) {
+        PyObject *r = PyObject_CallMethod(self->handle, "cancel", NULL);
+
+        if (!r) {
+            PyErr_Clear();
+        }
+        Py_XDECREF(r);
+        Py_CLEAR(self->handle);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *lagtimer_call(PyObject *obj, PyObject *args, PyObject *kw)
+{
+    LagTimerObject *self = (LagTimerObject *)obj;
+    uint64_t now = aap_now_ns();
+    aap_loop *L = probe_core_loop(self->core);
+
+    (void)args;
+    (void)kw;
+    Py_CLEAR(self->handle);
+    if (L) {
+        probe_track_tstate(L, &self->tstate);
+        if (self->waiting_start) {
+            self->waiting_start = 0; /* the loop runs: nothing was late */
+            lagtimer_arm(self, now);
+        } else {
+            lagtimer_schedule(self, L, aap_loop_lag_tick(L, self->due, now));
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static int lagtimer_traverse(LagTimerObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->core);
+    Py_VISIT(self->loop);
+    Py_VISIT(self->handle);
+    return 0;
+}
+
+static int lagtimer_clear(LagTimerObject *self)
+{
+    Py_CLEAR(self->core);
+    Py_CLEAR(self->loop);
+    Py_CLEAR(self->handle);
+    Py_CLEAR(self->interval);
+    return 0;
+}
+
+static void lagtimer_dealloc(LagTimerObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    lagtimer_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef lagtimer_methods[] = {
+    {"start", (PyCFunction)lagtimer_start, METH_NOARGS, NULL},
+    {"stop", (PyCFunction)lagtimer_stop, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot lagtimer_slots[] = {
+    {Py_tp_new, lagtimer_new},
+    {Py_tp_dealloc, lagtimer_dealloc},
+    {Py_tp_traverse, lagtimer_traverse},
+    {Py_tp_clear, lagtimer_clear},
+    {Py_tp_methods, lagtimer_methods},
+    {Py_tp_call, lagtimer_call},
+    {0, NULL},
+};
+
+PyType_Spec probe_lagtimer_spec = {
+    "async_auditor._probe.LagTimer",         sizeof(LagTimerObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, lagtimer_slots,
+};

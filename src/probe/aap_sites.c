@@ -1,0 +1,138 @@
+/*
+ * aap_sites.c: a loop's table of culprit sites: the code locations blocked
+ * time is charged to, exported as python_asyncio_block_site_seconds_total.
+ *
+ * The table is bounded (AAP_SITES_MAX plus "other") so label cardinality
+ * stays bounded.  A full table gives up the slot with the least blocked
+ * time in the current and previous window, never one charged by the
+ * episode in progress, so a long-lived process keeps naming its recent
+ * culprits (docs/probe.md explains why an evicted total is not moved into
+ * "other").  Everything here runs with the loop's lock held.
+ */
+#include "aap_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Eviction window: a full site table gives up the slot with the least
+ * blocked time in the current and previous window (5 to 10 minutes). */
+#define SITE_WINDOW_NS (300ull * 1000000000ull)
+
+void aap_site_format(const aap_frame *f, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s:%d %s", f->file, f->line, f->func);
+}
+
+/* Blocked time charged to slot k in the current and previous window. */
+static uint64_t site_recent(const aap_site_slot *k, uint64_t win)
+{
+    if (k->win >= win) { /* a sample's clock read a little later */
+        return k->win_ns[0] + k->win_ns[1];
+    }
+    return k->win + 1 == win ? k->win_ns[0] : 0;
+}
+
+/* Index of site in L's table at monotonic time now.  A new site takes a
+ * free slot; when all AAP_SITES_MAX are taken it takes the slot with the
+ * least blocked time in the last one or two windows (ties: the one
+ * charged longest ago), whose series then disappears.  Slots charged in
+ * the episode in progress are never given up; if no other slot is left
+ * the site is counted as "other".  Called with L->lock held. */
+int aap_site_index(aap_loop *L, const char *site, uint64_t now)
+{
+    uint64_t win = now / SITE_WINDOW_NS, best_recent = 0;
+    aap_site_slot *k;
+    int i, victim = -1;
+
+    for (i = 0; i < L->nsites; i++) {
+        if (strcmp(L->sites[i].site, site) == 0) {
+            return i;
+        }
+    }
+    if (L->nsites < AAP_SITES_MAX) {
+        victim = L->nsites++;
+    } else {
+        for (i = 0; i < AAP_SITES_MAX; i++) {
+            uint64_t r = site_recent(&L->sites[i], win);
+
+            if (L->ep_open && (L->ep_site_ns[i] || i == L->ep_last_site)) {
+                continue;
+            }
+            if (victim < 0 || r < best_recent ||
+                (r == best_recent &&
+                 L->sites[i].last_ns < L->sites[victim].last_ns)) {
+                victim = i;
+                best_recent = r;
+            }
+        }
+        if (victim < 0) {
+            return AAP_SITES_MAX;
+        }
+    }
+    k = &L->sites[victim];
+    snprintf(k->site, AAP_SITE_LEN, "%s", site);
+    atomic_store_explicit(&k->ns, 0, memory_order_relaxed);
+    k->win = win;
+    k->win_ns[0] = k->win_ns[1] = 0;
+    k->last_ns = now;
+    L->ep_site_ns[victim] = 0;
+    return victim;
+}
+
+/* Charge d ns of blocked time, ending at now, to slot site. */
+void aap_site_charge(aap_loop *L, int site, uint64_t now, uint64_t d)
+{
+    aap_site_slot *k = &L->sites[site];
+    uint64_t win = now / SITE_WINDOW_NS;
+
+    if (win < k->win) {
+        win = k->win; /* the loop thread's clock read before a sample's */
+    }
+    if (k->win != win) {
+        k->win_ns[1] = k->win + 1 == win ? k->win_ns[0] : 0;
+        k->win_ns[0] = 0;
+        k->win = win;
+    }
+    k->win_ns[0] += d;
+    k->last_ns = now;
+    atomic_fetch_add_explicit(&k->ns, d, memory_order_relaxed);
+}
+
+void aap_loop_site_charge(aap_loop *L, const char *site, uint64_t now,
+                          uint64_t ns)
+{
+    pthread_mutex_lock(&L->lock);
+    aap_site_charge(L, aap_site_index(L, site, now), now, ns);
+    pthread_mutex_unlock(&L->lock);
+}
+
+void aap_loop_sites(aap_loop *L, aap_site_value *out, size_t max, size_t *n)
+{
+    int i;
+
+    *n = 0;
+    pthread_mutex_lock(&L->lock);
+    for (i = 0; i <= AAP_SITES_MAX && *n < max; i++) {
+        uint64_t ns = atomic_load(&L->sites[i].ns);
+
+        if (i < L->nsites || (i == AAP_SITES_MAX && ns)) {
+            snprintf(out[*n].site, AAP_SITE_LEN, "%s", L->sites[i].site);
+            out[*n].seconds = (double)ns / 1e9;
+            (*n)++;
+        }
+    }
+    pthread_mutex_unlock(&L->lock);
+}
+
+void aap_sites_reset(aap_loop *L)
+{
+    int k;
+
+    for (k = 0; k <= AAP_SITES_MAX; k++) {
+        atomic_store(&L->sites[k].ns, 0);
+        L->sites[k].win = 0;
+        L->sites[k].win_ns[0] = L->sites[k].win_ns[1] = 0;
+        L->sites[k].last_ns = 0;
+    }
+    L->nsites = 0;
+}
