@@ -3,6 +3,11 @@
  * "loop thread" is still busy, closed by it with exact durations; lag
  * correction; heartbeat mode; several loops and a renderer racing (this
  * file is the TSan target together with test_probe_exporter).
+ *
+ * No assertion depends on how promptly a thread wakes up: stretch
+ * durations are passed as explicit timestamps, and where the real
+ * watchdog must notice an episode the test waits for it with a deadline
+ * far beyond any scheduling delay.
  */
 #include "aap.h"
 #include "check.h"
@@ -15,6 +20,28 @@ static void sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
     nanosleep(&ts, NULL);
+}
+
+/* Waits (up to 20 s) until L has an ongoing episode; 1 when it has. */
+static int wait_ongoing(aap_loop *L)
+{
+    int i;
+
+    for (i = 0; i < 20000; i++) {
+        aap_episode_info *v;
+        size_t n;
+        int ongoing = 0;
+
+        if (aap_loop_blocks(L, &v, &n) == 0) {
+            ongoing = n > 0 && v[n - 1].ongoing;
+            aap_episodes_free(v, n);
+        }
+        if (ongoing) {
+            return 1;
+        }
+        sleep_ms(1);
+    }
+    return 0;
 }
 
 static aap_loop *mkloop(const char *name, uint64_t thr_ms, int mode)
@@ -39,30 +66,34 @@ static void test_episode(void)
     aap_episode_info *v;
     aap_loop_snapshot s;
     size_t n;
-    uint64_t t0;
+    uint64_t t0, end;
 
     t0 = aap_now_ns();
     aap_loop_busy_begin(L, t0);
-    sleep_ms(120);
-    /* still blocked: the watchdog has opened an episode */
+    /* still blocked: the watchdog opens an episode */
+    CHECK(wait_ongoing(L));
     CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
     CHECK_INT_EQ(n, 1);
-    CHECK(n == 1 && v[0].ongoing && v[0].duration >= 0.1);
+    CHECK(n == 1 && v[0].ongoing && v[0].duration >= 0.03);
     aap_episodes_free(v, n);
     aap_loop_snapshot_get(L, &s);
-    CHECK(s.current_block >= 0.1);
-    aap_loop_select_enter(L, t0 + 150000000, 3);
+    CHECK(s.current_block >= 0.03);
+    /* the stretch ends at an explicit time, 150 ms after it began (or
+     * later, should the wait above have taken longer) */
+    end = aap_now_ns();
+    end = end > t0 + 150000000 ? end : t0 + 150000000;
+    aap_loop_select_enter(L, end, 3);
 
     CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
     CHECK_INT_EQ(n, 1);
     CHECK(n == 1 && !v[0].ongoing);
-    CHECK_DBL_NEAR(v[0].duration, 0.15, 1e-9);
+    CHECK_DBL_NEAR(v[0].duration, (double)(end - t0) / 1e9, 1e-9);
     CHECK_STR_EQ(v[0].site, ""); /* no stacks without a layout */
     aap_episodes_free(v, n);
     aap_loop_snapshot_get(L, &s);
     CHECK_INT_EQ(s.block_count, 1);
-    CHECK_DBL_NEAR(s.block_sum, 0.15, 1e-9);
-    CHECK_DBL_NEAR(s.busy_seconds, 0.15, 1e-9);
+    CHECK_DBL_NEAR(s.block_sum, (double)(end - t0) / 1e9, 1e-9);
+    CHECK_DBL_NEAR(s.busy_seconds, (double)(end - t0) / 1e9, 1e-9);
     CHECK_INT_EQ(s.iterations, 1);
     CHECK_INT_EQ(s.ready, 3);
     CHECK(s.current_block == 0);
@@ -118,17 +149,21 @@ static void test_heartbeat(void)
     aap_loop *L = mkloop("hb", 30, AAP_MODE_HEARTBEAT);
     aap_episode_info *v;
     size_t n;
-    uint64_t now = aap_now_ns(), due;
+    uint64_t now = aap_now_ns(), due, end;
 
     due = aap_loop_lag_tick(L, now, now);
-    sleep_ms(80);
+    /* no tick came: from the time it was due the loop counts as busy */
+    CHECK(wait_ongoing(L));
     CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
     CHECK(n == 1 && v[0].ongoing);
     aap_episodes_free(v, n);
-    aap_loop_lag_tick(L, due, due + 90000000);
+    end = aap_now_ns();
+    end = end > due + 90000000 ? end : due + 90000000;
+    aap_loop_lag_tick(L, due, end);
     CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
     CHECK(n == 1 && !v[0].ongoing);
-    CHECK_DBL_NEAR(v[0].duration, 0.09, 1e-9);
+    /* busy from the time the tick was due */
+    CHECK_DBL_NEAR(v[0].duration, (double)(end - due) / 1e9, 1e-9);
     aap_episodes_free(v, n);
     /* closing: a silent heartbeat is idle, not blocked */
     aap_loop_closing_hint(L);
@@ -140,7 +175,7 @@ static void test_heartbeat(void)
         CHECK(s.current_block == 0);
         CHECK_INT_EQ(s.block_count, 1);
         /* running again: the stretch across the pause is not a block */
-        aap_loop_lag_tick(L, due + 90000000, aap_now_ns());
+        aap_loop_lag_tick(L, end, aap_now_ns());
         aap_loop_snapshot_get(L, &s);
         CHECK_INT_EQ(s.block_count, 1);
     }
@@ -242,6 +277,7 @@ static void *loop_thread(void *arg)
 {
     aap_loop_config c;
     aap_loop *L = NULL;
+    uint64_t t;
     int i;
 
     memset(&c, 0, sizeof(c));
@@ -251,17 +287,23 @@ static void *loop_thread(void *arg)
     c.threshold_ns = 5000000;
     TCHECK(aap_loop_new(&c, &L) == 0);
 
+    /* Stretches of 12 ms (every fifth) and 1 ms under a 5 ms threshold,
+     * on a clock the test advances itself, so exactly 8 are episodes
+     * however late this thread runs; the real sleeps only make the
+     * watchdog and the renderer interleave with it. */
+    t = aap_now_ns();
     for (i = 0; i < 40; i++) {
-        uint64_t t = aap_now_ns();
+        uint64_t d = i % 5 == 0 ? 12000000 : 1000000;
 
         aap_loop_busy_begin(L, t);
-        sleep_ms(i % 5 == 0 ? 12 : 1);
+        sleep_ms(1);
         aap_loop_tasks_add(L, 1, 1);
         aap_exec_submit(L, AAP_EXEC_DEFAULT);
         aap_exec_start(L, AAP_EXEC_DEFAULT, 1000);
         aap_exec_finish(L, AAP_EXEC_DEFAULT, 1000);
-        aap_loop_select_enter(L, aap_now_ns(), i);
-        aap_loop_lag_tick(L, t, aap_now_ns());
+        aap_loop_select_enter(L, t + d, i);
+        aap_loop_lag_tick(L, t, t + d);
+        t += d + 1000000;
         {
             /* more sites than slots: evictions race with rendering */
             char site[32];
