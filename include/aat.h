@@ -74,7 +74,8 @@ int aat_buf_json(aat_buf *b, const char *s, size_t n);
  * characters (C0, DEL, C1) are written as \n, \t, \r or \xNN, a backslash
  * as \\, and invalid UTF-8 bytes as \xNN, so an outside string can neither
  * move the cursor, change colours, nor start a line of its own (a GitHub
- * workflow command such as "::error::" needs a line start).
+ * workflow command such as "::error::" needs a line start); the '[' of a
+ * legacy "##[command]", which needs none, is written as \x5b.
  */
 int aat_buf_term(aat_buf *b, const char *s, size_t n);
 

@@ -87,4 +87,20 @@ static inline void *aa_grow(void *arr, size_t *cap, size_t n, size_t sz,
 /* strdup that returns NULL on NULL input or OOM. */
 char *aa_strdup(const char *s);
 
+/* aa_file_read flag: the file holds a secret; no copy of it is left in
+ * freed memory (the caller wipes *data before freeing it). */
+#define AA_FILE_SECRET 1u
+
+/*
+ * Reads the whole file at path into *data (malloc'd, NUL-terminated,
+ * *len bytes) (file.c).  Only a regular file (or a symlink to one) is
+ * read: anything else is refused without being opened.  what names the
+ * file in messages ("rule file"): diag says "the rule file is a FIFO, not
+ * a regular file", "... is larger than MAX bytes", "cannot open the rule
+ * file: ...", never quoting the content.  AA_EIO (cannot open or read,
+ * or not a regular file), AA_ETOOBIG (more than max bytes), AA_ENOMEM.
+ */
+int aa_file_read(const char *path, const char *what, size_t max,
+                 unsigned flags, char **data, size_t *len, aa_diag *diag);
+
 #endif

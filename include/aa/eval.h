@@ -33,7 +33,8 @@
  * A group whose value is undefined (e.g. a quantile of empty buckets) is
  * present with NaN, as Prometheus returns it.  No matching series gives an
  * empty vector and AA_OK.  A raw query rule is AA_EUNSUPPORTED; a bad
- * regex in a matcher is AA_ESYNTAX with the diag saying which.  On error
+ * regex in a matcher is AA_ESYNTAX (AA_EUNSUPPORTED for a Unicode class,
+ * which only a backend runs) with the diag saying which.  On error
  * *out is left empty.
  */
 int aa_eval_instant(const aa_tsdb *db, const aa_rule *rule,

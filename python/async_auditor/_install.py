@@ -5,55 +5,33 @@ and the C side (``_probe``).  It puts the C hooks in place (selector wrapper,
 lag timer, task factory, a ``loop.stop`` hook), instruments the default
 executor and anyio's worker threads, and undoes all of it on close().
 Everything that runs per loop iteration is C; Python here runs at install,
-close, and once per executor job.
+close, and once per executor job.  install() with no loop running defers to
+the next loop that starts in the calling thread (``_loopstart``), and
+zero-code mode (``enable_auto``) installs on every loop that starts.
 """
 
 import asyncio
 import atexit
 import concurrent.futures
+import logging
 import os
 import sys
 import threading
 
-from . import _probe
+from . import _inapp, _loopstart, _probe, _settings, _unraisable
 
 _lock = threading.RLock()
 _probes = {}  # id(loop) -> Probe
 _anyio_users = 0
 _anyio_orig = None
 _DEFAULT_ADDRESS = "127.0.0.1:9464"
-# How a blocking episode's site is named (aap_stack_site_frame() in the C
-# library): frames of asyncio and of this package are the loop's machinery,
-# and so are these stdlib modules when asyncio called them; the site is the
-# code the loop ran that called into them, not a line inside asyncio.
-_SITE_MACHINERY = tuple(os.path.join(os.path.dirname(os.path.abspath(m)), "")
-                        for m in (asyncio.__file__, __file__))
-_STDLIB = os.path.dirname(os.path.abspath(os.__file__))
-_SITE_HELPERS = tuple(os.path.join(_STDLIB, name) for name in (
-    "_weakrefset.py", "weakref.py", "threading.py", "selectors.py",
-    "socket.py", "ssl.py", "contextlib.py", "functools.py", "inspect.py",
-    "traceback.py", "linecache.py", "reprlib.py", "warnings.py", "enum.py",
-    "types.py", "heapq.py", "collections" + os.sep,
-    "concurrent" + os.sep, "logging" + os.sep))
-
-
-def _threshold_from_env(value):
-    if value is not None:
-        return float(value)
-    env = os.environ.get("ASYNC_AUDITOR_BLOCK_THRESHOLD")
-    if not env:
-        return 0.05
-    try:
-        return float(env)
-    except ValueError:
-        raise ValueError(
-            "ASYNC_AUDITOR_BLOCK_THRESHOLD: expected seconds (e.g. 0.05), "
-            "got %r" % env) from None
-
-
+_log = logging.getLogger("async_auditor")
 def parse_address(address):
     """Split "host:port" (also ":port", "port", "[v6]:port") into
-    (host, port); the host defaults to the loopback address."""
+    (host, port); the host defaults to the loopback address.  The host
+    "0" is refused: it means every IPv4 interface to some tools and
+    nothing to others; write 0.0.0.0 (or :: for every interface) when
+    that is what you mean."""
     text = str(address).strip()
     if not text:
         raise ValueError("exporter address is empty")
@@ -64,6 +42,11 @@ def parse_address(address):
         host = host[1:-1]
     if not host:
         host = "127.0.0.1"
+    if host == "0":
+        raise ValueError(
+            "exporter address %r: host \"0\" is ambiguous; write 0.0.0.0 "
+            "(every IPv4 interface) or :: (every interface) to listen on "
+            "all interfaces, 127.0.0.1 for this machine only" % text)
     try:
         port_num = int(port)
     except ValueError:
@@ -74,19 +57,62 @@ def parse_address(address):
     return host, port_num
 
 
-def serve(address=_DEFAULT_ADDRESS):
-    """Start the exporter thread on address ("host:port"; port 0 picks a
-    free one).  Returns (host, port) actually bound.  Raises
-    async_auditor.ExporterError (an OSError, errno set) if it cannot bind,
-    e.g. the port is in use; nothing else is affected."""
+def _debug_blocks_setting(value):
+    """debug_blocks as given, else $ASYNC_AUDITOR_DEBUG_BLOCKS (0 or 1),
+    else None: served on a loopback address only."""
+    if value is not None:
+        return bool(value)
+    env = os.environ.get("ASYNC_AUDITOR_DEBUG_BLOCKS", "").strip()
+    if not env:
+        return None
+    if env not in ("0", "1"):
+        raise ValueError("ASYNC_AUDITOR_DEBUG_BLOCKS: expected 0 or 1, "
+                         "got %r" % env)
+    return env == "1"
+
+
+_exporter_warned = set()
+
+
+def serve(address=_DEFAULT_ADDRESS, *, debug_blocks=None):
+    """Start the exporter thread on address ("host:port").  Returns
+    (host, port) actually bound.  Raises async_auditor.ExporterError (an
+    OSError, errno set) if it cannot bind, e.g. another program holds the
+    port; nothing else is affected.
+
+    Every process of this user that serves the same address shares it
+    (SO_REUSEPORT) and each answers /metrics for all of them, a series
+    per process (label worker="<pid>"): run the same code in every worker
+    of uvicorn, gunicorn, hypercorn or granian.  Port 0 picks a free port
+    for this process alone.
+
+    debug_blocks serves /debug/blocks (episodes with their full stacks):
+    default $ASYNC_AUDITOR_DEBUG_BLOCKS (0 or 1), else on for a loopback
+    address only.  Binding any other address logs a warning."""
     host, port = parse_address(address)
-    bound = _probe.serve(host, port)
-    return host, bound
+    db = _debug_blocks_setting(debug_blocks)
+    info = _probe.serve(host, port, -1 if db is None else int(db))
+    key = (host, port)
+    if key not in _exporter_warned:
+        _exporter_warned.add(key)
+        if not info["loopback"]:
+            _log.warning(
+                "async_auditor: exporter listening on %s:%d, reachable from "
+                "other machines (/metrics%s)", host, info["port"],
+                ", /debug/blocks" if info["debug_blocks"] else "")
+        if port and not info["grouped"]:
+            _log.warning(
+                "async_auditor: exporter on %s:%d serves this process only: "
+                "its state cannot be shared with the other processes "
+                "serving that address (%s)", host, port, info["group_error"])
+    return host, info["port"]
 
 
-def stop_serving():
-    """Stop the exporter thread (no-op when not serving)."""
-    _probe.stop_serving()
+def stop_serving(*, leave_group=False):
+    """Stop this process's exporter thread (no-op when not serving).  Its
+    series stay in the group of its address, served by the other
+    processes, also after it exits; leave_group=True withdraws them."""
+    _probe.stop_serving(bool(leave_group))
 
 
 def _loop_implementation(loop):
@@ -134,18 +160,6 @@ def _make_submit(core, which, orig):
 
     submit._async_auditor_orig = orig
     return submit
-
-
-class _Unraisable:
-    """What sys.unraisablehook expects: a hook failure is reported, never
-    raised into the user's code."""
-
-    def __init__(self, exc, obj):
-        self.exc_type = type(exc)
-        self.exc_value = exc
-        self.exc_traceback = exc.__traceback__
-        self.err_msg = "async_auditor: instrumenting the default executor"
-        self.object = obj
 
 
 def _anyio_capacity():
@@ -222,16 +236,23 @@ def _anyio_release():
 
 
 class Probe:
-    """The probe installed on one event loop (see install())."""
+    """The probe installed on one event loop (see install()).
 
-    def __init__(self, loop, core, lag_interval, block_threshold, stacks,
-                 heartbeat):
-        self.loop = loop
-        self._core = core
-        self.lag_interval = lag_interval
-        self.block_threshold = block_threshold
-        self.stacks = stacks
-        self.mode = "heartbeat" if heartbeat else "selector"
+    install() called while no loop runs in its thread returns a *pending*
+    Probe: it attaches to the next loop that starts running in that thread
+    (``attached`` is False until then, and snapshot()/blocks() say so)."""
+
+    def __init__(self, options):
+        self.loop = None
+        self._core = None
+        self._options = options
+        self.lag_interval = options["lag_interval"]
+        self.block_threshold = options["block_threshold"]
+        self.stacks = options["stacks"]
+        self.mode = None
+        self._waiting_in = None  # pending: name of the thread it waits in
+        self._cancelled = False
+        self._error = None
         self._selector = None
         self._stop = None
         self._timer = None
@@ -243,6 +264,28 @@ class Probe:
         self._anyio = False
 
     # -- attaching -------------------------------------------------------
+    def _bind(self, loop):
+        """Create the loop's C state and put every hook in place (the
+        caller holds _lock, in the loop's thread or before it runs)."""
+        heartbeat = not _has_selector(loop)
+        core = _new_core(loop, heartbeat, self._options)
+        self.loop, self._core = loop, core
+        self.mode = "heartbeat" if heartbeat else "selector"
+        self._waiting_in = None
+        try:
+            self._attach()
+        except BaseException:
+            try:
+                self._detach()
+            finally:
+                core.close()
+            raise
+        _probes[id(loop)] = self
+        if not heartbeat and asyncio._get_running_loop() is loop:
+            # install() inside a callback of this loop: that callback's
+            # stretch is busy from now, so a block in it is an episode
+            core.busy_now()
+
     def _attach(self):
         loop, core = self.loop, self._core
         heartbeat = self.mode == "heartbeat"
@@ -314,7 +357,9 @@ class Probe:
                     probe._release_executor()
                     probe._instrument_executor(executor)
             except Exception as e:
-                sys.unraisablehook(_Unraisable(e, set_default_executor))
+                _unraisable.report(
+                    e, "instrumenting the default executor",
+                    set_default_executor)
             return result
 
         set_default_executor._async_auditor_orig = orig
@@ -420,23 +465,53 @@ class Probe:
     # -- public API ------------------------------------------------------
     @property
     def closed(self):
-        return self._core.closed
+        """True once close() ran (or the loop closed)."""
+        return self._cancelled or (self._core is not None
+                                   and self._core.closed)
+
+    @property
+    def attached(self):
+        """True while the probe measures a loop; False while it waits for
+        a loop to start (pending), and after close()."""
+        return self._core is not None and not self._core.closed
+
+    def _measuring(self, what):
+        if self._core is None and not self._cancelled:
+            if self._error is not None:
+                raise RuntimeError(
+                    "async_auditor: the probe could not attach to the loop "
+                    "that started: %s" % self._error)
+            raise RuntimeError(
+                "async_auditor: %s(): the probe waits for an event loop to "
+                "start running in thread %r (install() was called while "
+                "none ran there); call it once that loop runs, or call "
+                "install() inside the loop" % (what, self._waiting_in))
+        if self.closed:
+            raise RuntimeError("probe is closed")
+        return self._core
 
     def snapshot(self):
         """Current values keyed by metric name (dicts where the metric has
-        labels: executor name, site; histograms as {"count", "sum"})."""
-        return self._core.snapshot()
+        labels: executor name, site; histograms as {"count", "sum"}).
+        RuntimeError while the probe waits for its loop."""
+        return self._measuring("snapshot").snapshot()
 
     def blocks(self):
         """Recent blocking episodes, oldest first: dicts with "start"
         (epoch seconds), "duration" (seconds), "site" ("path:line
         function" or None), "stack" (frames, outermost first) and
-        "ongoing" (True for an episode still in progress)."""
-        return self._core.blocks()
+        "ongoing" (True for an episode still in progress).  RuntimeError
+        while the probe waits for its loop."""
+        return self._measuring("blocks").blocks()
 
     def close(self):
-        """Remove every hook and free the C state.  Idempotent."""
+        """Remove every hook and free the C state (or stop waiting for a
+        loop).  Idempotent."""
         with _lock:
+            if self._core is None:
+                self._cancelled = True
+                _forget_pending(self)
+                return
             if self._core.closed:
                 return
             try:
@@ -453,62 +528,190 @@ class Probe:
         self.close()
 
     def __repr__(self):
+        if self._core is None:
+            if self._cancelled:
+                return "<async_auditor.Probe closed before a loop ran>"
+            if self._error is not None:
+                return "<async_auditor.Probe failed to attach: %s>" % (
+                    self._error,)
+            return ("<async_auditor.Probe pending: attaches to the next "
+                    "loop that runs in thread %r>" % (self._waiting_in,))
         state = "closed" if self.closed else "open"
         return "<async_auditor.Probe %s %s on %r>" % (self.mode, state,
                                                       self.loop)
 
 
-def install(loop=None, *, lag_interval=0.01, block_threshold=None,
-            stacks=True, serve=None):
-    """Install the probe on loop (default: the running loop, else the
-    current thread's event loop).  Call it in the loop's thread.
-    Idempotent per loop: a second call returns the same Probe.
+def _new_core(loop, heartbeat, options):
+    """The C state (_probe.Loop) of one loop, named after this thread."""
+    return _probe.Loop(threading.current_thread().name,
+                       _loop_implementation(loop), options["lag_interval"],
+                       options["block_threshold"], options["stacks"],
+                       heartbeat, options["in_app"])
 
-    block_threshold defaults to $ASYNC_AUDITOR_BLOCK_THRESHOLD, else 0.05
-    seconds.  serve ("host:port") or $ASYNC_AUDITOR_SERVE also starts the
-    exporter; if that fails the probe stays installed and ExporterError is
-    raised (its .probe attribute holds the installed Probe)."""
-    if loop is None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = asyncio.get_event_loop_policy().get_event_loop()
-    threshold = _threshold_from_env(block_threshold)
-    lag_interval = float(lag_interval)
-    if not lag_interval > 0 or not threshold > 0:
-        raise ValueError("lag_interval and block_threshold must be > 0")
+
+# -- install() before any loop runs: pending until one starts ------------
+_pending = {}  # threading.get_ident() -> pending Probe
+_auto = False  # zero-code mode: probe every loop that starts
+_auto_skip = None  # zero-code mode: predicate(loop) -> True to leave it
+
+
+def _forget_pending(probe):
+    for ident, p in list(_pending.items()):
+        if p is probe:
+            del _pending[ident]
+    if not _pending and not _auto:
+        _loopstart.unsubscribe(_loop_starting)
+
+
+def _defer(options):
+    """A pending Probe for the calling thread (the same one if called
+    again before a loop runs)."""
+    ident = threading.get_ident()
+    probe = _pending.get(ident)
+    if probe is None:
+        probe = Probe(options)
+        probe._waiting_in = threading.current_thread().name
+        _pending[ident] = probe
+        _loopstart.subscribe(_loop_starting)
+    return probe
+
+
+def _loop_starting(loop):
+    """_loopstart subscriber, in the loop's thread as it starts running:
+    attach this thread's pending probe, and in zero-code mode install on
+    every loop."""
     with _lock:
-        probe = _probes.get(id(loop))
-        if probe is None or probe.closed or probe.loop is not loop:
-            owner = getattr(loop, "_thread_id", None)
-            if loop.is_running() and owner not in (None,
-                                                   threading.get_ident()):
-                raise RuntimeError(
-                    "async_auditor.install() must be called in the event "
-                    "loop's thread (use loop.call_soon_threadsafe)")
-            if loop.is_closed():
-                raise RuntimeError("async_auditor.install(): loop is closed")
-            heartbeat = not _has_selector(loop)
-            core = _probe.Loop(threading.current_thread().name,
-                               _loop_implementation(loop), lag_interval,
-                               threshold, bool(stacks), heartbeat,
-                               _SITE_MACHINERY, _SITE_HELPERS)
-            probe = Probe(loop, core, lag_interval, threshold, bool(stacks),
-                          heartbeat)
-            try:
-                probe._attach()
-            except BaseException:
+        probe = _pending.pop(threading.get_ident(), None)
+        if probe is not None:
+            if not _pending and not _auto:
+                _loopstart.unsubscribe(_loop_starting)
+            if _installed(loop) is not None:
+                probe._error = ("that loop already had a probe: use "
+                                "async_auditor.get_probe(loop)")
+            elif loop.is_closed():
+                probe._error = "the loop was closed"
+            else:
                 try:
-                    probe._detach()
-                finally:
-                    core.close()
-                raise
-            _probes[id(loop)] = probe
+                    probe._bind(loop)
+                except Exception as e:
+                    probe._error = "%s: %s" % (type(e).__name__, e)
+                    raise
+        if _auto and _installed(loop) is None and not loop.is_closed() \
+                and not (_auto_skip is not None and _auto_skip(loop)):
+            _auto_install(loop)
+
+
+def _installed(loop):
+    probe = _probes.get(id(loop))
+    if probe is not None and not probe.closed and probe.loop is loop:
+        return probe
+    return None
+
+
+def enable_auto(skip=None):
+    """Zero-code mode (python -m async_auditor run): from now on every
+    loop that starts running in this process gets a probe configured by
+    the ASYNC_AUDITOR_* variables, except those for which skip(loop) is
+    true; the exporter starts with the first."""
+    global _auto, _auto_skip
+    with _lock:
+        _auto = True
+        _auto_skip = skip
+        _loopstart.subscribe(_loop_starting)
+
+
+def disable_auto():
+    """Leave zero-code mode (probes already installed stay)."""
+    global _auto
+    with _lock:
+        _auto = False
+        if not _pending:
+            _loopstart.unsubscribe(_loop_starting)
+
+
+_auto_served = False
+
+
+def _auto_install(loop):
+    global _auto_served
+    _install_on(loop, _options(None, None, None))
+    if _auto_served:
+        return
+    _auto_served = True
+    address = os.environ.get(_settings.ENV["serve"])
+    if address:
+        try:
+            globals()["serve"](address)
+        except (_probe.ExporterError, ValueError) as e:
+            import logging
+            logging.getLogger("async_auditor").error(
+                "async_auditor: exporter not started in process %d: %s",
+                os.getpid(), e)
+
+
+def _options(lag_interval, block_threshold, stacks, in_app=None):
+    lag_interval = _settings.lag_interval(lag_interval)
+    threshold = _settings.block_threshold(block_threshold)
+    return {"lag_interval": lag_interval, "block_threshold": threshold,
+            "stacks": _settings.stacks(stacks),
+            "in_app": _inapp.rules(in_app)}
+
+
+def _install_on(loop, options):
+    """The loop's open Probe, else a new one attached to it (caller holds
+    _lock)."""
+    probe = _installed(loop)
+    if probe is not None:
+        return probe
+    owner = getattr(loop, "_thread_id", None)
+    if loop.is_running() and owner not in (None, threading.get_ident()):
+        raise RuntimeError(
+            "async_auditor.install() must be called in the event "
+            "loop's thread (use loop.call_soon_threadsafe)")
+    if loop.is_closed():
+        raise RuntimeError("async_auditor.install(): loop is closed")
+    probe = Probe(options)
+    probe._bind(loop)
+    return probe
+
+
+def install(loop=None, *, lag_interval=None, block_threshold=None,
+            stacks=None, serve=None, in_app=None, debug_blocks=None):
+    """Install the probe on loop (default: the loop running in this
+    thread).  Idempotent per loop: a second call returns the same Probe.
+
+    With no loop given and none running in this thread (install() at
+    module level, before asyncio.run), the returned Probe is pending: it
+    attaches to the next loop that starts running in this thread, and
+    never to a loop that does not run.  Pass the loop explicitly to
+    install on a loop before it runs.
+
+    lag_interval, block_threshold (seconds) and stacks default to
+    $ASYNC_AUDITOR_LAG_INTERVAL (else 0.01), $ASYNC_AUDITOR_BLOCK_THRESHOLD
+    (else 0.05) and $ASYNC_AUDITOR_STACKS (else on); a malformed value is
+    a ValueError naming it.  serve ("host:port") or $ASYNC_AUDITOR_SERVE
+    also starts the exporter (right away, even for a pending probe); if
+    that fails the probe stays installed and ExporterError is raised (its
+    .probe attribute holds the Probe).  debug_blocks goes to serve().
+
+    in_app names the application's own code, whose innermost line is the
+    culprit site of a blocking episode: path prefixes or module names, a
+    leading "-" to exclude (a list, or a comma-separated string), added to
+    $ASYNC_AUDITOR_IN_APP; everything outside the standard library and
+    site-packages is in-app already (docs/probe.md)."""
+    options = _options(lag_interval, block_threshold, stacks, in_app)
+    with _lock:
+        if loop is None:
+            loop = asyncio._get_running_loop()
+        if loop is None:
+            probe = _defer(options)
+        else:
+            probe = _install_on(loop, options)
     address = serve if serve is not None else os.environ.get(
         "ASYNC_AUDITOR_SERVE")
     if address:
         try:
-            globals()["serve"](address)
+            globals()["serve"](address, debug_blocks=debug_blocks)
         except _probe.ExporterError as e:
             e.probe = probe
             raise
@@ -519,10 +722,22 @@ def get_probe(loop=None):
     """The open Probe of loop (default: the running loop), or None."""
     if loop is None:
         loop = asyncio.get_running_loop()
-    probe = _probes.get(id(loop))
-    if probe is not None and not probe.closed and probe.loop is loop:
-        return probe
-    return None
+    return _installed(loop)
+
+
+def probes():
+    """Every open Probe in this process (attached ones; see install())."""
+    with _lock:
+        return [p for p in _probes.values() if not p.closed]
+
+
+def _auto_after_fork():
+    global _auto_served
+    _auto_served = False  # a forked worker serves (or joins) on its own
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_auto_after_fork)
 
 
 def _after_fork_child():

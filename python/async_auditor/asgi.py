@@ -5,10 +5,14 @@ request and changes how exceptions and streaming behave; this wraps
 ``send`` only.  It records ``http_server_active_requests`` and
 ``http_server_request_duration_seconds`` by method, route template and
 status into the probe's C state, so they are exported with the loop
-metrics.  The route is the template the router matched (``/items/{id}``,
-from ``scope["route"]``), never the raw path, to keep cardinality bounded.
+metrics.  The route is the template the router matched, never the raw
+path, to keep cardinality bounded: ``scope["route"]`` (Starlette, FastAPI:
+``/items/{item_id}``), ``scope["path_template"]`` (Litestar:
+``/block/{n}``), or the URL rule Quart matched (``/block/<int:n>``, read
+in Quart's ``request_started`` signal).
 """
 
+import sys
 from time import perf_counter
 
 from . import _probe
@@ -20,6 +24,36 @@ __all__ = ["MetricsMiddleware"]
 
 UNMATCHED = "unmatched"
 OTHER = "other"
+#: scope key: the route template, for frameworks that name it elsewhere
+ROUTE_KEY = "async_auditor.route"
+#: scope key set by the outermost MetricsMiddleware: an inner one (a
+#: mounted sub-app, a second instrumentation) passes the request through
+SEEN_KEY = "async_auditor.observed"
+
+
+def _quart_app(app):
+    """The Quart app behind app (the app itself or its bound asgi_app)."""
+    quart = sys.modules.get("quart")
+    if quart is None:
+        return None
+    for candidate in (app, getattr(app, "__self__", None)):
+        if isinstance(candidate, quart.Quart):
+            return candidate
+    return None
+
+
+async def _quart_route(sender, **extra):
+    """Quart's request_started receiver: Quart keeps the matched rule on
+    its request object; put the template where the middleware reads it."""
+    from quart import request
+    rule = request.url_rule
+    if rule is not None:
+        request.scope[ROUTE_KEY] = rule.rule
+
+
+def _watch_quart(app):
+    from quart.signals import request_started
+    request_started.connect(_quart_route, sender=app, weak=False)
 
 
 class MetricsMiddleware:
@@ -36,6 +70,9 @@ class MetricsMiddleware:
         self.max_unrouted_paths = max_unrouted_paths
         self._unrouted = set()
         self._by_endpoint = {}
+        quart_app = _quart_app(app)
+        if quart_app is not None:
+            _watch_quart(quart_app)
 
     def _from_endpoint(self, scope):
         """Older Starlette sets only scope["endpoint"]: map it back to the
@@ -62,7 +99,9 @@ class MetricsMiddleware:
             path = getattr(route, "path_format", None) or getattr(
                 route, "path", None)
         else:
-            path = self._from_endpoint(scope)
+            path = scope.get(ROUTE_KEY) or scope.get("path_template")
+            if path is None:
+                path = self._from_endpoint(scope)
         if isinstance(path, str) and path:
             return path
         if status == 404:
@@ -76,9 +115,10 @@ class MetricsMiddleware:
         return OTHER
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] != "http" or SEEN_KEY in scope:
             await self.app(scope, receive, send)
             return
+        scope[SEEN_KEY] = True
         status = 0
         start = perf_counter()
 

@@ -19,15 +19,20 @@ __all__ = ["instrument"]
 log = logging.getLogger("async_auditor")
 
 
-def instrument(app, serve=None, **install_options):
+def instrument(app, serve=None, *, debug_blocks=None, **install_options):
     """Instrument a FastAPI/Starlette app; returns the app.
 
     serve: exporter address ("host:port"), else $ASYNC_AUDITOR_SERVE, else
-    no exporter (use ProbeCollector).  install_options go to
-    async_auditor.install() (lag_interval, block_threshold, stacks).  The
-    running Probe is available as ``app.state.async_auditor_probe``."""
+    no exporter (use ProbeCollector).  Under a server with several worker
+    processes every worker serves the same address and each answers for
+    all of them (docs/deploying.md).  debug_blocks goes to
+    async_auditor.serve().  install_options go to async_auditor.install()
+    (lag_interval, block_threshold, stacks).  The running Probe is
+    available as ``app.state.async_auditor_probe``."""
     if getattr(app.state, "async_auditor_instrumented", False):
         return app  # idempotent: one middleware, one probe
+    if serve:
+        _install.parse_address(serve)  # a bad address fails here, at once
     app.state.async_auditor_instrumented = True
     app.add_middleware(MetricsMiddleware)
     router = app.router
@@ -44,7 +49,7 @@ def instrument(app, serve=None, **install_options):
             address = os.environ.get("ASYNC_AUDITOR_SERVE")
         if address:
             try:
-                _install.serve(address)
+                _install.serve(address, debug_blocks=debug_blocks)
                 started = True
             except ExporterError as e:
                 log.error("async_auditor: exporter not started: %s", e)
@@ -55,6 +60,7 @@ def instrument(app, serve=None, **install_options):
         finally:
             probe.close()
             if started:
+                # the worker's series stay exported by the other workers
                 _install.stop_serving()
 
     router.lifespan_context = lifespan

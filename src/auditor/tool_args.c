@@ -1,8 +1,11 @@
 /*
  * tool_args.c: the command line of async-auditor (SPEC section 4) parsed
- * into a tool_config, plus --help and --version.  Every rejected argument
- * gets one "async-auditor: error: <flag>: <why>" line and a hint to --help,
- * and the program exits 64, so a CI job's log says exactly what to fix.
+ * into a tool_config, plus --version.  The options are the table of
+ * tool_help.c, which --help, the man page and the completions are
+ * rendered from.  Every rejected argument gets one "async-auditor: error:
+ * <flag>: <why>" line (with "did you mean ...?" when a known name is
+ * close) and a hint to --help, and the program exits 64, so a CI job's
+ * log says exactly what to fix.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -22,230 +25,7 @@
 #include "aa/rules.h"
 #include "aa_version.h"
 #include "tool_cfg.h"
-
-#define PROG "async-auditor"
-
-enum opt_id {
-    OPT_CONFIG,
-    OPT_TARGET,
-    OPT_SCRAPE,
-    OPT_SAMPLES,
-    OPT_DURATION,
-    OPT_INTERVAL,
-    OPT_SAVE_SAMPLES,
-    OPT_WINDOW,
-    OPT_START,
-    OPT_END,
-    OPT_SELECTOR,
-    OPT_FAIL_CRITICAL,
-    OPT_FAIL_WARNING,
-    OPT_ALLOW_UNKNOWN,
-    OPT_STEP,
-    OPT_FORMAT,
-    OPT_JSON,
-    OPT_JUNIT,
-    OPT_MARKDOWN,
-    OPT_HTML,
-    OPT_BEARER_FILE,
-    OPT_BASIC_USER,
-    OPT_BASIC_PASSWORD_FILE,
-    OPT_HEADER,
-    OPT_CA_FILE,
-    OPT_CERT,
-    OPT_KEY,
-    OPT_INSECURE,
-    OPT_TIMEOUT,
-    OPT_RETRIES,
-    OPT_NO_COLOR,
-    OPT_QUIET,
-    OPT_VERBOSE,
-    OPT_HELP,
-    OPT_VERSION
-};
-
-typedef struct opt_def {
-    const char *name; /* long name without "--" */
-    char short_name;  /* 0: none */
-    const char *arg;  /* NULL: a switch; else what the value is */
-    enum opt_id id;
-} opt_def;
-
-static const opt_def opts[] = {
-    {"config", 0, "FILE", OPT_CONFIG},
-    {"target", 0, "URL", OPT_TARGET},
-    {"scrape", 0, "URL", OPT_SCRAPE},
-    {"samples", 0, "FILE", OPT_SAMPLES},
-    {"duration", 0, "DUR", OPT_DURATION},
-    {"interval", 0, "DUR", OPT_INTERVAL},
-    {"save-samples", 0, "FILE", OPT_SAVE_SAMPLES},
-    {"window", 0, "DUR", OPT_WINDOW},
-    {"start", 0, "TIME", OPT_START},
-    {"end", 0, "TIME", OPT_END},
-    {"selector", 0, "SELECTOR", OPT_SELECTOR},
-    {"fail-on-critical", 0, NULL, OPT_FAIL_CRITICAL},
-    {"fail-on-warning", 0, NULL, OPT_FAIL_WARNING},
-    {"allow-unknown", 0, NULL, OPT_ALLOW_UNKNOWN},
-    {"step", 0, "DUR", OPT_STEP},
-    {"format", 0, "FORMAT", OPT_FORMAT},
-    {"json", 0, "FILE", OPT_JSON},
-    {"junit", 0, "FILE", OPT_JUNIT},
-    {"markdown", 0, "FILE", OPT_MARKDOWN},
-    {"html", 0, "FILE", OPT_HTML},
-    {"bearer-token-file", 0, "FILE", OPT_BEARER_FILE},
-    {"basic-auth-user", 0, "USER", OPT_BASIC_USER},
-    {"basic-auth-password-file", 0, "FILE", OPT_BASIC_PASSWORD_FILE},
-    {"header", 0, "HEADER", OPT_HEADER},
-    {"ca-file", 0, "FILE", OPT_CA_FILE},
-    {"cert", 0, "FILE", OPT_CERT},
-    {"key", 0, "FILE", OPT_KEY},
-    {"insecure-skip-verify", 0, NULL, OPT_INSECURE},
-    {"timeout", 0, "DUR", OPT_TIMEOUT},
-    {"retries", 0, "N", OPT_RETRIES},
-    {"no-color", 0, NULL, OPT_NO_COLOR},
-    {"quiet", 'q', NULL, OPT_QUIET},
-    {"verbose", 'v', NULL, OPT_VERBOSE},
-    {"help", 'h', NULL, OPT_HELP},
-    {"version", 'V', NULL, OPT_VERSION},
-};
-
-#define NOPTS (sizeof(opts) / sizeof(opts[0]))
-
-static const char usage_text[] =
-    "Usage:\n"
-    "  " PROG " [check] [--config FILE] --target URL [options]\n"
-    "  " PROG " [check] [--config FILE] --scrape URL [--scrape URL ...]"
-    " --duration DUR\n"
-    "                [--interval DUR] [options]\n"
-    "  " PROG " [check] [--config FILE] --scrape URL [options]"
-    " -- COMMAND [ARG ...]\n"
-    "  " PROG " [check] [--config FILE] --samples FILE [options]\n"
-    "  " PROG " rules lint FILE\n"
-    "  " PROG " rules export FILE [--format prometheus]\n"
-    "  " PROG " --help | --version\n";
-
-static const char help_text[] =
-    "\n"
-    "Audits the runtime health of async Python services (event-loop lag,\n"
-    "blocking, executor and backlog pressure) from YAML rules, and exits\n"
-    "with a code a CI/CD pipeline can gate on.  Data comes from a\n"
-    "Prometheus-compatible HTTP API (--target), from scraping the\n"
-    "services' /metrics endpoints directly (--scrape), or from a recording\n"
-    "(--samples).  Without --config the built-in default rule pack is used.\n"
-    "\n"
-    "Examples:\n"
-    "  # Quick start: gate a deployment on the rules in metrics.yaml\n"
-    "  " PROG " --config metrics.yaml --target http://localhost:9090 "
-    "--fail-on-critical\n"
-    "\n"
-    "  # Audit a load test's fixed window, only the api job, JUnit for CI\n"
-    "  " PROG " --target http://prometheus:9090 \\\n"
-    "      --start 2026-11-26T10:00:00Z --end 2026-11-26T10:15:00Z \\\n"
-    "      --selector '{job=\"api\"}' --fail-on-warning --junit audit.xml\n"
-    "\n"
-    "  # No Prometheus: scrape the probe every second while a load test"
-    " runs\n"
-    "  " PROG " --scrape http://127.0.0.1:9464/metrics --fail-on-critical"
-    " \\\n"
-    "      -- wrk -d 60s http://127.0.0.1:8000/\n"
-    "\n"
-    "  # Validate a rule file, or turn it into Prometheus alerting rules\n"
-    "  " PROG " rules lint metrics.yaml\n"
-    "  " PROG " rules export metrics.yaml --format prometheus > alerts.yml\n"
-    "\n"
-    "Data source (exactly one for check):\n"
-    "  --target URL            base URL of a Prometheus-compatible HTTP API\n"
-    "                          (Prometheus, VictoriaMetrics, Mimir, ...)\n"
-    "  --scrape URL            scrape this /metrics endpoint (repeatable)\n"
-    "  --duration DUR          scrape mode: how long to sample\n"
-    "  --interval DUR          scrape mode: time between scrapes (default"
-    " 1s)\n"
-    "  -- COMMAND [ARG ...]    scrape mode: sample while COMMAND runs\n"
-    "  --save-samples FILE     scrape mode: also write what was scraped as\n"
-    "                          OpenMetrics text with timestamps\n"
-    "  --samples FILE          replay a file written by --save-samples\n"
-    "\n"
-    "Rules and window:\n"
-    "  --config FILE           rule file (default: the built-in rule pack)\n"
-    "  --window DUR            evaluation window ending now (default: the\n"
-    "                          rule file's window, else 5m)\n"
-    "  --start TIME            start of a fixed window (needs --end)\n"
-    "  --end TIME              end of the window (default: now)\n"
-    "                          TIME is RFC 3339 (2026-11-26T10:00:00Z,\n"
-    "                          2026-11-26T11:00:00+01:00) or Unix seconds\n"
-    "  --selector SELECTOR     label matchers added to every structured"
-    " rule,\n"
-    "                          e.g. '{job=\"api\", instance=~\"web-.*\"}'\n"
-    "  --step DUR              resolution of range queries for rules with\n"
-    "                          \"for:\" (default: the scrape interval, else"
-    " 15s)\n"
-    "\n"
-    "Gate (what makes the exit code non-zero):\n"
-    "  --fail-on-critical      fail when a rule is critical\n"
-    "  --fail-on-warning       fail when a rule is a warning or critical\n"
-    "  --allow-unknown         with a gate, let rules without data or with\n"
-    "                          errors pass\n"
-    "\n"
-    "Output:\n"
-    "  --format FORMAT         standard output: text (default), json, "
-    "junit,\n"
-    "                          markdown or github (workflow-command\n"
-    "                          annotations); for rules export: prometheus\n"
-    "  --json FILE             also write the JSON report to FILE\n"
-    "  --junit FILE            also write a JUnit XML report to FILE\n"
-    "  --markdown FILE         also write a Markdown summary to FILE\n"
-    "                          (e.g. \"$GITHUB_STEP_SUMMARY\")\n"
-    "  --html FILE             also write a self-contained HTML report\n"
-    "  --no-color              no colour (also NO_COLOR; colour is only "
-    "ever\n"
-    "                          used when standard output is a terminal)\n"
-    "  -q, --quiet             text: only the status and the findings\n"
-    "  -v, --verbose           print each query sent (never a secret)\n"
-    "\n"
-    "Backend access (--target):\n"
-    "  --bearer-token-file FILE    send \"Authorization: Bearer <token>\"\n"
-    "  --basic-auth-user USER      basic auth; the password comes from\n"
-    "                              ASYNC_AUDITOR_PASSWORD or:\n"
-    "  --basic-auth-password-file FILE\n"
-    "  --header 'NAME: VALUE'      extra request header (repeatable), e.g.\n"
-    "                              'X-Scope-OrgID: tenant-1'\n"
-    "  --ca-file FILE              CA certificates to verify the server\n"
-    "  --cert FILE, --key FILE     TLS client certificate and key\n"
-    "  --insecure-skip-verify      do not verify the server's certificate\n"
-    "  --timeout DUR               per query (default 30s)\n"
-    "  --retries N                 retries of a timed-out, refused or 503\n"
-    "                              query, with backoff (default 2)\n"
-    "\n"
-    "Other:\n"
-    "  -h, --help              this help\n"
-    "  -V, --version           versions of async-auditor and its libraries\n"
-    "\n"
-    "Durations: 250ms, 30s, 5m, 1h, 1d and combinations like 1m30s.\n"
-    "Options take their value as --flag VALUE or --flag=VALUE.\n"
-    "\n"
-    "Exit status:\n"
-    "  0   the gate passed (or no --fail-on-* asked for failure)\n"
-    "  1   --fail-on-warning and the worst verdict is a warning\n"
-    "  2   --fail-on-critical or --fail-on-warning, and a rule is "
-    "critical\n"
-    "  3   the audit could not be completed (backend unreachable, every\n"
-    "      query failed, a report could not be written), whatever the\n"
-    "      flags; or a gate is set and a rule has no data or an error,\n"
-    "      unless that rule says no_data: ok or --allow-unknown is given\n"
-    "      (a breach's 1 or 2 wins over missing data)\n"
-    "  4   scrape mode: COMMAND (after --) failed or could not be started,\n"
-    "      and the gate itself passed\n"
-    "  64  usage error (bad flags)\n"
-    "  78  configuration error (invalid rule file, or a query the backend\n"
-    "      rejected as invalid)\n"
-    "\n"
-    "Environment:\n"
-    "  ASYNC_AUDITOR_PASSWORD      basic-auth password (--basic-auth-user)\n"
-    "  ASYNC_AUDITOR_BEARER_TOKEN  bearer token when no"
-    " --bearer-token-file\n"
-    "  NO_COLOR                    set and not empty: no colour\n"
-    "\n"
-    "Rule file format, report schemas and the default rule pack: see the\n"
-    "docs/ directory of async-runtime-auditor.\n";
+#include "tool_help.h"
 
 /* A usage error: the reason, the hint, and AA_EXIT_USAGE. */
 static int usage_error(const char *fmt, ...)
@@ -263,21 +43,15 @@ static int usage_error(const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     tool_error("%s", msg);
-    fprintf(stderr, "Try '" PROG " --help'.\n");
+    fprintf(stderr, "Try '" TOOL_PROG " --help'.\n");
     return AA_EXIT_USAGE;
-}
-
-static void print_help(void)
-{
-    fputs(usage_text, stdout);
-    fputs(help_text, stdout);
 }
 
 static void print_version(void)
 {
     const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
 
-    printf("%s %s\n", PROG, AA_VERSION);
+    printf("%s %s\n", TOOL_PROG, AA_VERSION);
     printf("libcurl %s (%s), libyaml %s, jansson %s\n",
            cv != NULL ? cv->version : "?",
            cv != NULL && cv->ssl_version != NULL ? cv->ssl_version : "no TLS",
@@ -481,20 +255,21 @@ typedef struct parse_state {
     const char *positional[4];
     size_t npositional;
     const char *start_text, *end_text;
+    size_t noptions; /* options seen */
 } parse_state;
 
 /* Applies one option with its value (NULL for switches). */
-static int apply(tool_config *cfg, parse_state *ps, const opt_def *o,
+static int apply(tool_config *cfg, parse_state *ps, const tool_opt *o,
                  const char *flag, const char *v, bool *done)
 {
     char *end;
     long n;
 
     switch (o->id) {
-    case OPT_CONFIG:
+    case TOOL_OPT_CONFIG:
         cfg->config_path = v;
         break;
-    case OPT_TARGET:
+    case TOOL_OPT_TARGET:
         if (!valid_url(v)) {
             return usage_error("%s: invalid URL \"%s\" (expected "
                                "http://HOST:PORT or https://...)",
@@ -502,35 +277,35 @@ static int apply(tool_config *cfg, parse_state *ps, const opt_def *o,
         }
         cfg->target = v;
         break;
-    case OPT_SCRAPE:
+    case TOOL_OPT_SCRAPE:
         if (!valid_url(v)) {
             return usage_error("%s: invalid URL \"%s\" (expected e.g. "
                                "http://127.0.0.1:9464/metrics)",
                                flag, v);
         }
         return push_str(&cfg->scrape_urls, &cfg->nscrape, v);
-    case OPT_SAMPLES:
+    case TOOL_OPT_SAMPLES:
         cfg->samples_path = v;
         break;
-    case OPT_DURATION:
+    case TOOL_OPT_DURATION:
         return parse_dur(flag, v, &cfg->duration_ms);
-    case OPT_INTERVAL:
+    case TOOL_OPT_INTERVAL:
         return parse_dur(flag, v, &cfg->interval_ms);
-    case OPT_SAVE_SAMPLES:
+    case TOOL_OPT_SAVE_SAMPLES:
         cfg->save_samples_path = v;
         break;
-    case OPT_WINDOW:
+    case TOOL_OPT_WINDOW:
         ps->has_window = true;
         return parse_dur(flag, v, &cfg->window_ms);
-    case OPT_START:
+    case TOOL_OPT_START:
         cfg->has_start = true;
         ps->start_text = v;
         return parse_time_opt(flag, v, &cfg->start_ms);
-    case OPT_END:
+    case TOOL_OPT_END:
         cfg->has_end = true;
         ps->end_text = v;
         return parse_time_opt(flag, v, &cfg->end_ms);
-    case OPT_SELECTOR: {
+    case TOOL_OPT_SELECTOR: {
         aa_diag diag;
         int rc;
 
@@ -553,42 +328,42 @@ static int apply(tool_config *cfg, parse_state *ps, const opt_def *o,
         cfg->selector_text = v;
         break;
     }
-    case OPT_FAIL_CRITICAL:
+    case TOOL_OPT_FAIL_CRITICAL:
         cfg->gate.fail_on_critical = true;
         break;
-    case OPT_FAIL_WARNING:
+    case TOOL_OPT_FAIL_WARNING:
         cfg->gate.fail_on_warning = true;
         break;
-    case OPT_ALLOW_UNKNOWN:
+    case TOOL_OPT_ALLOW_UNKNOWN:
         cfg->gate.allow_unknown = true;
         break;
-    case OPT_STEP:
+    case TOOL_OPT_STEP:
         return parse_dur(flag, v, &cfg->step_ms);
-    case OPT_FORMAT:
+    case TOOL_OPT_FORMAT:
         ps->format_text = v;
         break;
-    case OPT_JSON:
+    case TOOL_OPT_JSON:
         cfg->json_path = v;
         break;
-    case OPT_JUNIT:
+    case TOOL_OPT_JUNIT:
         cfg->junit_path = v;
         break;
-    case OPT_MARKDOWN:
+    case TOOL_OPT_MARKDOWN:
         cfg->markdown_path = v;
         break;
-    case OPT_HTML:
+    case TOOL_OPT_HTML:
         cfg->html_path = v;
         break;
-    case OPT_BEARER_FILE:
+    case TOOL_OPT_BEARER_FILE:
         cfg->bearer_token_file = v;
         break;
-    case OPT_BASIC_USER:
+    case TOOL_OPT_BASIC_USER:
         cfg->basic_auth_user = v;
         break;
-    case OPT_BASIC_PASSWORD_FILE:
+    case TOOL_OPT_BASIC_PASSWORD_FILE:
         cfg->basic_auth_password_file = v;
         break;
-    case OPT_HEADER: {
+    case TOOL_OPT_HEADER: {
         const char *colon = strchr(v, ':');
         const char *c;
 
@@ -608,21 +383,21 @@ static int apply(tool_config *cfg, parse_state *ps, const opt_def *o,
         }
         return push_str(&cfg->headers, &cfg->nheaders, v);
     }
-    case OPT_CA_FILE:
+    case TOOL_OPT_CA_FILE:
         cfg->ca_file = v;
         break;
-    case OPT_CERT:
+    case TOOL_OPT_CERT:
         cfg->cert_file = v;
         break;
-    case OPT_KEY:
+    case TOOL_OPT_KEY:
         cfg->key_file = v;
         break;
-    case OPT_INSECURE:
+    case TOOL_OPT_INSECURE:
         cfg->insecure = true;
         break;
-    case OPT_TIMEOUT:
+    case TOOL_OPT_TIMEOUT:
         return parse_dur(flag, v, &cfg->timeout_ms);
-    case OPT_RETRIES:
+    case TOOL_OPT_RETRIES:
         errno = 0;
         n = strtol(v, &end, 10);
         if (errno != 0 || end == v || *end != '\0' || n < 0 || n > 100) {
@@ -632,57 +407,113 @@ static int apply(tool_config *cfg, parse_state *ps, const opt_def *o,
         }
         cfg->retries = (int)n;
         break;
-    case OPT_NO_COLOR:
+    case TOOL_OPT_NO_COLOR:
         ps->no_color = true;
         break;
-    case OPT_QUIET:
+    case TOOL_OPT_QUIET:
         cfg->verbosity = -1;
         break;
-    case OPT_VERBOSE:
+    case TOOL_OPT_VERBOSE:
         cfg->verbosity = 1;
         break;
-    case OPT_HELP:
-        print_help();
+    case TOOL_OPT_HELP:
+        tool_help_print(stdout);
         *done = true;
         break;
-    case OPT_VERSION:
+    case TOOL_OPT_VERSION:
         print_version();
         *done = true;
+        break;
+    case TOOL_OPT_COMMAND: /* "--" is handled by the caller */
         break;
     }
     return AA_EXIT_OK;
 }
 
-static const opt_def *find_long(const char *name, size_t len)
+static const tool_opt *find_long(const char *name, size_t len)
 {
-    size_t i;
+    for (size_t i = 0; i < tool_nopts; i++) {
+        const char *n = tool_opts[i].name;
 
-    for (i = 0; i < NOPTS; i++) {
-        if (strlen(opts[i].name) == len &&
-            strncmp(opts[i].name, name, len) == 0) {
-            return &opts[i];
+        if (n != NULL && strlen(n) == len && strncmp(n, name, len) == 0) {
+            return &tool_opts[i];
         }
     }
     return NULL;
 }
 
-static const opt_def *find_short(char c)
+static const tool_opt *find_short(char c)
 {
-    size_t i;
-
-    for (i = 0; i < NOPTS; i++) {
-        if (opts[i].short_name == c) {
-            return &opts[i];
+    for (size_t i = 0; i < tool_nopts; i++) {
+        if (tool_opts[i].short_name == c) {
+            return &tool_opts[i];
         }
     }
     return NULL;
 }
 
-/* Resolves the subcommand from the positional words. */
-static int resolve_command(tool_config *cfg, const parse_state *ps)
+/* "FLAG: unknown option", with the nearest long option when one is close
+ * to name[0..len) (the flag without its dashes). */
+static int unknown_option(const char *flag, int flag_len, const char *name,
+                          size_t len)
+{
+    const char *names[64];
+    char hint[256];
+    size_t n = 0;
+
+    for (size_t i = 0; i < tool_nopts && n < 64; i++) {
+        if (tool_opts[i].name != NULL) {
+            names[n++] = tool_opts[i].name;
+        }
+    }
+    tool_unknown_hint(name, len, names, n, "--", "", hint, sizeof(hint));
+    return usage_error("%.*s: unknown option%s%s%s", flag_len, flag,
+                       hint[0] != '\0' ? " (" : "", hint,
+                       hint[0] != '\0' ? ")" : "");
+}
+
+/* "PREFIX: unknown WHAT (HINT)", HINT from tool_unknown_hint. */
+static int unknown_word(const char *prefix, const char *what, const char *word,
+                        const char *const *names, size_t n,
+                        const char *expected)
+{
+    char hint[768];
+
+    tool_unknown_hint(word, strlen(word), names, n, "", expected, hint,
+                      sizeof(hint));
+    return usage_error("%s: unknown %s (%s)", prefix, what, hint);
+}
+
+static int unknown_command(const char *word)
+{
+    const char *words[16];
+    char list[512], label[64];
+    size_t n = tool_command_words(NULL, words, 16), len = 0;
+
+    list[0] = '\0';
+    for (size_t i = 0; tool_commands[i].word != NULL; i++) {
+        const char *sep = i == 0                              ? ""
+                          : tool_commands[i + 1].word == NULL ? " or "
+                                                              : ", ";
+        int w = snprintf(
+            list + len, sizeof(list) - len, "%s%s", sep,
+            tool_command_label(&tool_commands[i], label, sizeof(label)));
+
+        len = w < 0 || (size_t)w >= sizeof(list) - len ? sizeof(list) - 1
+                                                       : len + (size_t)w;
+    }
+    return unknown_word(word, "command", word, words, n, list);
+}
+
+/* Resolves the command from the positional words; `version` is handled
+ * here (*done set). */
+static int resolve_command(tool_config *cfg, const parse_state *ps, bool *done)
 {
     const char *const *w = ps->positional;
     size_t n = ps->npositional;
+    const char *subs[16];
+    size_t nsubs;
+    char prefix[128];
 
     cfg->command = TOOL_CMD_CHECK;
     if (n == 0) {
@@ -696,23 +527,35 @@ static int resolve_command(tool_config *cfg, const parse_state *ps)
         }
         return AA_EXIT_OK;
     }
-    if (strcmp(w[0], "rules") != 0) {
-        return usage_error("%s: unknown command (expected check, rules lint "
-                           "or rules export)",
-                           w[0]);
+    if (strcmp(w[0], "version") == 0) {
+        if (n > 1) {
+            return usage_error("%s: unexpected argument (version takes "
+                               "none)",
+                               w[1]);
+        }
+        if (ps->noptions > 0) {
+            return usage_error("version: takes no options");
+        }
+        print_version();
+        *done = true;
+        return AA_EXIT_OK;
     }
+    if (strcmp(w[0], "rules") != 0) {
+        return unknown_command(w[0]);
+    }
+    nsubs = tool_command_words("rules", subs, 16);
     if (n < 2) {
-        return usage_error("rules: missing subcommand (expected lint or "
-                           "export)");
+        return usage_error(
+            "rules: missing subcommand (expected %s)",
+            tool_join_names(subs, nsubs, prefix, sizeof(prefix)));
     }
     if (strcmp(w[1], "lint") == 0) {
         cfg->command = TOOL_CMD_RULES_LINT;
     } else if (strcmp(w[1], "export") == 0) {
         cfg->command = TOOL_CMD_RULES_EXPORT;
     } else {
-        return usage_error("rules %s: unknown subcommand (expected lint or "
-                           "export)",
-                           w[1]);
+        snprintf(prefix, sizeof(prefix), "rules %s", w[1]);
+        return unknown_word(prefix, "subcommand", w[1], subs, nsubs, NULL);
     }
     if (n < 3) {
         return usage_error("rules %s: missing rule FILE", w[1]);
@@ -724,12 +567,33 @@ static int resolve_command(tool_config *cfg, const parse_state *ps)
     return AA_EXIT_OK;
 }
 
+/* Sets *out to the entry of formats named f, or rejects f as an
+ * unknown WHAT (with the nearest name when one is close). */
+static int pick_format(const char *f, const char *what,
+                       const tool_word *formats, const tool_word **out)
+{
+    const char *names[16];
+    char label[128];
+    size_t n = tool_word_names(formats, names, 16);
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(f, names[i]) == 0) {
+            *out = &formats[i];
+            return AA_EXIT_OK;
+        }
+    }
+    snprintf(label, sizeof(label), "%s \"%s\"", what, f);
+    return unknown_word("--format", label, f, names, n, NULL);
+}
+
 /* The cross-option rules of SPEC section 4. */
 static int validate(tool_config *cfg, parse_state *ps)
 {
     size_t sources = (cfg->target != NULL) + (cfg->nscrape > 0) +
                      (cfg->samples_path != NULL);
     const char *f = ps->format_text;
+    const tool_word *fmt;
+    int rc = AA_EXIT_OK;
 
     if (cfg->command != TOOL_CMD_CHECK) {
         const char *rules_cmd =
@@ -741,33 +605,26 @@ static int validate(tool_config *cfg, parse_state *ps)
                                rules_cmd);
         }
         if (cfg->command == TOOL_CMD_RULES_EXPORT) {
-            if (f != NULL && strcmp(f, "prometheus") != 0) {
-                return usage_error("--format: unknown export format \"%s\" "
-                                   "(expected prometheus)",
-                                   f);
+            fmt = &tool_export_formats[0];
+            if (f != NULL) {
+                rc =
+                    pick_format(f, "export format", tool_export_formats, &fmt);
             }
-            cfg->export_format = "prometheus";
+            cfg->export_format = fmt->name;
         } else if (f != NULL) {
             return usage_error("--format: not used by rules lint");
         }
-        return AA_EXIT_OK;
+        return rc;
     }
 
-    if (f == NULL || strcmp(f, "text") == 0) {
-        cfg->format = TOOL_FORMAT_TEXT;
-    } else if (strcmp(f, "json") == 0) {
-        cfg->format = TOOL_FORMAT_JSON;
-    } else if (strcmp(f, "junit") == 0) {
-        cfg->format = TOOL_FORMAT_JUNIT;
-    } else if (strcmp(f, "markdown") == 0) {
-        cfg->format = TOOL_FORMAT_MARKDOWN;
-    } else if (strcmp(f, "github") == 0) {
-        cfg->format = TOOL_FORMAT_GITHUB;
-    } else {
-        return usage_error("--format: unknown format \"%s\" (expected text, "
-                           "json, junit, markdown or github)",
-                           f);
+    fmt = &tool_check_formats[0];
+    if (f != NULL) {
+        rc = pick_format(f, "format", tool_check_formats, &fmt);
+        if (rc != AA_EXIT_OK) {
+            return rc;
+        }
     }
+    cfg->format = (tool_format)fmt->value;
 
     if (sources == 0) {
         return usage_error("check: no data source (give --target URL, "
@@ -853,7 +710,7 @@ int tool_config_parse(tool_config *cfg, int argc, char **argv, bool *done)
     cfg->retries = 2;
     for (i = 1; i < argc && !*done; i++) {
         const char *a = argv[i];
-        const opt_def *o;
+        const tool_opt *o;
         const char *value = NULL;
         char flag[64];
 
@@ -878,7 +735,7 @@ int tool_config_parse(tool_config *cfg, int argc, char **argv, bool *done)
 
             o = find_long(a + 2, len);
             if (o == NULL) {
-                return usage_error("%.*s: unknown option", (int)(len + 2), a);
+                return unknown_option(a, (int)(len + 2), a + 2, len);
             }
             snprintf(flag, sizeof(flag), "--%s", o->name);
             if (eq != NULL) {
@@ -889,7 +746,9 @@ int tool_config_parse(tool_config *cfg, int argc, char **argv, bool *done)
             }
         } else {
             if (a[2] != '\0') {
-                return usage_error("%s: unknown option", a);
+                /* "-target": a long name with one dash */
+                return unknown_option(a, (int)strlen(a), a + 1,
+                                      strcspn(a + 1, "="));
             }
             o = find_short(a[1]);
             if (o == NULL) {
@@ -906,6 +765,7 @@ int tool_config_parse(tool_config *cfg, int argc, char **argv, bool *done)
         if (o->arg != NULL && value[0] == '\0') {
             return usage_error("%s: empty %s", flag, o->arg);
         }
+        ps.noptions++;
         rc = apply(cfg, &ps, o, flag, value, done);
         if (rc != AA_EXIT_OK) {
             return rc;
@@ -914,8 +774,8 @@ int tool_config_parse(tool_config *cfg, int argc, char **argv, bool *done)
     if (*done) {
         return AA_EXIT_OK;
     }
-    rc = resolve_command(cfg, &ps);
-    if (rc != AA_EXIT_OK) {
+    rc = resolve_command(cfg, &ps, done);
+    if (rc != AA_EXIT_OK || *done) {
         return rc;
     }
     rc = validate(cfg, &ps);

@@ -104,14 +104,19 @@ void tool_verbose(const tool_config *cfg, const char *fmt, ...)
 #endif
     ;
 
-/* Evaluates rs against cfg->target (Prometheus HTTP API): tool_check.c.
- * *incomplete is set when the audit could not be completed. */
+/* Evaluates rs against cfg->target (Prometheus HTTP API): tool_check.c,
+ * over tool_backend_prom.c and the audit of tool_audit.c.  Returns 0 or
+ * an aa_exit code (already reported; AA_EXIT_CONFIG comes with *out
+ * filled when a rule's query was rejected).  *incomplete is set when the
+ * audit could not be completed. */
 int tool_check_prometheus(const tool_config *cfg, const aa_ruleset *rs,
                           aa_report **out, bool *incomplete);
 
-/* Evaluates rs over scraped or recorded samples: tool_scrape.c.
- * Returns 0 or an aa_exit code (already reported); AA_EXIT_COMMAND_FAILED
- * comes with *out filled (the "-- COMMAND" failed, the audit ran). */
+/* Evaluates rs over scraped (tool_scrape.c) or recorded (tool_samples.c)
+ * samples: tool_local.c, over tool_backend_local.c and the audit of
+ * tool_audit.c.  Returns 0 or an aa_exit code (already reported);
+ * AA_EXIT_COMMAND_FAILED (the "-- COMMAND" failed, the audit ran) and
+ * AA_EXIT_CONFIG (a rule could not be asked) come with *out filled. */
 int tool_check_local(const tool_config *cfg, const aa_ruleset *rs,
                      aa_report **out, bool *incomplete);
 /* Frees the sample store that the last local report borrows (report->
@@ -153,6 +158,11 @@ int tool_load_rules(const tool_config *cfg, aa_ruleset **out);
 /* The self-contained HTML report (--html FILE): tool_report_html.c.
  * Returns 0, or AA_EIO when writing to fp failed. */
 int tool_report_html(const tool_config *cfg, const aa_report *r, FILE *fp);
+
+/* Checks every output path (--json, --junit, --markdown, --html,
+ * --save-samples) before the run: AA_EXIT_OK, or AA_EXIT_USAGE after
+ * printing which flag and path cannot be written, and why. */
+int tool_reports_preflight(const tool_config *cfg);
 
 /* Writes the stdout report and every --json/--junit/... file.  Returns
  * -1 when any of them was lost (already reported), else 0. */

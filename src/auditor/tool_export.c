@@ -1,17 +1,20 @@
 /*
- * tool_export.c: `rules export FILE --format prometheus`.  The same
- * thresholds that gate CI also page at run time: each rule becomes one
- * Prometheus alerting rule per severity, built from the same compiled
- * PromQL, so the two cannot drift apart.  The YAML is written with
- * libyaml's emitter, which does the quoting.
+ * tool_export.c: `rules export FILE --format prometheus|grafana`.  The
+ * same thresholds that gate CI also page and chart at run time: each rule
+ * becomes one Prometheus alerting rule per severity (here) and one
+ * dashboard panel (tool_grafana.c), both built from the same compiled
+ * PromQL, so they cannot drift apart.  The YAML is written with libyaml's
+ * emitter, which does the quoting.
  *
  * Mapping: alert name = the rule id in CamelCase (alert names must be
  * metric-name-like, ids may start with a digit: those get "Rule" in
  * front); expr = "QUERY OP VALUE" with the threshold in base units; for
  * carried over; labels severity (warning|critical) and rule_id;
- * annotations summary (the finding) and description.  A rule with
- * no_data: warning|critical also gets an "...NoData" alert on
- * absent(QUERY).
+ * annotations summary (the finding and the value) and description (the
+ * description, the value and the threshold), the value humanized in the
+ * rule's unit; alerts on event-loop metrics also name the culprit code
+ * site (see site_notes).  A rule with no_data: warning|critical also gets
+ * an "...NoData" alert on absent(QUERY).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 
 #include "aa/promql.h"
 #include "tool_cfg.h"
+#include "tool_export.h"
 
 #define TEXT_MAX ((size_t)1 << 20)
 
@@ -133,11 +137,175 @@ static int template_literal(aat_buf *b, const char *s)
     return rc;
 }
 
-static int alert(emitter *em, const aa_rule *r, const char *query,
-                 const char *severity, const aa_threshold *t)
+/*
+ * Annotations naming what blocked the loop, added to the alerts of rules
+ * on event-loop metrics.  Each runs Prometheus's template function
+ * `query` for the alert's own series and renders the first sample it
+ * returns, or says `fallback`.  In `query`, @SEL@ stands for the rule's
+ * matchers (its where and --selector) plus one matcher per "by" label
+ * bound to the alert's label value, and @WINDOW@ for the rule's window;
+ * `render` is a template over the sample (".").  A further fact about
+ * the top site (the probe's hint, say) is one more row.
+ */
+typedef struct site_note {
+    const char *name;
+    const char *query;
+    const char *render;
+    const char *fallback;
+} site_note;
+
+static const site_note site_notes[] = {
+    {"culprit",
+     "topk(1, sum by (site) (increase(" TOOL_SITE_METRIC "@SEL@[@WINDOW@])))",
+     "{{ label \"site\" . }} ({{ value . | humanizeDuration }} blocked in "
+     "the last @WINDOW@)",
+     "no blocking site recorded"},
+};
+
+/* The alert's value, humanized in the rule's unit. */
+static const char *value_template(const aa_rule *rule)
+{
+    switch (tool_rule_unit(rule)) {
+    case TOOL_UNIT_SECONDS:
+        return "{{ $value | humanizeDuration }}";
+    case TOOL_UNIT_PERCENT:
+        return "{{ $value | humanizePercentage }}";
+    case TOOL_UNIT_NONE:
+        break;
+    }
+    return "{{ $value | humanize }}";
+}
+
+/* Appends s[0..n) as the inside of a Go string literal that is a printf
+ * format: \ and " escaped, % doubled. */
+static int go_format_literal(aat_buf *b, const char *s, size_t n)
+{
+    int rc = AA_OK;
+
+    for (size_t i = 0; i < n && rc == AA_OK; i++) {
+        const char *esc = s[i] == '\\'  ? "\\\\"
+                          : s[i] == '"' ? "\\\""
+                          : s[i] == '%' ? "%%"
+                                        : NULL;
+
+        rc = esc != NULL ? aat_buf_append(b, esc, 2)
+                         : aat_buf_append(b, &s[i], 1);
+    }
+    return rc;
+}
+
+/*
+ * Appends the printf format for @SEL@ to fmt: "{where, selector, L=%q,
+ * ...}" with one %q per "by" label (nothing when there are no matchers
+ * at all), and the matching " (index $labels "L")" arguments to args.
+ */
+static int note_selector(aat_buf *fmt, aat_buf *args, const aa_rule *r,
+                         const aa_matchers *selector)
+{
+    aat_buf m;
+    bool raw = r->query != NULL;
+    size_t nm = raw ? 0 : r->where.n + selector->n;
+    size_t nby = raw ? 0 : r->nby;
+    int rc = AA_OK;
+
+    if (nm == 0 && nby == 0) {
+        return AA_OK;
+    }
+    aat_buf_init(&m, TEXT_MAX);
+    if (nm > 0) {
+        rc = aa_promql_selector(&m, NULL, &r->where, selector);
+        if (rc == AA_OK) {
+            /* without its closing brace, to add the by-label matchers */
+            rc = go_format_literal(fmt, m.data, m.len - 1);
+        }
+    } else {
+        rc = aat_buf_append(fmt, "{", 1);
+    }
+    for (size_t i = 0; i < nby && rc == AA_OK; i++) {
+        rc = aat_buf_appendf(fmt, "%s%s=%%q", nm > 0 || i > 0 ? ", " : "",
+                             r->by[i]);
+        if (rc == AA_OK) {
+            rc = aat_buf_appendf(args, " (index $labels \"%s\")", r->by[i]);
+        }
+    }
+    if (rc == AA_OK) {
+        rc = aat_buf_append(fmt, "}", 1);
+    }
+    aat_buf_release(&m);
+    return rc;
+}
+
+/* Appends s with every @WINDOW@ replaced by window. */
+static int with_window(aat_buf *b, const char *s, const char *window)
+{
+    static const char key[] = "@WINDOW@";
+    int rc = AA_OK;
+
+    while (*s != '\0' && rc == AA_OK) {
+        if (strncmp(s, key, sizeof(key) - 1) == 0) {
+            rc = aat_buf_appendf(b, "%s", window);
+            s += sizeof(key) - 1;
+        } else {
+            rc = aat_buf_append(b, s, 1);
+            s++;
+        }
+    }
+    return rc;
+}
+
+/*
+ * Appends the template of note for rule r:
+ *   {{ range query (printf "QUERY" ARGS) }}RENDER{{ else }}FALLBACK{{ end }}
+ * Only a hostile rule file makes this long; the bound is TEXT_MAX.
+ */
+static int site_note_template(aat_buf *out, const site_note *note,
+                              const aa_rule *r, const tool_config *cfg,
+                              const char *window)
+{
+    static const char sel[] = "@SEL@", win[] = "@WINDOW@";
+    aat_buf fmt, args;
+    const char *q = note->query;
+    int rc = AA_OK;
+
+    aat_buf_init(&fmt, TEXT_MAX);
+    aat_buf_init(&args, TEXT_MAX);
+    while (*q != '\0' && rc == AA_OK) {
+        if (strncmp(q, sel, sizeof(sel) - 1) == 0) {
+            rc = note_selector(&fmt, &args, r, &cfg->selector);
+            q += sizeof(sel) - 1;
+        } else if (strncmp(q, win, sizeof(win) - 1) == 0) {
+            rc = go_format_literal(&fmt, window, strlen(window));
+            q += sizeof(win) - 1;
+        } else {
+            rc = go_format_literal(&fmt, q, 1);
+            q++;
+        }
+    }
+    if (rc == AA_OK) {
+        rc = aat_buf_appendf(out, "{{ range query (printf \"%s\"%s) }}",
+                             fmt.data, args.len > 0 ? args.data : "");
+    }
+    if (rc == AA_OK) {
+        rc = with_window(out, note->render, window);
+    }
+    if (rc == AA_OK) {
+        rc = aat_buf_appendf(out, "{{ else }}%s{{ end }}", note->fallback);
+    }
+    aat_buf_release(&fmt);
+    aat_buf_release(&args);
+    return rc;
+}
+
+static int alert(emitter *em, const tool_config *cfg, const aa_rule *r,
+                 const char *query, const char *window, const char *severity,
+                 const aa_threshold *t)
 {
     char name[256], num[64], dur[64];
     aat_buf expr, desc, summary;
+    aat_buf notes[sizeof(site_notes) / sizeof(site_notes[0])];
+    size_t nnotes = t != NULL && tool_rule_on_loop_metric(r)
+                        ? sizeof(site_notes) / sizeof(site_notes[0])
+                        : 0;
     bool wrap = r->query != NULL || strstr(query, " / ") != NULL;
     bool comment = strchr(query, '#') != NULL;
     int rc;
@@ -145,25 +313,32 @@ static int alert(emitter *em, const aa_rule *r, const char *query,
     aat_buf_init(&expr, TEXT_MAX);
     aat_buf_init(&desc, TEXT_MAX);
     aat_buf_init(&summary, TEXT_MAX);
+    for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++) {
+        aat_buf_init(&notes[i], TEXT_MAX);
+    }
     alert_name(r->id, t != NULL ? "" : "NoData", name, sizeof(name));
     if (t != NULL) {
         rc = aat_buf_appendf(&expr, "%s%s%s %s %s", wrap ? "(" : "", query,
-                            wrap ? (comment ? "\n)" : ")") : "",
-                            aa_cmp_str(t->op),
-                            aa_promql_number(t->value, num, sizeof(num)));
+                             wrap ? (comment ? "\n)" : ")") : "",
+                             aa_cmp_str(t->op),
+                             aa_promql_number(t->value, num, sizeof(num)));
     } else {
-        rc = aat_buf_appendf(&expr, "absent(%s%s)", query, comment ? "\n" : "");
+        rc =
+            aat_buf_appendf(&expr, "absent(%s%s)", query, comment ? "\n" : "");
     }
     if (rc == AA_OK) {
         rc = template_literal(&summary, r->finding);
+    }
+    if (rc == AA_OK && t != NULL) {
+        rc = aat_buf_appendf(&summary, ": %s", value_template(r));
     }
     if (rc == AA_OK) {
         rc = template_literal(&desc, r->description != NULL ? r->description
                                                             : r->finding);
     }
     if (rc == AA_OK && t != NULL) {
-        rc = aat_buf_appendf(&desc, " (value {{ $value }}, %s threshold ",
-                            severity);
+        rc = aat_buf_appendf(&desc, " (value %s, %s threshold ",
+                             value_template(r), severity);
         if (rc == AA_OK) {
             rc = template_literal(&desc, t->text);
         }
@@ -172,6 +347,9 @@ static int alert(emitter *em, const aa_rule *r, const char *query,
         }
     } else if (rc == AA_OK) {
         rc = aat_buf_appendf(&desc, " (no data)");
+    }
+    for (size_t i = 0; i < nnotes && rc == AA_OK; i++) {
+        rc = site_note_template(&notes[i], &site_notes[i], r, cfg, window);
     }
     if (rc != AA_OK) {
         goto out;
@@ -191,12 +369,18 @@ static int alert(emitter *em, const aa_rule *r, const char *query,
     map_start(em);
     pair(em, "summary", summary.data);
     pair(em, "description", desc.data);
+    for (size_t i = 0; i < nnotes; i++) {
+        pair(em, site_notes[i].name, notes[i].data);
+    }
     map_end(em);
     map_end(em);
 out:
     aat_buf_release(&expr);
     aat_buf_release(&desc);
     aat_buf_release(&summary);
+    for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++) {
+        aat_buf_release(&notes[i]);
+    }
     return rc;
 }
 
@@ -204,7 +388,9 @@ static int export_rules(emitter *em, const tool_config *cfg,
                         const aa_ruleset *rs, int64_t window)
 {
     yaml_event_t ev;
+    char wtext[64];
 
+    aa_duration_format(window, wtext, sizeof(wtext));
     emit(em, &ev, yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING));
     emit(em, &ev,
          yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1));
@@ -224,15 +410,15 @@ static int export_rules(emitter *em, const tool_config *cfg,
             return AA_EXIT_CONFIG;
         }
         if (r->warning.set) {
-            rc = alert(em, r, q, "warning", &r->warning);
+            rc = alert(em, cfg, r, q, wtext, "warning", &r->warning);
         }
         if (rc == AA_OK && r->critical.set) {
-            rc = alert(em, r, q, "critical", &r->critical);
+            rc = alert(em, cfg, r, q, wtext, "critical", &r->critical);
         }
         if (rc == AA_OK && (r->no_data == AA_NODATA_WARNING ||
                             r->no_data == AA_NODATA_CRITICAL)) {
             rc =
-                alert(em, r, q,
+                alert(em, cfg, r, q, wtext,
                       r->no_data == AA_NODATA_WARNING ? "warning" : "critical",
                       NULL);
         }
@@ -252,36 +438,19 @@ static int export_rules(emitter *em, const tool_config *cfg,
     return AA_EXIT_OK;
 }
 
-int tool_rules_export(const tool_config *cfg)
+/* The alerting rules as YAML on fp. */
+static int export_prometheus(const tool_config *cfg, const aa_ruleset *rs,
+                             int64_t window, FILE *fp)
 {
-    const char *path =
-        cfg->rules_file != NULL ? cfg->rules_file : cfg->config_path;
-    tool_config lcfg = *cfg;
-    aa_ruleset *rs = NULL;
     emitter em;
-    int64_t window;
     int rc;
 
-    if (cfg->export_format != NULL &&
-        strcmp(cfg->export_format, "prometheus") != 0) {
-        tool_error("rules export: unknown format \"%s\" (supported: "
-                   "prometheus)",
-                   cfg->export_format);
-        return AA_EXIT_USAGE;
-    }
-    lcfg.config_path = path;
-    rc = tool_load_rules(&lcfg, &rs);
-    if (rc != AA_EXIT_OK) {
-        return rc;
-    }
-    window = tool_rules_window(cfg, rs);
     memset(&em, 0, sizeof(em));
     if (!yaml_emitter_initialize(&em.e)) {
         tool_error("rules export: out of memory");
-        aa_ruleset_free(rs);
         return AA_EXIT_CONFIG;
     }
-    yaml_emitter_set_output_file(&em.e, stdout);
+    yaml_emitter_set_output_file(&em.e, fp);
     yaml_emitter_set_unicode(&em.e, 1);
     yaml_emitter_set_width(&em.e, -1);
     yaml_emitter_set_indent(&em.e, 2);
@@ -292,6 +461,37 @@ int tool_rules_export(const tool_config *cfg)
         rc = AA_EXIT_CONFIG;
     }
     yaml_emitter_delete(&em.e);
+    return rc;
+}
+
+int tool_rules_export(const tool_config *cfg)
+{
+    const char *path =
+        cfg->rules_file != NULL ? cfg->rules_file : cfg->config_path;
+    const char *format =
+        cfg->export_format != NULL ? cfg->export_format : "prometheus";
+    tool_config lcfg = *cfg;
+    aa_ruleset *rs = NULL;
+    int64_t window;
+    int rc;
+
+    if (strcmp(format, "prometheus") != 0 && strcmp(format, "grafana") != 0) {
+        tool_error("rules export: unknown format \"%s\" (supported: "
+                   "prometheus, grafana)",
+                   format);
+        return AA_EXIT_USAGE;
+    }
+    lcfg.config_path = path;
+    rc = tool_load_rules(&lcfg, &rs);
+    if (rc != AA_EXIT_OK) {
+        return rc;
+    }
+    window = tool_rules_window(cfg, rs);
+    if (strcmp(format, "grafana") == 0) {
+        rc = tool_export_grafana(cfg, rs, window, stdout);
+    } else {
+        rc = export_prometheus(cfg, rs, window, stdout);
+    }
     if (rc == AA_EXIT_OK && fflush(stdout) != 0) {
         tool_error("rules export: cannot write to standard output");
         rc = AA_EXIT_CONFIG;

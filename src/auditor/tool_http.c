@@ -5,6 +5,13 @@
  * or failing request never holds up the others.  Bodies go into an aat_buf
  * with a hard maximum and the write callback aborts the transfer beyond it,
  * so an oversized answer costs at most that much memory.
+ *
+ * Redirects are followed here, not by libcurl: libcurl would send the
+ * --header values (API keys, tenant ids) to any host a redirect names.
+ * A hop is followed only within the origin (scheme, host, port) the URL
+ * was given for, with every header and credential; a redirect to another
+ * origin is refused with an error naming it, so no secret ever leaves the
+ * origin it was given for.
  */
 #include "tool_http.h"
 
@@ -27,7 +34,9 @@
 /* Upper bound on one retry delay, Retry-After included. */
 #define HTTP_MAX_BACKOFF_MS 10000
 /* Bound on a secret read from a file. */
-#define SECRET_MAX 16384
+#define SECRET_MAX ((size_t)64 * 1024)
+/* Redirects followed per attempt (within the origin). */
+#define HTTP_MAX_REDIRECTS 5
 
 struct tool_http {
     int64_t timeout_ms;
@@ -48,6 +57,10 @@ typedef struct xfer {
     tool_http *h;
     CURL *easy;
     int64_t retry_at_ms; /* > 0: waiting to be retried */
+    int64_t timeout_ms;  /* per attempt, redirects included */
+    int64_t started_ms;  /* the attempt's start */
+    char *hop_url;       /* the redirect being followed; NULL: req->url */
+    unsigned redirects;  /* redirects followed in this attempt */
     bool active;         /* added to the multi handle */
     bool done;
     size_t *batch_bytes; /* bodies of the batch, all together */
@@ -248,6 +261,7 @@ static bool xfer_setup(xfer *x)
     if (e == NULL) {
         return false;
     }
+    x->timeout_ms = timeout;
     SETOPT(e, CURLOPT_URL, x->req->url);
     SETOPT(e, CURLOPT_HTTPGET, 1L);
     SETOPT(e, CURLOPT_NOSIGNAL, 1L);
@@ -260,9 +274,7 @@ static bool xfer_setup(xfer *x)
     SETOPT(e, CURLOPT_USERAGENT, "async-auditor/" AA_VERSION);
     SETOPT(e, CURLOPT_ACCEPT_ENCODING, "");
     SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    SETOPT(e, CURLOPT_FOLLOWLOCATION, 1L);
-    SETOPT(e, CURLOPT_MAXREDIRS, 5L);
+    SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L); /* follow_redirect() does */
     SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);
     if (h->headers != NULL) {
         SETOPT(e, CURLOPT_HTTPHEADER, h->headers);
@@ -431,6 +443,7 @@ static void xfer_drop_body(xfer *x)
     aat_buf_release(&x->req->body); /* keeps the maximum */
 }
 
+/* Starts an attempt, from the request's own URL. */
 static bool xfer_start(CURLM *m, xfer *x)
 {
     x->too_big = false;
@@ -438,11 +451,191 @@ static bool xfer_start(CURLM *m, xfer *x)
     x->oom = false;
     x->curlerr[0] = '\0';
     x->retry_at_ms = 0;
+    x->redirects = 0;
+    x->started_ms = now_ms();
+    if (x->hop_url != NULL) {
+        free(x->hop_url);
+        x->hop_url = NULL;
+        if (curl_easy_setopt(x->easy, CURLOPT_URL, x->req->url) != CURLE_OK ||
+            curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS,
+                             (long)x->timeout_ms) != CURLE_OK) {
+            return false;
+        }
+    }
     if (curl_multi_add_handle(m, x->easy) != CURLM_OK) {
         return false;
     }
     x->active = true;
     return true;
+}
+
+/* What follow_redirect() did with a finished transfer. */
+typedef enum hop {
+    HOP_NONE,     /* not a redirect: the answer is the response */
+    HOP_FOLLOWED, /* re-sent to the new URL, active again */
+    HOP_REFUSED,  /* req->err and errmsg say why */
+    HOP_FAILED    /* the multi handle refused the transfer */
+} hop;
+
+/* scheme://host:port of u (port filled in from the scheme) into buf;
+ * false when u lacks one of them (or on OOM). */
+static bool origin_of(CURLU *u, char *buf, size_t size)
+{
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    bool ok = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+                  CURLUE_OK;
+    size_t i;
+
+    if (ok) {
+        snprintf(buf, size, "%s://%s:%s", scheme, host, port);
+        for (i = 0; buf[i] != '\0'; i++) { /* scheme and host ignore case */
+            buf[i] = (char)((buf[i] >= 'A' && buf[i] <= 'Z') ? buf[i] + 32
+                                                             : buf[i]);
+        }
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    return ok;
+}
+
+/* Gives next the user and password of cur (or none when cur has none):
+ * credentials in the URL stay with it within the origin, and a Location
+ * cannot swap in its own.  False on OOM. */
+static bool carry_userinfo(CURLU *cur, CURLU *next)
+{
+    static const CURLUPart parts[] = {CURLUPART_USER, CURLUPART_PASSWORD};
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        char *v = NULL;
+        CURLUcode rc;
+
+        if (curl_url_get(cur, parts[i], &v, 0) != CURLUE_OK) {
+            v = NULL;
+        }
+        rc = curl_url_set(next, parts[i], v, 0);
+        if (v != NULL) {
+            explicit_bzero(v, strlen(v));
+        }
+        curl_free(v);
+        if (rc != CURLUE_OK) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * The URL a redirect from cur to loc goes to, in *next (malloc'd), when
+ * it stays within cur's origin; else false with the reason in why (no
+ * secret: URLs are shown redacted).
+ */
+static bool redirect_target(const char *cur, const char *loc, char **next,
+                            char *why, size_t size)
+{
+    CURLU *from = curl_url(), *to = NULL;
+    char a[300], b[300], shown[512], *full = NULL;
+    bool ok = false;
+
+    *next = NULL;
+    tool_http_redact_url(loc, shown, sizeof(shown));
+    if (from == NULL ||
+        curl_url_set(from, CURLUPART_URL, cur, 0) != CURLUE_OK ||
+        (to = curl_url_dup(from)) == NULL ||
+        curl_url_set(to, CURLUPART_URL, loc, 0) != CURLUE_OK ||
+        !origin_of(from, a, sizeof(a)) || !origin_of(to, b, sizeof(b))) {
+        fmt_into(why, size, "redirected to %s, which cannot be followed",
+                 shown);
+        goto out;
+    }
+    if (strcmp(a, b) != 0) {
+        if (strncmp(a, "https:", 6) == 0 && strncmp(b, "http:", 5) == 0) {
+            fmt_into(why, size,
+                     "redirected from https to http (%s): refused, it "
+                     "would send the request unencrypted",
+                     shown);
+        } else {
+            fmt_into(why, size,
+                     "redirected to another origin (%s); only redirects "
+                     "within %s are followed: headers and credentials are "
+                     "not sent elsewhere; give that URL directly",
+                     b, a);
+        }
+        goto out;
+    }
+    if (!carry_userinfo(from, to) ||
+        curl_url_get(to, CURLUPART_URL, &full, 0) != CURLUE_OK ||
+        (*next = aa_strdup(full)) == NULL) {
+        fmt_into(why, size, "following the redirect to %s: %s", shown,
+                 aa_strerror(AA_ENOMEM));
+        goto out;
+    }
+    ok = true;
+out:
+    if (full != NULL) {
+        explicit_bzero(full, strlen(full));
+        curl_free(full);
+    }
+    curl_url_cleanup(from);
+    curl_url_cleanup(to);
+    return ok;
+}
+
+static bool is_redirect(long status)
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 ||
+           status == 308;
+}
+
+/*
+ * For a transfer that ended with a redirect: re-sends it to the new URL
+ * when the hop stays within the origin (at most HTTP_MAX_REDIRECTS per
+ * attempt, inside the attempt's timeout), else refuses it.  Every request
+ * is a GET, so 301/302/303/307/308 all mean the same GET again.
+ */
+static hop follow_redirect(CURLM *m, xfer *x)
+{
+    tool_http_req *r = x->req;
+    long status = 0, left;
+    char *loc = NULL, *next = NULL;
+
+    if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status) !=
+            CURLE_OK ||
+        !is_redirect(status) ||
+        curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &loc) != CURLE_OK ||
+        loc == NULL) {
+        return HOP_NONE;
+    }
+    xfer_drop_body(x);
+    r->status = status;
+    r->err = AA_EIO;
+    if (x->redirects >= HTTP_MAX_REDIRECTS) {
+        fmt_into(r->errmsg, sizeof(r->errmsg),
+                 "too many redirects (more than %d)", HTTP_MAX_REDIRECTS);
+        return HOP_REFUSED;
+    }
+    if (!redirect_target(x->hop_url != NULL ? x->hop_url : r->url, loc, &next,
+                         r->errmsg, sizeof(r->errmsg))) {
+        return HOP_REFUSED;
+    }
+    r->status = 0;
+    r->err = 0;
+    r->errmsg[0] = '\0';
+    free(x->hop_url);
+    x->hop_url = next;
+    x->redirects++;
+    left = (long)(x->timeout_ms - (now_ms() - x->started_ms));
+    if (curl_easy_setopt(x->easy, CURLOPT_URL, x->hop_url) != CURLE_OK ||
+        curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, left > 0 ? left : 1L) !=
+            CURLE_OK ||
+        curl_multi_add_handle(m, x->easy) != CURLM_OK) {
+        return HOP_FAILED;
+    }
+    x->active = true;
+    return HOP_FOLLOWED;
 }
 
 int tool_http_run(tool_http *h, tool_http_req *reqs, size_t n)
@@ -505,6 +698,7 @@ int tool_http_run(tool_http *h, tool_http_req *reqs, size_t n)
         while ((msg = curl_multi_info_read(m, &pending)) != NULL) {
             char *priv = NULL;
             xfer *x;
+            hop step;
 
             if (msg->msg != CURLMSG_DONE ||
                 curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) !=
@@ -516,8 +710,19 @@ int tool_http_run(tool_http *h, tool_http_req *reqs, size_t n)
             curl_multi_remove_handle(m, x->easy);
             x->active = false;
             active--;
+            step = msg->data.result == CURLE_OK ? follow_redirect(m, x)
+                                                : HOP_NONE;
+            if (step == HOP_FOLLOWED) {
+                active++;
+                continue;
+            }
+            if (step == HOP_FAILED) {
+                rc = AA_EIO;
+                goto out;
+            }
             x->req->attempts++;
-            if (xfer_outcome(x, msg->data.result) && !x->req->no_retry &&
+            if (step == HOP_NONE && xfer_outcome(x, msg->data.result) &&
+                !x->req->no_retry &&
                 x->req->attempts <= (unsigned)h->retries) {
                 x->retry_at_ms = now_ms() + retry_delay(x);
                 xfer_drop_body(x);
@@ -562,6 +767,7 @@ out:
             }
             curl_easy_cleanup(xs[i].easy);
         }
+        free(xs[i].hop_url);
         if (rc != AA_OK && !xs[i].done) {
             aat_buf_release(&reqs[i].body);
             reqs[i].err = rc;
@@ -577,57 +783,45 @@ out:
 }
 
 /*
- * Reads a secret from path, without trailing white space; it must be one
- * line.  On failure prints an error naming flag and path (never the
- * content) and returns false.
+ * Reads a secret from path (aa_file_read: a regular file of at most
+ * SECRET_MAX bytes), without trailing white space; it must be one line.
+ * On failure prints an error naming flag and path (never the content) and
+ * returns false.
  */
 static bool read_secret(const char *flag, const char *path, char **out)
 {
-    FILE *fp;
-    aat_buf b;
-    char chunk[1024];
-    size_t n;
+    char *data = NULL;
+    size_t len = 0, size;
+    aa_diag d;
     bool ok = false;
 
     *out = NULL;
-    fp = fopen(path, "rb");
-    if (fp == NULL) {
-        tool_error("%s %s: %s", flag, path, strerror(errno));
+    aa_diag_clear(&d);
+    if (aa_file_read(path, "file", SECRET_MAX, AA_FILE_SECRET, &data, &len,
+                     &d) != AA_OK) {
+        tool_error("%s %s: %s", flag, path, d.message);
         return false;
     }
-    aat_buf_init(&b, SECRET_MAX);
-    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-        if (aat_buf_append(&b, chunk, n) != AA_OK) {
-            tool_error("%s %s: larger than %d bytes", flag, path, SECRET_MAX);
-            goto out;
-        }
+    size = len;
+    while (len > 0 && memchr("\n\r \t", data[len - 1], 4) != NULL) {
+        data[--len] = '\0';
     }
-    if (ferror(fp)) {
-        tool_error("%s %s: %s", flag, path, strerror(errno));
-        goto out;
-    }
-    while (b.len > 0 && memchr("\n\r \t", b.data[b.len - 1], 4) != NULL) {
-        b.data[--b.len] = '\0';
-    }
-    if (b.len == 0) {
+    if (len == 0) {
         tool_error("%s %s: the file is empty", flag, path);
         goto out;
     }
-    if (strcspn(b.data, "\r\n") != b.len) { /* a NUL stops it too */
+    if (strcspn(data, "\r\n") != len) { /* a NUL stops it too */
         tool_error("%s %s: the secret must be one line of text", flag, path);
         goto out;
     }
-    *out = aat_buf_steal(&b);
-    ok = *out != NULL;
-    if (!ok) {
-        tool_error("%s %s: %s", flag, path, aa_strerror(AA_ENOMEM));
-    }
+    *out = data;
+    data = NULL;
+    ok = true;
 out:
-    fclose(fp);
-    if (b.data != NULL) {
-        explicit_bzero(b.data, b.cap);
+    if (data != NULL) {
+        explicit_bzero(data, size); /* a NUL inside stops free_secret */
+        free(data);
     }
-    aat_buf_release(&b);
     return ok;
 }
 

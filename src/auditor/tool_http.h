@@ -2,10 +2,11 @@
  * tool_http.h: the CLI's HTTP client for Prometheus-compatible APIs.  It
  * runs a batch of GET requests concurrently on one libcurl multi handle,
  * with a per-request timeout, retries with exponential backoff, a bounded
- * response body and the access options (bearer token, basic auth, extra
- * headers, TLS).  Ownership: a tool_http owns copies of every string in
- * its options, secrets included (wiped on free); a tool_http_req owns its
- * url and body.
+ * response body, redirects followed only within the URL's origin, and the
+ * access options (bearer token, basic auth, extra headers, TLS), which
+ * therefore never reach another origin.  Ownership: a tool_http owns copies of
+ * every string in its options, secrets included (wiped on free); a
+ * tool_http_req owns its url and body.
  */
 #ifndef TOOL_HTTP_H
 #define TOOL_HTTP_H
@@ -46,7 +47,7 @@ typedef struct tool_http_req {
                           AA_ECONNECT, AA_ETIMEOUT, AA_ETOOBIG, AA_EIO,
                           AA_ENOMEM */
     long status;       /* HTTP status of the last attempt, 0 if none */
-    aat_buf body;       /* the last attempt's body; empty when err != 0 */
+    aat_buf body;      /* the last attempt's body; empty when err != 0 */
     char errmsg[256];  /* why err != 0; never holds a secret */
     unsigned attempts; /* attempts made */
     double seconds;    /* wall time from the batch start to completion */
@@ -79,7 +80,12 @@ void tool_http_free(tool_http *h);
  * Runs reqs[0..n) concurrently and returns when every one has finished
  * (succeeded, failed or exhausted its retries).  Retried: connection
  * refused or failed, timeouts, an empty or reset reply, and HTTP 429, 502,
- * 503 and 504.  Bodies are bounded one by one (max_body) and all together
+ * 503 and 504.  Redirects (301, 302, 303, 307, 308) are followed, at
+ * most 5 per attempt and within its timeout, only when they stay within
+ * the origin (scheme, host, port) of the request's URL; a redirect
+ * elsewhere (https to http included) fails the request with AA_EIO and a
+ * message naming the new origin, and is not retried.  Bodies are bounded
+ * one by one (max_body) and all together
  * (256 MiB per batch; a failed or retried attempt's body is freed at
  * once and stops counting); a transfer beyond either bound is aborted with
  * AA_ETOOBIG.  At most 48 transfers are open at once.  Each request's

@@ -2,11 +2,14 @@
  * tool_main.c: async-auditor's entry point.  It only sequences the other
  * files: parse the command line, dispatch the subcommand, run the audit,
  * write the reports, and turn the outcome into the exit code of SPEC
- * section 6.  A report that could not be written (standard output
- * included) never lets a run exit 0: a CI job must not pass on a lost
- * report, so that case exits 3 (the audit could not be completed) unless
- * the gate already failed with 1 or 2.  Likewise a failed "-- COMMAND" in
- * scrape mode exits 4 only when the gate itself passed.
+ * section 6.  Every output path is checked before the audit starts, so a
+ * mistyped path costs a second, not a whole run.  A report that could
+ * still not be written (standard output included) never lets a run exit
+ * 0: a CI job must not pass on a lost report, so that case exits 3 (the
+ * audit could not be completed) unless the gate already failed with 1 or
+ * 2 or a query was rejected (78).  Likewise a failed "-- COMMAND" in
+ * scrape mode exits 4 only when the gate itself passed and nothing was
+ * lost.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,11 +21,14 @@
 #include "aa/rules.h"
 #include "tool_cfg.h"
 #include "tool_report.h"
+#include "tool_samples.h"
 
-/* Turns a failed report write into exit 3 without hiding a breach. */
+/* Turns a failed report write into exit 3 without hiding a breach (1,
+ * 2) or an error that says more (64, 78); it outranks 0 and a failed
+ * command's 4, as the gate's own 3 does. */
 static int output_failed(int code)
 {
-    if (code == AA_EXIT_OK) {
+    if (code == AA_EXIT_OK || code == AA_EXIT_COMMAND_FAILED) {
         return AA_EXIT_UNKNOWN;
     }
     return code;
@@ -58,6 +64,20 @@ static int run_check(const tool_config *cfg)
     if (tool_reports_write(cfg, report) != 0) {
         code = output_failed(code);
     }
+    /* the recording is one more output: written after the reports, so
+     * losing it loses nothing else */
+    if (cfg->save_samples_path != NULL && report->tsdb != NULL) {
+        aa_diag d;
+        char buf[1024];
+
+        aa_diag_clear(&d);
+        if (tool_samples_save(cfg->save_samples_path, report->tsdb, &d) !=
+            AA_OK) {
+            tool_error("--save-samples %s",
+                       aa_diag_format(&d, buf, sizeof(buf)));
+            code = output_failed(code);
+        }
+    }
 out:
     aa_report_free(report);
     tool_local_cleanup();
@@ -88,7 +108,10 @@ int main(int argc, char **argv)
         code = tool_rules_export(&cfg);
         break;
     case TOOL_CMD_CHECK:
-        code = run_check(&cfg);
+        code = tool_reports_preflight(&cfg);
+        if (code == AA_EXIT_OK) {
+            code = run_check(&cfg);
+        }
         break;
     }
 out:

@@ -1,18 +1,42 @@
 /*
  * tool_msg.c: the CLI's message helpers, so that every diagnostic reads
- * "async-auditor: error: <what>: <why>".
+ * "async-auditor: error: <what>: <why>".  They are the only way the CLI
+ * writes to standard error, and much of what they print comes from
+ * outside (backend errors, warnings and infos, URLs, file names): every
+ * message goes through aat_buf_term, so no caller can let an escape
+ * sequence, a line break or a GitHub workflow command reach a terminal or
+ * a CI log.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tool_cfg.h"
 
+/* Longest message kept; the rest is cut (a backend error of megabytes
+ * keeps its start). */
+#define MSG_MAX 8192
+
 static void vmsg(const char *level, const char *fmt, va_list ap)
 {
-    fprintf(stderr, "async-auditor: %s: ", level);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char raw[MSG_MAX];
+    aat_buf safe;
+    int n;
+
+    n = vsnprintf(raw, sizeof(raw), fmt, ap);
+    if (n < 0) {
+        raw[0] = '\0';
+    }
+    /* at most 4 bytes out per byte in ("\x1b") */
+    aat_buf_init(&safe, 4 * sizeof(raw) + 1);
+    if (aat_buf_term(&safe, raw, strlen(raw)) == 0) {
+        fprintf(stderr, "async-auditor: %s: %s\n", level, safe.data);
+    } else {
+        fprintf(stderr, "async-auditor: %s: (message lost: %s)\n", level,
+                aa_strerror(AA_ENOMEM));
+    }
+    aat_buf_release(&safe);
 }
 
 void tool_error(const char *fmt, ...)

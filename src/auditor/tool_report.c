@@ -1,9 +1,12 @@
 /*
  * tool_report.c: writes the report to standard output in the chosen
- * format and to every --json/--junit/--markdown/--html file.  Files are
- * written to a temporary file in the same directory and renamed into
- * place, so a CI job never picks up half a report, and a failure names the
- * file.  Also the formatting helpers the writers share (tool_report.h).
+ * format and to every --json/--junit/--markdown/--html file, and checks
+ * every output path before the run (tool_reports_preflight), so that a
+ * typo in a path fails at once instead of after the whole audit.  Files
+ * are written through tool_file_write (temporary file, rename), so a CI
+ * job never picks up half a report, and a failure names the file; one
+ * lost file never stops the others.  Also the formatting helpers the
+ * writers share (tool_report.h).
  */
 #include "tool_report.h"
 
@@ -14,11 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "aa/common.h"
+#include "tool_file.h"
 
 typedef int (*writer_fn)(const tool_config *, const aa_report *, FILE *);
 
@@ -196,37 +198,7 @@ char *tool_fmt_thresholds(const aa_rule *rule, char *buf, size_t size)
 
 size_t tool_utf8_len(const char *s)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    unsigned long cp;
-    size_t n, i;
-
-    if (u[0] < 0x80) {
-        return 1;
-    } else if ((u[0] & 0xE0) == 0xC0) {
-        n = 2;
-        cp = u[0] & 0x1F;
-    } else if ((u[0] & 0xF0) == 0xE0) {
-        n = 3;
-        cp = u[0] & 0x0F;
-    } else if ((u[0] & 0xF8) == 0xF0) {
-        n = 4;
-        cp = u[0] & 0x07;
-    } else {
-        return 0;
-    }
-    for (i = 1; i < n; i++) {
-        if ((u[i] & 0xC0) != 0x80) {
-            return 0; /* also stops at the NUL */
-        }
-        cp = (cp << 6) | (u[i] & 0x3F);
-    }
-    /* overlong forms, surrogates and code points past U+10FFFF */
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-        (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return n;
+    return aat_utf8_seq((const unsigned char *)s, strnlen(s, 4));
 }
 
 char *tool_utf8_copy(const char *s)
@@ -255,6 +227,34 @@ char *tool_utf8_copy(const char *s)
         return NULL;
     }
     return aat_buf_steal(&b);
+}
+
+size_t tool_safe_char(const char *start, const char *s, const char **rep)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t k;
+
+    *rep = NULL;
+    if (u[0] < 0x20 || u[0] == 0x7f) {
+        *rep = "?";
+        return 1;
+    }
+    if (u[0] == '[' && s - start >= 2 && s[-1] == '#' && s[-2] == '#') {
+        *rep = "?"; /* a legacy GitHub "##[command]" works mid-line */
+        return 1;
+    }
+    if (u[0] < 0x80) {
+        return 1;
+    }
+    k = aat_utf8_seq(u, strnlen(s, 4));
+    if (k == 0) {
+        *rep = "\xEF\xBF\xBD";
+        return 1;
+    }
+    if (k == 2 && u[0] == 0xC2 && u[1] < 0xA0) {
+        *rep = "?"; /* C1 control, U+0080..U+009F (0x9B is a CSI) */
+    }
+    return k;
 }
 
 void tool_put_xml(FILE *fp, const char *s, bool attr)
@@ -346,85 +346,70 @@ static writer_fn stdout_writer(tool_format f)
     return tool_report_text;
 }
 
+/* One report file for tool_file_write. */
+typedef struct report_file {
+    const tool_config *cfg;
+    const aa_report *r;
+    writer_fn fn;
+} report_file;
+
+static int write_report(void *ctx, FILE *fp)
+{
+    const report_file *rf = ctx;
+
+    return rf->fn(rf->cfg, rf->r, fp);
+}
+
 /*
- * Writes one report file atomically: PATH.tmp.XXXXXX beside it, then
- * rename.  The file gets the permissions a plain fopen would give (0666
- * less the umask).  On failure the temporary file is removed, PATH is left
- * as it was, and the error names PATH.  A PATH that exists and is not a
- * regular file (/dev/stdout, a FIFO) is written directly.
+ * Writes one report file (tool_file_write: a temporary file beside it,
+ * renamed into place; a FIFO or /dev/stdout directly).  On failure the
+ * error names PATH and PATH is left as it was.
  */
 static int write_file(const tool_config *cfg, const aa_report *r,
                       const char *path, writer_fn fn)
 {
-    aat_buf tmp;
-    FILE *fp = NULL;
-    struct stat st;
-    mode_t mask;
-    int fd = -1, rc = -1, err = 0;
+    report_file rf = {cfg, r, fn};
+    int err;
 
-    aat_buf_init(&tmp, 8192);
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        /* a device or pipe (/dev/stdout, a FIFO): no rename possible */
-        fp = fopen(path, "w");
-        if (fp == NULL) {
-            tool_error("%s: cannot write report: %s", path, strerror(errno));
-            goto out;
-        }
-        errno = 0;
-        if (fn(cfg, r, fp) != 0 || fflush(fp) != 0 || ferror(fp)) {
-            err = errno != 0 ? errno : EIO;
-        }
-        if (fclose(fp) != 0 && err == 0) {
-            err = errno;
-        }
-        if (err != 0) {
-            tool_error("%s: cannot write report: %s", path, strerror(err));
-            goto out;
-        }
-        rc = 0;
-        goto out;
-    }
-    if (aat_buf_appendf(&tmp, "%s.tmp.XXXXXX", path) != AA_OK) {
-        tool_error("%s: cannot write report: file name too long", path);
-        goto out;
-    }
-    fd = mkstemp(tmp.data);
-    if (fd < 0) {
-        tool_error("%s: cannot write report: %s", path, strerror(errno));
-        goto out;
-    }
-    mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) {
-        err = errno;
-    }
-    fp = fdopen(fd, "w");
-    if (fp == NULL) {
-        tool_error("%s: cannot write report: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp.data);
-        goto out;
-    }
-    errno = 0;
-    if (err == 0 && (fn(cfg, r, fp) != 0 || fflush(fp) != 0 || ferror(fp))) {
-        err = errno != 0 ? errno : EIO;
-    }
-    if (fclose(fp) != 0 && err == 0) {
-        err = errno;
-    }
-    if (err == 0 && rename(tmp.data, path) != 0) {
-        err = errno;
-    }
-    if (err != 0) {
+    if (tool_file_write(path, write_report, &rf, &err) != 0) {
         tool_error("%s: cannot write report: %s", path, strerror(err));
-        unlink(tmp.data);
-        goto out;
+        return -1;
     }
     tool_verbose(cfg, "wrote %s", path);
-    rc = 0;
-out:
-    aat_buf_release(&tmp);
-    return rc;
+    return 0;
+}
+
+int tool_reports_preflight(const tool_config *cfg)
+{
+    const struct {
+        const char *flag, *path;
+    } outs[] = {
+        {"--json", cfg->json_path},
+        {"--junit", cfg->junit_path},
+        {"--markdown", cfg->markdown_path},
+        {"--html", cfg->html_path},
+        {"--save-samples", cfg->save_samples_path},
+    };
+    size_t i, j, n = sizeof(outs) / sizeof(outs[0]);
+
+    for (i = 0; i < n; i++) {
+        if (outs[i].path == NULL) {
+            continue;
+        }
+        for (j = 0; j < i; j++) {
+            if (outs[j].path != NULL &&
+                strcmp(outs[j].path, outs[i].path) == 0) {
+                tool_error("%s and %s: both name %s; one would overwrite "
+                           "the other",
+                           outs[j].flag, outs[i].flag, outs[i].path);
+                return AA_EXIT_USAGE;
+            }
+        }
+        if (tool_file_check(outs[i].flag, outs[i].path) != 0) {
+            return AA_EXIT_USAGE;
+        }
+    }
+    return AA_EXIT_OK;
 }
 
 /* Returns -1 when a report could not be written: a file (each failure

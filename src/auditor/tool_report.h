@@ -71,6 +71,17 @@ size_t tool_utf8_len(const char *s);
  * valid UTF-8 sequence is replaced by U+FFFD; NULL on OOM. */
 char *tool_utf8_copy(const char *s);
 
+/*
+ * How the character at s, inside the string starting at start, is shown
+ * in text meant for a terminal or a CI log (the text and github formats):
+ * returns its length in bytes and sets *rep to its replacement, or NULL
+ * when it is shown as it is.  Control characters (C0, DEL, C1) and the
+ * '[' of "##[" (a legacy GitHub workflow command, obeyed anywhere in a
+ * line) become "?", a byte that is not valid UTF-8 becomes U+FFFD.  *s
+ * must not be NUL.
+ */
+size_t tool_safe_char(const char *start, const char *s, const char **rep);
+
 /* s as XML 1.0 character data (attr: inside a double- or single-quoted
  * attribute value): & < > " ' escaped; control characters other than
  * tab, newline and carriage return, which XML 1.0 cannot hold, and bytes

@@ -4,7 +4,8 @@
  * critical rule, ::warning for a warning or a failed query, ::notice for
  * a rule without data, then one plain summary line.  Values are escaped
  * as the runner expects: in the message % CR LF; in properties also : and
- * comma.
+ * comma; control characters, invalid UTF-8 and a legacy "##[" as in the
+ * text report (tool_safe_char).
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,29 +13,44 @@
 #include "aa/rules.h"
 #include "tool_report.h"
 
+/* s escaped for a workflow command (property: a title=... value): the
+ * runner's own escapes for % CR LF (and : , in properties), then
+ * tool_safe_char, so outside text can neither end the command, start a
+ * line nor carry a control character. */
 static void put_escaped(FILE *fp, const char *s, bool property)
 {
-    for (; s != NULL && *s != '\0'; s++) {
-        switch (*s) {
+    const char *p;
+
+    for (p = s; p != NULL && *p != '\0';) {
+        const char *rep = NULL;
+        size_t k = 1;
+
+        switch (*p) {
         case '%':
-            fputs("%25", fp);
+            rep = "%25";
             break;
         case '\r':
-            fputs("%0D", fp);
+            rep = "%0D";
             break;
         case '\n':
-            fputs("%0A", fp);
+            rep = "%0A";
             break;
         case ':':
-            fputs(property ? "%3A" : ":", fp);
+            rep = property ? "%3A" : NULL;
             break;
         case ',':
-            fputs(property ? "%2C" : ",", fp);
+            rep = property ? "%2C" : NULL;
             break;
         default:
-            fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, fp);
+            k = tool_safe_char(s, p, &rep);
             break;
         }
+        if (rep != NULL) {
+            fputs(rep, fp);
+        } else {
+            fwrite(p, 1, k, fp);
+        }
+        p += k;
     }
 }
 

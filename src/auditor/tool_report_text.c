@@ -66,20 +66,29 @@ static void put_colored(FILE *fp, bool color, const char *code, const char *s,
     }
 }
 
-/* Text from outside (label values, messages, sites) with control
- * characters replaced, so that nothing a backend or exporter sends can
- * move the cursor or recolour a terminal.  Truncates to size. */
+/* Text from outside (label values, messages, sites) as tool_safe_char
+ * shows it, so that nothing a backend or exporter sends can move the
+ * cursor, recolour a terminal or be obeyed as a workflow command in a CI
+ * log.  Truncates to size, between characters. */
 static const char *safe(const char *s, char *buf, size_t size)
 {
-    size_t i;
+    const char *p;
+    size_t i = 0;
 
     if (s == NULL) {
         s = "";
     }
-    for (i = 0; s[i] != '\0' && i + 1 < size; i++) {
-        unsigned char ch = (unsigned char)s[i];
+    for (p = s; *p != '\0';) {
+        const char *rep;
+        size_t k = tool_safe_char(s, p, &rep);
+        size_t n = rep != NULL ? strlen(rep) : k;
 
-        buf[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+        if (i + n >= size) {
+            break;
+        }
+        memcpy(buf + i, rep != NULL ? rep : p, n);
+        i += n;
+        p += k;
     }
     buf[i] = '\0';
     return buf;

@@ -7,13 +7,13 @@
 #include "tool_samples.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "tool_file.h"
 
 /* Whether name is among the sample's labels, extra, or v[0..n). */
 static bool label_taken(const char *name, const aa_expo_sample *s,
@@ -180,7 +180,7 @@ static int load_sample(void *ctx, const aa_expo_sample *s)
     rc = tool_samples_add(ld->db, s, NULL, 0, &id);
     if (rc == AA_OK) {
         rc = aa_tsdb_append(ld->db, id, s->t_ms, s->value);
-        if (rc == AA_EINVAL) {
+        if (rc == AA_EINVAL || rc == AA_TSDB_DUPLICATE) {
             aa_diag_set(ld->diag, ld->path, s->line, 0,
                         "line %u: sample of %s is not newer than the "
                         "series' previous one (samples of a series must "
@@ -192,60 +192,24 @@ static int load_sample(void *ctx, const aa_expo_sample *s)
     return rc;
 }
 
-static int read_file(const char *path, aat_buf *b, aa_diag *diag)
-{
-    char chunk[65536];
-    FILE *f = fopen(path, "rb");
-    int rc = AA_OK;
-
-    if (f == NULL) {
-        aa_diag_set(diag, path, 0, 0, "cannot open: %s", strerror(errno));
-        return AA_EIO;
-    }
-    for (;;) {
-        size_t n = fread(chunk, 1, sizeof(chunk), f);
-
-        if (n > 0) {
-            rc = aat_buf_append(b, chunk, n);
-            if (rc == AA_ETOOBIG) {
-                aa_diag_set(diag, path, 0, 0,
-                            "recording larger than %zu bytes", b->max);
-                break;
-            }
-            if (rc != AA_OK) {
-                break;
-            }
-        }
-        if (n < sizeof(chunk)) {
-            if (ferror(f)) {
-                aa_diag_set(diag, path, 0, 0, "read error: %s",
-                            strerror(errno));
-                rc = AA_EIO;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    return rc;
-}
-
 int tool_samples_load(const char *path, aa_tsdb *db, aa_diag *diag)
 {
-    aat_buf b;
+    char *data = NULL;
+    size_t len = 0;
     loader ld = {db, diag, path};
     aa_expo_handler h = {load_sample, load_meta, &ld};
     aa_expo_limits lim = {1024 * 1024, (size_t)1 << 31, 128};
     int rc;
 
     aa_diag_clear(diag);
-    aat_buf_init(&b, TOOL_SAMPLES_MAX_FILE);
-    rc = read_file(path, &b, diag);
+    rc = aa_file_read(path, "recording", TOOL_SAMPLES_MAX_FILE, 0, &data, &len,
+                      diag);
     if (rc != AA_OK) {
         goto out;
     }
     /* A 0.0.4 file with ms timestamps is accepted too. */
-    rc = aa_expo_parse(b.data, b.len, aa_expo_format_sniff(b.data, b.len),
-                       &lim, &h, diag);
+    rc = aa_expo_parse(data, len, aa_expo_format_sniff(data, len), &lim, &h,
+                       diag);
     if (rc != AA_OK && diag != NULL) {
         char msg[sizeof(diag->message)];
 
@@ -254,7 +218,7 @@ int tool_samples_load(const char *path, aa_tsdb *db, aa_diag *diag)
         snprintf(diag->message, sizeof(diag->message), "%s", msg);
     }
 out:
-    aat_buf_release(&b);
+    free(data);
     return rc;
 }
 
@@ -393,7 +357,7 @@ static int write_series(FILE *f, const aa_tsdb *db, size_t id, aat_buf *line,
             continue;
         }
         rc = aat_buf_appendf(line, "%s%s=\"", k++ == 0 ? "{" : ",",
-                            ls->v[i].name);
+                             ls->v[i].name);
         if (rc == AA_OK) {
             rc = aat_buf_escape(line, ls->v[i].value, true);
         }
@@ -435,77 +399,78 @@ static int write_series(FILE *f, const aa_tsdb *db, size_t id, aat_buf *line,
     return AA_OK;
 }
 
-int tool_samples_save(const char *path, const aa_tsdb *db, aa_diag *diag)
+/* The recording being written, for tool_file_write. */
+typedef struct saver {
+    const aa_tsdb *db;
+    outseries *os; /* sorted by family */
+    size_t n;
+    int rc; /* why write_recording failed when not a write error */
+} saver;
+
+static int write_recording(void *ctx, FILE *f)
 {
-    size_t n = aa_tsdb_nseries(db), i;
-    outseries *os = NULL;
-    char *tmp = NULL;
-    aa_point *pts = NULL;
-    size_t cap = 0;
-    aat_buf line;
-    FILE *f = NULL;
+    saver *sv = ctx;
     const outseries *last = NULL;
+    aa_point *pts = NULL;
+    size_t cap = 0, i;
+    aat_buf line;
     int rc = AA_OK;
 
-    aa_diag_clear(diag);
     aat_buf_init(&line, (size_t)16 * 1024 * 1024);
-    tmp = malloc(strlen(path) + 16);
-    os = calloc(n + 1, sizeof(*os));
-    if (tmp == NULL || os == NULL) {
-        rc = AA_ENOMEM;
-        goto out;
-    }
-    sprintf(tmp, "%s.tmp%ld", path, (long)getpid());
-    for (i = 0; i < n; i++) {
-        out_family(db, i, &os[i]);
-    }
-    qsort(os, n, sizeof(*os), outseries_cmp);
-    f = fopen(tmp, "w");
-    if (f == NULL) {
-        aa_diag_set(diag, path, 0, 0, "cannot write: %s", strerror(errno));
-        rc = AA_EIO;
-        goto out;
-    }
-    for (i = 0; i < n; i++) {
-        if (last == NULL || family_cmp(last, &os[i]) != 0) {
-            const char *tn = os[i].type == AA_EXPO_UNTYPED
-                                 ? "unknown"
-                                 : aa_expo_type_name(os[i].type);
+    for (i = 0; i < sv->n && rc == AA_OK; i++) {
+        const outseries *o = &sv->os[i];
 
-            if (fprintf(f, "# TYPE %.*s %s\n", (int)os[i].famlen, os[i].family,
-                        tn) < 0) {
+        if (last == NULL || family_cmp(last, o) != 0) {
+            const char *tn = o->type == AA_EXPO_UNTYPED
+                                 ? "unknown"
+                                 : aa_expo_type_name(o->type);
+
+            if (fprintf(f, "# TYPE %.*s %s\n", (int)o->famlen, o->family, tn) <
+                0) {
                 rc = AA_EIO;
                 break;
             }
-            last = &os[i];
+            last = o;
         }
-        rc = write_series(f, db, os[i].id, &line, &pts, &cap);
-        if (rc != AA_OK) {
-            break;
-        }
+        rc = write_series(f, sv->db, o->id, &line, &pts, &cap);
     }
     if (rc == AA_OK && fputs("# EOF\n", f) == EOF) {
         rc = AA_EIO;
     }
-    if (fclose(f) != 0 && rc == AA_OK) {
-        rc = AA_EIO;
-    }
-    f = NULL;
-    if (rc == AA_OK && rename(tmp, path) != 0) {
-        rc = AA_EIO;
-    }
-    if (rc != AA_OK) {
-        aa_diag_set(diag, path, 0, 0, "cannot write: %s",
-                    rc == AA_EIO ? strerror(errno) : aa_strerror(rc));
-        unlink(tmp);
-    }
-out:
-    if (f != NULL) {
-        fclose(f);
-    }
     aat_buf_release(&line);
     free(pts);
-    free(tmp);
-    free(os);
+    sv->rc = rc;
+    return rc;
+}
+
+int tool_samples_save(const char *path, const aa_tsdb *db, aa_diag *diag)
+{
+    saver sv;
+    size_t i;
+    int err = 0, rc = AA_OK;
+
+    aa_diag_clear(diag);
+    memset(&sv, 0, sizeof(sv));
+    sv.db = db;
+    sv.n = aa_tsdb_nseries(db);
+    sv.os = calloc(sv.n + 1, sizeof(*sv.os));
+    if (sv.os == NULL) {
+        rc = AA_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < sv.n; i++) {
+        out_family(db, i, &sv.os[i]);
+    }
+    qsort(sv.os, sv.n, sizeof(*sv.os), outseries_cmp);
+    if (tool_file_write(path, write_recording, &sv, &err) != 0) {
+        /* a failure of our own (out of memory), else the write's errno */
+        rc = sv.rc != AA_OK && sv.rc != AA_EIO ? sv.rc : AA_EIO;
+    }
+out:
+    if (rc != AA_OK) {
+        aa_diag_set(diag, path, 0, 0, "cannot write: %s",
+                    rc == AA_EIO ? strerror(err) : aa_strerror(rc));
+    }
+    free(sv.os);
     return rc;
 }

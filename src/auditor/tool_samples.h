@@ -18,15 +18,18 @@
 /*
  * Loads the recording at path into db.  Every sample needs a timestamp;
  * a series' samples must be in increasing time.  Errors name the file
- * and line in diag: AA_EIO (unreadable), AA_ESYNTAX, AA_ETOOBIG.
+ * and line in diag: AA_EIO (unreadable, or not a regular file: a FIFO is
+ * refused, not waited on), AA_ESYNTAX, AA_ETOOBIG.
  */
 int tool_samples_load(const char *path, aa_tsdb *db, aa_diag *diag);
 
 /*
  * Writes every point of db (stale markers left out) to path as
  * OpenMetrics text: families grouped, one # TYPE line each, timestamps in
- * seconds with millisecond precision, "# EOF" last.  The file is written
- * beside path and renamed into place.  AA_EIO with diag on failure.
+ * seconds with millisecond precision, "# EOF" last, through
+ * tool_file_write (a fresh temporary file beside path, renamed into
+ * place; nothing at a guessable name is opened).  AA_EIO (or AA_ENOMEM)
+ * with diag on failure.
  */
 int tool_samples_save(const char *path, const aa_tsdb *db, aa_diag *diag);
 

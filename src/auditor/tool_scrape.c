@@ -1,10 +1,11 @@
 /*
- * tool_scrape.c: scrape mode and samples mode (SPEC section 4).  The
- * auditor reads /metrics itself on a schedule, keeps what it read in an
- * in-memory store (aa_tsdb) and evaluates the structured rules over it
- * with Prometheus's semantics (aa_eval), so a CI job can gate a service
- * without running Prometheus.  With "-- COMMAND" it scrapes while the
- * command (a load test) runs; with --samples it replays a recording.
+ * tool_scrape.c: scraping for scrape mode (SPEC section 4).  The auditor
+ * reads /metrics itself on a schedule and keeps what it read in an
+ * in-memory store (aa_tsdb), which tool_local.c hands to the local
+ * backend, so a CI job can gate a service without running Prometheus.
+ * With "-- COMMAND" it scrapes while the command (a load test) runs,
+ * forwarding signals to it; on a terminal a progress line shows the worst
+ * live signal.
  *
  * Choices (documented in docs/scrape-mode.md):
  * - Every series gets job="async-auditor" and instance="host:port" of its
@@ -12,18 +13,13 @@
  *   exported_instance, as with Prometheus's honor_labels: false.  An "up"
  *   series (1 or 0) is added per scrape, as Prometheus does.
  * - A URL with no path (or "/") scrapes /metrics.
- * - The evaluation window is the scrape span (first scrape to last) or
- *   the recording's span, unless --start/--end or --window say otherwise
- *   (--window ends at the last sample).  The rule file's window is not
- *   used here: the data has its own span.
  * - COMMAND's failure (non-zero exit, killed by a signal, not found) is
  *   reported and the return value is AA_EXIT_COMMAND_FAILED (4) with the
- *   report still filled; the caller makes 4 the exit code unless the gate
+ *   samples still kept; the caller makes 4 the exit code unless the gate
  *   fails with a higher-priority code (1, 2 or 3).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,18 +38,13 @@
 #include "tool_cfg.h"
 #include "tool_http.h"
 #include "tool_samples.h"
+#include "tool_scrape.h"
 
 #define SCRAPE_JOB "async-auditor"
 #define SCRAPE_MAX_BODY ((size_t)32 * 1024 * 1024)
 #define SCRAPE_MAX_TIMEOUT_MS 10000
-#define DEFAULT_STEP_MS 15000
-#define MAX_RANGE_STEPS 11000
 /* How long a command may take to exit after a signal before SIGKILL. */
 #define KILL_GRACE_MS 5000
-
-/* The store behind the last report: the report borrows it (the HTML
- * report charts it), so it lives until tool_local_cleanup(). */
-static aa_tsdb *local_db;
 
 static volatile sig_atomic_t got_signal;
 /* The last signal came from the terminal (Ctrl-C), which delivered it to
@@ -65,12 +56,6 @@ static void on_signal(int sig, siginfo_t *si, void *uctx)
     (void)uctx;
     signal_from_tty = si != NULL && si->si_code == SI_KERNEL;
     got_signal = sig;
-}
-
-void tool_local_cleanup(void)
-{
-    aa_tsdb_free(local_db);
-    local_db = NULL;
 }
 
 static int64_t mono_ms(void)
@@ -231,7 +216,7 @@ static int commit(aa_tsdb *db, scrape_target *t, unsigned *dropped)
         const pending *pd = &t->pend[i];
         int rc = aa_tsdb_append(db, pd->id, pd->t_ms, pd->v);
 
-        if (rc == AA_EINVAL) {
+        if (rc == AA_EINVAL || rc == AA_TSDB_DUPLICATE) {
             (*dropped)++;
         } else if (rc != AA_OK) {
             return rc;
@@ -742,170 +727,6 @@ out:
     return exit_rc;
 }
 
-/* ---- evaluation ----------------------------------------------------------
- */
-
-/* Why a structured rule found nothing, in the words of tool_check.c. */
-static int explain_empty(const tool_config *cfg, const aa_tsdb *db,
-                         const aa_rule *rule, aa_rule_result *rr)
-{
-    char name[512];
-    size_t *ids = NULL, n = 0, nall = 0;
-    int rc;
-
-    aa_eval_series_name(rule, name, sizeof(name));
-    rc = aa_tsdb_select(db, name, NULL, NULL, &ids, &nall, NULL);
-    free(ids);
-    ids = NULL;
-    if (rc == AA_OK && nall > 0) {
-        rc = aa_tsdb_select(db, name, &rule->where, &cfg->selector, &ids, &n,
-                            NULL);
-        free(ids);
-    }
-    if (rc != AA_OK) {
-        return rc == AA_ENOMEM ? rc : AA_OK;
-    }
-    if (nall == 0) {
-        return tool_set_message(
-            rr, "metric %s has no series%s%s%s; is %s?", rule->metric,
-            strcmp(name, rule->metric) != 0 ? " (looked for " : "",
-            strcmp(name, rule->metric) != 0 ? name : "",
-            strcmp(name, rule->metric) != 0 ? ")" : "",
-            strncmp(rule->metric, "python_asyncio_", 15) == 0
-                ? "the probe installed"
-                : "it exported");
-    }
-    if (n == 0) {
-        return tool_set_message(rr,
-                                "metric %s has series, but none match the "
-                                "rule's where/--selector matchers",
-                                rule->metric);
-    }
-    return tool_set_message(
-        rr,
-        "metric %s has series, but no value in the window: "
-        "too few samples for the stat (a rate needs two in "
-        "the window) or a \"by\" label missing",
-        rule->metric);
-}
-
-/* topk(5, sum by (site) (increase(site_metric[W]))) attached to rr, through
- * aa_rule_result_set_sites (sites with no blocked time are left out). */
-static int attach_sites(const tool_config *cfg, const aa_tsdb *db,
-                        int64_t end_ms, int64_t window_ms, aa_rule_result *rr)
-{
-    static char *by[] = {"site"};
-    aa_rule r;
-    aa_vector vec = {NULL, 0};
-    aa_site *v;
-    size_t i, n = 0;
-    int rc;
-
-    memset(&r, 0, sizeof(r));
-    r.id = "sites";
-    r.metric = TOOL_SITE_METRIC;
-    r.stat = AA_STAT_INCREASE;
-    r.type = AA_TYPE_COUNTER;
-    r.by = by;
-    r.nby = 1;
-    rc =
-        aa_eval_instant(db, &r, &cfg->selector, end_ms, window_ms, &vec, NULL);
-    if (rc != AA_OK || vec.n == 0) {
-        aa_vector_clear(&vec);
-        return rc == AA_ENOMEM ? rc : AA_OK;
-    }
-    v = calloc(vec.n, sizeof(*v));
-    if (v == NULL) {
-        aa_vector_clear(&vec);
-        return AA_ENOMEM;
-    }
-    for (i = 0; i < vec.n; i++) {
-        const char *site = aa_labels_get(&vec.v[i].labels, "site");
-
-        v[n].site = aa_strdup(site != NULL ? site : "");
-        if (v[n].site == NULL) {
-            rc = AA_ENOMEM;
-            break;
-        }
-        v[n++].seconds = vec.v[i].value;
-    }
-    aa_vector_clear(&vec);
-    aa_rule_result_set_sites(rr, v, n, rc == AA_OK ? AA_TOP_SITES : 0);
-    return rc;
-}
-
-/*
- * Judges one rule at end_ms into rr.  What goes wrong with the rule
- * itself (a raw query, a bad regex, too many steps) becomes the verdict
- * error with a message; the return value is AA_ENOMEM or AA_OK.
- */
-static int eval_rule(const tool_config *cfg, const aa_tsdb *db,
-                     const aa_rule *rule, int64_t end_ms, int64_t window_ms,
-                     int64_t step_ms, aa_rule_result *rr)
-{
-    aa_diag diag;
-    int rc;
-
-    rr->rule = rule;
-    aa_diag_clear(&diag);
-    if (rule->metric == NULL) {
-        rr->verdict = AA_VERDICT_ERROR;
-        return tool_set_message(
-            rr,
-            "rule %s: raw PromQL queries need a Prometheus "
-            "backend (--target); scrape mode evaluates "
-            "structured rules only",
-            rule->id);
-    }
-    if (rule->for_ms > 0) {
-        aa_matrix m = {NULL, 0};
-        int64_t steps = aa_for_steps(rule->for_ms, step_ms) - 1;
-
-        if (steps > MAX_RANGE_STEPS) {
-            rr->verdict = AA_VERDICT_ERROR;
-            return tool_set_message(
-                rr,
-                "rule %s: for: spans %lld steps of the step; "
-                "at most %d are allowed (raise --step)",
-                rule->id, (long long)steps, MAX_RANGE_STEPS);
-        }
-        rc = aa_eval_range(db, rule, &cfg->selector, end_ms - steps * step_ms,
-                           end_ms, step_ms, window_ms, &m, &diag);
-        if (rc == AA_OK) {
-            rc = aa_judge_matrix(rule, &m, end_ms, step_ms, rr);
-            if (rc == AA_OK && m.n == 0) {
-                rc = explain_empty(cfg, db, rule, rr);
-            }
-        }
-        aa_matrix_clear(&m);
-    } else {
-        aa_vector vec = {NULL, 0};
-
-        rc = aa_eval_instant(db, rule, &cfg->selector, end_ms, window_ms, &vec,
-                             &diag);
-        if (rc == AA_OK) {
-            rc = aa_judge_vector(rule, &vec, rr);
-            if (rc == AA_OK && vec.n == 0) {
-                rc = explain_empty(cfg, db, rule, rr);
-            }
-        }
-        aa_vector_clear(&vec);
-    }
-    if (rc == AA_ESYNTAX || rc == AA_EINVAL || rc == AA_EUNSUPPORTED) {
-        rr->verdict = AA_VERDICT_ERROR;
-        return tool_set_message(rr, "rule %s: %s", rule->id,
-                                diag.message[0] != '\0' ? diag.message
-                                                        : aa_strerror(rc));
-    }
-    if (rc == AA_OK &&
-        (rr->verdict == AA_VERDICT_WARNING ||
-         rr->verdict == AA_VERDICT_CRITICAL) &&
-        tool_rule_on_loop_metric(rule)) {
-        rc = attach_sites(cfg, db, end_ms, window_ms, rr);
-    }
-    return rc;
-}
-
 static char *join_targets(const scrape_run *run)
 {
     aat_buf b;
@@ -914,7 +735,7 @@ static char *join_targets(const scrape_run *run)
     aat_buf_init(&b, 1 << 20);
     for (i = 0; i < run->ntargets; i++) {
         if (aat_buf_appendf(&b, "%s%s", i > 0 ? ", " : "",
-                           run->targets[i].shown) != AA_OK) {
+                            run->targets[i].shown) != AA_OK) {
             aat_buf_release(&b);
             return NULL;
         }
@@ -937,142 +758,40 @@ static void free_run(scrape_run *run)
     free(run->targets);
 }
 
-int tool_check_local(const tool_config *cfg, const aa_ruleset *rs,
-                     aa_report **out, bool *incomplete)
+/* Scrapes into db; see tool_scrape.h. */
+int tool_scrape(const tool_config *cfg, const aa_ruleset *rs, aa_tsdb *db,
+                tool_scrape_result *res)
 {
-    aa_report *r = NULL;
-    aa_tsdb *db = NULL;
     scrape_run run;
-    aa_diag diag;
-    int64_t start_ms = 0, end_ms = 0, step_ms, window_ms;
-    int exit_rc = 0, rc;
-    size_t i;
-    char buf[1024];
+    int rc;
 
-    *out = NULL;
-    *incomplete = false;
+    memset(res, 0, sizeof(*res));
     memset(&run, 0, sizeof(run));
-    tool_local_cleanup();
-    if (aa_tsdb_new(&db) != AA_OK) {
-        tool_error("%s", aa_strerror(AA_ENOMEM));
-        return AA_EXIT_UNKNOWN;
-    }
-    if (cfg->samples_path != NULL) {
-        rc = tool_samples_load(cfg->samples_path, db, &diag);
-        if (rc != AA_OK) {
-            tool_error("--samples %s",
-                       aa_diag_format(&diag, buf, sizeof(buf)));
-            aa_tsdb_free(db);
-            return rc == AA_EIO ? AA_EXIT_USAGE : AA_EXIT_CONFIG;
-        }
-        if (aa_tsdb_time_range(db, &start_ms, &end_ms) != AA_OK) {
-            tool_error("--samples %s: the recording holds no samples",
-                       cfg->samples_path);
-            aa_tsdb_free(db);
-            return AA_EXIT_UNKNOWN;
-        }
-    } else {
-        exit_rc = scrape_loop(cfg, rs, db, &run);
-        if (exit_rc != 0 &&
-            (exit_rc != AA_EXIT_COMMAND_FAILED || run.first_ms < 0)) {
-            /* Nothing was scraped (e.g. the command could not start). */
-            free_run(&run);
-            aa_tsdb_free(db);
-            return exit_rc;
-        }
-        if (run.ok == 0) {
-            *incomplete = true;
-            if (run.ntargets > 0 && run.failed > 0) {
-                tool_error("%s: the audit could not be completed: every "
-                           "scrape failed (last: %s)",
-                           run.targets[0].shown, run.targets[0].last_error);
-            }
-        }
-        start_ms = run.first_ms;
-        end_ms = run.last_ms;
-    }
-    if (cfg->save_samples_path != NULL) {
-        rc = tool_samples_save(cfg->save_samples_path, db, &diag);
-        if (rc != AA_OK) {
-            tool_error("--save-samples %s",
-                       aa_diag_format(&diag, buf, sizeof(buf)));
-            free_run(&run);
-            aa_tsdb_free(db);
-            return AA_EXIT_USAGE;
+    rc = scrape_loop(cfg, rs, db, &run);
+    res->first_ms = run.first_ms;
+    res->last_ms = run.last_ms;
+    res->ok = run.ok;
+    res->failed = run.failed;
+    res->command_failed = run.command_failed;
+    if (rc == 0 || rc == AA_EXIT_COMMAND_FAILED) {
+        res->targets = join_targets(&run);
+        if (res->targets == NULL) {
+            tool_error("%s", aa_strerror(AA_ENOMEM));
+            rc = AA_EXIT_UNKNOWN;
         }
     }
-    if (cfg->has_start || cfg->has_end) {
-        if (cfg->has_end) {
-            end_ms = cfg->end_ms;
-        }
-        if (cfg->has_start) {
-            start_ms = cfg->start_ms;
-        } else if (cfg->window_ms > 0) {
-            start_ms = end_ms - cfg->window_ms;
-        }
-    } else if (cfg->window_ms > 0) {
-        start_ms = end_ms - cfg->window_ms;
+    if ((rc == 0 || rc == AA_EXIT_COMMAND_FAILED) && run.first_ms >= 0 &&
+        run.ok == 0 && run.ntargets > 0 && run.failed > 0) {
+        tool_error("%s: the audit could not be completed: every scrape "
+                   "failed (last: %s)",
+                   run.targets[0].shown, run.targets[0].last_error);
     }
-    window_ms = end_ms - start_ms;
-    if (window_ms <= 0) {
-        /* One scrape: a 1 ms window still lets gauge stats see it. */
-        window_ms = 1;
-        start_ms = end_ms - 1;
-    }
-    /* --step, else the scrape interval (a recording's from its points),
-     * else 15 s (SPEC section 4) */
-    if (cfg->step_ms > 0) {
-        step_ms = cfg->step_ms;
-    } else if (cfg->samples_path == NULL) {
-        step_ms = cfg->interval_ms > 0 ? cfg->interval_ms : 1000;
-    } else {
-        step_ms = aa_tsdb_scrape_interval(db);
-        if (step_ms > 0) {
-            tool_verbose(cfg, "step: the recording's scrape interval, %lld ms",
-                         (long long)step_ms);
-        } else {
-            step_ms = DEFAULT_STEP_MS;
-            tool_verbose(cfg,
-                         "step: the recording has no scrape interval; "
-                         "using %lld ms",
-                         (long long)step_ms);
-        }
-    }
+    free_run(&run);
+    return rc;
+}
 
-    r = calloc(1, sizeof(*r));
-    if (r == NULL ||
-        (r->rules = calloc(rs->nrules + 1, sizeof(*r->rules))) == NULL) {
-        goto oom;
-    }
-    r->nrules = rs->nrules;
-    r->mode = aa_strdup(cfg->samples_path != NULL ? "samples" : "scrape");
-    r->target = cfg->samples_path != NULL ? aa_strdup(cfg->samples_path)
-                                          : join_targets(&run);
-    if (r->mode == NULL || r->target == NULL) {
-        goto oom;
-    }
-    r->start_ms = start_ms;
-    r->end_ms = end_ms;
-    r->step_ms = step_ms;
-    r->scrapes_ok = run.ok;
-    r->scrapes_failed = run.failed;
-    for (i = 0; i < rs->nrules; i++) {
-        rc = eval_rule(cfg, db, &rs->rules[i], end_ms, window_ms, step_ms,
-                       &r->rules[i]);
-        if (rc != AA_OK) {
-            goto oom;
-        }
-    }
-    r->status = aa_report_status(r);
-    r->tsdb = db;
-    local_db = db;
-    *out = r;
-    free_run(&run);
-    return run.command_failed ? AA_EXIT_COMMAND_FAILED : exit_rc;
-oom:
-    tool_error("%s", aa_strerror(AA_ENOMEM));
-    aa_report_free(r);
-    aa_tsdb_free(db);
-    free_run(&run);
-    return AA_EXIT_UNKNOWN;
+void tool_scrape_result_clear(tool_scrape_result *res)
+{
+    free(res->targets);
+    memset(res, 0, sizeof(*res));
 }

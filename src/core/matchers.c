@@ -10,8 +10,14 @@
  * trailing comma allowed; OP one of = != =~ !~; STRING in double or single
  * quotes with Go escapes (\a \b \f \n \r \t \v \\ \' \" \xHH \NNN \uHHHH
  * \UHHHHHHHH), or in backquotes without escapes, as PromQL reads them.
- * Values with NUL or invalid UTF-8 escapes are rejected.
+ * Values with NUL or invalid UTF-8 escapes are rejected.  The value of a
+ * regex matcher (=~ !~) must be valid RE2 syntax (aa/regex.h), so a bad
+ * pattern is reported when the rule file or --selector is read, with the
+ * column of the fault inside the quoted value; a valid one the local
+ * engine cannot run (a Unicode class) is accepted here and refused only
+ * by the local evaluator.
  */
+#include "aa/regex.h"
 #include "aa/rules.h"
 
 #include <stdlib.h>
@@ -206,6 +212,65 @@ out:
     return rc;
 }
 
+/*
+ * The column in mp->text of byte off of the decoded string whose opening
+ * quote is at start (the string parsed before): escapes are decoded
+ * again to count the bytes they stand for.  An offset inside an escape's
+ * bytes points at the escape.
+ */
+static unsigned value_column(const mparser *mp, const char *start, size_t off)
+{
+    char quote = *start;
+    const char *p = start + 1;
+    size_t done = 0;
+    aat_buf b;
+
+    aat_buf_init(&b, 16);
+    while (done < off && *p != quote && *p != '\0') {
+        if (quote != '`' && *p == '\\') {
+            mparser tmp = *mp;
+
+            tmp.p = p + 1;
+            tmp.diag = NULL;
+            aat_buf_reset(&b);
+            if (parse_escape(&tmp, quote, &b) != AA_OK || done + b.len > off) {
+                break;
+            }
+            done += b.len;
+            p = tmp.p;
+        } else {
+            p++;
+            done++;
+        }
+    }
+    aat_buf_release(&b);
+    return (unsigned)(p - mp->text) + 1;
+}
+
+/* Compiles a regex matcher's value; the string started at start. */
+static int check_regex(mparser *mp, const char *name, size_t nl,
+                       const char *start, const char *value)
+{
+    aa_re *re = NULL;
+    aa_diag rd;
+    int rc;
+
+    aa_diag_clear(&rd);
+    rc = aa_re_compile(value, &re, &rd);
+    aa_re_free(re);
+    if (rc == AA_OK || rc == AA_ENOMEM) {
+        return rc;
+    }
+    if (rc == AA_EUNSUPPORTED) {
+        return AA_OK; /* valid RE2: a backend runs it (see aa/regex.h) */
+    }
+    aa_diag_set(mp->diag, NULL, 0,
+                value_column(mp, start, rd.column > 0 ? rd.column - 1 : 0),
+                "invalid regular expression for %.*s: %s", (int)nl, name,
+                rd.message);
+    return AA_ESYNTAX;
+}
+
 static int push(aa_matchers *m, char *name, aa_match_op op, char *value)
 {
     aa_matcher *v = realloc(m->v, (m->n + 1) * sizeof(*v));
@@ -223,7 +288,7 @@ static int push(aa_matchers *m, char *name, aa_match_op op, char *value)
 
 static int parse_matcher(mparser *mp, aa_matchers *out)
 {
-    const char *ns = mp->p;
+    const char *ns = mp->p, *vs;
     char *name = NULL, *value = NULL;
     aa_match_op op;
     size_t nl;
@@ -254,7 +319,14 @@ static int parse_matcher(mparser *mp, aa_matchers *out)
                     "expected a matcher operator (=, !=, =~ or !~)");
     }
     skip_ws(mp);
+    vs = mp->p;
     rc = parse_string(mp, &value);
+    if (rc == AA_OK && (op == AA_MATCH_RE || op == AA_MATCH_NRE)) {
+        rc = check_regex(mp, ns, nl, vs, value);
+        if (rc != AA_OK) {
+            free(value);
+        }
+    }
     if (rc != AA_OK) {
         return rc;
     }

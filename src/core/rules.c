@@ -4,12 +4,11 @@
  * enforces them, so every mistake must be caught here, before a backend is
  * asked anything, and reported with file, line and column.
  *
- * libyaml's event parser feeds a small tree built here (rather than
- * libyaml's document loader) so that the loader controls everything the
- * input could abuse: aliases are refused, nesting depth and node count are
- * bounded, and the input size is capped (AA_RULES_MAX_BYTES).  The tree is
- * then validated key by key; unknown keys, duplicate keys and wrong node
- * kinds are errors, never ignored.
+ * The YAML mechanics (libyaml events -> a node tree with positions,
+ * aliases refused, nesting and node count bounded) are yamltree.c's;
+ * this file caps the input size (AA_RULES_MAX_BYTES) and validates the
+ * tree key by key: unknown keys, duplicate keys and wrong node kinds are
+ * errors, never ignored.
  */
 #include "aa/rules.h"
 
@@ -18,291 +17,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <yaml.h>
-
 #include "aa/promql.h"
+#include "yamltree.h"
 
 #define AA_RULES_MAX_BYTES ((size_t)4 << 20)
-#define MAX_DEPTH 32
-#define MAX_NODES 200000
 #define MAX_RULES 10000
 #define MAX_ID_LEN 128
-
-/* ---- the YAML tree --------------------------------------------------- */
-
-typedef enum nkind { N_SCALAR, N_SEQ, N_MAP } nkind;
-
-typedef struct node {
-    nkind kind;
-    unsigned line, column; /* 1-based */
-    char *value;           /* scalar text (NUL-terminated) */
-    size_t len;
-    bool plain;         /* scalar written without quotes */
-    bool quoted;        /* single- or double-quoted */
-    struct node **kids; /* seq: items; map: key, value, key, value... */
-    size_t nkids;
-} node;
 
 typedef struct loader {
     const char *name;
     aa_diag *diag;
-    size_t nodes;
 } loader;
 
-static void node_free(node *n)
-{
-    if (n == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < n->nkids; i++) {
-        node_free(n->kids[i]);
-    }
-    free(n->kids);
-    free(n->value);
-    free(n);
-}
-
-static int node_add(node *parent, node *kid)
-{
-    node **k = realloc(parent->kids, (parent->nkids + 1) * sizeof(*k));
-
-    if (k == NULL) {
-        return AA_ENOMEM;
-    }
-    parent->kids = k;
-    k[parent->nkids++] = kid;
-    return AA_OK;
-}
-
-/* Control characters from the file would reach the user's terminal. */
-static void sanitize(char *msg)
-{
-    for (; *msg != '\0'; msg++) {
-        if ((unsigned char)*msg < 0x20 || *msg == 0x7F) {
-            *msg = '?';
-        }
-    }
-}
-
-/* Sets the diag at line:col (1-based) and returns AA_ESYNTAX. */
-static int error_at(loader *ld, unsigned line, unsigned col, const char *fmt,
-                    ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static int error_at(loader *ld, unsigned line, unsigned col, const char *fmt,
-                    ...)
-{
-    char msg[sizeof(((aa_diag *)0)->message)];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sanitize(msg);
-    aa_diag_set(ld->diag, ld->name, line, col, "%s", msg);
-    return AA_ESYNTAX;
-}
-
-/* error_at() at a libyaml mark (0-based). */
-#define error_mark(ld, mark, ...)                                             \
-    error_at((ld), (unsigned)(mark).line + 1, (unsigned)(mark).column + 1,    \
-             __VA_ARGS__)
+/* aa_yaml_error() at line:col (1-based) of the file being loaded. */
+#define error_at(ld, line, col, ...)                                          \
+    aa_yaml_error((ld)->diag, (ld)->name, (line), (col), __VA_ARGS__)
 
 /* error_at() at a node of the tree. */
 #define error_node(ld, n, ...)                                                \
     error_at((ld), (n)->line, (n)->column, __VA_ARGS__)
 
-/* A new node at mark, counted against MAX_NODES (an error with the
- * position when exceeded). */
-static int node_new(loader *ld, nkind kind, const yaml_mark_t *mark,
-                    node **out)
-{
-    node *n;
-
-    *out = NULL;
-    if (ld->nodes >= MAX_NODES) {
-        return error_mark(ld, *mark, "too many YAML nodes");
-    }
-    n = calloc(1, sizeof(*n));
-    if (n == NULL) {
-        return AA_ENOMEM;
-    }
-    ld->nodes++;
-    n->kind = kind;
-    n->line = (unsigned)mark->line + 1;
-    n->column = (unsigned)mark->column + 1;
-    *out = n;
-    return AA_OK;
-}
-
-static int scalar_new(loader *ld, const yaml_event_t *ev, node **out)
-{
-    yaml_scalar_style_t style = ev->data.scalar.style;
-    node *n;
-    int rc = node_new(ld, N_SCALAR, &ev->start_mark, &n);
-
-    *out = NULL;
-    if (rc != AA_OK) {
-        return rc;
-    }
-    n->len = ev->data.scalar.length;
-    n->value = malloc(n->len + 1);
-    if (n->value == NULL) {
-        node_free(n);
-        return AA_ENOMEM;
-    }
-    memcpy(n->value, ev->data.scalar.value, n->len);
-    n->value[n->len] = '\0';
-    n->plain = style == YAML_PLAIN_SCALAR_STYLE;
-    n->quoted = style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-                style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-    *out = n;
-    return AA_OK;
-}
-
-static int yaml_error(loader *ld, const yaml_parser_t *p)
-{
-    const char *problem = p->problem != NULL ? p->problem : "syntax error";
-
-    if (p->error == YAML_MEMORY_ERROR) {
-        aa_diag_set(ld->diag, ld->name, 0, 0, "out of memory");
-        return AA_ENOMEM;
-    }
-    if (p->context != NULL) {
-        /* An unquoted "warning: > 50ms" is a YAML block scalar. */
-        bool block = strstr(p->context, "block scalar") != NULL;
-
-        return error_mark(ld, p->problem_mark, "invalid YAML: %s: %s%s",
-                          p->context, problem,
-                          block ? " (quote thresholds such as \"> 50ms\": "
-                                  "an unquoted '>' starts a folded block)"
-                                : "");
-    }
-    return error_mark(ld, p->problem_mark, "invalid YAML: %s", problem);
-}
-
-/*
- * Builds the tree of the single document in the stream.  *root is NULL for
- * an empty stream.  Aliases, a second document, too deep nesting and too
- * many nodes are errors.
- */
-static int build_tree(loader *ld, yaml_parser_t *p, node **root)
-{
-    node *stack[MAX_DEPTH];
-    size_t depth = 0;
-    int ndocs = 0, rc = AA_OK;
-    bool done = false;
-
-    *root = NULL;
-    while (!done) {
-        yaml_event_t ev;
-        node *n = NULL;
-
-        if (!yaml_parser_parse(p, &ev)) {
-            rc = yaml_error(ld, p);
-            goto out;
-        }
-        switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = true;
-            break;
-        case YAML_DOCUMENT_START_EVENT:
-            if (++ndocs > 1) {
-                rc = error_mark(ld, ev.start_mark,
-                                "a rule file holds a single YAML document");
-            }
-            break;
-        case YAML_ALIAS_EVENT:
-            rc = error_mark(ld, ev.start_mark,
-                            "YAML aliases (*%s) are not supported in rule "
-                            "files",
-                            (const char *)ev.data.alias.anchor);
-            break;
-        case YAML_SCALAR_EVENT:
-            rc = scalar_new(ld, &ev, &n);
-            break;
-        case YAML_SEQUENCE_START_EVENT:
-        case YAML_MAPPING_START_EVENT:
-            if (depth >= MAX_DEPTH) {
-                rc = error_mark(ld, ev.start_mark, "YAML nested too deeply");
-                break;
-            }
-            rc = node_new(ld,
-                          ev.type == YAML_SEQUENCE_START_EVENT ? N_SEQ : N_MAP,
-                          &ev.start_mark, &n);
-            break;
-        case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            if (depth == 0) {
-                rc = error_mark(ld, ev.start_mark, "invalid YAML structure");
-                break;
-            }
-            depth--;
-            break;
-        default:
-            break;
-        }
-        if (n != NULL) {
-            if (depth > 0) {
-                rc = node_add(stack[depth - 1], n);
-            } else if (*root == NULL) {
-                *root = n;
-            } else {
-                rc = error_node(ld, n, "unexpected YAML node");
-            }
-            if (rc != AA_OK) {
-                node_free(n);
-            } else if (n->kind != N_SCALAR) {
-                stack[depth++] = n;
-            }
-        }
-        yaml_event_delete(&ev);
-        if (rc != AA_OK) {
-            goto out;
-        }
-    }
-out:
-    if (rc != AA_OK) {
-        node_free(*root);
-        *root = NULL;
-    }
-    return rc;
-}
-
 /* ---- scalar helpers -------------------------------------------------- */
 
-static bool is_null(const node *n)
-{
-    return n->kind == N_SCALAR && n->plain &&
-           (n->len == 0 || strcmp(n->value, "~") == 0 ||
-            strcmp(n->value, "null") == 0 || strcmp(n->value, "Null") == 0 ||
-            strcmp(n->value, "NULL") == 0);
-}
-
-static const char *kind_name(const node *n)
-{
-    switch (n->kind) {
-    case N_SCALAR:
-        return is_null(n) ? "an empty value" : "a scalar";
-    case N_SEQ:
-        return "a list";
-    case N_MAP:
-        return "a mapping";
-    }
-    return "?";
-}
-
 /* A non-empty string scalar without NUL bytes. */
-static int want_string(loader *ld, const node *n, const char *key,
+static int want_string(loader *ld, const aa_yaml_node *n, const char *key,
                        const char **out)
 {
     *out = NULL;
-    if (n->kind != N_SCALAR || is_null(n)) {
+    if (n->kind != AA_YAML_SCALAR || aa_yaml_is_null(n)) {
         return error_node(ld, n, "\"%s\" must be a non-empty string, not %s",
-                          key, kind_name(n));
+                          key, aa_yaml_kind_name(n));
     }
     if (strlen(n->value) != n->len) {
         return error_node(ld, n, "\"%s\" contains a NUL character", key);
@@ -314,7 +58,8 @@ static int want_string(loader *ld, const node *n, const char *key,
     return AA_OK;
 }
 
-static int dup_string(loader *ld, const node *n, const char *key, char **out)
+static int dup_string(loader *ld, const aa_yaml_node *n, const char *key,
+                      char **out)
 {
     const char *s;
     int rc = want_string(ld, n, key, &s);
@@ -326,7 +71,7 @@ static int dup_string(loader *ld, const node *n, const char *key, char **out)
     return *out == NULL ? AA_ENOMEM : AA_OK;
 }
 
-static int want_duration(loader *ld, const node *n, const char *key,
+static int want_duration(loader *ld, const aa_yaml_node *n, const char *key,
                          int64_t *out)
 {
     const char *s;
@@ -342,55 +87,6 @@ static int want_duration(loader *ld, const node *n, const char *key,
                           key, s);
     }
     return AA_OK;
-}
-
-/* Checks that map n has no duplicate keys and only scalar keys. */
-static int check_keys(loader *ld, const node *n, const char *where,
-                      const char *const *allowed, const char *allowed_text)
-{
-    for (size_t i = 0; i + 1 < n->nkids; i += 2) {
-        const node *k = n->kids[i];
-        bool ok = false;
-
-        if (k->kind != N_SCALAR) {
-            return error_node(ld, k, "%s: keys must be strings, not %s", where,
-                              kind_name(k));
-        }
-        for (size_t j = 0; allowed[j] != NULL; j++) {
-            if (strcmp(k->value, allowed[j]) == 0) {
-                ok = true;
-                break;
-            }
-        }
-        if (!ok) {
-            return error_node(ld, k,
-                              "%s: unknown key \"%s\" (expected one of: %s)",
-                              where, k->value, allowed_text);
-        }
-        for (size_t j = 0; j < i; j += 2) {
-            if (strcmp(n->kids[j]->value, k->value) == 0) {
-                return error_node(ld, k, "%s: duplicate key \"%s\"", where,
-                                  k->value);
-            }
-        }
-    }
-    return AA_OK;
-}
-
-/* The value of key in map n (and its key node in *keynode), or NULL. */
-static const node *map_get(const node *n, const char *key,
-                           const node **keynode)
-{
-    for (size_t i = 0; i + 1 < n->nkids; i += 2) {
-        if (n->kids[i]->kind == N_SCALAR &&
-            strcmp(n->kids[i]->value, key) == 0) {
-            if (keynode != NULL) {
-                *keynode = n->kids[i];
-            }
-            return n->kids[i + 1];
-        }
-    }
-    return NULL;
 }
 
 /* ---- metric types, stats --------------------------------------------- */
@@ -625,19 +321,20 @@ static void rule_clear(aa_rule *r)
     memset(r, 0, sizeof(*r));
 }
 
-static int load_by(loader *ld, const node *v, aa_rule *r, const char *rname)
+static int load_by(loader *ld, const aa_yaml_node *v, aa_rule *r,
+                   const char *rname)
 {
-    const node *const *items = &v;
+    const aa_yaml_node *const *items = &v;
     size_t nitems = 1;
 
-    if (v->kind == N_SEQ) {
-        items = (const node *const *)v->kids;
+    if (v->kind == AA_YAML_SEQ) {
+        items = (const aa_yaml_node *const *)v->kids;
         nitems = v->nkids;
-    } else if (v->kind != N_SCALAR || is_null(v)) {
+    } else if (v->kind != AA_YAML_SCALAR || aa_yaml_is_null(v)) {
         return error_node(ld, v,
                           "rule \"%s\": \"by\" must be a list of label "
                           "names, not %s",
-                          rname, kind_name(v));
+                          rname, aa_yaml_kind_name(v));
     }
     if (nitems == 0) {
         return AA_OK;
@@ -647,14 +344,15 @@ static int load_by(loader *ld, const node *v, aa_rule *r, const char *rname)
         return AA_ENOMEM;
     }
     for (size_t i = 0; i < nitems; i++) {
-        const node *it = items[i];
+        const aa_yaml_node *it = items[i];
 
-        if (it->kind != N_SCALAR || is_null(it) ||
+        if (it->kind != AA_YAML_SCALAR || aa_yaml_is_null(it) ||
             strlen(it->value) != it->len || !valid_name(it->value, false)) {
             return error_node(ld, it,
                               "rule \"%s\": \"by\": \"%s\" is not a label "
                               "name ([a-zA-Z_][a-zA-Z0-9_]*)",
-                              rname, it->kind == N_SCALAR ? it->value : "");
+                              rname,
+                              it->kind == AA_YAML_SCALAR ? it->value : "");
         }
         for (size_t j = 0; j < r->nby; j++) {
             if (strcmp(r->by[j], it->value) == 0) {
@@ -673,22 +371,25 @@ static int load_by(loader *ld, const node *v, aa_rule *r, const char *rname)
     return AA_OK;
 }
 
-static int load_threshold(loader *ld, const node *v, const char *key,
+static int load_threshold(loader *ld, const aa_yaml_node *v, const char *key,
                           const char *rname, aa_threshold *t)
 {
-    if (v->kind != N_SCALAR || is_null(v) || strlen(v->value) != v->len ||
+    if (v->kind != AA_YAML_SCALAR || aa_yaml_is_null(v) ||
+        strlen(v->value) != v->len ||
         aa_threshold_parse(v->value, t) != AA_OK) {
         return error_node(ld, v,
                           "rule \"%s\": \"%s\": invalid threshold \"%s\" "
                           "(expected OP VALUE[UNIT], OP one of > >= < <= == "
                           "!=, UNIT ms, s or %%, e.g. \"> 250ms\"; quote it "
                           "in YAML)",
-                          rname, key, v->kind == N_SCALAR ? v->value : "");
+                          rname, key,
+                          v->kind == AA_YAML_SCALAR ? v->value : "");
     }
     return AA_OK;
 }
 
-static int load_where(loader *ld, const node *v, aa_rule *r, const char *rname)
+static int load_where(loader *ld, const aa_yaml_node *v, aa_rule *r,
+                      const char *rname)
 {
     const char *s;
     aa_diag md;
@@ -718,10 +419,11 @@ static int load_where(loader *ld, const node *v, aa_rule *r, const char *rname)
  * the diag names the position and r holds what was read so far, which
  * rule_clear() (via aa_ruleset_free) releases.
  */
-static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
+static int load_rule(loader *ld, const aa_yaml_node *m, size_t index,
+                     aa_rule *r)
 {
-    const node *v, *k = NULL;
-    const node *stat_node = NULL, *type_node = NULL;
+    const aa_yaml_node *v, *k = NULL;
+    const aa_yaml_node *stat_node = NULL, *type_node = NULL;
     char rname[MAX_ID_LEN + 32];
     const char *s;
     bool has_type = false;
@@ -731,13 +433,13 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
     r->column = m->column;
     r->no_data = AA_NODATA_UNKNOWN;
     snprintf(rname, sizeof(rname), "#%zu", index + 1);
-    if (m->kind != N_MAP) {
+    if (m->kind != AA_YAML_MAP) {
         return error_node(ld, m, "rule %s must be a mapping, not %s", rname,
-                          kind_name(m));
+                          aa_yaml_kind_name(m));
     }
     /* The id first, so that later messages can name the rule. */
-    v = map_get(m, "id", NULL);
-    if (v != NULL && v->kind == N_SCALAR && !is_null(v) &&
+    v = aa_yaml_map_get(m, "id", NULL);
+    if (v != NULL && v->kind == AA_YAML_SCALAR && !aa_yaml_is_null(v) &&
         strlen(v->value) == v->len && v->len <= MAX_ID_LEN) {
         snprintf(rname, sizeof(rname), "%s", v->value);
     }
@@ -745,7 +447,8 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
         char where[MAX_ID_LEN + 40];
 
         snprintf(where, sizeof(where), "rule \"%s\"", rname);
-        rc = check_keys(ld, m, where, rule_keys, rule_keys_text);
+        rc = aa_yaml_check_keys(m, where, rule_keys, rule_keys_text, ld->name,
+                                ld->diag);
         if (rc != AA_OK) {
             return rc;
         }
@@ -764,7 +467,7 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
                           "characters)",
                           r->id, MAX_ID_LEN);
     }
-    v = map_get(m, "finding", NULL);
+    v = aa_yaml_map_get(m, "finding", NULL);
     if (v == NULL) {
         return error_node(ld, m, "rule \"%s\": missing \"finding\"", rname);
     }
@@ -772,13 +475,13 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
     if (rc != AA_OK) {
         return rc;
     }
-    if ((v = map_get(m, "description", NULL)) != NULL) {
+    if ((v = aa_yaml_map_get(m, "description", NULL)) != NULL) {
         rc = dup_string(ld, v, "description", &r->description);
         if (rc != AA_OK) {
             return rc;
         }
     }
-    if ((v = map_get(m, "metric", NULL)) != NULL) {
+    if ((v = aa_yaml_map_get(m, "metric", NULL)) != NULL) {
         rc = dup_string(ld, v, "metric", &r->metric);
         if (rc != AA_OK) {
             return rc;
@@ -790,7 +493,7 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
                               rname, r->metric);
         }
     }
-    if ((v = map_get(m, "query", &k)) != NULL) {
+    if ((v = aa_yaml_map_get(m, "query", &k)) != NULL) {
         aa_diag qd;
 
         if (r->metric != NULL) {
@@ -817,13 +520,13 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
                           "raw \"query\"",
                           rname);
     }
-    stat_node = map_get(m, "stat", &k);
+    stat_node = aa_yaml_map_get(m, "stat", &k);
     if (r->query != NULL) {
         static const char *const structured[] = {"stat", "type", "by", "where",
                                                  NULL};
 
         for (size_t i = 0; structured[i] != NULL; i++) {
-            if (map_get(m, structured[i], &k) != NULL) {
+            if (aa_yaml_map_get(m, structured[i], &k) != NULL) {
                 return error_node(ld, k,
                                   "rule \"%s\": \"%s\" applies to "
                                   "\"metric\" rules, not to a raw \"query\"",
@@ -851,7 +554,7 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
                               rname, s);
         }
         snprintf(r->stat_text, sizeof(r->stat_text), "%s", s);
-        if ((type_node = map_get(m, "type", NULL)) != NULL) {
+        if ((type_node = aa_yaml_map_get(m, "type", NULL)) != NULL) {
             rc = want_string(ld, type_node, "type", &s);
             if (rc != AA_OK) {
                 return rc;
@@ -878,7 +581,7 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
                               type_name(r->type),
                               has_type ? " (as its \"type\" says)" : "");
         }
-        if ((v = map_get(m, "by", NULL)) != NULL) {
+        if ((v = aa_yaml_map_get(m, "by", NULL)) != NULL) {
             rc = load_by(ld, v, r, rname);
             if (rc != AA_OK) {
                 return rc;
@@ -893,20 +596,20 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
                 }
             }
         }
-        if ((v = map_get(m, "where", NULL)) != NULL) {
+        if ((v = aa_yaml_map_get(m, "where", NULL)) != NULL) {
             rc = load_where(ld, v, r, rname);
             if (rc != AA_OK) {
                 return rc;
             }
         }
     }
-    if ((v = map_get(m, "warning", NULL)) != NULL) {
+    if ((v = aa_yaml_map_get(m, "warning", NULL)) != NULL) {
         rc = load_threshold(ld, v, "warning", rname, &r->warning);
         if (rc != AA_OK) {
             return rc;
         }
     }
-    if ((v = map_get(m, "critical", NULL)) != NULL) {
+    if ((v = aa_yaml_map_get(m, "critical", NULL)) != NULL) {
         rc = load_threshold(ld, v, "critical", rname, &r->critical);
         if (rc != AA_OK) {
             return rc;
@@ -918,13 +621,13 @@ static int load_rule(loader *ld, const node *m, size_t index, aa_rule *r)
                           "\"critical\" threshold",
                           rname);
     }
-    if ((v = map_get(m, "for", NULL)) != NULL) {
+    if ((v = aa_yaml_map_get(m, "for", NULL)) != NULL) {
         rc = want_duration(ld, v, "for", &r->for_ms);
         if (rc != AA_OK) {
             return rc;
         }
     }
-    if ((v = map_get(m, "no_data", NULL)) != NULL) {
+    if ((v = aa_yaml_map_get(m, "no_data", NULL)) != NULL) {
         rc = want_string(ld, v, "no_data", &s);
         if (rc != AA_OK) {
             return rc;
@@ -944,9 +647,9 @@ static const char *const top_keys[] = {"version", "window", "rules", NULL};
 
 /* Validates the document and fills rs; rs->nrules counts the rules to
  * free, also on failure. */
-static int load_root(loader *ld, const node *root, aa_ruleset *rs)
+static int load_root(loader *ld, const aa_yaml_node *root, aa_ruleset *rs)
 {
-    const node *v, *k = NULL;
+    const aa_yaml_node *v, *k = NULL;
     int rc;
 
     if (root == NULL) {
@@ -955,28 +658,29 @@ static int load_root(loader *ld, const node *root, aa_ruleset *rs)
                     "rules)");
         return AA_ESYNTAX;
     }
-    if (root->kind != N_MAP) {
+    if (root->kind != AA_YAML_MAP) {
         return error_node(ld, root,
                           "the rule file must be a mapping with version, "
                           "window and rules, not %s",
-                          kind_name(root));
+                          aa_yaml_kind_name(root));
     }
-    rc = check_keys(ld, root, "rule file", top_keys, "version, window, rules");
+    rc = aa_yaml_check_keys(root, "rule file", top_keys,
+                            "version, window, rules", ld->name, ld->diag);
     if (rc != AA_OK) {
         return rc;
     }
-    v = map_get(root, "version", &k);
+    v = aa_yaml_map_get(root, "version", &k);
     if (v == NULL) {
         return error_node(ld, root, "missing \"version: 1\"");
     }
-    if (v->kind != N_SCALAR || strcmp(v->value, "1") != 0) {
+    if (v->kind != AA_YAML_SCALAR || strcmp(v->value, "1") != 0) {
         return error_node(ld, v,
                           "unsupported version \"%s\" (this auditor reads "
                           "version 1)",
-                          v->kind == N_SCALAR ? v->value : "");
+                          v->kind == AA_YAML_SCALAR ? v->value : "");
     }
     rs->version = 1;
-    if ((v = map_get(root, "window", NULL)) != NULL) {
+    if ((v = aa_yaml_map_get(root, "window", NULL)) != NULL) {
         rc = want_duration(ld, v, "window", &rs->window_ms);
         if (rc != AA_OK) {
             return rc;
@@ -985,13 +689,13 @@ static int load_root(loader *ld, const node *root, aa_ruleset *rs)
             return error_node(ld, v, "\"window\" must be longer than 0s");
         }
     }
-    v = map_get(root, "rules", &k);
+    v = aa_yaml_map_get(root, "rules", &k);
     if (v == NULL) {
         return error_node(ld, root, "missing \"rules\"");
     }
-    if (v->kind != N_SEQ) {
+    if (v->kind != AA_YAML_SEQ) {
         return error_node(ld, v, "\"rules\" must be a list, not %s",
-                          kind_name(v));
+                          aa_yaml_kind_name(v));
     }
     if (v->nkids == 0) {
         return error_node(ld, v,
@@ -1015,7 +719,8 @@ static int load_root(loader *ld, const node *root, aa_ruleset *rs)
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(rs->rules[j].id, r->id) == 0) {
-                const node *idn = map_get(v->kids[i], "id", NULL);
+                const aa_yaml_node *idn =
+                    aa_yaml_map_get(v->kids[i], "id", NULL);
 
                 return error_node(ld, idn,
                                   "duplicate rule id \"%s\" (first used at "
@@ -1030,9 +735,8 @@ static int load_root(loader *ld, const node *root, aa_ruleset *rs)
 int aa_ruleset_load_buffer(const char *name, const char *data, size_t len,
                            aa_ruleset **out, aa_diag *diag)
 {
-    yaml_parser_t parser;
     loader ld;
-    node *root = NULL;
+    aa_yaml_node *root = NULL;
     aa_ruleset *rs = NULL;
     int rc;
 
@@ -1053,14 +757,7 @@ int aa_ruleset_load_buffer(const char *name, const char *data, size_t len,
     }
     ld.name = name;
     ld.diag = diag;
-    ld.nodes = 0;
-    if (!yaml_parser_initialize(&parser)) {
-        return AA_ENOMEM;
-    }
-    yaml_parser_set_input_string(
-        &parser, (const unsigned char *)(data != NULL ? data : ""), len);
-    rc = build_tree(&ld, &parser, &root);
-    yaml_parser_delete(&parser);
+    rc = aa_yaml_parse(name, data, len, &root, diag);
     if (rc != AA_OK) {
         goto out;
     }
@@ -1074,7 +771,7 @@ out:
     if (rc == AA_ENOMEM) {
         aa_diag_set(diag, name, 0, 0, "out of memory");
     }
-    node_free(root);
+    aa_yaml_free(root);
     if (rc != AA_OK) {
         aa_ruleset_free(rs);
         return rc;
@@ -1085,11 +782,9 @@ out:
 
 int aa_ruleset_load_file(const char *path, aa_ruleset **out, aa_diag *diag)
 {
-    aat_buf b;
-    FILE *f;
-    char chunk[65536];
-    size_t n;
-    int rc = AA_OK;
+    char *data = NULL;
+    size_t len = 0;
+    int rc;
 
     if (out != NULL) {
         *out = NULL;
@@ -1098,36 +793,12 @@ int aa_ruleset_load_file(const char *path, aa_ruleset **out, aa_diag *diag)
         return AA_EINVAL;
     }
     aa_diag_clear(diag);
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        aa_diag_set(diag, path, 0, 0, "cannot open the rule file: %s",
-                    strerror(errno));
-        return AA_EIO;
+    rc = aa_file_read(path, "rule file", AA_RULES_MAX_BYTES, 0, &data, &len,
+                      diag);
+    if (rc == AA_OK) {
+        rc = aa_ruleset_load_buffer(path, data, len, out, diag);
     }
-    aat_buf_init(&b, AA_RULES_MAX_BYTES);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        rc = aat_buf_append(&b, chunk, n);
-        if (rc == AA_ETOOBIG) {
-            aa_diag_set(diag, path, 0, 0,
-                        "the rule file is larger than %zu bytes",
-                        AA_RULES_MAX_BYTES);
-            goto out;
-        }
-        if (rc != AA_OK) {
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        aa_diag_set(diag, path, 0, 0, "cannot read the rule file: %s",
-                    strerror(errno));
-        rc = AA_EIO;
-        goto out;
-    }
-    rc = aa_ruleset_load_buffer(path, b.data != NULL ? b.data : "", b.len, out,
-                                diag);
-out:
-    fclose(f);
-    aat_buf_release(&b);
+    free(data);
     return rc;
 }
 

@@ -1,69 +1,27 @@
 /*
  * tsdb.c: the in-memory series store behind scrape and samples mode.
  *
- * Why this shape: an hour of 1 s scrapes of 2,000 series is 7.2 million
- * points and must stay well under 200 MB, so points live in fixed-size
- * chunks holding a 64-bit base time, 32-bit time offsets and the doubles
- * (12 bytes a point, at most one partly filled chunk per series), and a
- * series' labels are stored once.  Lookup of a label set is one hash
- * probe on a length-prefixed key, so a scrape costs O(samples).
+ * Why this shape: the store must hold the documented limits (a million
+ * series, a hundred million points) in memory comparable to Prometheus's
+ * own head block, a few hundred bytes a series and one to two bytes a
+ * point, where a first design spent about 4 KB a series.  So:
+ * - strings are interned (tsdb_strings.c): each label name and value is
+ *   stored once, and label sets compare by pointer;
+ * - a series is a fixed 88-byte record in pages of 1024 (no per-series
+ *   allocation but its chunks, no reallocation of the records), and its
+ *   label array is carved from shared blocks;
+ * - points are Prometheus XOR chunks (tsdb_chunk.c) that start at 8
+ *   bytes and grow with the series.
+ * Lookup of a label set hashes the interned pointers, one probe, so a
+ * scrape costs O(samples).  Nothing is ever removed: pointers and ids
+ * stay valid until aa_tsdb_free.
  */
 #include "aa/tsdb.h"
 
-#include <assert.h>
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_POINTS 240
-
-typedef struct chunk {
-    struct chunk *next;
-    int64_t base; /* time of the chunk's first point */
-    uint32_t n;
-    uint32_t dt[CHUNK_POINTS]; /* ms after base */
-    double v[CHUNK_POINTS];
-} chunk;
-
-typedef struct series {
-    aa_labels labels;
-    const char *name; /* points into labels */
-    char *family;
-    char *key; /* hash key */
-    size_t keylen;
-    chunk *head, *tail;
-    size_t npoints;
-    int64_t last_t;
-    uint64_t seen_gen; /* scrape generation that last returned it */
-} series;
-
-typedef struct target {
-    char *name;
-    uint64_t gen; /* current scrape generation */
-    size_t *prev; /* series ids in the previous successful scrape */
-    size_t nprev;
-    size_t *cur; /* series ids in this scrape */
-    size_t ncur, capcur;
-} target;
-
-typedef struct family {
-    char *name;
-    aa_expo_type type;
-} family;
-
-struct aa_tsdb {
-    series *s;
-    size_t n, cap;
-    size_t *table; /* open addressing: series id + 1, 0 = empty */
-    size_t tcap;   /* power of two */
-    target *targets;
-    size_t ntargets;
-    family *fams;
-    size_t nfams, capfams;
-    size_t npoints, nchunks, label_bytes;
-    uint64_t gen;
-    aat_buf key; /* make_key's scratch */
-};
+#include "tsdb_int.h"
 
 double aa_stale_nan(void)
 {
@@ -82,24 +40,38 @@ bool aa_is_stale_nan(double v)
     return bits == 0x7ff0000000000002ULL;
 }
 
-int aa_tsdb_new(aa_tsdb **out)
+int aa_tsdb_new_opts(const aa_tsdb_opts *opts, aa_tsdb **out)
 {
     aa_tsdb *db;
 
+    if (out == NULL) {
+        return AA_EINVAL;
+    }
     *out = NULL;
     db = calloc(1, sizeof(*db));
     if (db == NULL) {
         return AA_ENOMEM;
     }
-    aat_buf_init(&db->key, SIZE_MAX);
+    db->max_series = opts != NULL && opts->max_series > 0 ? opts->max_series
+                                                          : AA_TSDB_MAX_SERIES;
+    if (db->max_series > UINT32_MAX - 1) {
+        db->max_series = UINT32_MAX - 1;
+    }
+    db->max_points = opts != NULL && opts->max_points > 0 ? opts->max_points
+                                                          : AA_TSDB_MAX_POINTS;
     db->tcap = 1024;
-    db->table = calloc(db->tcap, sizeof(size_t));
+    db->table = calloc(db->tcap, sizeof(uint32_t));
     if (db->table == NULL) {
         free(db);
         return AA_ENOMEM;
     }
     *out = db;
     return AA_OK;
+}
+
+int aa_tsdb_new(aa_tsdb **out)
+{
+    return aa_tsdb_new_opts(NULL, out);
 }
 
 void aa_tsdb_free(aa_tsdb *db)
@@ -110,17 +82,20 @@ void aa_tsdb_free(aa_tsdb *db)
         return;
     }
     for (i = 0; i < db->n; i++) {
-        chunk *c = db->s[i].head;
+        tsdb_chunk *c = tsdb_get(db, i)->head;
 
         while (c != NULL) {
-            chunk *next = c->next;
+            tsdb_chunk *next = c->next;
 
             free(c);
             c = next;
         }
-        aa_labels_clear(&db->s[i].labels);
-        free(db->s[i].family);
-        free(db->s[i].key);
+    }
+    for (i = 0; i < db->npages; i++) {
+        free(db->pages[i]);
+    }
+    for (i = 0; i < db->nlblocks; i++) {
+        free(db->lblocks[i]);
     }
     for (i = 0; i < db->ntargets; i++) {
         free(db->targets[i].name);
@@ -130,70 +105,87 @@ void aa_tsdb_free(aa_tsdb *db)
     for (i = 0; i < db->nfams; i++) {
         free(db->fams[i].name);
     }
+    tsdb_strings_free(&db->str);
     free(db->fams);
-    aat_buf_release(&db->key);
     free(db->targets);
+    free(db->lblocks);
+    free(db->pages);
     free(db->table);
-    free(db->s);
     free(db);
 }
 
 /* ---- the label-set index -------------------------------------------------
  */
 
-/*
- * Key: name NUL value NUL for each label, in the set's (sorted) order,
- * built in db->key (reused: a lookup of a known series allocates
- * nothing).  NULL on OOM.
- */
-static const char *make_key(aa_tsdb *db, const aa_labels *ls, size_t *len)
+/* One string into the hash h, eight bytes at a time. */
+static uint64_t hash_str(uint64_t h, const char *s)
 {
-    aat_buf *k = &db->key;
-    size_t i;
+    size_t n = strlen(s), i;
+    uint64_t w;
 
-    aat_buf_reset(k);
-    if (aat_buf_append(k, "", 0) != AA_OK) { /* data non-NULL when empty */
-        return NULL;
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+        h ^= h >> 29;
     }
-    for (i = 0; i < ls->n; i++) {
-        const char *name = ls->v[i].name, *value = ls->v[i].value;
-
-        if (aat_buf_append(k, name, strlen(name) + 1) != AA_OK ||
-            aat_buf_append(k, value, strlen(value) + 1) != AA_OK) {
-            return NULL;
-        }
-    }
-    *len = k->len;
-    return k->data;
+    w = 0;
+    memcpy(&w, s + i, n - i);
+    h = (h ^ w ^ ((uint64_t)n << 56)) * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 29);
 }
 
-static uint64_t hash_key(const char *k, size_t len)
+/* Of the content of a label set (names and values in order), with
+ * MurmurHash3's finalizer so that every byte reaches the low bits that
+ * index the table.  Content, not pointers: a lookup hashes the caller's
+ * strings once and probes once, without looking each string up. */
+static uint32_t hash_labels(const aa_labels *ls)
 {
-    uint64_t h = 14695981039346656037ULL;
+    uint64_t h = ls->n;
     size_t i;
 
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char)k[i];
-        h *= 1099511628211ULL;
+    for (i = 0; i < ls->n; i++) {
+        h = hash_str(hash_str(h, ls->v[i].name), ls->v[i].value);
     }
-    return h;
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 33;
+    return (uint32_t)h;
+}
+
+static bool same_labels(const aa_labels *a, const aa_labels *b)
+{
+    size_t i;
+
+    if (a->n != b->n) {
+        return false;
+    }
+    for (i = 0; i < a->n; i++) {
+        if (strcmp(a->v[i].name, b->v[i].name) != 0 ||
+            strcmp(a->v[i].value, b->v[i].value) != 0) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static int table_grow(aa_tsdb *db)
 {
     size_t ncap = db->tcap * 2, i;
-    size_t *t = calloc(ncap, sizeof(size_t));
+    uint32_t *t = calloc(ncap, sizeof(uint32_t));
 
     if (t == NULL) {
         return AA_ENOMEM;
     }
     for (i = 0; i < db->n; i++) {
-        size_t j = hash_key(db->s[i].key, db->s[i].keylen) & (ncap - 1);
+        const aa_labels *ls = &tsdb_get(db, i)->labels;
+        size_t j = hash_labels(ls) & (ncap - 1);
 
         while (t[j] != 0) {
             j = (j + 1) & (ncap - 1);
         }
-        t[j] = i + 1;
+        t[j] = (uint32_t)i + 1;
     }
     free(db->table);
     db->table = t;
@@ -201,131 +193,218 @@ static int table_grow(aa_tsdb *db)
     return AA_OK;
 }
 
-int aa_tsdb_series(aa_tsdb *db, const aa_labels *ls, const char *fam,
-                   size_t *id)
+/* Room for n labels, from the current label block or a new one. */
+static aa_label *label_room(aa_tsdb *db, size_t n)
 {
-    size_t keylen, j;
-    const char *key;
-    series *s, *ns;
+    aa_label **nb, *b;
+    size_t size = n > LABEL_BLOCK ? n : LABEL_BLOCK;
+
+    if (db->nlblocks > 0 && db->lsize - db->lused >= n) {
+        b = db->lblocks[db->nlblocks - 1] + db->lused;
+        db->lused += n;
+        return b;
+    }
+    nb = aa_grow(db->lblocks, &db->caplblocks, db->nlblocks, sizeof(*nb), 16);
+    if (nb == NULL) {
+        return NULL;
+    }
+    db->lblocks = nb;
+    b = malloc(size * sizeof(aa_label));
+    if (b == NULL) {
+        return NULL;
+    }
+    db->lblocks[db->nlblocks++] = b;
+    db->lsize = size;
+    db->lused = n;
+    db->label_bytes += size * sizeof(aa_label) + MALLOC_OVERHEAD;
+    return b;
+}
+
+/* A new series record at id db->n (its page allocated when new). */
+static tsdb_series *series_slot(aa_tsdb *db)
+{
+    size_t page = db->n >> PAGE_SHIFT;
+
+    if (page == db->npages) {
+        tsdb_series **np =
+            aa_grow(db->pages, &db->cappages, db->npages, sizeof(*np), 16);
+
+        if (np == NULL) {
+            return NULL;
+        }
+        db->pages = np;
+        np[page] = calloc(PAGE, sizeof(tsdb_series));
+        if (np[page] == NULL) {
+            return NULL;
+        }
+        db->npages++;
+    }
+    return tsdb_get(db, db->n);
+}
+
+/* Creates the series of ls (not in the store), interning its strings;
+ * hash is hash_labels(ls). */
+static int create(aa_tsdb *db, const aa_labels *ls, const char *fam,
+                  uint32_t hash, size_t *id)
+{
+    aa_label *lv;
+    tsdb_series *s;
     const char *name;
+    size_t j, i;
     int rc;
 
-    if (db == NULL || ls == NULL || id == NULL) {
-        return AA_EINVAL;
-    }
-    name = aa_labels_get(ls, "__name__");
-    if (name == NULL) {
-        return AA_EINVAL;
-    }
-    key = make_key(db, ls, &keylen);
-    if (key == NULL) {
-        return AA_ENOMEM;
-    }
-    j = hash_key(key, keylen) & (db->tcap - 1);
-    while (db->table[j] != 0) {
-        s = &db->s[db->table[j] - 1];
-        if (s->keylen == keylen && memcmp(s->key, key, keylen) == 0) {
-            *id = db->table[j] - 1;
-            return AA_OK;
-        }
-        j = (j + 1) & (db->tcap - 1);
-    }
-    if (db->n >= AA_TSDB_MAX_SERIES) {
-        return AA_ETOOBIG;
-    }
     /* Grow before inserting, so that the table never fills up even when
-     * a grow fails (a full table would make the probe above endless). */
+     * a grow fails (a full table would make the probe endless). */
     if ((db->n + 1) * 2 > db->tcap) {
         rc = table_grow(db);
         if (rc != AA_OK) {
             return rc;
         }
-        j = hash_key(key, keylen) & (db->tcap - 1);
-        while (db->table[j] != 0) {
-            j = (j + 1) & (db->tcap - 1);
-        }
     }
-    ns = aa_grow(db->s, &db->cap, db->n, sizeof(series), 64);
-    if (ns == NULL) {
+    s = series_slot(db);
+    lv = label_room(db, ls->n);
+    if (s == NULL || lv == NULL) {
         return AA_ENOMEM;
     }
-    db->s = ns;
-    s = &db->s[db->n];
     memset(s, 0, sizeof(*s));
-    s->key = malloc(keylen + 1);
-    s->family = aa_strdup(fam != NULL ? fam : name);
-    if (s->key == NULL || s->family == NULL) {
-        rc = AA_ENOMEM;
-        goto out;
+    for (i = 0; i < ls->n; i++) {
+        lv[i].name = (char *)tsdb_str_intern(&db->str, ls->v[i].name);
+        lv[i].value = (char *)tsdb_str_intern(&db->str, ls->v[i].value);
+        if (lv[i].name == NULL || lv[i].value == NULL) {
+            return AA_ENOMEM;
+        }
     }
-    rc = aa_labels_copy(&s->labels, ls);
-    if (rc != AA_OK) {
-        goto out;
+    s->labels.v = lv;
+    s->labels.n = ls->n;
+    name = aa_labels_get(&s->labels, "__name__");
+    s->name = name;
+    s->family = tsdb_str_intern(&db->str, fam != NULL ? fam : name);
+    if (s->family == NULL) {
+        return AA_ENOMEM;
     }
-    memcpy(s->key, key, keylen + 1);
-    s->keylen = keylen;
-    s->name = aa_labels_get(&s->labels, "__name__");
-    s->last_t = INT64_MIN;
-    db->table[j] = db->n + 1;
-    *id = db->n;
-    db->n++;
-    db->label_bytes += 2 * keylen + sizeof(series) + strlen(s->family) +
-                       ls->n * (sizeof(aa_label) + 32);
-out:
-    if (rc != AA_OK) {
-        free(s->key);
-        free(s->family);
+    for (j = hash & (db->tcap - 1); db->table[j] != 0;
+         j = (j + 1) & (db->tcap - 1)) {
     }
-    return rc;
+    db->table[j] = (uint32_t)db->n + 1;
+    *id = db->n++;
+    return AA_OK;
+}
+
+int aa_tsdb_series(aa_tsdb *db, const aa_labels *ls, const char *fam,
+                   size_t *id)
+{
+    uint32_t hash;
+    size_t j;
+
+    if (db == NULL || ls == NULL || id == NULL) {
+        return AA_EINVAL;
+    }
+    if (aa_labels_get(ls, "__name__") == NULL) {
+        return AA_EINVAL;
+    }
+    hash = hash_labels(ls);
+    for (j = hash & (db->tcap - 1); db->table[j] != 0;
+         j = (j + 1) & (db->tcap - 1)) {
+        if (same_labels(&tsdb_get(db, db->table[j] - 1)->labels, ls)) {
+            *id = db->table[j] - 1;
+            return AA_OK;
+        }
+    }
+    if (db->n >= db->max_series) {
+        db->series_refused++;
+        return AA_ETOOBIG;
+    }
+    return create(db, ls, fam, hash, id);
+}
+
+/* ---- appending -----------------------------------------------------------
+ */
+
+/* After a chunk moved (realloc), the link to it. */
+static void relink(tsdb_series *s)
+{
+    if (s->prev != NULL) {
+        s->prev->next = s->tail;
+    } else {
+        s->head = s->tail;
+    }
+}
+
+int tsdb_append(aa_tsdb *db, tsdb_series *s, int64_t t, double v)
+{
+    tsdb_chunk *c;
+    size_t before;
+    int rc;
+
+    if (s->tail != NULL && t <= s->tail->t1) {
+        return t == s->tail->t1 ? AA_TSDB_DUPLICATE : AA_EINVAL;
+    }
+    if (db->npoints >= db->max_points) {
+        return AA_ETOOBIG;
+    }
+    if (s->tail != NULL) {
+        before = tsdb_chunk_size(s->tail);
+        rc = tsdb_chunk_append(&s->tail, &s->enc, t, v);
+        relink(s);
+        if (rc == TSDB_CHUNK_FULL) {
+            tsdb_chunk_shrink(&s->tail);
+            relink(s);
+        }
+        db->chunk_bytes = db->chunk_bytes - before + tsdb_chunk_size(s->tail);
+        if (rc < 0) {
+            return rc;
+        }
+        if (rc == AA_OK) {
+            goto done;
+        }
+    }
+    c = tsdb_chunk_new(t, v, &s->enc);
+    if (c == NULL) {
+        return AA_ENOMEM;
+    }
+    if (s->tail == NULL) {
+        s->head = c;
+    } else {
+        s->tail->next = c;
+    }
+    s->prev = s->tail;
+    s->tail = c;
+    db->nchunks++;
+    db->chunk_bytes += tsdb_chunk_size(c);
+done:
+    s->npoints++;
+    db->npoints++;
+    return AA_OK;
 }
 
 int aa_tsdb_append(aa_tsdb *db, size_t id, int64_t t_ms, double v)
 {
-    series *s;
-    chunk *c;
+    int rc;
 
     if (db == NULL || id >= db->n) {
         return AA_EINVAL;
     }
-    s = &db->s[id];
-    if (t_ms <= s->last_t) {
-        return AA_EINVAL;
+    rc = tsdb_append(db, tsdb_get(db, id), t_ms, v);
+    switch (rc) {
+    case AA_TSDB_DUPLICATE:
+        db->duplicates++;
+        break;
+    case AA_EINVAL:
+        db->out_of_order++;
+        break;
+    case AA_ETOOBIG:
+        db->points_refused++;
+        break;
+    default:
+        break;
     }
-    c = s->tail;
-    /* t_ms > last_t >= c->base, so the unsigned difference is exact even
-     * where the signed one would overflow. */
-    if (c == NULL || c->n == CHUNK_POINTS ||
-        (uint64_t)t_ms - (uint64_t)c->base > UINT32_MAX) {
-        chunk *nc = malloc(sizeof(chunk));
-
-        if (nc == NULL) {
-            return AA_ENOMEM;
-        }
-        nc->next = NULL;
-        nc->base = t_ms;
-        nc->n = 0;
-        if (c == NULL) {
-            s->head = nc;
-        } else {
-            c->next = nc;
-        }
-        s->tail = nc;
-        c = nc;
-        db->nchunks++;
-    }
-    c->dt[c->n] = (uint32_t)(t_ms - c->base);
-    c->v[c->n] = v;
-    c->n++;
-    s->npoints++;
-    s->last_t = t_ms;
-    db->npoints++;
-    return AA_OK;
+    return rc;
 }
 
 /* ---- families ------------------------------------------------------------
  */
 
-static family *find_family(const aa_tsdb *db, const char *name)
+static tsdb_family *find_family(const aa_tsdb *db, const char *name)
 {
     size_t i;
 
@@ -339,7 +418,7 @@ static family *find_family(const aa_tsdb *db, const char *name)
 
 int aa_tsdb_set_type(aa_tsdb *db, const char *name, aa_expo_type type)
 {
-    family *f, *nf;
+    tsdb_family *f, *nf;
 
     if (db == NULL || name == NULL) {
         return AA_EINVAL;
@@ -351,7 +430,7 @@ int aa_tsdb_set_type(aa_tsdb *db, const char *name, aa_expo_type type)
         }
         return AA_OK;
     }
-    nf = aa_grow(db->fams, &db->capfams, db->nfams, sizeof(family), 32);
+    nf = aa_grow(db->fams, &db->capfams, db->nfams, sizeof(tsdb_family), 32);
     if (nf == NULL) {
         return AA_ENOMEM;
     }
@@ -367,7 +446,7 @@ int aa_tsdb_set_type(aa_tsdb *db, const char *name, aa_expo_type type)
 
 aa_expo_type aa_tsdb_family_type(const aa_tsdb *db, const char *name)
 {
-    family *f;
+    tsdb_family *f;
 
     if (db == NULL || name == NULL) {
         return AA_EXPO_UNTYPED;
@@ -382,7 +461,7 @@ aa_metric_type aa_tsdb_metric_type(const aa_tsdb *db, const char *metric)
                                            "_total", "_created"};
     char tmp[256];
     size_t n, i;
-    family *f;
+    tsdb_family *f;
 
     if (db == NULL || metric == NULL) {
         return AA_TYPE_UNKNOWN;
@@ -422,94 +501,6 @@ const char *aa_tsdb_family_name(const aa_tsdb *db, size_t i)
     return db != NULL && i < db->nfams ? db->fams[i].name : NULL;
 }
 
-/* ---- staleness -----------------------------------------------------------
- */
-
-int aa_tsdb_target(aa_tsdb *db, const char *name, size_t *tid)
-{
-    size_t i;
-    target *nt;
-
-    for (i = 0; i < db->ntargets; i++) {
-        if (strcmp(db->targets[i].name, name) == 0) {
-            *tid = i;
-            return AA_OK;
-        }
-    }
-    nt = realloc(db->targets, (db->ntargets + 1) * sizeof(target));
-    if (nt == NULL) {
-        return AA_ENOMEM;
-    }
-    db->targets = nt;
-    memset(&nt[db->ntargets], 0, sizeof(target));
-    nt[db->ntargets].name = aa_strdup(name);
-    if (nt[db->ntargets].name == NULL) {
-        return AA_ENOMEM;
-    }
-    *tid = db->ntargets++;
-    return AA_OK;
-}
-
-void aa_tsdb_scrape_begin(aa_tsdb *db, size_t tid)
-{
-    assert(tid < db->ntargets);
-    db->targets[tid].gen = ++db->gen;
-    db->targets[tid].ncur = 0;
-}
-
-int aa_tsdb_scrape_seen(aa_tsdb *db, size_t tid, size_t id)
-{
-    target *t;
-    size_t *nc;
-
-    assert(tid < db->ntargets);
-    t = &db->targets[tid];
-    if (id >= db->n) {
-        return AA_EINVAL;
-    }
-    if (db->s[id].seen_gen == t->gen) {
-        return AA_OK;
-    }
-    nc = aa_grow(t->cur, &t->capcur, t->ncur, sizeof(size_t), 256);
-    if (nc == NULL) {
-        return AA_ENOMEM;
-    }
-    t->cur = nc;
-    t->cur[t->ncur++] = id;
-    db->s[id].seen_gen = t->gen;
-    return AA_OK;
-}
-
-int aa_tsdb_scrape_end(aa_tsdb *db, size_t tid, int64_t t_ms, bool ok)
-{
-    target *t;
-    size_t i;
-    double stale = aa_stale_nan();
-
-    assert(tid < db->ntargets);
-    t = &db->targets[tid];
-    for (i = 0; i < t->nprev; i++) {
-        size_t id = t->prev[i];
-
-        if (!ok || db->s[id].seen_gen != t->gen) {
-            /* An older point (explicit timestamps) is left alone. */
-            (void)aa_tsdb_append(db, id, t_ms, stale);
-        }
-    }
-    if (!ok) {
-        t->nprev = 0;
-        t->ncur = 0;
-        return AA_OK;
-    }
-    free(t->prev);
-    t->prev = t->cur;
-    t->nprev = t->ncur;
-    t->cur = NULL;
-    t->capcur = 0;
-    t->ncur = 0;
-    return AA_OK;
-}
-
 /* ---- reading -------------------------------------------------------------
  */
 
@@ -525,26 +516,51 @@ size_t aa_tsdb_npoints(const aa_tsdb *db)
 
 size_t aa_tsdb_bytes(const aa_tsdb *db)
 {
+    size_t b, i;
+
     if (db == NULL) {
         return 0;
     }
-    return sizeof(*db) + db->cap * sizeof(series) + db->tcap * sizeof(size_t) +
-           db->nchunks * sizeof(chunk) + db->label_bytes;
+    b = sizeof(*db) +
+        db->npages * (PAGE * sizeof(tsdb_series) + MALLOC_OVERHEAD) +
+        db->cappages * sizeof(tsdb_series *) + db->tcap * sizeof(uint32_t) +
+        db->str.bytes + db->label_bytes + db->chunk_bytes +
+        db->nchunks * MALLOC_OVERHEAD + db->nfams * sizeof(tsdb_family);
+    for (i = 0; i < db->ntargets; i++) {
+        b += sizeof(tsdb_target) +
+             (db->targets[i].nprev + db->targets[i].capcur) * sizeof(uint32_t);
+    }
+    return b;
+}
+
+void aa_tsdb_stats_get(const aa_tsdb *db, aa_tsdb_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (db == NULL) {
+        return;
+    }
+    out->series = db->n;
+    out->points = db->npoints;
+    out->bytes = aa_tsdb_bytes(db);
+    out->duplicates = db->duplicates;
+    out->out_of_order = db->out_of_order;
+    out->series_refused = db->series_refused;
+    out->points_refused = db->points_refused;
 }
 
 const aa_labels *aa_tsdb_labels(const aa_tsdb *db, size_t id)
 {
-    return db != NULL && id < db->n ? &db->s[id].labels : NULL;
+    return db != NULL && id < db->n ? &tsdb_get(db, id)->labels : NULL;
 }
 
 const char *aa_tsdb_name(const aa_tsdb *db, size_t id)
 {
-    return db != NULL && id < db->n ? db->s[id].name : NULL;
+    return db != NULL && id < db->n ? tsdb_get(db, id)->name : NULL;
 }
 
 const char *aa_tsdb_family(const aa_tsdb *db, size_t id)
 {
-    return db != NULL && id < db->n ? db->s[id].family : NULL;
+    return db != NULL && id < db->n ? tsdb_get(db, id)->family : NULL;
 }
 
 int aa_tsdb_time_range(const aa_tsdb *db, int64_t *min_ms, int64_t *max_ms)
@@ -553,16 +569,16 @@ int aa_tsdb_time_range(const aa_tsdb *db, int64_t *min_ms, int64_t *max_ms)
     size_t i;
 
     for (i = 0; db != NULL && i < db->n; i++) {
-        const series *s = &db->s[i];
+        const tsdb_series *s = tsdb_get(db, i);
 
         if (s->head == NULL) {
             continue;
         }
-        if (s->head->base < lo) {
-            lo = s->head->base;
+        if (s->head->t0 < lo) {
+            lo = s->head->t0;
         }
-        if (s->last_t > hi) {
-            hi = s->last_t;
+        if (s->tail->t1 > hi) {
+            hi = s->tail->t1;
         }
     }
     if (lo > hi) {
@@ -573,159 +589,27 @@ int aa_tsdb_time_range(const aa_tsdb *db, int64_t *min_ms, int64_t *max_ms)
     return AA_OK;
 }
 
-typedef struct cmatcher {
-    const aa_matcher *m;
-    regex_t re;
-    bool compiled;
-} cmatcher;
-
-static int compile_matchers(const aa_matchers *ms, cmatcher *out, size_t *n,
-                            aa_diag *diag)
-{
-    size_t i;
-
-    for (i = 0; ms != NULL && i < ms->n; i++) {
-        cmatcher *c = &out[*n];
-
-        c->m = &ms->v[i];
-        c->compiled = false;
-        (*n)++;
-        if (c->m->op == AA_MATCH_RE || c->m->op == AA_MATCH_NRE) {
-            aat_buf b;
-            int rc;
-
-            aat_buf_init(&b, 1 << 20);
-            rc = aat_buf_appendf(&b, "^(%s)$", c->m->value);
-            if (rc != AA_OK) {
-                aat_buf_release(&b);
-                return rc;
-            }
-            rc = regcomp(&c->re, b.data, REG_EXTENDED | REG_NOSUB);
-            aat_buf_release(&b);
-            if (rc != 0) {
-                char why[128];
-
-                regerror(rc, &c->re, why, sizeof(why));
-                aa_diag_set(diag, NULL, 0, 0,
-                            "label matcher %s%s\"%s\": invalid regular "
-                            "expression: %s",
-                            c->m->name, c->m->op == AA_MATCH_RE ? "=~" : "!~",
-                            c->m->value, why);
-                (*n)--;
-                return AA_ESYNTAX;
-            }
-            c->compiled = true;
-        }
-    }
-    return AA_OK;
-}
-
-static bool matches(const cmatcher *c, const aa_labels *ls)
-{
-    const char *v = aa_labels_get(ls, c->m->name);
-
-    if (v == NULL) {
-        v = "";
-    }
-    switch (c->m->op) {
-    case AA_MATCH_EQ:
-        return strcmp(v, c->m->value) == 0;
-    case AA_MATCH_NE:
-        return strcmp(v, c->m->value) != 0;
-    case AA_MATCH_RE:
-        return regexec(&c->re, v, 0, NULL, 0) == 0;
-    case AA_MATCH_NRE:
-        return regexec(&c->re, v, 0, NULL, 0) != 0;
-    }
-    return false;
-}
-
-int aa_tsdb_select(const aa_tsdb *db, const char *metric, const aa_matchers *a,
-                   const aa_matchers *b, size_t **ids, size_t *n,
-                   aa_diag *diag)
-{
-    size_t nm = (a != NULL ? a->n : 0) + (b != NULL ? b->n : 0);
-    cmatcher *cm = NULL;
-    size_t ncm = 0, i, j, cnt = 0;
-    size_t *res = NULL;
-    int rc;
-
-    *ids = NULL;
-    *n = 0;
-    if (db == NULL) {
-        return AA_EINVAL;
-    }
-    if (nm > 0) {
-        cm = calloc(nm, sizeof(cmatcher));
-        if (cm == NULL) {
-            return AA_ENOMEM;
-        }
-    }
-    rc = compile_matchers(a, cm, &ncm, diag);
-    if (rc == AA_OK) {
-        rc = compile_matchers(b, cm, &ncm, diag);
-    }
-    if (rc != AA_OK) {
-        goto out;
-    }
-    for (i = 0; i < db->n; i++) {
-        const series *s = &db->s[i];
-
-        if (metric != NULL && strcmp(s->name, metric) != 0) {
-            continue;
-        }
-        for (j = 0; j < ncm; j++) {
-            if (!matches(&cm[j], &s->labels)) {
-                break;
-            }
-        }
-        if (j < ncm) {
-            continue;
-        }
-        if (res == NULL) {
-            res = malloc(db->n * sizeof(size_t));
-            if (res == NULL) {
-                rc = AA_ENOMEM;
-                goto out;
-            }
-        }
-        res[cnt++] = i;
-    }
-    *ids = res;
-    *n = cnt;
-    res = NULL;
-out:
-    for (j = 0; j < ncm; j++) {
-        if (cm[j].compiled) {
-            regfree(&cm[j].re);
-        }
-    }
-    free(cm);
-    free(res);
-    return rc;
-}
-
 int aa_tsdb_points(const aa_tsdb *db, size_t id, int64_t from_ms,
                    int64_t to_ms, bool keep_stale, aa_point **buf, size_t *cap,
                    size_t *n)
 {
-    const chunk *c;
+    const tsdb_chunk *c;
 
     *n = 0;
     if (db == NULL || id >= db->n) {
         return AA_EINVAL;
     }
-    for (c = db->s[id].head; c != NULL; c = c->next) {
-        uint32_t k;
+    for (c = tsdb_get(db, id)->head; c != NULL && c->t0 <= to_ms;
+         c = c->next) {
+        tsdb_iter it;
+        int64_t t;
+        double v;
 
-        if (c->next != NULL && c->next->base < from_ms) {
+        if (c->t1 < from_ms) {
             continue;
         }
-        if (c->base > to_ms) {
-            break;
-        }
-        for (k = 0; k < c->n; k++) {
-            int64_t t = c->base + (int64_t)c->dt[k];
+        tsdb_iter_init(&it, c);
+        while (tsdb_iter_next(&it, &t, &v)) {
             aa_point *nb;
 
             if (t < from_ms) {
@@ -734,7 +618,7 @@ int aa_tsdb_points(const aa_tsdb *db, size_t id, int64_t from_ms,
             if (t > to_ms) {
                 return AA_OK;
             }
-            if (!keep_stale && aa_is_stale_nan(c->v[k])) {
+            if (!keep_stale && aa_is_stale_nan(v)) {
                 continue;
             }
             nb = aa_grow(*buf, cap, *n, sizeof(aa_point), 64);
@@ -743,47 +627,9 @@ int aa_tsdb_points(const aa_tsdb *db, size_t id, int64_t from_ms,
             }
             *buf = nb;
             (*buf)[*n].t_ms = t;
-            (*buf)[*n].v = c->v[k];
+            (*buf)[*n].v = v;
             (*n)++;
         }
     }
     return AA_OK;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-    return (x > y) - (x < y);
-}
-
-int64_t aa_tsdb_scrape_interval(const aa_tsdb *db)
-{
-    aa_point *pts = NULL;
-    int64_t *gaps = NULL;
-    size_t cap = 0, n = 0, nseries = aa_tsdb_nseries(db);
-    int64_t spacing = 0;
-
-    for (size_t id = 0; id < nseries && n < 2; id++) {
-        if (aa_tsdb_points(db, id, INT64_MIN, INT64_MAX, false, &pts, &cap,
-                           &n) != 0) {
-            n = 0;
-            break;
-        }
-    }
-    if (n < 2 || (gaps = malloc((n - 1) * sizeof(*gaps))) == NULL) {
-        goto out;
-    }
-    for (size_t k = 1; k < n; k++) {
-        gaps[k - 1] = pts[k].t_ms - pts[k - 1].t_ms;
-    }
-    qsort(gaps, n - 1, sizeof(*gaps), cmp_i64);
-    spacing = gaps[(n - 1) / 2];
-    if (spacing > 0) {
-        spacing = spacing < 100 ? 100 : (spacing + 50) / 100 * 100;
-    }
-out:
-    free(gaps);
-    free(pts);
-    return spacing;
 }

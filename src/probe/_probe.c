@@ -61,15 +61,23 @@ PyObject *probe_raise(probe_state *st, int err, int sys_errno,
 
 /* ---- module functions ---------------------------------------------- */
 
+/* serve(host, port, debug_blocks=-1) -> {"port", "loopback",
+ * "debug_blocks", "grouped", "group_error"}; raises ExporterError. */
 static PyObject *mod_serve(PyObject *m, PyObject *args)
 {
+    aap_exporter_opts opts = {-1};
+    aap_exporter_info info;
     const char *host;
-    int port, bound = 0, err = 0, rc;
+    int port, err = 0, rc;
 
-    if (!PyArg_ParseTuple(args, "si", &host, &port)) {
+    if (!PyArg_ParseTuple(args, "si|i", &host, &port, &opts.debug_blocks)) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS rc = aap_exporter_start(host, port, &bound, &err);
+    /* the state arena reads the environment once: with the GIL held, so
+     * no other thread changes it meanwhile */
+    aap_state_prepare();
+    Py_BEGIN_ALLOW_THREADS rc =
+        aap_exporter_start(host, port, &opts, &info, &err);
     Py_END_ALLOW_THREADS if (rc < 0)
     {
         char what[300];
@@ -77,15 +85,35 @@ static PyObject *mod_serve(PyObject *m, PyObject *args)
         snprintf(what, sizeof(what), "%s:%d", host, port);
         return probe_raise(state_of_module(m), rc, err, what);
     }
-    return PyLong_FromLong(bound);
+    return Py_BuildValue(
+        "{s:i,s:O,s:O,s:O,s:O}", "port", info.port, "loopback",
+        info.loopback ? Py_True : Py_False, "debug_blocks",
+        info.debug_blocks ? Py_True : Py_False, "grouped",
+        info.grouped ? Py_True : Py_False, "group_error",
+        info.group_errno ? PyUnicode_FromString(strerror(info.group_errno))
+                         : Py_NewRef(Py_None));
 }
 
-static PyObject *mod_stop_serving(PyObject *m, PyObject *unused)
+/* stop_serving(leave_group=False) */
+static PyObject *mod_stop_serving(PyObject *m, PyObject *args)
+{
+    int leave = 0;
+
+    (void)m;
+    if (!PyArg_ParseTuple(args, "|p", &leave)) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS aap_exporter_stop(leave);
+    Py_END_ALLOW_THREADS Py_RETURN_NONE;
+}
+
+/* Whether this process's series are exported by a group (a directory
+ * of arenas shared by the processes serving one address). */
+static PyObject *mod_group_member(PyObject *m, PyObject *unused)
 {
     (void)m;
     (void)unused;
-    Py_BEGIN_ALLOW_THREADS aap_exporter_stop();
-    Py_END_ALLOW_THREADS Py_RETURN_NONE;
+    return PyBool_FromLong(aap_group_member());
 }
 
 static PyObject *mod_serving_port(PyObject *m, PyObject *unused)
@@ -116,6 +144,7 @@ static PyObject *mod_render_metrics(PyObject *m, PyObject *unused)
 
     (void)unused;
     aat_buf_init(&t, AAP_TEXT_MAX);
+    aap_state_prepare();
     Py_BEGIN_ALLOW_THREADS rc = aap_render_metrics(&t);
     Py_END_ALLOW_THREADS return text_result(state_of_module(m), &t, rc);
 }
@@ -235,9 +264,11 @@ static PyObject *mod_monotonic_ns(PyObject *m, PyObject *unused)
 
 static PyMethodDef mod_methods[] = {
     {"serve", mod_serve, METH_VARARGS,
-     "serve(host, port) -> bound port; raises ExporterError."},
-    {"stop_serving", mod_stop_serving, METH_NOARGS, NULL},
+     "serve(host, port, debug_blocks=-1) -> dict; raises ExporterError."},
+    {"stop_serving", mod_stop_serving, METH_VARARGS,
+     "stop_serving(leave_group=False)."},
     {"serving_port", mod_serving_port, METH_NOARGS, NULL},
+    {"group_member", mod_group_member, METH_NOARGS, NULL},
     {"render_metrics", mod_render_metrics, METH_NOARGS, NULL},
     {"render_blocks", mod_render_blocks, METH_NOARGS, NULL},
     {"http_active", mod_http_active, METH_O, NULL},
@@ -285,7 +316,8 @@ static int mod_exec(PyObject *m)
                                 probe_layout.supported) < 0 ||
         PyModule_AddIntConstant(m, "EXEC_DEFAULT", AAP_EXEC_DEFAULT) < 0 ||
         PyModule_AddIntConstant(m, "EXEC_ANYIO", AAP_EXEC_ANYIO) < 0 ||
-        PyModule_AddIntConstant(m, "SITES_MAX", AAP_SITES_MAX) < 0) {
+        PyModule_AddIntConstant(m, "SITES_MAX", AAP_SITES_MAX) < 0 ||
+        probe_culprit_exec(m) < 0) {
         return -1;
     }
     return 0;

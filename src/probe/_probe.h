@@ -3,8 +3,9 @@
  * Each of those files includes Python.h (through this header) and holds
  * one concern: the module (_probe.c), the Loop type (_probe_loop.c), the
  * selector wrapper (_probe_selector.c), the lag timer (_probe_lagtimer.c),
- * the task hooks (_probe_tasks.c) and the interpreter layout tables
- * (_probe_layout.c).  They adapt an asyncio loop to the plain-C library
+ * the task hooks (_probe_tasks.c), the interpreter layout tables
+ * (_probe_layout.c) and the culprit-naming configuration (in-app rules,
+ * thread names: _probe_culprit.c).  They adapt an asyncio loop to the plain-C library
  * (aap.h), which never includes Python.h.
  *
  * Nothing here ever raises into a user's callback: failures inside loop
@@ -83,9 +84,23 @@ PyObject *probe_raise(probe_state *st, int err, int sys_errno,
                       const char *what);
 
 /* The running interpreter's layout for the stack reader, filled once at
- * module init (_probe_layout.c). */
+ * module init (_probe_layout.c); when stacks are not supported, the
+ * reason (else NULL), and where the offsets came from ("headers",
+ * "_Py_DebugOffsets", "none"). */
 extern aap_pylayout probe_layout;
+extern const char *probe_layout_reason;
+extern const char *probe_layout_source;
 void probe_layout_init(void);
+
+/* In-app rules, culprit classes and thread names (_probe_culprit.c): the
+ * module's constants and functions for them, added at module exec. */
+int probe_culprit_exec(PyObject *m);
+/* Fill r from a sequence of (prefix, kind, root) tuples (None: none); -1
+ * with an exception set on a bad value. */
+int probe_inapp_fill(aap_inapp_rules *r, PyObject *seq);
+/* Record the calling thread's name for the C side once per thread (GIL
+ * held); never raises. */
+void probe_thread_note(void);
 
 extern PyType_Spec probe_loop_spec;     /* _probe_loop.c */
 extern PyType_Spec probe_selector_spec; /* _probe_selector.c */

@@ -8,55 +8,22 @@
 
 #include <string.h>
 
-/* Add the path prefixes of seq (None: none) to r as machinery or helper
- * prefixes; -1 with an exception set on a bad value. */
-static int site_rules_fill(aap_site_rules *r, PyObject *seq, int helper)
-{
-    PyObject *fast;
-    Py_ssize_t i, n;
-    int rc = 0;
-
-    if (!seq || seq == Py_None) {
-        return 0;
-    }
-    fast = PySequence_Fast(seq, "site prefixes must be a sequence");
-    if (!fast) {
-        return -1;
-    }
-    n = PySequence_Fast_GET_SIZE(fast);
-    for (i = 0; i < n && rc == 0; i++) {
-        const char *p = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(fast, i));
-        int e;
-
-        if (!p) {
-            rc = -1;
-        } else if ((e = aap_site_rules_add(r, p, helper)) < 0) {
-            PyErr_Format(PyExc_ValueError, "site prefix %R: %s",
-                         PySequence_Fast_GET_ITEM(fast, i), aap_strerror(e));
-            rc = -1;
-        }
-    }
-    Py_DECREF(fast);
-    return rc;
-}
-
 static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {
-        "name",   "implementation", "lag_interval",   "block_threshold",
-        "stacks", "heartbeat",      "site_machinery", "site_helpers",
-        NULL};
+    static char *kwlist[] = {"name",   "implementation", "lag_interval",
+                             "block_threshold", "stacks", "heartbeat",
+                             "in_app", NULL};
     const char *name, *impl;
     double lag, thr;
     int stacks = 1, heartbeat = 0, rc;
-    PyObject *machinery = NULL, *helpers = NULL;
-    aap_site_rules *rules;
+    PyObject *in_app = NULL;
+    aap_inapp_rules *rules;
     aap_loop_config cfg;
     LoopObject *self;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ssdd|ppOO", kwlist, &name,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ssdd|ppO", kwlist, &name,
                                      &impl, &lag, &thr, &stacks, &heartbeat,
-                                     &machinery, &helpers)) {
+                                     &in_app)) {
         return NULL;
     }
     if (!(lag > 0 && lag < 3600) || !(thr > 0 && thr < 3600)) {
@@ -69,8 +36,7 @@ static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     if (!rules) {
         return PyErr_NoMemory();
     }
-    if (site_rules_fill(rules, machinery, 0) < 0 ||
-        site_rules_fill(rules, helpers, 1) < 0) {
+    if (probe_inapp_fill(rules, in_app) < 0) {
         PyMem_Free(rules);
         return NULL;
     }
@@ -89,7 +55,7 @@ static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     cfg.mode = heartbeat ? AAP_MODE_HEARTBEAT : AAP_MODE_SELECTOR;
     cfg.tstate = (uintptr_t)PyThreadState_Get();
     cfg.layout = &probe_layout;
-    cfg.site_rules = rules;
+    cfg.in_app = rules;
     rc = aap_loop_new(&cfg, &self->L);
     PyMem_Free(rules);
     if (rc < 0) {
@@ -132,6 +98,18 @@ static PyObject *loop_stopping(LoopObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* install() from a callback of the running loop: the stretch in progress
+ * counts from now (otherwise it starts at the next select() return, and a
+ * block in the installing callback is missed). */
+static PyObject *loop_busy_now(LoopObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->L) {
+        aap_loop_busy_begin(self->L, aap_now_ns());
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *loop_closing_hint(LoopObject *self, PyObject *unused)
 {
     (void)unused;
@@ -163,6 +141,80 @@ static PyObject *hist_dict(uint64_t count, double sum)
 {
     return Py_BuildValue("{s:K,s:d}", "count", (unsigned long long)count,
                          "sum", sum);
+}
+
+/* text (UTF-8 from the C side) as str; invalid bytes replaced, so a name
+ * from the interpreter never makes snapshot() or blocks() raise */
+static PyObject *text(const char *t)
+{
+    return PyUnicode_DecodeUTF8(t, (Py_ssize_t)strlen(t), "replace");
+}
+
+/* d[key] = v (a new reference, consumed); -1 with an exception. */
+static int set_text_key(PyObject *d, const char *key, PyObject *v)
+{
+    PyObject *k = text(key);
+    int rc = -1;
+
+    if (k && v) {
+        rc = PyDict_SetItem(d, k, v);
+    }
+    Py_XDECREF(k);
+    Py_XDECREF(v);
+    return rc;
+}
+
+/* {site: {"chain", "class", "hint"}} of the live site slots. */
+static PyObject *site_info(const aap_site_value *sites, size_t n)
+{
+    PyObject *d = PyDict_New();
+    size_t i;
+
+    for (i = 0; d && i < n; i++) {
+        PyObject *chain = text(sites[i].chain);
+        PyObject *v = chain ? Py_BuildValue("{s:O,s:s,s:s}", "chain", chain,
+                                            "class",
+                                            aap_class_name(sites[i].cls),
+                                            "hint",
+                                            aap_class_hint(sites[i].cls))
+                            : NULL;
+
+        Py_XDECREF(chain);
+        if (set_text_key(d, sites[i].site, v) < 0) {
+            Py_CLEAR(d);
+        }
+    }
+    return d;
+}
+
+/* {(thread, site): seconds} of the GIL holders the loop waited for. */
+static PyObject *gil_holders(aap_loop *L)
+{
+    aap_gil_holder_value *v;
+    PyObject *d;
+    size_t n, i;
+
+    v = PyMem_Calloc(AAP_GIL_HOLDERS_MAX + 1, sizeof(*v));
+    if (!v) {
+        return PyErr_NoMemory();
+    }
+    aap_loop_gil_holders(L, v, AAP_GIL_HOLDERS_MAX + 1, &n);
+    d = PyDict_New();
+    for (i = 0; d && i < n; i++) {
+        PyObject *t = text(v[i].thread), *site = text(v[i].site);
+        PyObject *k = t && site ? PyTuple_Pack(2, t, site) : NULL;
+        PyObject *s = PyFloat_FromDouble(v[i].seconds);
+
+        if (!k || !s || PyDict_SetItem(d, k, s) < 0) {
+            Py_CLEAR(d);
+        }
+        Py_XDECREF(t);
+        Py_XDECREF(site);
+        Py_XDECREF(k);
+        Py_XDECREF(s);
+    }
+    PyMem_Free(v);
+    return d;
 }
 
 static PyObject *loop_snapshot(LoopObject *self, PyObject *unused)
@@ -217,16 +269,19 @@ static PyObject *loop_snapshot(LoopObject *self, PyObject *unused)
         goto fail;
     }
     for (i = 0; i < n; i++) {
-        PyObject *v = PyFloat_FromDouble(sites[i].seconds);
-
-        if (!v || PyDict_SetItemString(sd, sites[i].site, v) < 0) {
-            Py_XDECREF(v);
+        if (set_text_key(sd, sites[i].site,
+                         PyFloat_FromDouble(sites[i].seconds)) < 0) {
             goto fail;
         }
-        Py_DECREF(v);
     }
     if (PyDict_SetItemString(d, "python_asyncio_block_site_seconds_total",
-                             sd) < 0) {
+                             sd) < 0 ||
+        dict_set_new(d, "python_asyncio_block_site_info",
+                     site_info(sites, n)) < 0 ||
+        dict_set_new(d, "python_asyncio_gil_wait_seconds_total",
+                     PyFloat_FromDouble(aap_loop_gil_wait(self->L))) < 0 ||
+        dict_set_new(d, "python_asyncio_gil_holder_seconds_total",
+                     gil_holders(self->L)) < 0) {
         goto fail;
     }
     for (i = 0; i < 5; i++) {
@@ -303,6 +358,54 @@ static PyObject *stack_list(const char *stack)
     return l;
 }
 
+/* text, or None when it is empty */
+static PyObject *text_or_none(const char *t)
+{
+    return t[0] ? text(t) : Py_NewRef(Py_None);
+}
+
+/* Append episode e to list l as a dict; -1 with an exception. */
+static int append_episode(PyObject *l, const aap_episode_info *e)
+{
+    PyObject *st = stack_list(e->stack);
+    PyObject *site = text_or_none(e->site);
+    PyObject *chain = text_or_none(e->chain);
+    PyObject *thread = text_or_none(e->thread);
+    PyObject *tid = e->thread_id > 0 ? PyLong_FromLong(e->thread_id)
+                                     : Py_NewRef(Py_None);
+    PyObject *det = e->detected_after < 0
+                        ? Py_NewRef(Py_None)
+                        : PyFloat_FromDouble(e->detected_after);
+    PyObject *cls = e->cls ? PyUnicode_FromString(aap_class_name(e->cls))
+                           : Py_NewRef(Py_None);
+    PyObject *hint = e->cls ? PyUnicode_FromString(aap_class_hint(e->cls))
+                            : Py_NewRef(Py_None);
+    PyObject *d = NULL;
+    int rc = -1;
+
+    if (st && site && chain && thread && tid && det && cls && hint) {
+        d = Py_BuildValue(
+            "{s:d,s:d,s:O,s:O,s:O,s:O,s:s,s:O,s:O,s:O,s:O,s:O}", "start",
+            e->start, "duration", e->duration, "site", site, "stack", st,
+            "ongoing", e->ongoing ? Py_True : Py_False, "detected_after", det,
+            "kind", aap_episode_kind_name(e->kind), "chain", chain, "class",
+            cls, "hint", hint, "thread", thread, "thread_id", tid);
+    }
+    if (d) {
+        rc = PyList_Append(l, d);
+    }
+    Py_XDECREF(d);
+    Py_XDECREF(st);
+    Py_XDECREF(site);
+    Py_XDECREF(chain);
+    Py_XDECREF(thread);
+    Py_XDECREF(tid);
+    Py_XDECREF(det);
+    Py_XDECREF(cls);
+    Py_XDECREF(hint);
+    return rc;
+}
+
 static PyObject *loop_blocks(LoopObject *self, PyObject *unused)
 {
     aap_episode_info *v;
@@ -322,31 +425,9 @@ static PyObject *loop_blocks(LoopObject *self, PyObject *unused)
     }
     l = PyList_New(0);
     for (i = 0; l && i < n; i++) {
-        PyObject *st = stack_list(v[i].stack);
-        PyObject *site =
-            v[i].site[0]
-                ? PyUnicode_DecodeUTF8(v[i].site, strlen(v[i].site), "replace")
-                : Py_NewRef(Py_None);
-        PyObject *det = v[i].detected_after < 0
-                            ? Py_NewRef(Py_None)
-                            : PyFloat_FromDouble(v[i].detected_after);
-        PyObject *e = NULL;
-
-        if (st && site && det) {
-            e = Py_BuildValue("{s:d,s:d,s:O,s:O,s:O,s:O}", "start", v[i].start,
-                              "duration", v[i].duration, "site", site, "stack",
-                              st, "ongoing", v[i].ongoing ? Py_True : Py_False,
-                              "detected_after", det);
-        }
-        Py_XDECREF(st);
-        Py_XDECREF(site);
-        Py_XDECREF(det);
-        if (!e || PyList_Append(l, e) < 0) {
-            Py_XDECREF(e);
+        if (append_episode(l, &v[i]) < 0) {
             Py_CLEAR(l);
-            break;
         }
-        Py_DECREF(e);
     }
     aap_episodes_free(v, n);
     return l;
@@ -424,6 +505,7 @@ static PyObject *loop_exec_start(LoopObject *self, PyObject *const *args,
     if (self->L) {
         aap_exec_start(self->L, w, now > t0 ? now - t0 : 0);
     }
+    probe_thread_note();
     return PyLong_FromUnsignedLongLong(now);
 }
 
@@ -488,6 +570,8 @@ static PyMethodDef loop_methods[] = {
      "Unregister and free the C state; idempotent."},
     {"stopping", (PyCFunction)loop_stopping, METH_NOARGS,
      "Call from loop.stop(): the loop is about to stop running."},
+    {"busy_now", (PyCFunction)loop_busy_now, METH_NOARGS,
+     "Loop thread, inside a callback: the busy stretch began now."},
     {"closing_hint", (PyCFunction)loop_closing_hint, METH_NOARGS,
      "Any thread: the loop is shutting down its default executor."},
     {"snapshot", (PyCFunction)loop_snapshot, METH_NOARGS,

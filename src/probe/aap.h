@@ -2,7 +2,7 @@
  * aap.h: the probe's plain-C library (prefix aap_).  Everything that must
  * work without the GIL lives here: lock-free metric state, the per-loop
  * blocking-episode bookkeeping, the watchdog thread, the GIL-free stack
- * reader and the libmicrohttpd exporter.  The Python extension (_probe.c,
+ * reader and the exporter.  The Python extension (_probe.c,
  * the only file that includes Python.h) drives it from the loop thread.
  *
  * Ownership, stated once: an aap_loop is created by aap_loop_new() and
@@ -27,7 +27,7 @@ typedef enum aap_err {
     AAP_EINVAL = -2,  /* invalid argument */
     AAP_EBIND = -3,   /* the exporter could not bind/listen (see errno) */
     AAP_ETHREAD = -4, /* a background thread could not be started */
-    AAP_EHTTP = -5,   /* libmicrohttpd refused to start */
+    AAP_EHTTP = -5,   /* the exporter's HTTP server could not start */
     AAP_EBUSY = -6,   /* the exporter already serves another address */
     AAP_ETOOBIG = -7  /* output would exceed its maximum size */
 } aap_err;
@@ -50,150 +50,55 @@ double aap_wall_now(void);
 
 /* ---- histograms ----------------------------------------------------- */
 
-#define AAP_HIST_MAX_BOUNDS 16
+#define AAP_HIST_MAX_BOUNDS 72
 
-/* Fixed-bucket histogram; observe is lock-free and safe from any thread. */
-typedef struct aap_hist {
-    const double *bounds; /* upper bounds in seconds, ascending */
-    size_t nbounds;
+/* Bucket upper bounds (seconds, ascending), with their nanosecond values
+ * and the `le` text each renders as. */
+typedef struct aap_layout {
+    size_t n;
+    double bounds[AAP_HIST_MAX_BOUNDS];
     uint64_t bounds_ns[AAP_HIST_MAX_BOUNDS];
-    _Atomic uint64_t buckets[AAP_HIST_MAX_BOUNDS + 1]; /* non-cumulative */
-    _Atomic uint64_t sum_ns;
+    char le[AAP_HIST_MAX_BOUNDS][32];
+} aap_layout;
+
+enum aap_layout_id {
+    AAP_LAYOUT_NONE = 0,
+    AAP_LAYOUT_SCHEMA2 = 1, /* 2^(k/4) s, k = -40..24 (65 bounds) */
+    AAP_LAYOUT_SCHEMA1 = 2, /* 2^(k/2) s, k = -20..12 (33 bounds) */
+    AAP_LAYOUT_N
+};
+
+/* A built-in layout; NULL for an unknown id. */
+const aap_layout *aap_layout_get(int id);
+/* A layout of n ascending positive bounds; 0 or AAP_EINVAL. */
+int aap_layout_init(aap_layout *l, const double *bounds, size_t n);
+
+/* Cells of a histogram of n bounds: n + 1 non-cumulative buckets (the
+ * last is +Inf), then the sum in nanoseconds. */
+#define AAP_HIST_NCELLS(n) ((n) + 2)
+
+/* A histogram: a layout and its cells (usually in the state arena).
+ * observe is lock-free and safe from any thread. */
+typedef struct aap_hist {
+    const aap_layout *lay;
+    _Atomic uint64_t *cells;
 } aap_hist;
 
-extern const double aap_bounds_lag[];
-extern const size_t aap_nbounds_lag;
-extern const double aap_bounds_block[];
-extern const size_t aap_nbounds_block;
-extern const double aap_bounds_exec[];
-extern const size_t aap_nbounds_exec;
-extern const double aap_bounds_http[];
-extern const size_t aap_nbounds_http;
-
-void aap_hist_init(aap_hist *h, const double *bounds, size_t n);
-void aap_hist_reset(aap_hist *h);
+void aap_hist_reset(const aap_hist *h);
 /* Record n observations of ns nanoseconds. */
-void aap_hist_observe(aap_hist *h, uint64_t ns, uint64_t n);
+void aap_hist_observe(const aap_hist *h, uint64_t ns, uint64_t n);
 /* Total count (sum of buckets) and sum in seconds, read relaxed. */
 uint64_t aap_hist_count(const aap_hist *h);
 double aap_hist_sum(const aap_hist *h);
-/* Render NAME_bucket/_sum/_count lines; labels is "" or 'a="b",...'. */
+/* Render NAME_bucket/_sum/_count lines of cells (plain values, as read);
+ * labels is "" or 'a="b",...'. */
 void aap_hist_render(aat_buf *t, const char *name, const char *labels,
-                     const aap_hist *h);
+                     const aap_layout *lay, const uint64_t *cells);
 
-/* ---- the CPython layout the stack reader needs ---------------------- */
+/* ---- the interpreter, read without the GIL, and culprit naming ------- */
 
-/*
- * Offsets and type addresses of the running interpreter, filled by
- * _probe.c with offsetof() on the real headers, so this file needs no
- * Python.h.  All reads through it go via aap_mem_read(), which fails
- * cleanly on unmapped memory instead of faulting.
- */
-typedef struct aap_pylayout {
-    int supported;
-    size_t ob_type;           /* offsetof(PyObject, ob_type) */
-    size_t tstate_cframe;     /* PyThreadState.cframe (3.13: current_frame) */
-    size_t cframe_current;    /* _PyCFrame.current_frame */
-    int direct_frame;         /* 3.13+: tstate_cframe is the frame itself */
-    size_t frame_code;        /* _PyInterpreterFrame.f_code (f_executable) */
-    size_t frame_previous;    /* _PyInterpreterFrame.previous */
-    size_t frame_prev_instr;  /* .prev_instr (3.13: .instr_ptr) */
-    size_t frame_owner;       /* _PyInterpreterFrame.owner (char) */
-    int owner_cstack;         /* owner value of shim frames, or -1 */
-    size_t code_filename;     /* PyCodeObject.co_filename */
-    size_t code_name;         /* PyCodeObject.co_name */
-    size_t code_firstlineno;  /* PyCodeObject.co_firstlineno (int) */
-    size_t code_linetable;    /* PyCodeObject.co_linetable */
-    size_t code_adaptive;     /* PyCodeObject.co_code_adaptive */
-    size_t bytes_size;        /* PyVarObject.ob_size */
-    size_t bytes_data;        /* PyBytesObject.ob_sval */
-    size_t str_length;        /* PyASCIIObject.length */
-    size_t str_state;         /* PyASCIIObject.state (32-bit word) */
-    uint32_t state_kind_mask; /* kind bits within the state word */
-    unsigned state_kind_shift;
-    uint32_t state_compact_mask;
-    uint32_t state_ascii_mask;
-    size_t str_ascii_data;   /* sizeof(PyASCIIObject) */
-    size_t str_compact_data; /* sizeof(PyCompactUnicodeObject) */
-    uintptr_t code_type;     /* &PyCode_Type */
-    uintptr_t str_type;      /* &PyUnicode_Type */
-    uintptr_t bytes_type;    /* &PyBytes_Type */
-} aap_pylayout;
-
-#define AAP_STACK_MAX 48
-#define AAP_FILE_MAX 256
-#define AAP_FUNC_MAX 96
-
-typedef struct aap_frame {
-    char file[AAP_FILE_MAX];
-    char func[AAP_FUNC_MAX];
-    int line;
-} aap_frame;
-
-/* A captured stack, innermost frame first. */
-typedef struct aap_stack {
-    aap_frame frames[AAP_STACK_MAX];
-    int n;
-    int truncated;
-} aap_stack;
-
-/* Copy len bytes at address src of this process into dst; 0 or -1 when
- * any byte is unreadable.  Never faults. */
-int aap_mem_read(void *dst, uintptr_t src, size_t len);
-
-/* Line for code-unit offset addr in a CPython 3.11+ location table. */
-int aap_linetable_line(const uint8_t *tab, size_t len, int firstlineno,
-                       long addr);
-
-/* Scratch memory of one stack reader (the location table being decoded,
- * up to 256 KiB): allocate it once per reading thread, not per capture. */
-typedef struct aap_stack_scratch aap_stack_scratch;
-aap_stack_scratch *aap_stack_scratch_new(void);
-void aap_stack_scratch_free(aap_stack_scratch *s); /* NULL ok */
-
-/*
- * Read the Python stack of the thread whose PyThreadState is at tstate,
- * without the GIL, using scratch (never shared between threads).  Returns the
- * number of frames (0 if the thread is not running Python code) or -1 if the
- * layout is unsupported or the first frame could not be read.  Frames that
- * fail validation end the walk.  The result is a best-effort snapshot: if the
- * thread runs while it is read (it holds the GIL), a frame may be reported
- * from just before or after the instant of the call, never a crash.
- */
-int aap_stack_capture(const aap_pylayout *lay, uintptr_t tstate,
-                      aap_stack *out, aap_stack_scratch *scratch);
-
-/*
- * How a blocking episode's site is chosen from its stack.  "machinery"
- * prefixes (asyncio's package, the probe's own) mark the event loop's own
- * code; "helper" prefixes (stdlib modules asyncio calls into: weak sets,
- * threading, selectors, logging ...) count as machinery only when asyncio
- * called them.  A user's own code between them always stops the skipping.
- */
-#define AAP_SITE_RULES_MAX 32
-
-typedef struct aap_site_rules {
-    size_t n;
-    char prefix[AAP_SITE_RULES_MAX][AAP_FILE_MAX];
-    unsigned char helper[AAP_SITE_RULES_MAX];
-} aap_site_rules;
-
-/* Add a prefix (copied); AAP_EINVAL when empty or not shorter than
- * AAP_FILE_MAX (it could not match a bounded file name exactly),
- * AAP_ETOOBIG when the table is full. */
-int aap_site_rules_add(aap_site_rules *r, const char *prefix, int helper);
-
-/*
- * The frame of st that names a blocking episode's site.  When the
- * innermost frames are machinery (possibly below helpers it called), the
- * site is the first frame outside that run, provided more machinery
- * encloses it, i.e. it is code the loop ran that called into asyncio (a
- * fan-out calling create_task).  Otherwise (the innermost frame is the
- * user's, or only the program's entry point around asyncio.run() lies
- * outside) it is the innermost frame.  Returns an index into st->frames,
- * -1 only when st has no frames; r NULL means no rules.
- */
-int aap_stack_site_frame(const aap_stack *st, const aap_site_rules *r);
+#include "aap_culprit.h"
+#include "aap_py.h"
 
 /* ---- per-loop state ------------------------------------------------- */
 
@@ -216,9 +121,9 @@ typedef struct aap_loop_config {
     int mode;                   /* enum aap_mode */
     uintptr_t tstate;           /* loop thread's PyThreadState, or 0 */
     const aap_pylayout *layout; /* borrowed, must outlive the loop */
-    /* how sites are named (aap_stack_site_frame); copied; NULL: the
-     * innermost frame */
-    const aap_site_rules *site_rules;
+    /* which frames are in-app (aap_culprit_frame); copied; NULL: only
+     * the built-in rules */
+    const aap_inapp_rules *in_app;
 } aap_loop_config;
 
 /* Create and register a loop; starts the watchdog if needed. */
@@ -283,11 +188,11 @@ void aap_loop_snapshot_get(aap_loop *L, aap_loop_snapshot *s);
 
 /* Site attribution: up to AAP_SITES_MAX sites plus "other". */
 #define AAP_SITES_MAX 20
-#define AAP_SITE_LEN 384
-
 typedef struct aap_site_value {
     char site[AAP_SITE_LEN];
     double seconds;
+    char chain[AAP_CHAIN_LEN]; /* the call chain seen first at this site */
+    int cls;                   /* enum aap_class charged the most time */
 } aap_site_value;
 
 /* Copy the site counters; *n set to the number written (<= max). */
@@ -298,19 +203,54 @@ void aap_loop_sites(aap_loop *L, aap_site_value *out, size_t max, size_t *n);
 void aap_loop_site_charge(aap_loop *L, const char *site, uint64_t now,
                           uint64_t ns);
 
+/* What held the loop up during an episode.  New kinds are appended. */
+enum aap_episode_kind {
+    AAP_EP_BLOCKING = 0, /* the loop thread ran (or waited in) its own code */
+    AAP_EP_GIL = 1,      /* it waited for the GIL another thread held */
+    AAP_EP_KIND_N
+};
+
+/* "blocking", "gil"; never NULL. */
+const char *aap_episode_kind_name(int kind);
+
 /* One blocking episode (recent, or the one in progress). */
 typedef struct aap_episode_info {
     double start;    /* wall clock, seconds since the epoch */
     double duration; /* seconds (so far, when ongoing) */
     int ongoing;
     double detected_after;   /* start to watchdog detection, or -1 */
-    char site[AAP_SITE_LEN]; /* "" when no stack was captured */
+    char site[AAP_SITE_LEN]; /* "" when no stack was captured; for a GIL
+                                episode the holder's site */
     char *stack; /* frames outermost first, '\n'-separated, or NULL */
+    int kind;    /* enum aap_episode_kind */
+    int cls;     /* enum aap_class */
+    char chain[AAP_CHAIN_LEN];
+    /* AAP_EP_GIL: the thread that held the GIL, "" and 0 otherwise */
+    char thread[AAP_THREAD_NAME_LEN];
+    long thread_id;
 } aap_episode_info;
 
 /* Copy recent episodes, oldest first, plus the ongoing one if any. */
 int aap_loop_blocks(aap_loop *L, aap_episode_info **out, size_t *n);
 void aap_episodes_free(aap_episode_info *e, size_t n);
+
+/* GIL contention: time the loop waited for the GIL, charged to the thread
+ * that held it and that thread's site (at most AAP_GIL_HOLDERS_MAX pairs,
+ * then thread="other", site="other"). */
+#define AAP_GIL_HOLDERS_MAX 8
+
+typedef struct aap_gil_holder_value {
+    char thread[AAP_THREAD_NAME_LEN];
+    char site[AAP_SITE_LEN];
+    char chain[AAP_CHAIN_LEN];
+    double seconds;
+} aap_gil_holder_value;
+
+/* Total seconds the loop waited for the GIL during episodes. */
+double aap_loop_gil_wait(aap_loop *L);
+/* Copy the holder counters; *n set to the number written (<= max). */
+void aap_loop_gil_holders(aap_loop *L, aap_gil_holder_value *out,
+                          size_t max, size_t *n);
 
 /* ---- process-wide HTTP metrics (ASGI middleware) -------------------- */
 
@@ -328,17 +268,52 @@ int aap_render_metrics(aat_buf *t);
 /* JSON list of recent episodes of all loops (for /debug/blocks). */
 int aap_render_blocks(aat_buf *t);
 
+/* How the exporter serves. */
+typedef struct aap_exporter_opts {
+    /* /debug/blocks: 1 served, 0 not (404), -1 served on a loopback
+     * address only */
+    int debug_blocks;
+} aap_exporter_opts;
+
+/* What it serves. */
+typedef struct aap_exporter_info {
+    int port;         /* bound */
+    int loopback;     /* the bound address is a loopback address */
+    int debug_blocks; /* /debug/blocks is served */
+    int grouped;      /* it serves every process of the address's group */
+    int group_errno;  /* port != 0 and not grouped: why (this process's
+                         series only are served) */
+} aap_exporter_info;
+
 /*
- * Start the exporter on host:port (numeric or resolvable host; port 0 picks
- * a free one).  On AAP_EBIND *sys_errno holds the errno.  Starting again on
- * the same address is a no-op returning the bound port; another address
- * while running is AAP_EBUSY.
+ * Start the exporter on host:port (numeric or resolvable host).  Port 0
+ * picks a free port for a private exporter; any other port is shared
+ * (SO_REUSEPORT) with the other processes of this user serving it, and
+ * this process joins their group: each serves all of them.  On AAP_EBIND
+ * *sys_errno holds the errno (EADDRINUSE: another program holds the
+ * port).  Starting again on the same address is a no-op returning the
+ * same info; another address while running is AAP_EBUSY.  opts NULL:
+ * debug_blocks -1.
  */
-int aap_exporter_start(const char *host, int port, int *bound_port,
-                       int *sys_errno);
-void aap_exporter_stop(void);
+int aap_exporter_start(const char *host, int port,
+                       const aap_exporter_opts *opts,
+                       aap_exporter_info *info, int *sys_errno);
+/* Stop serving (the thread is joined, the socket closed).  The process
+ * stays in its group, its series served by the others also after it
+ * exits, unless leave_group: then they are no longer exported. */
+void aap_exporter_stop(int leave_group);
 /* Port served, or 0 when not serving. */
 int aap_exporter_port(void);
+
+/* Read the environment the probe's shared state depends on
+ * ($ASYNC_AUDITOR_MULTIPROC_DIR, $ASYNC_AUDITOR_MAX_DEAD_WORKERS,
+ * $XDG_RUNTIME_DIR, $TMPDIR); done once.  The extension calls it with
+ * the GIL held, before a thread of the library could. */
+void aap_state_prepare(void);
+
+/* Whether this process belongs to a group: its series are in a group
+ * directory, exported by whichever member answers. */
+int aap_group_member(void);
 
 /* Stop background threads (interpreter exit). Loops stay valid. */
 void aap_shutdown(void);

@@ -2,8 +2,11 @@
  * aap_episode.c: blocking episodes.  The watchdog opens an episode when it
  * first sees a stretch past the threshold and charges the time up to each
  * sample to the site seen in it; the loop thread closes it with the exact
- * duration when the stretch ends.  The last AAP_RING_MAX episodes (with
- * their full stacks) are kept for blocks() and /debug/blocks.  Everything
+ * duration when the stretch ends.  A sample that saw the loop thread
+ * waiting for the GIL charges the thread holding it instead of the loop's
+ * own site, and an episode most of whose samples did is GIL contention.
+ * The last AAP_RING_MAX episodes (with their full stacks) are kept for
+ * blocks() and /debug/blocks.  Everything
  * here runs with the loop's lock held, except the copy-out functions,
  * which take it.
  */
@@ -13,16 +16,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void attribute(aap_loop *L, int site, uint64_t until)
+static const char *const kind_names[AAP_EP_KIND_N] = {"blocking", "gil"};
+
+const char *aap_episode_kind_name(int kind)
+{
+    return kind >= 0 && kind < AAP_EP_KIND_N ? kind_names[kind] : "";
+}
+
+/* Charge the time since the last attribution, up to until, to what the
+ * latest sample saw: the loop's own site, or the thread holding the GIL. */
+static void attribute(aap_loop *L, uint64_t until)
 {
     uint64_t d;
 
-    if (site < 0 || until <= L->ep_attributed) {
+    if (until <= L->ep_attributed) {
         return;
     }
     d = until - L->ep_attributed;
-    aap_site_charge(L, site, until, d);
-    L->ep_site_ns[site] += d;
+    if (L->ep_last_holder >= 0) {
+        aap_gil_holder_charge(L, L->ep_last_holder, until, d);
+        L->ep_holder_ns[L->ep_last_holder] += d;
+        atomic_fetch_add_explicit(&L->gil_wait_ns, d, memory_order_relaxed);
+    } else if (L->ep_last_site >= 0) {
+        aap_site_charge(L, L->ep_last_site, until, d);
+        L->ep_site_ns[L->ep_last_site] += d;
+        L->sites[L->ep_last_site].class_ns[L->ep_last_class] += d;
+    } else {
+        return;
+    }
+    L->ep_class_ns[L->ep_last_class] += d;
     L->ep_attributed = until;
 }
 
@@ -52,46 +74,114 @@ static void ep_discard(aap_loop *L)
     L->ep_open = 0;
 }
 
-void aap_ep_sample(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
-                   const aap_stack *st)
+static void ep_open(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
+                    const aap_sample *s)
 {
-    int site = -1;
+    L->ep_open = 1;
+    L->ep_seq = seq;
+    L->ep_start_ns = bs;
+    L->ep_detect_ns = now - bs;
+    L->ep_start_wall = aap_wall_now() - (double)(now - bs) / 1e9;
+    L->ep_attributed = bs;
+    L->ep_last_site = -1;
+    L->ep_last_holder = -1;
+    L->ep_last_class = AAP_CLASS_NONE;
+    L->ep_samples = L->ep_gil_samples = 0;
+    memset(L->ep_site_ns, 0, sizeof(L->ep_site_ns));
+    memset(L->ep_holder_ns, 0, sizeof(L->ep_holder_ns));
+    memset(L->ep_class_ns, 0, sizeof(L->ep_class_ns));
+    if (s->stack && s->stack->n > 0) {
+        L->ep_stack = stack_text(s->stack);
+    }
+}
 
+void aap_ep_sample(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
+                   const aap_sample *s)
+{
     if (L->ep_open && L->ep_seq != seq) {
         ep_discard(L);
     }
     if (!L->ep_open) {
-        L->ep_open = 1;
-        L->ep_seq = seq;
-        L->ep_start_ns = bs;
-        L->ep_detect_ns = now - bs;
-        L->ep_start_wall = aap_wall_now() - (double)(now - bs) / 1e9;
-        L->ep_attributed = bs;
+        ep_open(L, seq, bs, now, s);
+    }
+    if (s->gil_wait) {
+        aap_culprit unknown;
+        const aap_culprit *c = &s->holder;
+
+        if (c->frame < 0) {
+            memset(&unknown, 0, sizeof(unknown));
+            snprintf(unknown.site, sizeof(unknown.site), "unknown");
+            c = &unknown;
+        }
+        L->ep_samples++;
+        L->ep_gil_samples++;
+        L->ep_last_holder = aap_gil_holder_index(L, s->holder_name,
+                                                 s->holder_tid, c, now);
         L->ep_last_site = -1;
-        memset(L->ep_site_ns, 0, sizeof(L->ep_site_ns));
-        if (st && st->n > 0) {
-            L->ep_stack = stack_text(st);
+        L->ep_last_class = AAP_CLASS_GIL;
+    } else if (s->stack && s->stack->n > 0 && s->own.frame >= 0) {
+        int k = aap_site_index(L, s->own.site, now);
+
+        if (k < AAP_SITES_MAX && !L->sites[k].chain[0]) {
+            snprintf(L->sites[k].chain, AAP_CHAIN_LEN, "%s", s->own.chain);
+        }
+        L->ep_samples++;
+        L->ep_last_site = k;
+        L->ep_last_holder = -1;
+        L->ep_last_class = s->own.cls;
+    }
+    attribute(L, now);
+}
+
+/* The argmax of v[0..n), -1 when all are 0. */
+static int most(const uint64_t *v, int n)
+{
+    int best = -1, i;
+
+    for (i = 0; i < n; i++) {
+        if (v[i] && (best < 0 || v[i] > v[best])) {
+            best = i;
         }
     }
-    if (st && st->n > 0) {
-        char s[AAP_SITE_LEN];
+    return best;
+}
 
-        aap_site_format(&st->frames[aap_stack_site_frame(st, &L->site_rules)],
-                        s, sizeof(s));
-        site = aap_site_index(L, s, now);
-    } else {
-        site = L->ep_last_site;
+/* What the open episode amounts to so far: its kind (GIL contention when
+ * most samples saw the loop wait for the GIL), the site charged the most
+ * time of that kind, its chain, class and holder thread. */
+static void summarize(aap_loop *L, aap_episode *e)
+{
+    int best, cls;
+
+    e->kind = L->ep_samples > 0 && 2 * L->ep_gil_samples > L->ep_samples
+                  ? AAP_EP_GIL
+                  : AAP_EP_BLOCKING;
+    if (e->kind == AAP_EP_GIL) {
+        best = most(L->ep_holder_ns, AAP_GIL_HOLDERS_MAX + 1);
+        if (best >= 0) {
+            const aap_gil_slot *g = &L->gil[best];
+
+            snprintf(e->site, sizeof(e->site), "%s", g->site);
+            snprintf(e->chain, sizeof(e->chain), "%s", g->chain);
+            snprintf(e->thread, sizeof(e->thread), "%s", g->thread);
+            e->thread_id = g->tid;
+        }
+        e->cls = AAP_CLASS_GIL;
+        return;
     }
-    if (site >= 0) {
-        attribute(L, site, now);
-        L->ep_last_site = site;
+    best = most(L->ep_site_ns, AAP_SITES_MAX + 1);
+    if (best >= 0) {
+        snprintf(e->site, sizeof(e->site), "%s",
+                 best == AAP_SITES_MAX ? "other" : L->sites[best].site);
+        snprintf(e->chain, sizeof(e->chain), "%s", L->sites[best].chain);
     }
+    cls = most(L->ep_class_ns, AAP_CLASS_GIL);
+    e->cls = cls > 0 ? cls : AAP_CLASS_NONE;
 }
 
 void aap_ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now)
 {
     aap_episode *e;
-    int best = -1, i;
 
     e = &L->ring[(L->ring_head + L->ring_n) % AAP_RING_MAX];
     if (L->ring_n == AAP_RING_MAX) {
@@ -105,13 +195,8 @@ void aap_ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now)
     e->duration_ns = now - bs;
     e->detect_ns = -1;
     if (L->ep_open && L->ep_seq == seq) {
-        attribute(L, L->ep_last_site, now);
-        for (i = 0; i <= AAP_SITES_MAX; i++) {
-            if (L->ep_site_ns[i] &&
-                (best < 0 || L->ep_site_ns[i] > L->ep_site_ns[best])) {
-                best = i;
-            }
-        }
+        attribute(L, now);
+        summarize(L, e);
         e->start = L->ep_start_wall;
         e->detect_ns = (int64_t)L->ep_detect_ns;
         e->stack = L->ep_stack;
@@ -123,10 +208,24 @@ void aap_ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now)
         }
         e->start = aap_wall_now() - (double)(now - bs) / 1e9;
     }
-    if (best >= 0) {
-        snprintf(e->site, sizeof(e->site), "%s",
-                 best == AAP_SITES_MAX ? "other" : L->sites[best].site);
+}
+
+/* Copy episode e into the caller's v (stack duplicated). */
+static int copy_out(const aap_episode *e, aap_episode_info *v)
+{
+    v->start = e->start;
+    v->duration = (double)e->duration_ns / 1e9;
+    v->detected_after = e->detect_ns < 0 ? -1.0 : (double)e->detect_ns / 1e9;
+    snprintf(v->site, sizeof(v->site), "%s", e->site);
+    snprintf(v->chain, sizeof(v->chain), "%s", e->chain);
+    snprintf(v->thread, sizeof(v->thread), "%s", e->thread);
+    v->thread_id = e->thread_id;
+    v->kind = e->kind;
+    v->cls = e->cls;
+    if (e->stack && !(v->stack = strdup(e->stack))) {
+        return AAP_ENOMEM;
     }
+    return 0;
 }
 
 int aap_loop_blocks(aap_loop *L, aap_episode_info **out, size_t *n)
@@ -143,33 +242,24 @@ int aap_loop_blocks(aap_loop *L, aap_episode_info **out, size_t *n)
     }
     pthread_mutex_lock(&L->lock);
     for (i = 0; i < L->ring_n; i++) {
-        aap_episode *e = &L->ring[(L->ring_head + i) % AAP_RING_MAX];
-
-        v[k].start = e->start;
-        v[k].duration = (double)e->duration_ns / 1e9;
-        v[k].detected_after =
-            e->detect_ns < 0 ? -1.0 : (double)e->detect_ns / 1e9;
-        snprintf(v[k].site, AAP_SITE_LEN, "%s", e->site);
-        if (e->stack && !(v[k].stack = strdup(e->stack))) {
+        if (copy_out(&L->ring[(L->ring_head + i) % AAP_RING_MAX], &v[k++]) <
+            0) {
             rc = AAP_ENOMEM;
         }
-        k++;
     }
     if (L->ep_open) {
-        uint64_t now = aap_now_ns();
+        aap_episode e;
 
-        v[k].start = L->ep_start_wall;
-        v[k].duration = (double)(now - L->ep_start_ns) / 1e9;
-        v[k].ongoing = 1;
-        v[k].detected_after = (double)L->ep_detect_ns / 1e9;
-        if (L->ep_last_site >= 0) {
-            snprintf(v[k].site, AAP_SITE_LEN, "%s",
-                     L->sites[L->ep_last_site].site);
-        }
-        if (L->ep_stack && !(v[k].stack = strdup(L->ep_stack))) {
+        memset(&e, 0, sizeof(e));
+        summarize(L, &e);
+        e.start = L->ep_start_wall;
+        e.duration_ns = aap_now_ns() - L->ep_start_ns;
+        e.detect_ns = (int64_t)L->ep_detect_ns;
+        e.stack = L->ep_stack;
+        if (copy_out(&e, &v[k]) < 0) {
             rc = AAP_ENOMEM;
         }
-        k++;
+        v[k++].ongoing = 1;
     }
     pthread_mutex_unlock(&L->lock);
     if (rc < 0) {

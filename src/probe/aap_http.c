@@ -1,115 +1,60 @@
 /*
- * aap_http.c: the exporter.  libmicrohttpd runs its own polling thread, so
- * /metrics and /debug/blocks are answered from C-side state without the
- * GIL, which is exactly when they matter: while the event loop is frozen.
- * We create the listening socket ourselves so a port in use surfaces as an
- * errno the caller can raise, and cap connections, per-connection memory
- * and idle time so a slow or abusive client cannot tie the exporter up.
+ * aap_http.c: the exporter.  It binds the address, joins the group of
+ * processes serving it and runs the HTTP server (aap_httpd.c), whose
+ * thread renders /metrics and /debug/blocks from C state only, without
+ * the GIL: exactly when they matter, while an event loop is frozen.
+ *
+ * Several processes serve one address: each binds it with SO_REUSEPORT
+ * (Linux lets only sockets of the same effective user share a port) and
+ * renders the whole group from the arena files in the group directory,
+ * so whichever process the kernel hands a connection to answers for all
+ * of them, and the death of any one leaves the others serving.  A port
+ * held by a process that is not one of ours (no SO_REUSEPORT, or another
+ * user) fails the bind: EADDRINUSE, as before.  Port 0 asks for a free
+ * port: a private exporter, never shared.
  */
 #include "aap_int.h"
+#include "aap_httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define EXP_CONN_LIMIT 128
-#define EXP_PER_IP_LIMIT 128
-#define EXP_TIMEOUT_S 5
-#define EXP_CONN_MEMORY (32 * 1024)
-
 static pthread_mutex_t exp_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct MHD_Daemon *exp_daemon;
-static int exp_fd = -1;
-static int exp_port;
+static aap_httpd *exp_srv;
 static char exp_host[256];
 static int exp_req_port;
+static aap_exporter_info exp_info;
+static _Atomic int exp_debug_blocks;
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
-                             const char *ctype, char *body, size_t len)
+static void handle(void *ctx, const aap_httpreq *req, aap_httpd_reply *r)
 {
-    struct MHD_Response *r;
-    enum MHD_Result ret;
-
-    r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-    }
-    ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status,
-                                  const char *msg)
-{
-    char *body = strdup(msg);
-
-    if (!body) {
-        return MHD_NO;
-    }
-    return reply(c, status, "text/plain; charset=utf-8", body, strlen(body));
-}
-
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
-                              const char *url, const char *method,
-                              const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
-{
-    aat_buf t;
     int rc;
 
-    (void)cls;
-    (void)version;
-    (void)upload_data;
-    (void)con_cls;
-    *upload_data_size = 0;
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
-                          "method not allowed\n");
+    (void)ctx;
+    if (req->route == AAP_R_METRICS) {
+        rc = aap_render_metrics(r->body);
+        r->status = rc < 0 ? 500 : 200;
+        r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+    } else if (req->route == AAP_R_BLOCKS &&
+               atomic_load_explicit(&exp_debug_blocks,
+                                    memory_order_relaxed)) {
+        rc = aap_render_blocks(r->body);
+        r->status = rc < 0 ? 500 : 200;
+        r->ctype = "application/json";
+    } else {
+        r->status = 404;
     }
-    aat_buf_init(&t, AAP_TEXT_MAX);
-    if (strcmp(url, "/metrics") == 0) {
-        rc = aap_render_metrics(&t);
-        if (rc < 0 || !t.data) {
-            aat_buf_release(&t);
-            return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                              "cannot render metrics\n");
-        }
-        return reply(c, MHD_HTTP_OK,
-                     "text/plain; version=0.0.4; "
-                     "charset=utf-8",
-                     t.data, t.len);
-    }
-    if (strcmp(url, "/debug/blocks") == 0) {
-        rc = aap_render_blocks(&t);
-        if (rc < 0 || !t.data) {
-            aat_buf_release(&t);
-            return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                              "cannot render blocks\n");
-        }
-        return reply(c, MHD_HTTP_OK, "application/json", t.data, t.len);
-    }
-    return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
 /* Listening socket for host:port; -1 with *err set on failure. */
-static int open_listener(const char *host, int port, int *err)
+static int open_listener(const char *host, int port, int shared, int *err)
 {
     struct addrinfo hints, *res = NULL, *ai;
     char portstr[16];
@@ -135,8 +80,11 @@ static int open_listener(const char *host, int port, int *err)
             continue;
         }
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (shared) {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        }
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, 64) == 0) {
+            listen(fd, 128) == 0) {
             break;
         }
         *err = errno;
@@ -147,87 +95,131 @@ static int open_listener(const char *host, int port, int *err)
     return fd;
 }
 
-static int bound_port_of(int fd)
+/* Bound port of fd, and whether its address is a loopback one. */
+static int bound_port_of(int fd, int *loopback)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
 
+    *loopback = 0;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
         return 0;
     }
     if (ss.ss_family == AF_INET) {
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+        *loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+        return ntohs(a->sin_port);
     }
     if (ss.ss_family == AF_INET6) {
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+        *loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+                    (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) &&
+                     a->sin6_addr.s6_addr[12] == 127);
+        return ntohs(a->sin6_port);
     }
     return 0;
 }
 
-int aap_exporter_start(const char *host, int port, int *bound_port,
-                       int *sys_errno)
+/* Join the group of host:port; 0 or the errno that prevented it. */
+static int join_group(const char *host, int port)
 {
-    sigset_t all, old;
+    char path[512];
+    int tries, err = 0;
+
+    for (tries = 0; tries < 2; tries++) {
+        int gfd = aap_group_open(host, port, path, sizeof(path), &err);
+        int rc;
+
+        if (gfd < 0) {
+            return err ? err : EIO;
+        }
+        rc = aap_state_join(gfd, &err);
+        close(gfd);
+        if (rc == 0) {
+            aap_group_sweep_home();
+            return 0;
+        }
+        if (err != ENOENT) {
+            break; /* ENOENT: a sweep removed the empty directory */
+        }
+    }
+    return err ? err : EIO;
+}
+
+int aap_exporter_start(const char *host, int port,
+                       const aap_exporter_opts *opts,
+                       aap_exporter_info *info, int *sys_errno)
+{
+    aap_httpd_config c;
+    aap_exporter_info in;
     int fd, rc = 0;
 
-    *bound_port = 0;
+    memset(info, 0, sizeof(*info));
     *sys_errno = 0;
     if (!host || port < 0 || port > 65535 || strlen(host) >= 256) {
         return AAP_EINVAL;
     }
     pthread_mutex_lock(&exp_lock);
-    if (exp_daemon) {
+    if (exp_srv) {
         if (strcmp(host, exp_host) == 0 &&
-            (port == exp_req_port || port == exp_port)) {
-            *bound_port = exp_port;
+            (port == exp_req_port || port == exp_info.port)) {
+            *info = exp_info;
         } else {
             rc = AAP_EBUSY;
         }
         goto out;
     }
-    fd = open_listener(host, port, sys_errno);
+    rc = aap_state_ensure();
+    if (rc < 0) {
+        goto out;
+    }
+    aap_http_ensure();
+    fd = open_listener(host, port, port != 0, sys_errno);
     if (fd < 0) {
         rc = AAP_EBIND;
         goto out;
     }
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    exp_daemon = MHD_start_daemon(
-        MHD_USE_POLL_INTERNAL_THREAD, 0, NULL, NULL, handle, NULL,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)EXP_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)EXP_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)EXP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)EXP_CONN_MEMORY, MHD_OPTION_END);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!exp_daemon) {
+    memset(&in, 0, sizeof(in));
+    in.port = bound_port_of(fd, &in.loopback);
+    in.debug_blocks = !opts || opts->debug_blocks < 0 ? in.loopback
+                                                      : opts->debug_blocks;
+    if (port != 0) {
+        in.group_errno = join_group(host, port);
+        in.grouped = in.group_errno == 0;
+    }
+    memset(&c, 0, sizeof(c));
+    c.fd = fd;
+    c.handler = handle;
+    atomic_store(&exp_debug_blocks, in.debug_blocks);
+    rc = aap_httpd_start(&c, &exp_srv);
+    if (rc < 0) {
         close(fd);
-        rc = AAP_EHTTP;
         goto out;
     }
-    exp_fd = fd;
-    exp_port = bound_port_of(fd);
     exp_req_port = port;
+    exp_info = in;
     snprintf(exp_host, sizeof(exp_host), "%s", host);
-    *bound_port = exp_port;
+    *info = in;
 out:
     pthread_mutex_unlock(&exp_lock);
     return rc;
 }
 
-void aap_exporter_stop(void)
+void aap_exporter_stop(int leave_group)
 {
-    struct MHD_Daemon *d;
+    aap_httpd *d;
 
     pthread_mutex_lock(&exp_lock);
-    d = exp_daemon;
-    exp_daemon = NULL;
-    exp_fd = -1;
-    exp_port = 0;
+    d = exp_srv;
+    exp_srv = NULL;
+    memset(&exp_info, 0, sizeof(exp_info));
     exp_host[0] = '\0';
     pthread_mutex_unlock(&exp_lock);
-    if (d) {
-        MHD_stop_daemon(d); /* joins its thread, closes the socket */
+    aap_httpd_free(d); /* joins its thread, closes the sockets */
+    if (leave_group) {
+        aap_state_leave();
     }
 }
 
@@ -236,7 +228,7 @@ int aap_exporter_port(void)
     int p;
 
     pthread_mutex_lock(&exp_lock);
-    p = exp_daemon ? exp_port : 0;
+    p = exp_srv ? exp_info.port : 0;
     pthread_mutex_unlock(&exp_lock);
     return p;
 }
@@ -245,19 +237,17 @@ void aap_exporter_fork(int phase)
 {
     if (phase == 0) {
         pthread_mutex_lock(&exp_lock);
+        aap_httpd_fork(exp_srv, 0);
     } else if (phase == 1) {
+        aap_httpd_fork(exp_srv, 1);
         pthread_mutex_unlock(&exp_lock);
     } else {
-        /* The daemon's thread does not exist in the child and its state
-         * cannot be torn down safely: drop it and close our copy of the
-         * listening socket so the parent alone accepts on it. */
-        pthread_mutex_init(&exp_lock, NULL);
-        if (exp_fd >= 0) {
-            close(exp_fd);
-        }
-        exp_daemon = NULL;
-        exp_fd = -1;
-        exp_port = 0;
+        /* the server's thread does not exist in the child: its sockets
+         * are closed so the parent alone accepts on them */
+        aap_httpd_fork(exp_srv, 2);
+        exp_srv = NULL;
+        memset(&exp_info, 0, sizeof(exp_info));
         exp_host[0] = '\0';
+        pthread_mutex_unlock(&exp_lock);
     }
 }

@@ -4,7 +4,8 @@
  * http_server_request_duration_seconds).  A fixed number of label sets,
  * so a client sending odd methods or a service with unbounded routes
  * cannot grow memory: past the limit requests count under
- * http_route="other".
+ * http_route="other".  Each label set is a series of the state arena
+ * (aap_state.c); the table here only finds it.
  */
 #include "aap_int.h"
 
@@ -23,6 +24,7 @@ typedef struct http_series {
     char route[HTTP_ROUTE_LEN];
     int status;
     aap_hist hist;
+    aap_rec *rec;
 } http_series;
 
 /* Append-only table: readers (the request path, the renderer) load
@@ -31,16 +33,43 @@ typedef struct http_series {
 static pthread_mutex_t http_lock = PTHREAD_MUTEX_INITIALIZER;
 static http_series *http_table[HTTP_SERIES_MAX];
 static _Atomic size_t http_n;
-static _Atomic int64_t http_active;
+static _Atomic(_Atomic uint64_t *) http_active;
+
+/* The in-flight gauge's cell, allocated on first use. */
+static _Atomic uint64_t *active_cell(void)
+{
+    _Atomic uint64_t *c =
+        atomic_load_explicit(&http_active, memory_order_acquire);
+    aap_rec *rec;
+
+    if (c) {
+        return c;
+    }
+    pthread_mutex_lock(&http_lock);
+    c = atomic_load_explicit(&http_active, memory_order_relaxed);
+    if (!c) {
+        aap_state_cell(AAP_F_HTTP_ACTIVE, NULL, 0, 0, &rec, &c);
+        atomic_store_explicit(&http_active, c, memory_order_release);
+    }
+    pthread_mutex_unlock(&http_lock);
+    return c;
+}
+
+void aap_http_ensure(void)
+{
+    active_cell();
+}
 
 void aap_http_active_add(int64_t delta)
 {
-    atomic_fetch_add_explicit(&http_active, delta, memory_order_relaxed);
+    atomic_fetch_add_explicit(active_cell(), (uint64_t)delta,
+                              memory_order_relaxed);
 }
 
 int64_t aap_http_active_get(void)
 {
-    return atomic_load_explicit(&http_active, memory_order_relaxed);
+    return (int64_t)atomic_load_explicit(active_cell(),
+                                         memory_order_relaxed);
 }
 
 static void copy_clean(char *dst, size_t cap, const char *src)
@@ -109,13 +138,26 @@ static http_series *http_get(const char *method, const char *route, int status)
     }
     s = calloc(1, sizeof(*s));
     if (s) {
+        char st[8] = "";
+        aap_label lab[3] = {{"http_request_method", s->method},
+                            {"http_route", s->route},
+                            {"http_response_status_code", st}};
+
         snprintf(s->method, sizeof(s->method), "%s", method);
         snprintf(s->route, sizeof(s->route), "%s", route);
+        if (status) {
+            snprintf(st, sizeof(st), "%d", status);
+        }
         s->status = status;
         s->hash = h;
-        aap_hist_init(&s->hist, aap_bounds_http, aap_nbounds_http);
-        http_table[n] = s;
-        atomic_store_explicit(&http_n, n + 1, memory_order_release);
+        if (aap_state_hist(AAP_F_HTTP_DURATION, lab, 3, 0, &s->rec,
+                           &s->hist) < 0) {
+            free(s); /* a full arena: not measured */
+            s = NULL;
+        } else {
+            http_table[n] = s;
+            atomic_store_explicit(&http_n, n + 1, memory_order_release);
+        }
     }
     pthread_mutex_unlock(&http_lock);
     return s;
@@ -148,46 +190,6 @@ void aap_http_observe(const char *method, const char *route, int status,
     }
 }
 
-void aap_http_render(aat_buf *t)
-{
-    size_t i, n;
-
-    aat_buf_appendf(
-        t,
-        "# HELP http_server_active_requests HTTP requests in "
-        "flight.\n# TYPE http_server_active_requests gauge\n"
-        "http_server_active_requests %lld\n",
-        (long long)atomic_load_explicit(&http_active, memory_order_relaxed));
-    aat_buf_appendf(t, "# HELP http_server_request_duration_seconds "
-                       "HTTP request duration as the server saw it.\n"
-                       "# TYPE http_server_request_duration_seconds "
-                       "histogram\n");
-    n = atomic_load_explicit(&http_n, memory_order_acquire);
-    for (i = 0; i < n; i++) {
-        http_series *s = http_table[i];
-        aat_buf lab;
-
-        aat_buf_init(&lab, AAP_TEXT_MAX);
-        aat_buf_appendf(&lab, "http_request_method=\"");
-        aat_buf_escape(&lab, s->method, true);
-        aat_buf_appendf(&lab, "\",http_route=\"");
-        aat_buf_escape(&lab, s->route, true);
-        if (s->status) {
-            aat_buf_appendf(&lab, "\",http_response_status_code=\"%d\"",
-                            s->status);
-        } else {
-            aat_buf_appendf(&lab, "\",http_response_status_code=\"\"");
-        }
-        if (lab.failed) {
-            t->failed = 1;
-        } else {
-            aap_hist_render(t, "http_server_request_duration_seconds",
-                            lab.data, &s->hist);
-        }
-        aat_buf_release(&lab);
-    }
-}
-
 void aap_http_fork(int phase)
 {
     size_t i;
@@ -201,6 +203,8 @@ void aap_http_fork(int phase)
         for (i = 0; i < atomic_load(&http_n); i++) {
             aap_hist_reset(&http_table[i]->hist);
         }
-        atomic_store(&http_active, 0);
+        if (atomic_load(&http_active)) {
+            atomic_store(atomic_load(&http_active), 0);
+        }
     }
 }

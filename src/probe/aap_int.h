@@ -3,7 +3,12 @@
  * else (the extension and the tests use aap.h).  It defines the per-loop
  * state and names the one lock order of the library:
  *
- *     aap_reg_lock  ->  aap_loop.lock  ->  (http table lock)
+ *     aap_reg_lock -> aap_loop.lock -> (http table lock) -> (state lock)
+ *
+ * Exported values live in this process's state arena (aap_state.h): the
+ * structures here hold pointers to their cells, written with the same
+ * relaxed atomics as before; what is not exported (episode ring, site
+ * windows, watchdog bookkeeping) stays in process memory.
  *
  * The registry lock guards the list of loops and is held only for list
  * walks; a thread that works on one loop for long (the watchdog capturing
@@ -15,25 +20,57 @@
 #define AAP_INT_H
 
 #include "aap.h"
+#include "aap_group.h"
+#include "aap_state.h"
 
 #include <pthread.h>
 
 #define AAP_RING_MAX 32
 
+/* Gauges are int64 values kept in u64 cells (two's complement). */
 typedef struct aap_exec_state {
     _Atomic int enabled;
-    _Atomic int64_t pending, busy, max_workers;
+    _Atomic uint64_t *pending, *busy, *max_workers;
     aap_hist wait, run;
+    aap_rec *rec[5]; /* hidden until enabled */
 } aap_exec_state;
+
+/* Series of a loop (besides executors and sites), released together. */
+enum {
+    AAP_LR_LAG,
+    AAP_LR_BUSY,
+    AAP_LR_ITER,
+    AAP_LR_BLOCK,
+    AAP_LR_CUR,
+    AAP_LR_READY,
+    AAP_LR_TASKS,
+    AAP_LR_CREATED,
+    AAP_LR_INFO,
+    AAP_LR_N
+};
 
 /* One slot of a loop's site table (aap_sites.c). */
 typedef struct aap_site_slot {
     char site[AAP_SITE_LEN];
-    _Atomic uint64_t ns; /* exported counter */
+    aap_rec *rec;         /* its series, once the slot was first used */
+    _Atomic uint64_t *ns; /* exported counter (or own, without a series) */
+    _Atomic uint64_t own;
     uint64_t win;        /* window index win_ns[0] belongs to */
     uint64_t win_ns[2];  /* blocked time in window win and win - 1 */
     uint64_t last_ns;    /* last time anything was charged */
+    char chain[AAP_CHAIN_LEN];        /* set when the slot is taken */
+    uint64_t class_ns[AAP_CLASS_N];   /* time charged per culprit class */
 } aap_site_slot;
+
+/* One slot of a loop's table of GIL holders (aap_gilholders.c). */
+typedef struct aap_gil_slot {
+    char thread[AAP_THREAD_NAME_LEN];
+    char site[AAP_SITE_LEN];
+    char chain[AAP_CHAIN_LEN];
+    long tid;
+    _Atomic uint64_t ns; /* exported counter */
+    uint64_t last_ns;    /* last time anything was charged */
+} aap_gil_slot;
 
 /* A finished episode in a loop's ring (aap_episode.c). */
 typedef struct aap_episode {
@@ -42,7 +79,24 @@ typedef struct aap_episode {
     int64_t detect_ns; /* -1: the watchdog never saw it */
     char site[AAP_SITE_LEN];
     char *stack;
+    int kind; /* enum aap_episode_kind */
+    int cls;  /* enum aap_class */
+    char chain[AAP_CHAIN_LEN];
+    char thread[AAP_THREAD_NAME_LEN];
+    long thread_id;
 } aap_episode;
+
+/* One watchdog sample of a blocked loop, prepared without any lock. */
+typedef struct aap_sample {
+    const aap_stack *stack; /* the loop thread's, NULL: none captured */
+    aap_culprit own;        /* its culprit (when stack) */
+    int gil_wait;           /* the loop thread was waiting for the GIL */
+    /* gil_wait: the holder, its name and its culprit (holder.frame < 0
+     * when its stack could not be read) */
+    long holder_tid;
+    char holder_name[AAP_THREAD_NAME_LEN];
+    aap_culprit holder;
+} aap_sample;
 
 struct aap_loop {
     aap_loop *next; /* registry list, guarded by aap_reg_lock */
@@ -56,22 +110,30 @@ struct aap_loop {
     int mode;
     _Atomic uintptr_t tstate;
     const aap_pylayout *layout;
-    aap_site_rules site_rules;
+    aap_inapp_rules in_app;
 
-    /* written by the loop thread, read by the watchdog/exporter */
-    _Atomic uint64_t busy_since; /* 0: waiting for I/O */
-    _Atomic uint64_t seq;        /* stretches ended */
-    _Atomic uint64_t busy_ns;
-    _Atomic uint64_t iterations;
+    /* written by the loop thread, read by the watchdog/exporter; the
+     * pointers lead into the state arena (never NULL: a series that
+     * could not be allocated points at a cell of `fallback`) */
+    _Atomic uint64_t *busy_since; /* 0: waiting for I/O */
+    _Atomic uint64_t *stopping;   /* stop() called, not yet running again */
+    _Atomic uint64_t seq;         /* stretches ended */
+    _Atomic uint64_t *busy_ns;
+    _Atomic uint64_t *iterations;
     _Atomic uint64_t stopped_ns;
-    _Atomic int64_t ready;
-    _Atomic int64_t tasks;
-    _Atomic uint64_t tasks_created;
+    _Atomic uint64_t *ready;
+    _Atomic uint64_t *tasks;
+    _Atomic uint64_t *tasks_created;
     aap_hist lag;
     aap_hist block;
     aap_exec_state exec[AAP_EXEC_N];
+    aap_rec *rec[AAP_LR_N];
+    /* cells of series that are not exported (heartbeat mode lacks them,
+     * or the arena had no room) */
+    _Atomic uint64_t fallback[16];
 
-    _Atomic int stopping; /* stop() called, loop not yet running again */
+    _Atomic uint64_t gil_wait_ns; /* episodes' time waiting for the GIL */
+
     uint64_t stop_ns;
 
     /* loop thread only */
@@ -90,8 +152,17 @@ struct aap_loop {
     int ep_last_site;
     uint64_t ep_site_ns[AAP_SITES_MAX + 1];
     char *ep_stack;
+    /* what the last sample saw, charged until the next one: the site
+     * (ep_last_site) or, for a wait for the GIL, the holder slot */
+    int ep_last_holder;
+    int ep_last_class; /* enum aap_class */
+    int ep_samples, ep_gil_samples;
+    uint64_t ep_class_ns[AAP_CLASS_N];
+    uint64_t ep_holder_ns[AAP_GIL_HOLDERS_MAX + 1];
     aap_episode ring[AAP_RING_MAX];
     size_t ring_head, ring_n;
+    aap_gil_slot gil[AAP_GIL_HOLDERS_MAX + 1]; /* [MAX] is "other" */
+    int ngil;
 
     /* watchdog thread only */
     uint64_t wd_seq;
@@ -104,8 +175,9 @@ extern pthread_mutex_t aap_reg_lock;
 extern aap_loop *aap_reg_head;
 extern size_t aap_reg_n;
 
-/* Adds L (unique name, watchdog started); 0 or a negative aap_err. */
-int aap_reg_add(aap_loop *L);
+/* Adds L (unique name, then init(L) with aap_reg_lock held, watchdog
+ * started); 0 or a negative aap_err. */
+int aap_reg_add(aap_loop *L, int (*init)(aap_loop *L));
 /* Removes L and waits until no thread pins it; returns 1 when it was the
  * last loop.  Called without aap_reg_lock. */
 int aap_reg_remove(aap_loop *L);
@@ -127,6 +199,12 @@ void aap_watchdog_fork_child(void);
 
 /* ---- site table (aap_sites.c), all with L->lock held ----------------- */
 
+/* Series of L's site table: "other" (and slots a kept table of a loop of
+ * the same name left, resumed); L->lock not needed yet. */
+void aap_sites_init(aap_loop *L);
+/* Give every slot's series up (loop freed). */
+void aap_sites_release(aap_loop *L);
+
 /* "path:line function" of f into out. */
 void aap_site_format(const aap_frame *f, char *out, size_t cap);
 /* Slot of site in L's table at monotonic time now (may evict). */
@@ -138,24 +216,40 @@ void aap_sites_reset(aap_loop *L);
 
 /* ---- episodes (aap_episode.c), all with L->lock held ----------------- */
 
-/* The watchdog saw stretch seq (begun at bs) past the threshold at now,
- * with stack st (NULL when stacks are off or capture failed). */
+/* The watchdog saw stretch seq (begun at bs) past the threshold at now;
+ * s says what it saw (s->stack NULL when stacks are off or capture
+ * failed). */
 void aap_ep_sample(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
-                   const aap_stack *st);
+                   const aap_sample *s);
 /* The loop thread ended stretch seq (begun at bs) at now, past the
  * threshold: close the episode into the ring. */
 void aap_ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now);
 /* Drop the open episode and the ring. */
 void aap_ep_reset(aap_loop *L);
 
+/* ---- GIL holders (aap_gilholders.c), all with L->lock held ---------- */
+
+/* Slot of (thread, site) at monotonic time now: a free one, else the one
+ * charged longest ago and not in the open episode, else "other". */
+int aap_gil_holder_index(aap_loop *L, const char *thread, long tid,
+                         const aap_culprit *c, uint64_t now);
+/* Charge d ns of GIL wait, ending at now, to slot k. */
+void aap_gil_holder_charge(aap_loop *L, int k, uint64_t now, uint64_t d);
+/* Forget every holder (fork child, loop reset). */
+void aap_gil_holders_reset(aap_loop *L);
+
 /* ---- fork hooks of the other files: phase 0 prepare, 1 parent, 2 child -- */
 
 void aap_mem_fork(int phase);      /* aap_mem.c: the pipe fallback */
 void aap_http_fork(int phase);     /* aap_httpstats.c */
+/* The in-flight gauge exists (it is exported at 0 before any request). */
+void aap_http_ensure(void);
 void aap_exporter_fork(int phase); /* aap_http.c */
 
-/* HTTP request series in the text format (aap_httpstats.c). */
-void aap_http_render(aat_buf *t);
+/* /metrics of the arenas in views (aap_render.c). */
+struct aap_view;
+int aap_render_views(aat_buf *t, const struct aap_view *views, size_t n,
+                     uint64_t now);
 
 /* ---- loops (aap_loop.c) ------------------------------------------------ */
 

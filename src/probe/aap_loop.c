@@ -8,7 +8,9 @@
  * busy-since to notice a stretch while it lasts; the renderer
  * (aap_render.c) reads the counters.  Counters only the loop thread
  * writes are advanced with a load and a store, not a locked
- * read-modify-write.
+ * read-modify-write.  The exported values are cells of the state arena
+ * (aap_state.c), allocated once per loop under its final name: the hot
+ * path writes them through pointers, at the cost of a field's write.
  */
 #include "aap_int.h"
 
@@ -22,18 +24,18 @@ void aap_loop_reset(aap_loop *L)
 {
     int k;
 
-    atomic_store(&L->busy_since, 0);
-    atomic_store(&L->stopping, 0);
-    atomic_store(&L->busy_ns, 0);
-    atomic_store(&L->iterations, 0);
+    atomic_store(L->busy_since, 0);
+    atomic_store(L->stopping, 0);
+    atomic_store(L->busy_ns, 0);
+    atomic_store(L->iterations, 0);
     atomic_store(&L->stopped_ns, 0);
-    atomic_store(&L->ready, 0);
-    atomic_store(&L->tasks_created, 0);
+    atomic_store(L->ready, 0);
+    atomic_store(L->tasks_created, 0);
     aap_hist_reset(&L->lag);
     aap_hist_reset(&L->block);
     for (k = 0; k < AAP_EXEC_N; k++) {
-        atomic_store(&L->exec[k].pending, 0);
-        atomic_store(&L->exec[k].busy, 0);
+        atomic_store(L->exec[k].pending, 0);
+        atomic_store(L->exec[k].busy, 0);
         aap_hist_reset(&L->exec[k].wait);
         aap_hist_reset(&L->exec[k].run);
     }
@@ -48,10 +50,107 @@ void aap_loop_set_tstate(aap_loop *L, uintptr_t tstate)
     atomic_store_explicit(&L->tstate, tstate, memory_order_release);
 }
 
+/* A scalar series of L, or one of L's own unexported cells (fallback) */
+static _Atomic uint64_t *loop_cell(aap_loop *L, int family, int slot,
+                                   const aap_label *lab, size_t n,
+                                   unsigned flags, size_t fb)
+{
+    _Atomic uint64_t *c;
+
+    if (aap_state_cell(family, lab, n, flags, &L->rec[slot], &c) < 0) {
+        L->rec[slot] = NULL;
+        return &L->fallback[fb];
+    }
+    return c;
+}
+
+/* L's series, under its final name (aap_reg_add calls it with the
+ * registry locked).  A series that cannot be allocated (a full arena) is
+ * not exported; the loop works the same. */
+static int loop_series(aap_loop *L)
+{
+    static const char *exec_names[AAP_EXEC_N] = {"default", "anyio"};
+    aap_label lab[3] = {{"loop", L->name},
+                        {"version", L->version},
+                        {"loop_implementation", L->impl}};
+    int sel = L->mode == AAP_MODE_SELECTOR, k;
+    _Atomic uint64_t *cur;
+
+    aap_state_hist(AAP_F_LOOP_LAG, lab, 1, 0, &L->rec[AAP_LR_LAG], &L->lag);
+    aap_state_hist(AAP_F_LOOP_BLOCK, lab, 1, 0, &L->rec[AAP_LR_BLOCK],
+                   &L->block);
+    if (aap_state_cell(AAP_F_LOOP_CUR, lab, 1, 0, &L->rec[AAP_LR_CUR],
+                       &cur) < 0) {
+        L->rec[AAP_LR_CUR] = NULL;
+        cur = &L->fallback[0];
+    }
+    L->busy_since = &cur[0];
+    L->stopping = &cur[1];
+    /* not observable without the selector wrapper: not exported */
+    L->busy_ns = sel ? loop_cell(L, AAP_F_LOOP_BUSY, AAP_LR_BUSY, lab, 1, 0,
+                                 2)
+                     : &L->fallback[2];
+    L->iterations = sel ? loop_cell(L, AAP_F_LOOP_ITER, AAP_LR_ITER, lab, 1,
+                                    0, 3)
+                        : &L->fallback[3];
+    L->ready = sel ? loop_cell(L, AAP_F_LOOP_READY, AAP_LR_READY, lab, 1, 0,
+                               4)
+                   : &L->fallback[4];
+    L->tasks = loop_cell(L, AAP_F_TASKS, AAP_LR_TASKS, lab, 1, 0, 5);
+    L->tasks_created =
+        loop_cell(L, AAP_F_TASKS_CREATED, AAP_LR_CREATED, lab, 1, 0, 6);
+    loop_cell(L, AAP_F_INFO, AAP_LR_INFO, lab, 3, 0, 7);
+    for (k = 0; k < AAP_EXEC_N; k++) {
+        aap_exec_state *e = &L->exec[k];
+        aap_label el[2] = {{"loop", L->name}, {"executor", exec_names[k]}};
+
+        if (aap_state_cell(AAP_F_EXEC_PENDING, el, 2, AAP_SERIES_HIDDEN,
+                           &e->rec[0], &e->pending) < 0 ||
+            aap_state_cell(AAP_F_EXEC_BUSY, el, 2, AAP_SERIES_HIDDEN,
+                           &e->rec[1], &e->busy) < 0 ||
+            aap_state_cell(AAP_F_EXEC_MAX, el, 2, AAP_SERIES_HIDDEN,
+                           &e->rec[2], &e->max_workers) < 0) {
+            /* all three or none: pending/busy must balance */
+            aap_rec_free(e->rec[0]);
+            aap_rec_free(e->rec[1]);
+            aap_rec_free(e->rec[2]);
+            e->rec[0] = e->rec[1] = e->rec[2] = NULL;
+            e->pending = &L->fallback[8 + 3 * k];
+            e->busy = &L->fallback[9 + 3 * k];
+            e->max_workers = &L->fallback[10 + 3 * k];
+        }
+        aap_state_hist(AAP_F_EXEC_WAIT, el, 2, AAP_SERIES_HIDDEN, &e->rec[3],
+                       &e->wait);
+        aap_state_hist(AAP_F_EXEC_RUN, el, 2, AAP_SERIES_HIDDEN, &e->rec[4],
+                       &e->run);
+    }
+    aap_sites_init(L);
+    aap_state_loops_add(1);
+    return 0;
+}
+
+static void loop_series_release(aap_loop *L)
+{
+    int k, i;
+
+    aap_state_loops_add(-1);
+    for (i = 0; i < AAP_LR_N; i++) {
+        aap_rec_release(L->rec[i]);
+        L->rec[i] = NULL;
+    }
+    for (k = 0; k < AAP_EXEC_N; k++) {
+        for (i = 0; i < 5; i++) {
+            aap_rec_release(L->exec[k].rec[i]);
+            L->exec[k].rec[i] = NULL;
+        }
+    }
+    aap_sites_release(L);
+}
+
 int aap_loop_new(const aap_loop_config *cfg, aap_loop **out)
 {
     aap_loop *L;
-    int k, rc;
+    int rc;
 
     *out = NULL;
     if (!cfg || cfg->lag_interval_ns == 0 || cfg->threshold_ns == 0) {
@@ -72,20 +171,15 @@ int aap_loop_new(const aap_loop_config *cfg, aap_loop **out)
     L->mode = cfg->mode;
     atomic_store(&L->tstate, cfg->tstate);
     L->layout = cfg->layout;
-    if (cfg->site_rules) {
-        L->site_rules = *cfg->site_rules;
-    }
-    aap_hist_init(&L->lag, aap_bounds_lag, aap_nbounds_lag);
-    aap_hist_init(&L->block, aap_bounds_block, aap_nbounds_block);
-    for (k = 0; k < AAP_EXEC_N; k++) {
-        aap_hist_init(&L->exec[k].wait, aap_bounds_exec, aap_nbounds_exec);
-        aap_hist_init(&L->exec[k].run, aap_bounds_exec, aap_nbounds_exec);
+    if (cfg->in_app) {
+        L->in_app = *cfg->in_app;
     }
     snprintf(L->sites[AAP_SITES_MAX].site, AAP_SITE_LEN, "other");
     pthread_mutex_init(&L->lock, NULL);
 
-    rc = aap_reg_add(L);
+    rc = aap_reg_add(L, loop_series);
     if (rc < 0) {
+        loop_series_release(L);
         pthread_mutex_destroy(&L->lock);
         free(L);
         return rc;
@@ -102,14 +196,15 @@ void aap_loop_free(aap_loop *L)
     if (aap_reg_remove(L)) {
         aap_watchdog_stop();
     }
-    aap_loop_reset(L);
+    aap_ep_reset(L);
+    loop_series_release(L);
     pthread_mutex_destroy(&L->lock);
     free(L);
 }
 
 void aap_loop_busy_begin(aap_loop *L, uint64_t now)
 {
-    atomic_store_explicit(&L->busy_since, now, memory_order_release);
+    atomic_store_explicit(L->busy_since, now, memory_order_release);
 }
 
 /* Adds d to a counter that only the loop thread writes: a load and a
@@ -131,58 +226,58 @@ static void stretch_end(aap_loop *L, uint64_t bs, uint64_t now)
         aap_ep_finish(L, seq, bs, now);
         aap_hist_observe(&L->block, now - bs, 1);
         atomic_store_explicit(&L->seq, seq + 1, memory_order_release);
-        atomic_store_explicit(&L->busy_since, 0, memory_order_release);
+        atomic_store_explicit(L->busy_since, 0, memory_order_release);
         pthread_mutex_unlock(&L->lock);
     } else {
         atomic_store_explicit(&L->seq, seq + 1, memory_order_release);
-        atomic_store_explicit(&L->busy_since, 0, memory_order_release);
+        atomic_store_explicit(L->busy_since, 0, memory_order_release);
     }
 }
 
 void aap_loop_select_enter(aap_loop *L, uint64_t now, int64_t ready)
 {
-    uint64_t bs = atomic_load_explicit(&L->busy_since, memory_order_relaxed);
+    uint64_t bs = atomic_load_explicit(L->busy_since, memory_order_relaxed);
 
-    atomic_store_explicit(&L->ready, ready, memory_order_relaxed);
-    if (atomic_load_explicit(&L->stopping, memory_order_relaxed)) {
+    atomic_store_explicit(L->ready, (uint64_t)ready, memory_order_relaxed);
+    if (atomic_load_explicit(L->stopping, memory_order_relaxed)) {
         /* first iteration after the loop ran again: the stretch spans
          * the time it was not running; neither busy nor blocked */
         if (now > L->stop_ns) {
             owner_add(&L->stopped_ns, now - L->stop_ns, memory_order_relaxed);
         }
-        atomic_store_explicit(&L->stopping, 0, memory_order_release);
+        atomic_store_explicit(L->stopping, 0, memory_order_release);
         if (bs) {
             owner_add(&L->seq, 1, memory_order_release);
-            atomic_store_explicit(&L->busy_since, 0, memory_order_release);
+            atomic_store_explicit(L->busy_since, 0, memory_order_release);
         }
         return;
     }
-    owner_add(&L->iterations, 1, memory_order_relaxed);
+    owner_add(L->iterations, 1, memory_order_relaxed);
     if (bs == 0) {
         return;
     }
     if (now > bs) {
-        owner_add(&L->busy_ns, now - bs, memory_order_relaxed);
+        owner_add(L->busy_ns, now - bs, memory_order_relaxed);
     }
     stretch_end(L, bs, now);
 }
 
 void aap_loop_stopping(aap_loop *L, uint64_t now)
 {
-    uint64_t bs = atomic_load_explicit(&L->busy_since, memory_order_relaxed);
+    uint64_t bs = atomic_load_explicit(L->busy_since, memory_order_relaxed);
 
     if (L->mode == AAP_MODE_SELECTOR && bs && now > bs) {
         /* a stretch that blocked before stop() still counts */
-        owner_add(&L->busy_ns, now - bs, memory_order_relaxed);
+        owner_add(L->busy_ns, now - bs, memory_order_relaxed);
         stretch_end(L, bs, now);
     }
     L->stop_ns = now;
-    atomic_store_explicit(&L->stopping, 1, memory_order_release);
+    atomic_store_explicit(L->stopping, 1, memory_order_release);
 }
 
 void aap_loop_closing_hint(aap_loop *L)
 {
-    atomic_store_explicit(&L->stopping, 1, memory_order_release);
+    atomic_store_explicit(L->stopping, 1, memory_order_release);
 }
 
 void aap_loop_lag_armed(aap_loop *L, uint64_t now)
@@ -213,15 +308,15 @@ uint64_t aap_loop_lag_tick(aap_loop *L, uint64_t due, uint64_t now)
     }
     if (L->mode == AAP_MODE_HEARTBEAT) {
         uint64_t bs =
-            atomic_load_explicit(&L->busy_since, memory_order_relaxed);
+            atomic_load_explicit(L->busy_since, memory_order_relaxed);
 
-        if (atomic_exchange_explicit(&L->stopping, 0, memory_order_acq_rel)) {
+        if (atomic_exchange_explicit(L->stopping, 0, memory_order_acq_rel)) {
             bs = 0; /* running again after a shutdown hint */
         }
         if (bs != 0) {
             stretch_end(L, bs, now > bs ? now : bs);
         }
-        atomic_store_explicit(&L->busy_since, now + L->lag_interval_ns,
+        atomic_store_explicit(L->busy_since, now + L->lag_interval_ns,
                               memory_order_release);
     }
     aap_loop_lag_armed(L, now);
@@ -231,46 +326,56 @@ uint64_t aap_loop_lag_tick(aap_loop *L, uint64_t due, uint64_t now)
 void aap_loop_tasks_add(aap_loop *L, int64_t created, int64_t alive_delta)
 {
     if (created) {
-        atomic_fetch_add_explicit(&L->tasks_created, (uint64_t)created,
+        atomic_fetch_add_explicit(L->tasks_created, (uint64_t)created,
                                   memory_order_relaxed);
     }
-    atomic_fetch_add_explicit(&L->tasks, alive_delta, memory_order_relaxed);
+    atomic_fetch_add_explicit(L->tasks, (uint64_t)alive_delta,
+                              memory_order_relaxed);
 }
 
 void aap_exec_enable(aap_loop *L, int which, int64_t max_workers)
 {
-    atomic_store(&L->exec[which].max_workers, max_workers);
-    atomic_store(&L->exec[which].enabled, 1);
+    aap_exec_state *e = &L->exec[which];
+    int i;
+
+    atomic_store(e->max_workers, (uint64_t)max_workers);
+    if (!atomic_exchange(&e->enabled, 1)) {
+        for (i = 0; i < 5; i++) {
+            if (e->rec[i]) {
+                aap_rec_show(e->rec[i]);
+            }
+        }
+    }
 }
 
 void aap_exec_submit(aap_loop *L, int which)
 {
-    atomic_fetch_add(&L->exec[which].pending, 1);
+    atomic_fetch_add(L->exec[which].pending, 1);
 }
 
 void aap_exec_start(aap_loop *L, int which, uint64_t wait_ns)
 {
-    atomic_fetch_sub(&L->exec[which].pending, 1);
-    atomic_fetch_add(&L->exec[which].busy, 1);
+    atomic_fetch_sub(L->exec[which].pending, 1);
+    atomic_fetch_add(L->exec[which].busy, 1);
     aap_hist_observe(&L->exec[which].wait, wait_ns, 1);
 }
 
 void aap_exec_finish(aap_loop *L, int which, uint64_t run_ns)
 {
-    atomic_fetch_sub(&L->exec[which].busy, 1);
+    atomic_fetch_sub(L->exec[which].busy, 1);
     aap_hist_observe(&L->exec[which].run, run_ns, 1);
 }
 
 void aap_exec_unstarted(aap_loop *L, int which)
 {
-    atomic_fetch_sub(&L->exec[which].pending, 1);
+    atomic_fetch_sub(L->exec[which].pending, 1);
 }
 
 double aap_loop_current_block(aap_loop *L, uint64_t now)
 {
-    uint64_t bs = atomic_load_explicit(&L->busy_since, memory_order_acquire);
+    uint64_t bs = atomic_load_explicit(L->busy_since, memory_order_acquire);
 
-    if (atomic_load_explicit(&L->stopping, memory_order_acquire)) {
+    if (atomic_load_explicit(L->stopping, memory_order_acquire)) {
         return 0.0;
     }
     return (bs && now > bs) ? (double)(now - bs) / 1e9 : 0.0;
@@ -284,21 +389,21 @@ void aap_loop_snapshot_get(aap_loop *L, aap_loop_snapshot *s)
     s->heartbeat = L->mode == AAP_MODE_HEARTBEAT;
     s->lag_count = aap_hist_count(&L->lag);
     s->lag_sum = aap_hist_sum(&L->lag);
-    s->busy_seconds = (double)atomic_load(&L->busy_ns) / 1e9;
-    s->iterations = atomic_load(&L->iterations);
+    s->busy_seconds = (double)atomic_load(L->busy_ns) / 1e9;
+    s->iterations = atomic_load(L->iterations);
     s->block_count = aap_hist_count(&L->block);
     s->block_sum = aap_hist_sum(&L->block);
     s->current_block = aap_loop_current_block(L, aap_now_ns());
-    s->ready = atomic_load(&L->ready);
-    s->tasks = atomic_load(&L->tasks);
-    s->tasks_created = atomic_load(&L->tasks_created);
+    s->ready = (int64_t)atomic_load(L->ready);
+    s->tasks = (int64_t)atomic_load(L->tasks);
+    s->tasks_created = atomic_load(L->tasks_created);
     for (k = 0; k < AAP_EXEC_N; k++) {
         aap_exec_state *e = &L->exec[k];
 
         s->exec[k].enabled = atomic_load(&e->enabled);
-        s->exec[k].pending = atomic_load(&e->pending);
-        s->exec[k].busy = atomic_load(&e->busy);
-        s->exec[k].max_workers = atomic_load(&e->max_workers);
+        s->exec[k].pending = (int64_t)atomic_load(e->pending);
+        s->exec[k].busy = (int64_t)atomic_load(e->busy);
+        s->exec[k].max_workers = (int64_t)atomic_load(e->max_workers);
         s->exec[k].wait_count = aap_hist_count(&e->wait);
         s->exec[k].wait_sum = aap_hist_sum(&e->wait);
         s->exec[k].run_count = aap_hist_count(&e->run);

@@ -34,12 +34,14 @@ static void fork_prepare(void)
     }
     aap_http_fork(0);
     aap_mem_fork(0);
+    aap_state_fork(0);
 }
 
 static void fork_parent(void)
 {
     aap_loop *L;
 
+    aap_state_fork(1);
     aap_mem_fork(1);
     aap_http_fork(1);
     for (L = aap_reg_head; L; L = L->next) {
@@ -50,11 +52,13 @@ static void fork_parent(void)
 }
 
 /* The child starts counting afresh: its loops are copies whose counters
- * belong to the parent. */
+ * belong to the parent.  Its state arena is replaced first, so that the
+ * resets below write the child's memory, not the parent's file. */
 static void fork_child(void)
 {
     aap_loop *L;
 
+    aap_state_fork(2);
     aap_mem_fork(2);
     aap_http_fork(2);
     pthread_cond_init(&unpin_cond, NULL);
@@ -96,14 +100,17 @@ static void unique_name(aap_loop *L)
     }
 }
 
-int aap_reg_add(aap_loop *L)
+int aap_reg_add(aap_loop *L, int (*init)(aap_loop *L))
 {
     int rc;
 
     pthread_once(&atfork_once, atfork_setup);
     pthread_mutex_lock(&aap_reg_lock);
     unique_name(L);
-    rc = aap_watchdog_start_locked();
+    rc = init ? init(L) : 0;
+    if (rc == 0) {
+        rc = aap_watchdog_start_locked();
+    }
     if (rc == 0) {
         L->next = aap_reg_head;
         aap_reg_head = L;
@@ -149,7 +156,7 @@ void aap_loop_unpin(aap_loop *L)
 
 void aap_shutdown(void)
 {
-    aap_exporter_stop();
+    aap_exporter_stop(0);
     aap_watchdog_stop();
 }
 

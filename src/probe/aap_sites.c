@@ -8,6 +8,14 @@
  * episode in progress, so a long-lived process keeps naming its recent
  * culprits (docs/probe.md explains why an evicted total is not moved into
  * "other").  Everything here runs with the loop's lock held.
+ *
+ * Storage: each slot's counter is a series in the state arena, allocated
+ * the first time the slot is used and relabelled (seqlock, value back to
+ * zero) when the slot changes site, so a reader never pairs a new site
+ * with an old total.  The table's bookkeeping (names for lookup, the
+ * eviction windows) stays in process memory.  A loop that resumes the
+ * kept table of a loop of the same name (a grouped process) takes its
+ * slots back with their sites and totals.
  */
 #include "aap_int.h"
 
@@ -30,6 +38,25 @@ static uint64_t site_recent(const aap_site_slot *k, uint64_t win)
         return k->win_ns[0] + k->win_ns[1];
     }
     return k->win + 1 == win ? k->win_ns[0] : 0;
+}
+
+/* Slot k now names k->site: its series is relabelled, or allocated the
+ * first time (unexported, in the slot's own cell, if that fails). */
+static void slot_series(aap_loop *L, int k)
+{
+    aap_site_slot *s = &L->sites[k];
+    aap_label lab[2] = {{"loop", L->name}, {"site", s->site}};
+
+    if (s->rec && aap_rec_relabel(s->rec, lab, 2) == 0) {
+        return;
+    }
+    aap_rec_free(s->rec);
+    s->rec = NULL;
+    s->ns = &s->own;
+    atomic_store_explicit(&s->own, 0, memory_order_relaxed);
+    if (aap_state_series(AAP_F_SITE, (uint32_t)k, lab, 2, 0, &s->rec) == 0) {
+        s->ns = aap_rec_cells(s->rec);
+    }
 }
 
 /* Index of site in L's table at monotonic time now.  A new site takes a
@@ -71,10 +98,12 @@ int aap_site_index(aap_loop *L, const char *site, uint64_t now)
     }
     k = &L->sites[victim];
     snprintf(k->site, AAP_SITE_LEN, "%s", site);
-    atomic_store_explicit(&k->ns, 0, memory_order_relaxed);
+    slot_series(L, victim);
     k->win = win;
     k->win_ns[0] = k->win_ns[1] = 0;
     k->last_ns = now;
+    k->chain[0] = '\0';
+    memset(k->class_ns, 0, sizeof(k->class_ns));
     L->ep_site_ns[victim] = 0;
     return victim;
 }
@@ -95,7 +124,10 @@ void aap_site_charge(aap_loop *L, int site, uint64_t now, uint64_t d)
     }
     k->win_ns[0] += d;
     k->last_ns = now;
-    atomic_fetch_add_explicit(&k->ns, d, memory_order_relaxed);
+    atomic_fetch_add_explicit(k->ns, d, memory_order_relaxed);
+    if (site == AAP_SITES_MAX && k->rec) {
+        aap_rec_show(k->rec); /* "other" is exported once charged */
+    }
 }
 
 void aap_loop_site_charge(aap_loop *L, const char *site, uint64_t now,
@@ -113,10 +145,19 @@ void aap_loop_sites(aap_loop *L, aap_site_value *out, size_t max, size_t *n)
     *n = 0;
     pthread_mutex_lock(&L->lock);
     for (i = 0; i <= AAP_SITES_MAX && *n < max; i++) {
-        uint64_t ns = atomic_load(&L->sites[i].ns);
+        uint64_t ns = atomic_load(L->sites[i].ns);
 
         if (i < L->nsites || (i == AAP_SITES_MAX && ns)) {
+            int c, best = AAP_CLASS_NONE;
+
+            for (c = 1; c < AAP_CLASS_N; c++) {
+                if (L->sites[i].class_ns[c] > L->sites[i].class_ns[best]) {
+                    best = c;
+                }
+            }
             snprintf(out[*n].site, AAP_SITE_LEN, "%s", L->sites[i].site);
+            snprintf(out[*n].chain, AAP_CHAIN_LEN, "%s", L->sites[i].chain);
+            out[*n].cls = best;
             out[*n].seconds = (double)ns / 1e9;
             (*n)++;
         }
@@ -129,10 +170,58 @@ void aap_sites_reset(aap_loop *L)
     int k;
 
     for (k = 0; k <= AAP_SITES_MAX; k++) {
-        atomic_store(&L->sites[k].ns, 0);
-        L->sites[k].win = 0;
-        L->sites[k].win_ns[0] = L->sites[k].win_ns[1] = 0;
-        L->sites[k].last_ns = 0;
+        aap_site_slot *s = &L->sites[k];
+
+        if (k < AAP_SITES_MAX) {
+            aap_rec_free(s->rec); /* the slot's next site relabels anew */
+            s->rec = NULL;
+            s->ns = &s->own;
+        } else if (s->rec) {
+            aap_rec_hide(s->rec);
+        }
+        atomic_store(s->ns, 0);
+        s->win = 0;
+        s->win_ns[0] = s->win_ns[1] = 0;
+        s->last_ns = 0;
     }
     L->nsites = 0;
+}
+
+void aap_sites_init(aap_loop *L)
+{
+    aap_label lab[2] = {{"loop", L->name}, {"site", "other"}};
+    aap_site_slot *o = &L->sites[AAP_SITES_MAX];
+    int k;
+
+    for (k = 0; k <= AAP_SITES_MAX; k++) {
+        L->sites[k].ns = &L->sites[k].own;
+    }
+    /* a kept table of this loop's name resumes where it stopped */
+    for (k = 0; k < AAP_SITES_MAX; k++) {
+        aap_site_slot *s = &L->sites[k];
+
+        if (aap_state_series(AAP_F_SITE, (uint32_t)k, lab, 1,
+                             AAP_SERIES_ADOPT_PREFIX | AAP_SERIES_ADOPT_ONLY,
+                             &s->rec) < 0) {
+            break;
+        }
+        aap_rec_label(s->rec, "site", s->site, sizeof(s->site));
+        s->ns = aap_rec_cells(s->rec);
+        L->nsites = k + 1;
+    }
+    if (aap_state_series(AAP_F_SITE, AAP_SITES_MAX, lab, 2,
+                         AAP_SERIES_HIDDEN, &o->rec) == 0) {
+        o->ns = aap_rec_cells(o->rec);
+    }
+}
+
+void aap_sites_release(aap_loop *L)
+{
+    int k;
+
+    for (k = 0; k <= AAP_SITES_MAX; k++) {
+        aap_rec_release(L->sites[k].rec);
+        L->sites[k].rec = NULL;
+        L->sites[k].ns = &L->sites[k].own;
+    }
 }

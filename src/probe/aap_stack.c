@@ -10,7 +10,7 @@
  * faulting when a frame was freed under us.  Every object read is
  * type-checked against the real type addresses and every length is
  * bounded.  The interpreter layout (offsets) comes from the extension,
- * which knows the running CPython.
+ * which knows the running CPython (aap_py.h).
  */
 #include "aap.h"
 
@@ -39,11 +39,30 @@ static int read_ptr(uintptr_t addr, uintptr_t *out)
     return aap_mem_read(out, addr, sizeof(*out));
 }
 
-static void put_utf8(char *dst, size_t cap, size_t *o, uint32_t cp)
+/* Append code point cp as UTF-8 when it fits whole (else -1).  A str that holds a
+ * file name decoded with surrogateescape (bytes that are not UTF-8, e.g. a
+ * Latin-1 directory) carries each such byte as U+DC80..U+DCFF: it is
+ * written as the visible escape \xNN; any other surrogate, which UTF-8
+ * cannot carry, and anything beyond U+10FFFF become U+FFFD. */
+static int put_utf8(char *dst, size_t cap, size_t *o, uint32_t cp)
 {
+    static const char hex[] = "0123456789abcdef";
     char tmp[4];
     size_t n, i;
 
+    if (cp >= 0xDC80 && cp <= 0xDCFF) {
+        if (*o + 4 >= cap) {
+            return -1;
+        }
+        dst[(*o)++] = '\\';
+        dst[(*o)++] = 'x';
+        dst[(*o)++] = hex[(cp >> 4) & 0xF];
+        dst[(*o)++] = hex[cp & 0xF];
+        return 0;
+    }
+    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp >= 0x110000) {
+        cp = 0xFFFD;
+    }
     if (cp < 0x80) {
         tmp[0] = (char)cp;
         n = 1;
@@ -56,26 +75,25 @@ static void put_utf8(char *dst, size_t cap, size_t *o, uint32_t cp)
         tmp[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
         tmp[2] = (char)(0x80 | (cp & 0x3F));
         n = 3;
-    } else if (cp < 0x110000) {
+    } else {
         tmp[0] = (char)(0xF0 | (cp >> 18));
         tmp[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
         tmp[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
         tmp[3] = (char)(0x80 | (cp & 0x3F));
         n = 4;
-    } else {
-        tmp[0] = '?';
-        n = 1;
     }
     if (*o + n >= cap) {
-        return;
+        return -1;
     }
     for (i = 0; i < n; i++) {
         dst[(*o)++] = tmp[i];
     }
+    return 0;
 }
 
-/* Read a str object into dst as UTF-8 (truncated to cap); control
- * characters become '?'.  -1 if it is not a readable compact str. */
+/* Read a str object into dst as valid UTF-8 (truncated to cap, never
+ * inside a character); control characters become '?', surrogates as
+ * put_utf8() says.  -1 if it is not a readable compact str. */
 static int read_str(const aap_pylayout *lay, uintptr_t obj, char *dst,
                     size_t cap)
 {
@@ -127,10 +145,46 @@ static int read_str(const aap_pylayout *lay, uintptr_t obj, char *dst,
         if (cp < 0x20 || cp == 0x7f) {
             cp = '?';
         }
-        put_utf8(dst, cap, &o, cp);
+        if (put_utf8(dst, cap, &o, cp) < 0) {
+            break;
+        }
     }
     dst[o] = '\0';
     return 0;
+}
+
+/* Where the bytecode of a code object begins (co_code_adaptive). */
+static uintptr_t code_units(const aap_pylayout *lay, uintptr_t code)
+{
+    return code + lay->code_adaptive;
+}
+
+/* 1 when code is a code object. */
+static int is_code(const aap_pylayout *lay, uintptr_t code)
+{
+    uintptr_t type;
+
+    return read_ptr(code + lay->ob_type, &type) == 0 &&
+           type == lay->code_type;
+}
+
+/* A frame still being set up (instr before the code's first traceable
+ * instruction), which the interpreter's own tracebacks skip; generator
+ * frames never are.  As _PyFrame_IsIncomplete() decides it. */
+static int is_incomplete(const aap_pylayout *lay, uintptr_t code,
+                         uintptr_t instr, char owner)
+{
+    int first;
+
+    if (owner == lay->owner_generator) {
+        return 0;
+    }
+    if (aap_mem_read(&first, code + lay->code_firsttraceable,
+                     sizeof(first)) < 0 ||
+        first < 0) {
+        return 0;
+    }
+    return instr < code_units(lay, code) + 2 * (uintptr_t)first;
 }
 
 static int read_code_frame(const aap_pylayout *lay, uintptr_t code,
@@ -141,9 +195,6 @@ static int read_code_frame(const aap_pylayout *lay, uintptr_t code,
     int64_t tlen;
     long lasti;
 
-    if (read_ptr(code + lay->ob_type, &type) < 0 || type != lay->code_type) {
-        return -1;
-    }
     if (read_ptr(code + lay->code_filename, &fname) < 0 ||
         read_ptr(code + lay->code_name, &name) < 0 ||
         read_ptr(code + lay->code_linetable, &table) < 0 ||
@@ -166,7 +217,10 @@ static int read_code_frame(const aap_pylayout *lay, uintptr_t code,
     if (aap_mem_read(tabbuf, table + lay->bytes_data, (size_t)tlen) < 0) {
         return 0;
     }
-    lasti = (long)((intptr_t)(instr - (code + lay->code_adaptive)) / 2);
+    /* the offset in code units of the instruction executing (3.13+
+     * instr_ptr) or last executed (3.11/3.12 prev_instr): the address
+     * PyCode_Addr2Line() is given, halved */
+    lasti = (long)((intptr_t)(instr - code_units(lay, code)) / 2);
     f->line = aap_linetable_line(tabbuf, (size_t)tlen, firstlineno, lasti);
     if (f->line < 0) {
         f->line = firstlineno;
@@ -209,18 +263,35 @@ int aap_stack_capture(const aap_pylayout *lay, uintptr_t tstate,
             aap_mem_read(&owner, frame + lay->frame_owner, 1) < 0) {
             break;
         }
-        if (lay->owner_cstack < 0 || owner != lay->owner_cstack) {
-            if (out->n >= AAP_STACK_MAX) {
-                out->truncated = 1;
-                break;
-            }
-            if (read_code_frame(lay, code, instr, tabbuf,
-                                &out->frames[out->n]) < 0) {
-                break;
-            }
-            out->n++;
-        }
         frame = prev;
+        code &= ~lay->frame_code_tag;
+        if ((lay->owner_shim >= 0 && owner >= lay->owner_shim) ||
+            !is_code(lay, code) || is_incomplete(lay, code, instr, owner)) {
+            continue;
+        }
+        if (out->n >= AAP_STACK_MAX) {
+            out->truncated = 1;
+            break;
+        }
+        if (read_code_frame(lay, code, instr, tabbuf,
+                            &out->frames[out->n]) < 0) {
+            break;
+        }
+        out->n++;
     }
     return out->n;
+}
+
+int aap_tstate_native_id(const aap_pylayout *lay, uintptr_t tstate,
+                         long *out)
+{
+    unsigned long id;
+
+    if (!lay || !lay->supported || !tstate || !lay->tstate_native_id ||
+        aap_mem_read(&id, tstate + lay->tstate_native_id, sizeof(id)) < 0 ||
+        id == 0 || id > (unsigned long)INT32_MAX) {
+        return -1;
+    }
+    *out = (long)id;
+    return 0;
 }

@@ -5,8 +5,11 @@
  * The loop thread only publishes "busy since" (aap_loop.c).  This thread
  * sleeps until the earliest moment any loop could cross its threshold;
  * when a busy stretch is past it, it reads the loop thread's Python stack
- * (aap_stack.c, no GIL needed) and hands the sample to the episode
- * bookkeeping (aap_episode.c), then resamples every threshold interval.
+ * (aap_stack.c, no GIL needed), what that thread waits for in the kernel
+ * (aap_syscall.c) and, when that is the GIL, the stack of the thread
+ * holding it (aap_gil.c), names the culprits (aap_culprit.c) and hands the
+ * sample to the episode bookkeeping (aap_episode.c); it resamples every
+ * eighth of the threshold (at least 2 ms apart) while the stretch lasts.
  * It never touches a Python object.  It holds the registry lock only to
  * walk the list; a capture runs with the loop pinned and the lock
  * dropped, into buffers allocated once when the thread starts.  All
@@ -16,13 +19,29 @@
 #include "aap_int.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 typedef struct wd_buffers {
-    aap_stack stack;
+    aap_stack stack;  /* the loop thread's */
+    aap_stack holder; /* the GIL holder's */
+    aap_sample s;
     aap_stack_scratch *scratch;
 } wd_buffers;
+
+/* Resampling interval of a stretch past threshold t: t/8, at least 2 ms,
+ * at most t. */
+static uint64_t resample_ns(uint64_t t)
+{
+    uint64_t r = t / 8;
+
+    if (r < 2000000u) {
+        r = 2000000u;
+    }
+    return r < t ? r : t;
+}
 
 static pthread_cond_t wd_cond;
 static pthread_once_t wd_cond_once = PTHREAD_ONCE_INIT;
@@ -40,20 +59,70 @@ static void cond_init(void)
     pthread_condattr_destroy(&a);
 }
 
+/* What the loop thread of L is doing now: its stack and culprit, and
+ * whether it waits for the GIL, then who holds it.  Without any lock; L
+ * pinned (its rules and layout do not change while it lives). */
+static void observe(aap_loop *L, wd_buffers *b)
+{
+    const aap_pylayout *lay = L->layout;
+    uintptr_t ts = atomic_load(&L->tstate);
+    aap_sample *s = &b->s;
+    aap_gil_state gil;
+    aap_ksample k;
+    uint64_t futex = 0;
+    int wait = AAP_KW_UNKNOWN;
+    long tid;
+
+    memset(s, 0, sizeof(*s));
+    s->own.frame = s->holder.frame = -1;
+    if (!L->stacks || !lay || !lay->supported || !b->scratch) {
+        return;
+    }
+    if (aap_stack_capture(lay, ts, &b->stack, b->scratch) > 0) {
+        s->stack = &b->stack;
+    }
+    if (aap_tstate_native_id(lay, ts, &tid) == 0 &&
+        aap_syscall_read(tid, &k) == 0) {
+        wait = aap_kstate_wait(&k, aap_fd_kind, NULL, &futex);
+    }
+    if (aap_gil_read(lay, ts, &gil) == 0 && gil.holder && gil.holder != ts) {
+        if (wait == AAP_KW_FUTEX) {
+            s->gil_wait = aap_gil_contains(&gil, futex);
+        } else if (wait == AAP_KW_UNKNOWN) {
+            /* no /proc: the thread state's own word where there is one,
+             * else a GIL locked by another thread */
+            int req = aap_tstate_gil_requested(lay, ts);
+
+            s->gil_wait = req >= 0 ? req : gil.locked;
+        }
+    }
+    if (s->gil_wait) {
+        if (aap_tstate_native_id(lay, gil.holder, &s->holder_tid) == 0) {
+            aap_thread_name(s->holder_tid, s->holder_name,
+                            sizeof(s->holder_name));
+        }
+        if (!s->holder_name[0]) {
+            snprintf(s->holder_name, sizeof(s->holder_name), "unknown");
+        }
+        if (aap_stack_capture(lay, gil.holder, &b->holder, b->scratch) > 0) {
+            aap_culprit_of(&b->holder, &L->in_app, AAP_CLASS_CPU, &s->holder);
+        }
+    }
+    if (s->stack) {
+        aap_culprit_of(s->stack, &L->in_app, aap_class_of_wait(wait),
+                       &s->own);
+    }
+}
+
 /* One sample of a loop seen past its threshold in stretch seq begun at
  * bs; without aap_reg_lock, L pinned. */
 static void sample(aap_loop *L, uint64_t seq, uint64_t bs, wd_buffers *b)
 {
-    int have = 0;
-
-    if (L->stacks && L->layout && L->layout->supported && b->scratch) {
-        have = aap_stack_capture(L->layout, atomic_load(&L->tstate), &b->stack,
-                                 b->scratch) > 0;
-    }
+    observe(L, b);
     pthread_mutex_lock(&L->lock);
     if (atomic_load_explicit(&L->seq, memory_order_acquire) == seq &&
-        atomic_load_explicit(&L->busy_since, memory_order_acquire) == bs) {
-        aap_ep_sample(L, seq, bs, aap_now_ns(), have ? &b->stack : NULL);
+        atomic_load_explicit(L->busy_since, memory_order_acquire) == bs) {
+        aap_ep_sample(L, seq, bs, aap_now_ns(), &b->s);
     }
     pthread_mutex_unlock(&L->lock);
 }
@@ -74,8 +143,8 @@ static void *watchdog_main(void *arg)
             uint64_t lbs, lseq, cand;
 
             lseq = atomic_load_explicit(&L->seq, memory_order_acquire);
-            lbs = atomic_load_explicit(&L->busy_since, memory_order_acquire);
-            if (lbs == 0 || atomic_load(&L->stopping)) {
+            lbs = atomic_load_explicit(L->busy_since, memory_order_acquire);
+            if (lbs == 0 || atomic_load(L->stopping)) {
                 cand = now + L->threshold_ns / 2;
             } else if (now < lbs + L->threshold_ns) {
                 cand = lbs + L->threshold_ns;
@@ -100,7 +169,7 @@ static void *watchdog_main(void *arg)
             pthread_mutex_lock(&aap_reg_lock);
             aap_loop_unpin(due);
             due->wd_seq = seq;
-            due->wd_next = aap_now_ns() + due->threshold_ns;
+            due->wd_next = aap_now_ns() + resample_ns(due->threshold_ns);
             continue;
         }
         now = aap_now_ns();

@@ -238,7 +238,20 @@ static const char *term_bad(unsigned c, char tmp[8])
 
 int aat_buf_term(aat_buf *b, const char *s, size_t n)
 {
-    int rc = escape_walk(b, s, n, term_esc, term_bad);
+    const char *p = s, *end = s + n, *hit;
+    int rc = 0;
 
+    /* GitHub's runner obeys a legacy "##[command]" anywhere in a line, so
+     * its '[' is written as \x5b (unambiguous: a backslash is \\). */
+    while (rc == 0 && (hit = memmem(p, (size_t)(end - p), "##[", 3)) != NULL) {
+        rc = escape_walk(b, p, (size_t)(hit + 2 - p), term_esc, term_bad);
+        if (rc == 0) {
+            rc = aat_buf_append(b, "\\x5b", 4);
+        }
+        p = hit + 3;
+    }
+    if (rc == 0) {
+        rc = escape_walk(b, p, (size_t)(end - p), term_esc, term_bad);
+    }
     return rc != 0 ? rc : aat_buf_append(b, "", 0);
 }

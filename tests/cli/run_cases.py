@@ -20,6 +20,9 @@ Each directory tests/cli/cases/<name>/ is one case:
   expected_files/  files the run must write into {out}, compared exactly
   not_in_output    lines that must appear in no output and no written file
                    (secrets)
+  expected_requests
+                   the exact requests the fake backend must receive (see
+                   Requests)
 
 Before comparing, the actual outputs have the backend URL, the case and the
 scratch directory replaced back by {backend}, {case} and {out}, so expected
@@ -29,7 +32,8 @@ expected_files/ from the actual run (review the diff before committing).
 Backend (backend.json): {"routes": [ROUTE, ...]}.  A request is answered
 by the first ROUTE whose "path" equals the request path and whose
 "query" (the PromQL, exact) or "query_contains" (a substring) matches the
-request's query parameter, if given.  A ROUTE answers with "status"
+request's query parameter, and whose "match" equals its match[] parameter
+(the series API's selector), if given.  A ROUTE answers with "status"
 (default 200) and "body" (JSON, serialised) or "body_text" (sent as is);
 "responses": [ANSWER, ...] serves its answers in turn, repeating the last;
 "require_header": {"Name": "value"} answers 401 unless the request carries
@@ -38,6 +42,17 @@ that header; "content_type" replaces application/json (e.g. for a
 successful answer (vector, matrix or list) for /api/v1/query, /query_range
 and /series, and 404 otherwise.  The server binds 127.0.0.1 on a free
 port and is stopped after the case.
+
+Requests (expected_requests): every request the backend received, written
+by hand from the rule semantics (docs/rules.md, docs/cli.md), never copied
+from a run.  A request is a line "METHOD PATH" followed by its query
+parameters, decoded, one "  name: value" line each (a parameter given twice
+is listed twice); the value is exact, to the end of the line, except
+"{now}", which stands for a Unix time taken during the run.  A line "----"
+ends a batch: the requests of one batch may arrive in any order, batches
+must arrive in order (the auditor sends a batch only after the previous
+one was answered).  Blank lines and lines starting with "#" are ignored.
+No request may be missing and none may be extra.
 
 The last line printed is "N passed, N failed"; the exit status is 1 when a
 case failed.
@@ -54,6 +69,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 
@@ -69,6 +85,8 @@ class Backend:
         self.routes = spec.get("routes", [])
         self.counters = {}
         self.requests = []
+        self.log = []  # (method, path, [(name, value)]) in arrival order
+        self.lock = threading.Lock()
         backend = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -76,12 +94,12 @@ class Backend:
                 pass
 
             def do_GET(self):
-                backend.answer(self, "")
+                backend.answer(self, "GET", "")
 
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n).decode("utf-8", "replace")
-                backend.answer(self, body)
+                backend.answer(self, "POST", body)
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                                       Handler)
@@ -107,18 +125,25 @@ class Backend:
                 continue
             if "query" in route and route["query"] != query:
                 continue
+            if "match" in route and [route["match"]] != params.get(
+                    "match[]"):
+                continue
             if "query_contains" in route and (
                     query is None or route["query_contains"] not in query):
                 continue
             return i, route
         return None, None
 
-    def answer(self, h, body):
+    def answer(self, h, method, body):
         parsed = urllib.parse.urlsplit(h.path)
         params = urllib.parse.parse_qs(parsed.query)
+        pairs = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
         if body:
             params.update(urllib.parse.parse_qs(body))
-        self.requests.append((parsed.path, params))
+            pairs += urllib.parse.parse_qsl(body, keep_blank_values=True)
+        with self.lock:
+            self.requests.append((parsed.path, params))
+            self.log.append((method, parsed.path, pairs))
         i, route = self.match(parsed.path, params)
         status, payload = 404, {"status": "error", "errorType": "not_found",
                                 "error": "no such path"}
@@ -178,6 +203,93 @@ def diff(expected, actual, label):
                                  actual.splitlines(True),
                                  "expected " + label, "actual " + label)
     return "".join(lines)
+
+
+def parse_requests(text):
+    """expected_requests -> [[(head, [(name, value)])]], one list per
+    batch."""
+    batches, batch, cur = [], [], None
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.strip() == "----":
+            batches.append(batch)
+            batch, cur = [], None
+        elif line.startswith("  "):
+            name, sep, value = line[2:].partition(":")
+            if cur is None or not sep:
+                raise ValueError("expected_requests:%d: not a parameter "
+                                 "of a request: %r" % (n, line))
+            cur[1].append((name, value[1:] if value[:1] == " " else value))
+        else:
+            cur = (line.strip(), [])
+            batch.append(cur)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def show_request(req):
+    head, params = req
+    return head + "".join("\n  %s: %s" % p for p in params)
+
+
+def same_request(want, got, t0, t1):
+    """Whether a received request is the expected one; "{now}" matches a
+    Unix time in [t0, t1]."""
+    if want[0] != got[0] or len(want[1]) != len(got[1]):
+        return False
+    rest = list(got[1])
+    for name, value in sorted(want[1], key=lambda p: p[1] == "{now}"):
+        for i, (gn, gv) in enumerate(rest):
+            if gn != name:
+                continue
+            if value == "{now}":
+                try:
+                    ok = t0 <= float(gv) <= t1
+                except ValueError:
+                    ok = False
+            else:
+                ok = gv == value
+            if ok:
+                del rest[i]
+                break
+        else:
+            return False
+    return not rest
+
+
+def check_requests(expected, log, t0, t1):
+    """Problems of the received requests against expected_requests."""
+    try:
+        batches = parse_requests(expected)
+    except ValueError as e:
+        return [str(e)]
+    got = [("%s %s" % (m, p), params) for m, p, params in log]
+    problems = []
+    at = 0
+    for k, batch in enumerate(batches, 1):
+        part = got[at:at + len(batch)]
+        at += len(batch)
+        left = list(part)
+        missing = []
+        for want in batch:
+            for i, g in enumerate(left):
+                if same_request(want, g, t0, t1):
+                    del left[i]
+                    break
+            else:
+                missing.append(want)
+        for want in missing:
+            problems.append("batch %d: request not sent:\n%s"
+                            % (k, show_request(want)))
+        for g in left:
+            problems.append("batch %d: unexpected request:\n%s"
+                            % (k, show_request(g)))
+    for g in got[at:]:
+        problems.append("request after the last batch:\n%s"
+                        % show_request(g))
+    return problems
 
 
 def check_syntax(args, stdout, written):
@@ -241,6 +353,7 @@ def run_case(name, auditor, verbose, update):
         cmd = [auditor] + args
         if backend:
             backend.__enter__()
+        t0 = time.time() - 1
         try:
             p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL,
                                capture_output=True, timeout=RUN_TIMEOUT)
@@ -249,6 +362,7 @@ def run_case(name, auditor, verbose, update):
         finally:
             if backend:
                 backend.__exit__(None, None, None)
+        t1 = time.time() + 1
         stdout = normalize(p.stdout.decode("utf-8", "replace"))
         stderr = normalize(p.stderr.decode("utf-8", "replace"))
 
@@ -294,6 +408,11 @@ def run_case(name, auditor, verbose, update):
         leftovers = [f for f in written if ".tmp." in f]
         if leftovers:
             problems.append("temporary files left: %s" % leftovers)
+        rpath = os.path.join(cdir, "expected_requests")
+        if os.path.exists(rpath):
+            problems.extend(check_requests(read(rpath),
+                                           backend.log if backend else [],
+                                           t0, t1))
         npath = os.path.join(cdir, "not_in_output")
         if os.path.exists(npath):
             every = [("stdout", stdout), ("stderr", stderr)] + [

@@ -1,11 +1,15 @@
 """The lab's Prometheus side: lab/prometheus/prometheus.yml scrapes the
-instrumented app, every PromQL query of the Grafana dashboard returns
-data while a scenario runs, and `lab/run --prometheus` audits with
---target (HTML report without charts, saying why).
+instrumented app; the Grafana dashboard and the alerting rules are the
+ones `async-auditor rules export` generates from lab/rules.yaml (`make
+lab-exports`), every panel's query is its rule's compiled query and
+returns data while a scenario runs, the alerts that fire name the
+culprit site with humanized values; and `lab/run --prometheus` audits
+with --target (HTML report without charts, saying why).
 
 Grafana itself is not run here (no Grafana in Debian 12); its variables
-are substituted the way Grafana would: $instance by its "All" value,
-$__rate_interval by four scrape intervals, $__range by the load window.
+are substituted the way Grafana would: $job and $instance by their "All"
+value, $__rate_interval by four scrape intervals, $__range by the load
+window.
 """
 
 import json
@@ -47,7 +51,35 @@ def grafana_expand(expr, range_s):
     expr = expr.replace("$__rate_interval", "4s")
     expr = expr.replace("$__range", "%ds" % range_s)
     expr = expr.replace("$__interval", "1s")
-    return expr.replace("$instance", ".*")
+    return expr.replace("$instance", ".*").replace("$job", ".*")
+
+
+def export(fmt):
+    res = subprocess.run([lh.auditor_path(), "rules", "export",
+                          os.path.join(lh.LAB, "rules.yaml"), "--format",
+                          fmt], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, timeout=30)
+    assert res.returncode == 0, res.stderr.decode()
+    return res.stdout.decode()
+
+
+def lab_rule_queries(selector=None):
+    """{rule id: compiled PromQL} of lab/rules.yaml, as `rules lint -v`
+    prints them (window 5m)."""
+    argv = [lh.auditor_path(), "rules", "lint",
+            os.path.join(lh.LAB, "rules.yaml"), "-v"]
+    if selector:
+        argv += ["--selector", selector]
+    res = subprocess.run(argv, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, timeout=30)
+    assert res.returncode == 0, res.stderr.decode()
+    out = {}
+    for line in res.stderr.decode().splitlines():
+        m = re.match(r"^async-auditor: info: ([a-z0-9_]+): (.*)$", line)
+        if m:
+            out[m.group(1)] = m.group(2)
+    assert out, res.stderr.decode()
+    return out
 
 
 def prom_api(base, path, params):
@@ -92,22 +124,56 @@ def test_dashboard_is_importable_json():
     dash, queries = panel_queries()
     assert dash["uid"] and dash["title"]
     names = {v["name"] for v in dash["templating"]["list"]}
-    assert {"datasource", "instance"} <= names
+    assert {"datasource", "job", "instance"} <= names
     for p in dash["panels"]:
         if p["type"] != "row":
             assert p["datasource"]["uid"] == "${datasource}", p["title"]
+            assert p["targets"], p["title"]
     text = json.dumps(dash)
+    rules = lab_rule_queries()
     for metric in ("python_asyncio_loop_lag_seconds",
                    "python_asyncio_loop_busy_seconds_total",
                    "python_asyncio_loop_block_duration_seconds",
                    "python_asyncio_block_site_seconds_total",
                    "python_asyncio_executor_wait_seconds",
                    "python_asyncio_loop_ready_callbacks",
-                   "python_asyncio_tasks",
-                   "http_server_request_duration_seconds",
-                   "http_server_active_requests"):
+                   "http_server_request_duration_seconds"):
         assert metric in text, metric
-    assert len(queries) >= 15
+    # one panel per rule, plus the culprit sites
+    assert len(queries) == len(rules) + 1
+
+
+def test_dashboard_matches_the_lab_rule_file():
+    with open(DASHBOARD) as f:
+        checked_in = f.read()
+    assert checked_in == export("grafana"), \
+        "lab/grafana/dashboards/async-runtime.json is stale: make lab-exports"
+
+
+def test_panels_are_the_rules_queries():
+    """Each rule's panel runs the rule's own query (as `rules lint` and
+    --target compile it), with the job/instance variables as selector and
+    the window bound to Grafana's rate interval."""
+    dash, _ = panel_queries()
+    rules = lab_rule_queries('{job=~"$job", instance=~"$instance"}')
+    panels = {p["title"]: p for p in dash["panels"] if p["type"] != "row"}
+    for rule_id, query in rules.items():
+        assert rule_id in panels, rule_id
+        expected = query.replace("[5m]", "[$__rate_interval]")
+        assert panels[rule_id]["targets"][0]["expr"] == expected
+        assert panels[rule_id]["type"] == "timeseries"
+    unit = {p: panels[p]["fieldConfig"]["defaults"]["unit"] for p in panels
+            if p in rules}
+    assert unit["event_loop_starvation"] == "s"       # "> 50ms"
+    assert unit["event_loop_blocked"] == "percentunit"  # "> 5%"
+    assert unit["callback_backlog"] == "short"        # "> 200"
+    steps = panels["event_loop_starvation"]["fieldConfig"]["defaults"][
+        "thresholds"]["steps"]
+    assert [(s["color"], s["value"]) for s in steps[1:]] == \
+        [("orange", 0.05), ("red", 0.25)]
+    rows = [p["title"] for p in dash["panels"] if p["type"] == "row"]
+    assert rows == ["Event loop", "Queues and tasks",
+                    "Executors (thread pools)", "HTTP"]
 
 
 def test_prometheus_config_is_valid():
@@ -122,16 +188,11 @@ def test_prometheus_config_is_valid():
 
 
 def test_alerting_rules_match_the_lab_rule_file():
-    res = subprocess.run([lh.auditor_path(), "rules", "export",
-                          os.path.join(lh.LAB, "rules.yaml"), "--format",
-                          "prometheus"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, timeout=30)
-    assert res.returncode == 0, res.stderr.decode()
     with open(os.path.join(lh.LAB, "prometheus", "alerts.yml")) as f:
         checked_in = [l for l in f.read().splitlines()
                       if not l.startswith("#")]
-    assert checked_in == res.stdout.decode().splitlines(), \
-        "lab/prometheus/alerts.yml is stale: regenerate it (see its header)"
+    assert checked_in == export("prometheus").splitlines(), \
+        "lab/prometheus/alerts.yml is stale: make lab-exports"
 
 
 def test_every_panel_query_returns_data(live):
@@ -166,6 +227,39 @@ def test_top_sites_panel_names_the_lab_culprits(live):
     sites = [s["metric"].get("site", "") for s in data["result"]]
     assert any(s.endswith(" load_fx_rates_sync") for s in sites), sites
     assert any(s.endswith(" blocking_sleep") for s in sites), sites
+
+
+def test_firing_alerts_name_the_culprit(live):
+    """The exported alerts, loaded by the lab's Prometheus, fire on what
+    the load does to the loop; their annotations show the value humanized
+    and name the site Prometheus itself ranks first."""
+    base = live["ctx"]["prom_url"]
+    deadline = time.time() + 20
+    firing = []
+    while time.time() < deadline:
+        alerts = prom_api(base, "/api/v1/alerts", {})["alerts"]
+        firing = [a for a in alerts if a["state"] == "firing" and
+                  a["labels"]["alertname"] == "EventLoopStarvation"]
+        if firing:
+            break
+        time.sleep(1)
+    assert firing, alerts
+    top = prom_api(base, "/api/v1/query", {
+        "query": "topk(1, sum by (site) (increase("
+                 "python_asyncio_block_site_seconds_total[5m])))"})
+    site = top["result"][0]["metric"]["site"]
+    assert re.search(r"app\.py:\d+ \w+$", site), site
+    duration = r"(\d+(\.\d+)?(ms|s)|\d+m \d+(\.\d+)?s)"
+    for a in firing:
+        ann = a["annotations"]
+        # the p99 lag, humanized as a duration rather than 0.2534...
+        assert re.match(r"^Event-loop starvation detected: %s$" % duration,
+                        ann["summary"]), ann
+        assert "{{" not in ann["description"], ann
+        m = re.match(r"^(.*) \(%s blocked in the last 5m\)$" % duration,
+                     ann["culprit"])
+        assert m, ann
+        assert m.group(1) == site, (ann, site)
 
 
 def test_auditor_target_mode_over_the_load_window(live, tmp_path):

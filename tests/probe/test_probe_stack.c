@@ -1,6 +1,9 @@
 /*
  * test_probe_stack.c: the GIL-free stack reader on fabricated interpreter
- * structures (a fake layout), and aap_mem_read() on unmapped memory.
+ * structures (a fake layout): the walk, shim, incomplete and non-code
+ * frames in the middle of a stack, tagged f_executable pointers, names
+ * that must come out as valid UTF-8; the GIL reader on a fabricated GIL;
+ * aap_mem_read() on unmapped memory.
  */
 #include "aap.h"
 #include "check.h"
@@ -16,7 +19,7 @@ struct fstr {
     int64_t hash;
     uint32_t state;
     uint32_t pad;
-    unsigned char data[64];
+    unsigned char data[1200];
 };
 
 struct fbytes {
@@ -32,7 +35,7 @@ struct fcode {
     uintptr_t type;
     uintptr_t filename, name, linetable;
     int32_t firstlineno;
-    int32_t pad;
+    int32_t firsttraceable;
     uint16_t code[16];
 };
 
@@ -50,6 +53,21 @@ struct fcframe {
 struct ftstate {
     uint64_t other;
     uintptr_t cframe;
+    uintptr_t interp;
+    unsigned long native_id;
+    int gil_requested;
+};
+
+struct fgil {
+    unsigned long interval;
+    uintptr_t last_holder;
+    int locked;
+    char cond_and_mutex[180];
+};
+
+struct finterp {
+    uint64_t other[3];
+    uintptr_t gil;
 };
 
 static char code_type, str_type, bytes_type;
@@ -63,16 +81,20 @@ static aap_pylayout fake_layout(void)
     l.ob_type = offsetof(struct fstr, type);
     l.tstate_cframe = offsetof(struct ftstate, cframe);
     l.cframe_current = offsetof(struct fcframe, current);
+    l.tstate_interp = offsetof(struct ftstate, interp);
+    l.tstate_native_id = offsetof(struct ftstate, native_id);
     l.frame_code = offsetof(struct fframe, code);
     l.frame_previous = offsetof(struct fframe, previous);
     l.frame_prev_instr = offsetof(struct fframe, prev_instr);
     l.frame_owner = offsetof(struct fframe, owner);
-    l.owner_cstack = 3;
+    l.owner_shim = 3;
+    l.owner_generator = 1;
     l.code_filename = offsetof(struct fcode, filename);
     l.code_name = offsetof(struct fcode, name);
     l.code_firstlineno = offsetof(struct fcode, firstlineno);
     l.code_linetable = offsetof(struct fcode, linetable);
     l.code_adaptive = offsetof(struct fcode, code);
+    l.code_firsttraceable = offsetof(struct fcode, firsttraceable);
     l.bytes_size = offsetof(struct fbytes, size);
     l.bytes_data = offsetof(struct fbytes, data);
     l.str_length = offsetof(struct fstr, length);
@@ -86,6 +108,10 @@ static aap_pylayout fake_layout(void)
     l.code_type = (uintptr_t)&code_type;
     l.str_type = (uintptr_t)&str_type;
     l.bytes_type = (uintptr_t)&bytes_type;
+    l.gil_size = sizeof(struct fgil);
+    l.gil_locked = offsetof(struct fgil, locked);
+    l.gil_holder = offsetof(struct fgil, last_holder);
+    l.interp_gil = offsetof(struct finterp, gil);
     return l;
 }
 
@@ -98,84 +124,138 @@ static void mkstr(struct fstr *s, const char *text)
     memcpy(s->data, text, strlen(text));
 }
 
+/* A compact non-ASCII str of n code points of width kind. */
+static void mkwide(struct fstr *s, const uint32_t *cp, size_t n, int kind)
+{
+    size_t i;
+
+    memset(s, 0, sizeof(*s));
+    s->type = (uintptr_t)&str_type;
+    s->length = (int64_t)n;
+    s->state = ((uint32_t)kind << 2) | 0x20;
+    for (i = 0; i < n; i++) {
+        if (kind == 1) {
+            s->data[i] = (unsigned char)cp[i];
+        } else if (kind == 2) {
+            uint16_t v = (uint16_t)cp[i];
+
+            memcpy(s->data + 2 * i, &v, 2);
+        } else {
+            memcpy(s->data + 4 * i, &cp[i], 4);
+        }
+    }
+}
+
+/* A stack of five frames, innermost first: inner (line 11), a C-stack
+ * shim, a frame still being set up, a frame whose executable is a str,
+ * outer (line 20).  The reader must report inner and outer only. */
+struct scene {
+    struct fstr file, fin, fout;
+    struct fbytes table;
+    struct fcode cin, cout, cmid;
+    struct fframe inner, shim, incomplete, notcode, outer;
+    struct fcframe cf;
+    struct ftstate ts;
+};
+
+static void build(struct scene *s)
+{
+    memset(s, 0, sizeof(*s));
+    mkstr(&s->file, "app/x.py");
+    mkstr(&s->fin, "inner");
+    mkstr(&s->fout, "outer");
+    s->table.type = (uintptr_t)&bytes_type;
+    /* unit 0-1 line+0, unit 2.. line+1 (no-column form) */
+    s->table.data[0] = 0x80 | (13 << 3) | 1;
+    s->table.data[1] = 0;
+    s->table.data[2] = 0x80 | (13 << 3) | 7;
+    s->table.data[3] = 2;
+    s->table.size = 4;
+    s->cin.type = (uintptr_t)&code_type;
+    s->cin.filename = (uintptr_t)&s->file;
+    s->cin.name = (uintptr_t)&s->fin;
+    s->cin.linetable = (uintptr_t)&s->table;
+    s->cin.firstlineno = 10;
+    s->cout = s->cin;
+    s->cout.name = (uintptr_t)&s->fout;
+    s->cout.firstlineno = 20;
+    s->cmid = s->cin;
+    s->cmid.firsttraceable = 4; /* units before 4 are its prologue */
+
+    s->inner.code = (uintptr_t)&s->cin;
+    s->inner.prev_instr = (uintptr_t)&s->cin.code[3]; /* line 11 */
+    s->inner.previous = (uintptr_t)&s->shim;
+    s->shim = s->inner;
+    s->shim.owner = 3; /* C-stack shim */
+    s->shim.previous = (uintptr_t)&s->incomplete;
+    s->incomplete.code = (uintptr_t)&s->cmid;
+    s->incomplete.prev_instr = (uintptr_t)&s->cmid.code[1];
+    s->incomplete.previous = (uintptr_t)&s->notcode;
+    s->notcode.code = (uintptr_t)&s->fin; /* a str, not a code object */
+    s->notcode.previous = (uintptr_t)&s->outer;
+    s->outer.code = (uintptr_t)&s->cout;
+    s->outer.prev_instr = (uintptr_t)&s->cout.code[0]; /* line 20 */
+    s->cf.current = (uintptr_t)&s->inner;
+    s->ts.cframe = (uintptr_t)&s->cf;
+}
+
 static void test_walk(void)
 {
     aap_stack_scratch *scratch = aap_stack_scratch_new();
     aap_pylayout l = fake_layout();
-    struct fstr file, fin, fout, latin;
-    struct fbytes table;
-    struct fcode cin, cout;
-    struct fframe inner, shim, outer;
-    struct fcframe cf;
-    struct ftstate ts;
+    static struct scene s;
     static aap_stack st;
 
-    mkstr(&file, "app/x.py");
-    mkstr(&fin, "inner");
-    mkstr(&fout, "outer");
-    memset(&table, 0, sizeof(table));
-    table.type = (uintptr_t)&bytes_type;
-    /* unit 0-1 line+0, unit 2.. line+1 (no-column form) */
-    table.data[0] = 0x80 | (13 << 3) | 1;
-    table.data[1] = 0;
-    table.data[2] = 0x80 | (13 << 3) | 7;
-    table.data[3] = 2;
-    table.size = 4;
-    memset(&cin, 0, sizeof(cin));
-    cin.type = (uintptr_t)&code_type;
-    cin.filename = (uintptr_t)&file;
-    cin.name = (uintptr_t)&fin;
-    cin.linetable = (uintptr_t)&table;
-    cin.firstlineno = 10;
-    cout = cin;
-    cout.name = (uintptr_t)&fout;
-    cout.firstlineno = 20;
-
-    inner.code = (uintptr_t)&cin;
-    inner.prev_instr = (uintptr_t)&cin.code[3]; /* line 11 */
-    inner.previous = (uintptr_t)&shim;
-    inner.owner = 0;
-    shim = inner;
-    shim.owner = 3; /* C-stack shim frames are skipped */
-    shim.previous = (uintptr_t)&outer;
-    outer.code = (uintptr_t)&cout;
-    outer.prev_instr = (uintptr_t)&cout.code[0]; /* line 20 */
-    outer.previous = 0;
-    outer.owner = 0;
-    cf.current = (uintptr_t)&inner;
-    ts.cframe = (uintptr_t)&cf;
-
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 2);
+    build(&s);
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch), 2);
     CHECK_STR_EQ(st.frames[0].file, "app/x.py");
-    /* 3.13 layout: the thread state points at the frame directly */
-    {
-        aap_pylayout d = l;
-        struct ftstate ts13;
-
-        ts13.cframe = (uintptr_t)&inner;
-        d.direct_frame = 1;
-        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st, scratch), 2);
-        CHECK_STR_EQ(st.frames[1].func, "outer");
-        ts13.cframe = 0;
-        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st, scratch), 0);
-    }
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 2);
     CHECK_STR_EQ(st.frames[0].func, "inner");
     CHECK_INT_EQ(st.frames[0].line, 11);
     CHECK_STR_EQ(st.frames[1].func, "outer");
     CHECK_INT_EQ(st.frames[1].line, 20);
 
-    /* a Latin-1 (non-ASCII, kind 1) name becomes UTF-8 */
-    mkstr(&latin, "caf\xe9");
-    latin.state = (1u << 2) | 0x20;
-    cin.name = (uintptr_t)&latin;
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 2);
-    CHECK_STR_EQ(st.frames[0].func, "caf\xc3\xa9");
+    /* the same frame past its prologue is complete, and a generator's
+     * frame never is incomplete */
+    s.incomplete.prev_instr = (uintptr_t)&s.cmid.code[4];
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch), 3);
+    CHECK_STR_EQ(st.frames[1].func, "inner");
+    s.incomplete.prev_instr = (uintptr_t)&s.cmid.code[1];
+    s.incomplete.owner = 1;
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch), 3);
+    s.incomplete.owner = 0;
 
-    /* a frame whose code is not a code object ends the walk */
-    cout.type = (uintptr_t)&str_type;
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 1);
-    cout.type = (uintptr_t)&code_type;
+    /* 3.14+: f_executable carries tag bits, masked before use */
+    {
+        aap_pylayout t = l;
+
+        s.inner.code |= 1;
+        s.outer.code |= 3;
+        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch),
+                     0);
+        t.frame_code_tag = 3;
+        CHECK_INT_EQ(aap_stack_capture(&t, (uintptr_t)&s.ts, &st, scratch),
+                     2);
+        CHECK_STR_EQ(st.frames[0].func, "inner");
+        CHECK_STR_EQ(st.frames[1].func, "outer");
+        s.inner.code &= ~(uintptr_t)3;
+        s.outer.code &= ~(uintptr_t)3;
+    }
+
+    /* 3.13 layout: the thread state points at the frame directly */
+    {
+        aap_pylayout d = l;
+        struct ftstate ts13;
+
+        memset(&ts13, 0, sizeof(ts13));
+        ts13.cframe = (uintptr_t)&s.inner;
+        d.direct_frame = 1;
+        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st, scratch),
+                     2);
+        CHECK_STR_EQ(st.frames[1].func, "outer");
+        ts13.cframe = 0;
+        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st, scratch),
+                     0);
+    }
 
     /* a freed frame (unmapped memory) ends the walk without a crash */
     {
@@ -185,18 +265,144 @@ static void test_walk(void)
 
         CHECK(p != MAP_FAILED);
         munmap(p, (size_t)pg);
-        shim.previous = (uintptr_t)p;
-        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 1);
+        s.shim.previous = (uintptr_t)p;
+        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch),
+                     1);
         CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)p, &st, scratch), -1);
-        cf.current = (uintptr_t)p;
-        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 0);
+        s.cf.current = (uintptr_t)p;
+        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch),
+                     0);
     }
     /* idle thread: no cframe */
-    ts.cframe = 0;
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), 0);
+    s.ts.cframe = 0;
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch), 0);
     l.supported = 0;
-    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&ts, &st, scratch), -1);
+    CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch), -1);
     aap_stack_scratch_free(scratch);
+}
+
+/* The name of the innermost frame when its co_name is str. */
+static const char *name_of(struct scene *s, struct fstr *str,
+                           aap_stack_scratch *scratch, aap_stack *st)
+{
+    aap_pylayout l = fake_layout();
+
+    s->cin.name = (uintptr_t)str;
+    if (aap_stack_capture(&l, (uintptr_t)&s->ts, st, scratch) < 1) {
+        return "(no frame)";
+    }
+    return st->frames[0].func;
+}
+
+static void test_names_utf8(void)
+{
+    aap_stack_scratch *scratch = aap_stack_scratch_new();
+    static struct scene s;
+    static struct fstr str;
+    static aap_stack st;
+    /* "café" (Latin-1, kind 1) */
+    static const uint32_t cafe[] = {'c', 'a', 'f', 0xe9};
+    /* a file name from a Latin-1 directory decoded with surrogateescape:
+     * b"d\xe9j" is "d\udce9j" */
+    static const uint32_t escaped[] = {'d', 0xdce9, 'j'};
+    /* a lone high surrogate, and (kind 4) one past U+10FFFF, and a
+     * character outside the BMP */
+    static const uint32_t lone[] = {'a', 0xd800, 'b'};
+    static const uint32_t wide[] = {'x', 0x110000, 0x1f600};
+    static const uint32_t ctrl[] = {'a', '\n', 0x1b, 'b'};
+    uint32_t many[600];
+    size_t i;
+
+    build(&s);
+    mkwide(&str, cafe, 4, 1);
+    CHECK_STR_EQ(name_of(&s, &str, scratch, &st), "caf\xc3\xa9");
+    mkwide(&str, escaped, 3, 2);
+    CHECK_STR_EQ(name_of(&s, &str, scratch, &st), "d\\xe9j");
+    mkwide(&str, lone, 3, 2);
+    CHECK_STR_EQ(name_of(&s, &str, scratch, &st), "a\xef\xbf\xbd"
+                                                  "b");
+    mkwide(&str, wide, 3, 4);
+    CHECK_STR_EQ(name_of(&s, &str, scratch, &st),
+                 "x\xef\xbf\xbd\xf0\x9f\x98\x80");
+    mkwide(&str, ctrl, 4, 1);
+    CHECK_STR_EQ(name_of(&s, &str, scratch, &st), "a??b");
+    /* a long name is cut between characters, never inside one */
+    for (i = 0; i < 600; i++) {
+        many[i] = i % 3 ? 0x20ac : 'e'; /* euro signs, 3 bytes each */
+    }
+    mkwide(&str, many, 500, 2);
+    {
+        const char *f = name_of(&s, &str, scratch, &st);
+
+        CHECK(strlen(f) > AAP_FUNC_MAX - 5 && strlen(f) < AAP_FUNC_MAX);
+        CHECK(aat_utf8_valid(f, strlen(f)));
+    }
+    /* the same in a file name from a surrogate-escaped directory */
+    for (i = 0; i < 600; i++) {
+        many[i] = i % 2 ? 0xdcff : '/';
+    }
+    mkwide(&str, many, 300, 2);
+    s.cin.filename = (uintptr_t)&str;
+    s.cin.name = (uintptr_t)&s.fin;
+    {
+        aap_pylayout l = fake_layout();
+
+        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch),
+                     2);
+        CHECK(aat_utf8_valid(st.frames[0].file, strlen(st.frames[0].file)));
+        CHECK(strncmp(st.frames[0].file, "/\\xff/\\xff", 10) == 0);
+    }
+    aap_stack_scratch_free(scratch);
+}
+
+static void test_native_id_and_gil(void)
+{
+    aap_pylayout l = fake_layout();
+    struct ftstate loop, worker;
+    struct finterp interp;
+    struct fgil gil;
+    aap_gil_state g;
+    long tid = 0;
+
+    memset(&loop, 0, sizeof(loop));
+    memset(&worker, 0, sizeof(worker));
+    memset(&gil, 0, sizeof(gil));
+    memset(&interp, 0, sizeof(interp));
+    loop.native_id = 4242;
+    loop.interp = (uintptr_t)&interp;
+    interp.gil = (uintptr_t)&gil;
+    gil.locked = 1;
+    gil.last_holder = (uintptr_t)&worker;
+    CHECK_INT_EQ(aap_tstate_native_id(&l, (uintptr_t)&loop, &tid), 0);
+    CHECK_INT_EQ(tid, 4242);
+    CHECK_INT_EQ(aap_tstate_native_id(&l, (uintptr_t)&worker, &tid), -1);
+
+    /* where the layout does not say where the GIL is: unknown */
+    CHECK_INT_EQ(aap_gil_read(&l, (uintptr_t)&loop, &g), -1);
+    /* 3.12+: through the thread's interpreter */
+    l.gil_where = AAP_GIL_INTERP;
+    CHECK_INT_EQ(aap_gil_read(&l, (uintptr_t)&loop, &g), 0);
+    CHECK(g.addr == (uintptr_t)&gil);
+    CHECK_INT_EQ(g.locked, 1);
+    CHECK(g.holder == (uintptr_t)&worker);
+    /* a futex word inside the struct is a wait for the GIL; one just past
+     * it, or anywhere else, is not */
+    CHECK(aap_gil_contains(&g, (uintptr_t)&gil.cond_and_mutex[40]));
+    CHECK(!aap_gil_contains(&g, (uintptr_t)&gil + sizeof(gil)));
+    CHECK(!aap_gil_contains(&g, (uintptr_t)&interp));
+    /* 3.11: one GIL at a fixed address */
+    l.gil_where = AAP_GIL_FIXED;
+    l.gil_addr = (uintptr_t)&gil;
+    gil.locked = 0;
+    CHECK_INT_EQ(aap_gil_read(&l, 0, &g), 0);
+    CHECK_INT_EQ(g.locked, 0);
+    /* 3.15's gil_requested, where the layout has it */
+    CHECK_INT_EQ(aap_tstate_gil_requested(&l, (uintptr_t)&loop), -1);
+    l.tstate_gil_requested = offsetof(struct ftstate, gil_requested);
+    loop.gil_requested = 1;
+    CHECK_INT_EQ(aap_tstate_gil_requested(&l, (uintptr_t)&loop), 1);
+    loop.gil_requested = 0;
+    CHECK_INT_EQ(aap_tstate_gil_requested(&l, (uintptr_t)&loop), 0);
 }
 
 static void test_mem_read(void)
@@ -217,106 +423,11 @@ static void test_mem_read(void)
     munmap(p, (size_t)pg);
 }
 
-static void set_frames(aap_stack *st, const char *const *files, int n)
-{
-    int i;
-
-    memset(st, 0, sizeof(*st));
-    for (i = 0; i < n; i++) {
-        snprintf(st->frames[i].file, AAP_FILE_MAX, "%s", files[i]);
-        snprintf(st->frames[i].func, AAP_FUNC_MAX, "f%d", i);
-        st->frames[i].line = i + 1;
-    }
-    st->n = n;
-}
-
-static void add_rules(aap_site_rules *r)
-{
-    memset(r, 0, sizeof(*r));
-    CHECK_INT_EQ(aap_site_rules_add(r, "/py/asyncio/", 0), 0);
-    CHECK_INT_EQ(aap_site_rules_add(r, "/sp/async_auditor/", 0), 0);
-    CHECK_INT_EQ(aap_site_rules_add(r, "/py/_weakrefset.py", 1), 0);
-}
-
-/* Which frame names the site: innermost first in every list below. */
-static void test_site_frame(void)
-{
-    /* create_task called by the user's fan-out; the weak set of all tasks
-     * is updated inside it */
-    static const char *const fan[] = {"/py/_weakrefset.py",
-                                      "/py/asyncio/base_events.py",
-                                      "/app/svc.py",
-                                      "/py/asyncio/events.py",
-                                      "/py/asyncio/base_events.py",
-                                      "/py/asyncio/runners.py",
-                                      "/app/m.py"};
-    /* the user's own line is innermost */
-    static const char *const own[] = {"/app/svc.py", "/py/asyncio/events.py",
-                                      "/app/m.py"};
-    /* the user's code uses a helper directly: it stays the site */
-    static const char *const direct[] = {"/py/_weakrefset.py", "/app/svc.py",
-                                         "/py/asyncio/events.py"};
-    /* a user's task factory called by asyncio blocks */
-    static const char *const factory[] = {
-        "/app/factory.py", "/py/asyncio/base_events.py", "/app/svc.py",
-        "/py/asyncio/events.py"};
-    /* the loop's own machinery, only the entry point outside it */
-    static const char *const mach[] = {"/py/asyncio/base_events.py",
-                                       "/py/asyncio/base_events.py",
-                                       "/app/m.py"};
-    static const char *const all[] = {"/py/asyncio/base_events.py",
-                                      "/sp/async_auditor/_install.py"};
-    /* a directory that only shares the prefix's text up to the slash */
-    static const char *const near[] = {"/py/asyncio_extra/x.py",
-                                       "/py/asyncio/base_events.py",
-                                       "/app/s.py", "/py/asyncio/events.py"};
-    aap_site_rules *r = malloc(sizeof(*r));
-    aap_stack *st = malloc(sizeof(*st));
-    char long_prefix[AAP_FILE_MAX + 1];
-    int i;
-
-    CHECK(st != NULL && r != NULL);
-    if (!st || !r) {
-        free(st);
-        free(r);
-        return;
-    }
-    add_rules(r);
-    set_frames(st, fan, 7);
-    CHECK_INT_EQ(aap_stack_site_frame(st, r), 2);
-    CHECK_INT_EQ(aap_stack_site_frame(st, NULL), 0);
-    set_frames(st, own, 3);
-    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
-    set_frames(st, direct, 3);
-    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
-    set_frames(st, factory, 4);
-    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
-    set_frames(st, mach, 3);
-    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
-    set_frames(st, all, 2);
-    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
-    set_frames(st, near, 4);
-    CHECK_INT_EQ(aap_stack_site_frame(st, r), 0);
-    set_frames(st, fan, 0);
-    CHECK_INT_EQ(aap_stack_site_frame(st, r), -1);
-
-    /* bounded table, no empty or over-long prefix */
-    CHECK_INT_EQ(aap_site_rules_add(r, "", 0), AAP_EINVAL);
-    memset(long_prefix, 'a', AAP_FILE_MAX);
-    long_prefix[AAP_FILE_MAX] = '\0';
-    CHECK_INT_EQ(aap_site_rules_add(r, long_prefix, 0), AAP_EINVAL);
-    for (i = 3; i < AAP_SITE_RULES_MAX; i++) {
-        CHECK_INT_EQ(aap_site_rules_add(r, "/x/", 1), 0);
-    }
-    CHECK_INT_EQ(aap_site_rules_add(r, "/x/", 1), AAP_ETOOBIG);
-    free(st);
-    free(r);
-}
-
 int main(void)
 {
     test_walk();
+    test_names_utf8();
+    test_native_id_and_gil();
     test_mem_read();
-    test_site_frame();
     return check_report("test_probe_stack");
 }

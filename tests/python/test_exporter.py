@@ -138,7 +138,7 @@ def test_port_in_use_is_a_clear_oserror():
             loop.close()
     # the address is free again: serving works
     host, bound = async_auditor.serve("127.0.0.1:%d" % port)
-    async_auditor.stop_serving()
+    async_auditor.stop_serving(leave_group=True)
     assert bound == port
 
 

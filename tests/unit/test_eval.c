@@ -523,17 +523,21 @@ static void test_rules_and_staleness(void)
     CHECK_DBL_NEAR(v.v[0].value, 95, 1e-12);
     aa_vector_clear(&v);
     aa_matchers_clear(&sel);
-    /* a bad regex is a clear error */
-    CHECK_INT_EQ(aa_matchers_parse("{instance=~\"(\"}", &sel, NULL), AA_OK);
+    /* a bad regex is refused by the parser, and by the evaluator when a
+     * matcher is built without it */
+    CHECK_INT_EQ(aa_matchers_parse("{instance=~\"(\"}", &sel, NULL),
+                 AA_ESYNTAX);
     {
+        aa_matcher bad = {(char *)"instance", AA_MATCH_RE, (char *)"("};
+        aa_matchers badm = {&bad, 1};
         aa_diag d;
 
         aa_diag_clear(&d);
-        CHECK_INT_EQ(aa_eval_instant(db, &r, &sel, 10000, 10000, &v, &d),
+        CHECK_INT_EQ(aa_eval_instant(db, &r, &badm, 10000, 10000, &v, &d),
                      AA_ESYNTAX);
         CHECK_STR_CONTAINS(d.message, "invalid regular expression");
+        CHECK_INT_EQ(v.n, 0);
     }
-    aa_matchers_clear(&sel);
     /* slope: max of x:1's +1/s and y:1's -1/s; delta of y:1: -10 */
     r.stat = AA_STAT_SLOPE;
     CHECK_INT_EQ(aa_eval_instant(db, &r, NULL, 10000, 10000, &v, NULL), AA_OK);

@@ -128,6 +128,38 @@ static void test_errors(void)
     expect_error("{job=\"a\"}}", 10, "unexpected text");
 }
 
+/* Regex values are compiled when parsed: RE2's rejections come with the
+ * column of the fault inside the quoted value, escapes counted. */
+static void test_regex_values(void)
+{
+    aa_matchers m;
+
+    expect_error("{path=~\"(((\"}", 11,
+                 "invalid regular expression for path: missing closing ): "
+                 "`(((`");
+    expect_error("{a=~\"x\\\\1\"}", 7, "invalid escape sequence: `\\1`");
+    expect_error("{a=~`x\\1`}", 7, "backreferences are not supported");
+    expect_error("{a!~\"\\u00e9(\"}", 12, "missing closing )");
+    expect_error("{a=\"x\", b=~'a**'}", 14,
+                 "invalid nested repetition operator: `**`");
+    expect_error("{a=~\"(?=x)\"}", 6, "lookahead is not supported");
+    expect_error("{a=~\"a{1001}\"}", 7, "invalid repeat count");
+    /* valid RE2 this engine cannot run: accepted (a backend runs it) */
+    CHECK_INT_EQ(aa_matchers_parse("{a=~\"\\\\p{Greek}+\"}", &m, NULL), AA_OK);
+    aa_matchers_clear(&m);
+    expect_error("{a=~\"\\\\p{Greek\"}", 6, "invalid character class range");
+    /* = and != take any text */
+    CHECK_INT_EQ(aa_matchers_parse("{a=\"(((\", b!=\"a**\"}", &m, NULL),
+                 AA_OK);
+    aa_matchers_clear(&m);
+    CHECK_INT_EQ(aa_matchers_parse("{a=~\"(?i)get|post\", b!~\"5..\", "
+                                   "c=~\"((((a*)*)*)*)*\"}",
+                                   &m, NULL),
+                 AA_OK);
+    CHECK_INT_EQ(m.n, 3);
+    aa_matchers_clear(&m);
+}
+
 static void test_append(void)
 {
     aa_matchers a, b;
@@ -155,6 +187,7 @@ int main(void)
     test_forms();
     test_escapes();
     test_errors();
+    test_regex_values();
     test_append();
     return check_report("test_matchers");
 }
