@@ -6,6 +6,9 @@
 #   make build   compile the core library, async-auditor and the probe
 #   make fuzz    run each libFuzzer target for FUZZ_SECONDS (default 300)
 #   make bench   run the benchmarks in bench/ (results: docs/benchmarks.md)
+#   make wheels  the probe's wheels in dist/, one per CPython on this
+#                machine, repaired by auditwheel and checked in a venv
+#                with no compiler (WHEELS="3.11 3.12" picks some)
 #   make format  clang-format the C sources
 #   make install    install async-auditor, its man page and its bash and
 #                   zsh completions under $(DESTDIR)$(PREFIX) (default
@@ -32,7 +35,7 @@ MAN1DIR     = $(PREFIX)/share/man/man1
 BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  = $(PREFIX)/share/zsh/site-functions
 
-.PHONY: all bootstrap build check quick demo fuzz bench format clean \
+.PHONY: all bootstrap build check quick demo fuzz bench wheels format clean \
 	install-probe \
 	install uninstall lab-exports
 
@@ -76,6 +79,10 @@ fuzz: bootstrap
 
 bench: build install-probe
 	@bench/run
+
+# scripts/wheels: build, auditwheel show/repair, tests/packaging/wheelcheck.py
+wheels: bootstrap
+	@scripts/wheels $(WHEELS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

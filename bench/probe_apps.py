@@ -57,7 +57,8 @@ async def hello():
 
 if VARIANT == "probe":
     from async_auditor.fastapi import instrument
-    instrument(app)
+    # $BENCH_SERVE: every worker serves the exporter (one group)
+    instrument(app, serve=os.environ.get("BENCH_SERVE") or None)
 elif VARIANT == "pfi":
     from prometheus_fastapi_instrumentator import Instrumentator
     Instrumentator().instrument(app).expose(app)

@@ -5,8 +5,9 @@ before and after the store's redesign, measured in the same run.
 bench/tsdb_mem.c (`tsdb_mem store SERIES SAMPLES`) is compiled twice: once
 against the core library of a Meson build directory (--build, "after"),
 once against the same library with the store replaced by the version of a
-git revision (--before, default HEAD), built in a temporary directory
-outside the repository ("before").  Each configuration (100k and 1M
+git revision (--before), built in a temporary directory
+outside the repository ("before"); the default is 3e8caab, the last
+revision with the first store design.  Each configuration (100k and 1M
 series, 1 and 120 samples per series) runs in its own process, the two
 versions alternated; memory is the resident memory the store added, so
 malloc's own overhead counts.  Per series = resident / series at 1 sample;
@@ -95,24 +96,36 @@ def fmt_bytes(n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
-    ap.add_argument("--before", default="HEAD",
-                    help="git revision whose store is 'before'")
+    ap.add_argument("--before", default="3e8caab",
+                    help="git revision whose store is 'before' (default: "
+                         "the last one with the first store design)")
     ap.add_argument("--series", default="100000,1000000")
+    ap.add_argument("--results",
+                    help="write the section from the 'before|after SERIES "
+                         "SAMPLES {json}' lines a previous run printed")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     sizes = [int(x) for x in args.series.split(",")]
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        after = build_after(args.build, tmp)
-        before = build_before(args.build, args.before, tmp)
-        res = {}
-        for n in sizes:
-            for s in (1, 120):
-                for name, exe in (("before", before), ("after", after)):
-                    r = run(exe, n, s)
-                    res[(name, n, s)] = r
-                    print(name, n, s, json.dumps(r), flush=True)
+    res = {}
+    if args.results:
+        with open(args.results) as f:
+            for line in f:
+                parts = line.split(" ", 3)
+                if len(parts) == 4 and parts[0] in ("before", "after"):
+                    res[(parts[0], int(parts[1]), int(parts[2]))] = \
+                        json.loads(parts[3])
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            after = build_after(args.build, tmp)
+            before = build_before(args.build, args.before, tmp)
+            for n in sizes:
+                for s in (1, 120):
+                    for name, exe in (("before", before), ("after", after)):
+                        r = run(exe, n, s)
+                        res[(name, n, s)] = r
+                        print(name, n, s, json.dumps(r), flush=True)
     for n in sizes:
         row = {"series": n}
         for name in ("before", "after"):
@@ -171,31 +184,45 @@ change every second (harder to compress than typical data, where many
 buckets stand still).  Memory is the resident memory the store added
 (malloc's overhead included).  The old store allocated a 240-point chunk
 (2.9 kB) with a series' first point, so its cost per added sample shows
-as nearly zero up to 240 points and 12 bytes beyond.  Insert figures are
-the whole scrape path (lookup, scrape bookkeeping, append); they vary
-with the machine's load, so compare the two columns, not runs.
+as nearly zero up to 240 points and 12 bytes beyond.  Times are the
+process's CPU time (the machine is shared); insert is the whole scrape
+path (lookup, scrape bookkeeping, append).
 
 | series | measure | before | after | before / after |
 |---|---|---|---|---|
 %s
 
-Against Prometheus's head block: its storage documentation puts samples at
-"around 1-2 bytes per sample" on average
-(<https://prometheus.io/docs/prometheus/latest/storage/>), and the XOR
-chunk encoding both stores use is Gorilla's, which averages 1.37 bytes a
-sample (Pelkonen et al., VLDB 2015, as quoted in Fabian Reinartz, "Writing
-a Time Series Database from Scratch", <https://fabxc.org/tsdb/>).  Per
-series, Brian Brazil's measurement of Prometheus 2.9 gives about 732 bytes
-plus 32 per label pair and 120 per unique label value before Go's garbage
-collector doubles it ("How much RAM does Prometheus 2.x need for
-cardinality and ingestion?", Robust Perception), and about 3 kB a series
-in the head as a rule of thumb since 2.20 ("Why does Prometheus use so
-much RAM?", Robust Perception).
+Against Prometheus's head block (published figures, not measured here):
+
+| | Prometheus head | this store (after, 1M series) |
+|---|---|---|
+| per series | about 732 bytes + 32 per label pair + 120 per unique label value, doubled by Go's garbage collector (Prometheus 2.9)[^rp1]; about 3 kB as a rule of thumb since 2.20[^rp2] | %s bytes (7 labels) |
+| per sample | "around 1-2 bytes per sample" on average[^docs]; 1.37 bytes in Gorilla's data[^gorilla] | %s bytes (every value changing every second), the same XOR encoding |
+
+For 7 labels Prometheus's per-series figure is at least 732 + 7 x 32 =
+956 bytes before garbage collection, %.1fx this store's.  Per sample both
+use Prometheus's XOR chunks bit for bit (after the chunk's first sample),
+so the encoding costs the same; this data set is harder than the
+averages quoted, since none of its values repeats.
+
+[^rp1]: Brian Brazil, "How much RAM does Prometheus 2.x need for
+    cardinality and ingestion?", Robust Perception.
+[^rp2]: Brian Brazil, "Why does Prometheus use so much RAM?", Robust
+    Perception.
+[^docs]: Prometheus documentation, Storage, Operational aspects,
+    <https://prometheus.io/docs/prometheus/latest/storage/>.
+[^gorilla]: Pelkonen et al., "Gorilla: A Fast, Scalable, In-Memory Time
+    Series Database", VLDB 2015, as quoted in Fabian Reinartz, "Writing a
+    Time Series Database from Scratch", <https://fabxc.org/tsdb/>.
 
 Reproduce: `make build && .venv/bin/python bench/tsdb_bench.py`
-(`--series 100000` for the small half only).
+(`--series 100000` for the small half only; `--results LOG` rewrites
+the section from a run's printed lines).
 """ % (HEAD, time.strftime("%Y-%m-%d"), platform.machine(),
-       os.cpu_count() or 1, args.before, "\n".join(lines))
+       os.cpu_count() or 1, args.before, "\n".join(lines),
+       fmt_bytes(rows[-1]["after"]["per_series"]),
+       fmt_bytes(rows[-1]["after"]["per_sample"]),
+       956.0 / rows[-1]["after"]["per_series"])
     print(section)
     if not args.no_write:
         write_section(os.path.join(REPO, "docs", "benchmarks.md"), HEAD,

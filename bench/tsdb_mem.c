@@ -15,9 +15,9 @@
  * the store's scrape path (lookup, scrape bookkeeping, append; no text),
  * and prints the resident memory the store added, its own estimate, the
  * insert time and the time to select about a tenth of the series with a
- * regex matcher and read all their points.  It uses only the API the
- * store had before its redesign, so that bench/tsdb_bench.py can build
- * it against both versions.
+ * regex matcher and read all their points (CPU times).  It uses only the
+ * API the store had before its redesign, so that bench/tsdb_bench.py can
+ * build it against both versions.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +79,16 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU time of the process: the store bench runs on shared machines, where
+ * wall time measures the neighbours too. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Resident bytes of the process now (/proc/self/statm). */
 static size_t resident(void)
 {
@@ -136,7 +146,7 @@ static int store_bench(size_t nseries, size_t nsamples)
     lv[5].name = "job";
     lv[5].value = "async-auditor";
     lv[6].name = "le";
-    t0 = now();
+    t0 = cpu_now();
     for (k = 0; k < nsamples && rc == AA_OK; k++) {
         int64_t t_ms = 1700000000000LL + (int64_t)k * 1000;
 
@@ -163,7 +173,7 @@ static int store_bench(size_t nseries, size_t nsamples)
             rc = aa_tsdb_scrape_end(db, tid, t_ms, true);
         }
     }
-    t_insert = now() - t0;
+    t_insert = cpu_now() - t0;
     if (rc != AA_OK) {
         fprintf(stderr, "store: %s\n", aa_strerror(rc));
         return 1;
@@ -172,7 +182,7 @@ static int store_bench(size_t nseries, size_t nsamples)
                           NULL) != AA_OK) {
         return 1;
     }
-    t0 = now();
+    t0 = cpu_now();
     rc = aa_tsdb_select(db, "http_server_request_duration_seconds_bucket", &m,
                         NULL, &ids, &nids, NULL);
     for (i = 0; rc == AA_OK && i < nids; i++) {
@@ -180,7 +190,7 @@ static int store_bench(size_t nseries, size_t nsamples)
                             &cap, &np);
         total += np;
     }
-    t_select = now() - t0;
+    t_select = cpu_now() - t0;
     printf("{\"series\": %zu, \"samples\": %zu, \"points\": %zu, "
            "\"resident_bytes\": %zu, \"store_bytes\": %zu, "
            "\"insert_seconds\": %.4f, \"selected\": %zu, "

@@ -1,8 +1,9 @@
 /*
  * fuzz_http_request.c: arbitrary bytes sent to the probe's exporter over a
  * real loopback connection.  The exporter faces whatever connects to its
- * port, so request parsing (libmicrohttpd) and our handler must survive
- * any input, answer well-formed requests correctly and never hang.
+ * port, so the server (aap_httpd.c), its parser (aap_httpreq.c, also
+ * fuzzed alone by fuzz_httpreq) and the handler must survive any input,
+ * answer well-formed requests correctly and never hang.
  */
 #include "aap.h"
 
@@ -22,6 +23,7 @@ static int port;
 static void setup_once(void)
 {
     static aap_loop *loop;
+    aap_exporter_info info;
     aap_loop_config c;
     int err = 0;
 
@@ -32,9 +34,10 @@ static void setup_once(void)
     c.lag_interval_ns = 10000000;
     c.threshold_ns = 50000000;
     if (aap_loop_new(&c, &loop) < 0 ||
-        aap_exporter_start("127.0.0.1", 0, &port, &err) < 0) {
+        aap_exporter_start("127.0.0.1", 0, NULL, &info, &err) < 0) {
         abort();
     }
+    port = info.port;
     aap_http_observe("GET", "/fuzz", 200, 1000);
 }
 

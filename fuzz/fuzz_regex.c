@@ -34,8 +34,8 @@ static bool affordable(const aa_re *re, size_t n)
 }
 
 /* (?:pattern) must accept the same inputs. */
-static void check_group(const char *pattern, const aa_re *re,
-                        const char *in, size_t n)
+static void check_group(const char *pattern, const aa_re *re, const char *in,
+                        size_t n)
 {
     size_t pl = strlen(pattern);
     char *g = malloc(pl + 5);
@@ -70,9 +70,9 @@ static void check_quoted(const char *in, size_t n)
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)in[i];
 
-        if (c > 0x20 && c < 0x7F && !((c >= '0' && c <= '9') ||
-                                      (c >= 'a' && c <= 'z') ||
-                                      (c >= 'A' && c <= 'Z'))) {
+        if (c > 0x20 && c < 0x7F &&
+            !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z'))) {
             q[k++] = '\\';
         }
         q[k++] = (char)c;

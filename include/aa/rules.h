@@ -83,7 +83,9 @@ typedef enum aa_stat {
     AA_STAT_MIN,
     AA_STAT_LAST,
     AA_STAT_DELTA,
-    AA_STAT_SLOPE
+    AA_STAT_SLOPE,
+    AA_STAT_SHARE_ABOVE /* share_above(X) on a histogram: the share of
+                           observations above the bucket bound X */
 } aa_stat;
 
 typedef enum aa_metric_type {
@@ -109,11 +111,17 @@ typedef struct aa_rule {
     char *metric;
     aa_stat stat;
     double quantile;     /* 0.99 for p99 */
-    char stat_text[16];  /* as written: "p99", "sum_rate" */
+    double above;        /* share_above(X): X in base units (0.0625) */
+    char stat_text[32];  /* as written: "p99", "share_above(62.5ms)" */
     aa_metric_type type; /* from the rule's "type:" or inferred */
     char **by;
     size_t nby;
     aa_matchers where;
+    /* loop implementations on which the probe does not export this
+     * metric ("unmeasured_on: [uvloop]"): no series there is the verdict
+     * not_applicable rather than no data */
+    char **unmeasured_on;
+    size_t nunmeasured;
 
     /* raw form (query != NULL): PromQL with $window */
     char *query;

@@ -6,10 +6,10 @@
  * A series is identified by its full label set (__name__ included) and
  * gets a dense id (0, 1, 2, ...) that stays valid for the store's life.
  * Points are appended in time order per series and kept compressed as
- * Prometheus keeps them (XOR chunks: one to two bytes a point for
- * regular scrapes); label strings are stored once for all series (about
- * 200 bytes a series plus 16 a label; docs/scrape-mode.md has the
- * measured costs).  Staleness follows Prometheus: when a target's
+ * Prometheus keeps them (XOR chunks: about two bytes a point for regular
+ * scrapes); label strings are stored once for all series, so a series
+ * costs a few hundred bytes (docs/scrape-mode.md has the measured
+ * costs).  Staleness follows Prometheus: when a target's
  * scrape no longer has a series, or the scrape fails, the series gets a
  * stale marker (a special NaN) at that scrape's time.  Readers skip stale
  * markers unless they ask for them.

@@ -104,7 +104,10 @@ def serve(address=_DEFAULT_ADDRESS, *, debug_blocks=None):
             _log.warning(
                 "async_auditor: exporter on %s:%d serves this process only: "
                 "its state cannot be shared with the other processes "
-                "serving that address (%s)", host, port, info["group_error"])
+                "serving that address (group directory %s: %s; it must be "
+                "a directory of this user, mode 0700)", host, port,
+                info["group_dir"] or "$ASYNC_AUDITOR_MULTIPROC_DIR or "
+                "/dev/shm/async-auditor-<uid>", info["group_error"])
     return host, info["port"]
 
 
@@ -541,8 +544,22 @@ class Probe:
                                                       self.loop)
 
 
+_stacks_note = []
+
+
+def _note_no_stacks(options):
+    """Say once per process why episodes will have no culprit line."""
+    if options["stacks"] and not _probe.stacks_supported and \
+            not _stacks_note:
+        _stacks_note.append(True)
+        _log.warning(
+            "async_auditor: blocking episodes are measured without their "
+            "culprit line: %s", _probe.stacks_unsupported_reason)
+
+
 def _new_core(loop, heartbeat, options):
     """The C state (_probe.Loop) of one loop, named after this thread."""
+    _note_no_stacks(options)
     return _probe.Loop(threading.current_thread().name,
                        _loop_implementation(loop), options["lag_interval"],
                        options["block_threshold"], options["stacks"],

@@ -294,6 +294,12 @@ static int apply(tool_config *cfg, parse_state *ps, const tool_opt *o,
     case TOOL_OPT_SAVE_SAMPLES:
         cfg->save_samples_path = v;
         break;
+    case TOOL_OPT_JOB:
+        if (v[0] == '\0') {
+            return usage_error("%s: the job name must not be empty", flag);
+        }
+        cfg->scrape_job = v;
+        break;
     case TOOL_OPT_WINDOW:
         ps->has_window = true;
         return parse_dur(flag, v, &cfg->window_ms);
@@ -648,6 +654,9 @@ static int validate(tool_config *cfg, parse_state *ps)
         }
         if (cfg->save_samples_path != NULL) {
             return usage_error("--save-samples: only with --scrape");
+        }
+        if (cfg->scrape_job != NULL) {
+            return usage_error("--job: only with --scrape");
         }
         if (cfg->command_argv != NULL) {
             return usage_error("-- COMMAND: only with --scrape");

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aa/quantile.h"
 #include "tool_audit.h"
 #include "tool_audit_int.h"
 
@@ -104,7 +105,7 @@ static int ask_rule(tool_audit *au, tool_job *j)
 
     memset(&q, 0, sizeof(q));
     q.what = j->what;
-    q.rule = j->rule;
+    q.rule = tool_audit_asked_rule(j);
     q.extra = &au->cfg->selector;
     q.window_ms = au->window_ms;
     if (j->range) {
@@ -231,6 +232,60 @@ static int take_notes(const tool_audit *au, const tool_job *j)
     return AA_OK;
 }
 
+const aa_rule *tool_audit_asked_rule(const tool_job *j)
+{
+    return j->buckets ? &j->bucket_rule.rule : j->rule;
+}
+
+int tool_audit_range_values(const tool_job *j, aa_matrix *answer,
+                            aa_matrix *out, aa_value_bound **last)
+{
+    *last = NULL;
+    if (!j->buckets) {
+        *out = *answer;
+        memset(answer, 0, sizeof(*answer));
+        return AA_OK;
+    }
+    return aa_histogram_matrix(j->rule, answer, out, last);
+}
+
+/* Judges an instant answer: its values, or those computed from its
+ * bucket rates. */
+static int judge_instant(tool_job *j)
+{
+    aa_vector vals = {NULL, 0};
+    aa_value_bound *bounds = NULL;
+    int rc;
+
+    if (!j->buckets) {
+        return aa_judge_vector(j->rule, &j->main.vector, j->rr);
+    }
+    rc = aa_histogram_vector(j->rule, &j->main.vector, &vals, &bounds);
+    if (rc == AA_OK) {
+        rc = aa_judge_vector_bounded(j->rule, &vals, bounds, j->rr);
+    }
+    aa_vector_clear(&vals);
+    free(bounds);
+    return rc;
+}
+
+/* Judges a range answer ("for:") the same way, step by step. */
+static int judge_range(const tool_audit *au, tool_job *j)
+{
+    aa_matrix vals = {NULL, 0};
+    aa_value_bound *last = NULL;
+    int rc;
+
+    rc = tool_audit_range_values(j, &j->main.matrix, &vals, &last);
+    if (rc == AA_OK) {
+        rc = aa_judge_matrix_bounded(j->rule, &vals, last, au->end_ms,
+                                     au->step_ms, j->rr);
+    }
+    aa_matrix_clear(&vals);
+    free(last);
+    return rc;
+}
+
 /*
  * Judges one rule from its answer.  Returns AA_ENOMEM only; every problem
  * of the backend or the rule becomes the rule's error verdict.
@@ -271,14 +326,8 @@ static int judge(tool_audit *au, tool_job *j)
                  j->rule->id);
         return fail_rule(au, j, msg, false);
     }
-    if (j->range) {
-        j->empty = a->matrix.n == 0;
-        rc = aa_judge_matrix(j->rule, &a->matrix, au->end_ms, au->step_ms,
-                             j->rr);
-    } else {
-        j->empty = a->vector.n == 0;
-        rc = aa_judge_vector(j->rule, &a->vector, j->rr);
-    }
+    rc = j->range ? judge_range(au, j) : judge_instant(j);
+    j->empty = rc == AA_OK && j->rr->nseries == 0;
     if (rc != AA_OK && rc != AA_ENOMEM) {
         snprintf(msg, sizeof(msg), "rule %s: cannot judge the answer: %s",
                  j->rule->id, aa_strerror(rc));
@@ -322,11 +371,19 @@ static int ask_all(tool_audit *au)
         j->rr->rule = j->rule;
         j->range = j->rule->for_ms > 0;
         j->sites_of = -1;
+        j->buckets = aa_rule_reads_buckets(j->rule);
+        if (j->buckets &&
+            aa_bucket_rule_make(j->rule, &j->bucket_rule) != AA_OK) {
+            return AA_ENOMEM;
+        }
         snprintf(j->what, sizeof(j->what), "rule %s", j->rule->id);
         rc = ask_rule(au, j);
     }
     if (rc == AA_OK) {
         rc = tool_audit_ask_sites(au);
+    }
+    if (rc == AA_OK && au->cfg->html_path != NULL) {
+        rc = tool_audit_ask_charts(au);
     }
     if (rc == AA_OK) {
         rc = tool_backend_run(au->b);
@@ -337,7 +394,7 @@ static int ask_all(tool_audit *au)
     return rc;
 }
 
-/* Judges every rule and attaches the sites of the breaching ones;
+/* Judges every rule and attaches the culprits of the breaching ones;
  * *incomplete when every question failed.  AA_ENOMEM only. */
 static int judge_all(tool_audit *au, bool *incomplete)
 {
@@ -370,11 +427,13 @@ static void free_jobs(tool_job *jobs, size_t n)
 {
     for (size_t i = 0; jobs != NULL && i < n; i++) {
         tool_answer_clear(&jobs[i].main);
-        tool_answer_clear(&jobs[i].sites);
+        tool_audit_sites_clear(&jobs[i]);
         tool_answer_clear(&jobs[i].exists);
         tool_answer_clear(&jobs[i].match);
         tool_answer_clear(&jobs[i].inwin);
-        free(jobs[i].sites_by);
+        tool_answer_clear(&jobs[i].loops);
+        tool_answer_clear(&jobs[i].chart);
+        aa_bucket_rule_clear(&jobs[i].bucket_rule);
         free(jobs[i].name);
     }
     free(jobs);
@@ -407,6 +466,9 @@ int tool_audit_run(const tool_config *cfg, const aa_ruleset *rs,
     }
     if (rc == AA_OK) {
         rc = tool_audit_explain(&au);
+    }
+    if (rc == AA_OK) {
+        rc = tool_audit_fill_charts(&au);
     }
     if (rc == AA_OK) {
         r->status = aa_report_status(r);

@@ -5,6 +5,13 @@
  * three questions in one more run, and the rule's message gives the
  * answer (docs/cli.md "No data").  The same questions and messages in
  * every mode.
+ *
+ * A rule may also say that the probe does not export its metric on some
+ * loop implementations ("unmeasured_on: [uvloop]"): then a fourth
+ * question asks which loops the data comes from (the probe's info series
+ * under the rule's matchers), and when every one of them is such a loop
+ * the rule does not apply there: the verdict not_applicable, never a
+ * missing probe.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +20,9 @@
 
 #include "aa/promql.h"
 #include "tool_audit_int.h"
+
+/* The probe's info series: one per loop, loop_implementation="..." */
+#define PROBE_INFO_METRIC "python_asyncio_probe_info"
 
 /* How far back "does the metric exist at all" looks. */
 #define EXIST_LOOKBACK_MS ((int64_t)30 * 24 * 3600 * 1000)
@@ -55,12 +65,13 @@ static int ask_why(tool_audit *au, tool_job *j)
     aat_buf b;
     int rc;
 
-    if (aa_rule_plan(j->rule, &plan) != AA_OK) {
+    if (!j->buckets && aa_rule_plan(j->rule, &plan) != AA_OK) {
         return tool_set_message(j->rr,
                                 "the query returned no data in the window");
     }
     aat_buf_init(&b, 65536);
-    if (aat_buf_appendf(&b, "%s%s", j->rule->metric, plan.suffix) != AA_OK ||
+    if (aat_buf_appendf(&b, "%s%s", j->rule->metric,
+                        j->buckets ? "_bucket" : plan.suffix) != AA_OK ||
         (j->name = aat_buf_steal(&b)) == NULL) {
         aat_buf_release(&b);
         return AA_ENOMEM;
@@ -101,8 +112,80 @@ static int ask_why(tool_audit *au, tool_job *j)
         q.t_ms = au->end_ms;
         rc = tool_backend_submit(au->b, &q, &j->inwin);
     }
+    if (rc == AA_OK && j->rule->nunmeasured > 0) {
+        memset(&q, 0, sizeof(q));
+        q.kind = TOOL_Q_SERIES;
+        q.what = what;
+        q.metric = PROBE_INFO_METRIC;
+        q.where = &j->rule->where;
+        q.extra = &au->cfg->selector;
+        q.start_ms = start;
+        q.end_ms = au->end_ms;
+        rc = tool_backend_submit(au->b, &q, &j->loops);
+    }
     j->diagnosed = rc == AA_OK;
     return rc;
+}
+
+static bool unmeasured_on(const aa_rule *rule, const char *impl)
+{
+    for (size_t i = 0; impl != NULL && i < rule->nunmeasured; i++) {
+        if (strcmp(rule->unmeasured_on[i], impl) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Whether the rule does not apply to the loops its data comes from: the
+ * probe's info series were found and every one names a loop
+ * implementation listed in "unmeasured_on".  Then the verdict is
+ * not_applicable, with a message naming them.  AA_ENOMEM only.
+ */
+static int not_applicable(const tool_job *j, bool *na)
+{
+    const aa_rule *rule = j->rule;
+    const tool_answer *a = &j->loops;
+    bool seen[64] = {false};
+    aat_buf names;
+    size_t i, n = 0;
+    int rc = AA_OK;
+
+    *na = false;
+    if (rule->nunmeasured == 0 || a->status != TOOL_A_OK || a->nsets == 0) {
+        return AA_OK;
+    }
+    for (i = 0; i < a->nsets; i++) {
+        const char *impl = aa_labels_get(&a->sets[i], "loop_implementation");
+
+        if (!unmeasured_on(rule, impl)) {
+            return AA_OK;
+        }
+        for (size_t k = 0; k < rule->nunmeasured && k < 64; k++) {
+            seen[k] = seen[k] || strcmp(rule->unmeasured_on[k], impl) == 0;
+        }
+    }
+    aat_buf_init(&names, 4096);
+    for (i = 0; rc == AA_OK && i < rule->nunmeasured && i < 64; i++) {
+        if (seen[i]) {
+            rc = aat_buf_appendf(&names, "%s%s", n++ > 0 ? ", " : "",
+                                 rule->unmeasured_on[i]);
+        }
+    }
+    if (rc == AA_OK) {
+        rc = tool_set_message(j->rr,
+                              "not measured on %s loops: the probe does not "
+                              "export %s there (see docs/probe.md)",
+                              names.data != NULL ? names.data : "these",
+                              rule->metric);
+    }
+    aat_buf_release(&names);
+    if (rc == AA_OK) {
+        j->rr->verdict = AA_VERDICT_NOT_APPLICABLE;
+        *na = true;
+    }
+    return rc == AA_ENOMEM ? rc : AA_OK;
 }
 
 /* Whether an answer shows that something exists; -1 when the question
@@ -141,8 +224,15 @@ static int explain_empty(const tool_audit *au, tool_job *j)
     bool suffixed = strcmp(name, metric) != 0;
     char win[96], a[40], b[40];
     aat_buf sel;
+    bool na;
     int exists, match, inwin, rc;
 
+    if (not_applicable(j, &na) != AA_OK) {
+        return AA_ENOMEM;
+    }
+    if (na) {
+        return AA_OK;
+    }
     exists = found(&j->exists, j->rr);
     match = exists <= 0 ? 0 : j->matched ? found(&j->match, j->rr) : 1;
     inwin = match > 0 ? found(&j->inwin, j->rr) : 0;

@@ -62,6 +62,9 @@ typedef struct tool_query {
     int64_t t_ms;             /* INSTANT */
     int64_t start_ms, end_ms; /* RANGE: first and last step; SERIES */
     int64_t step_ms;          /* RANGE */
+    /* RANGE: the step is the question's own (a chart's), so answering it
+     * needs no scrape-interval lookup */
+    bool own_step;
     const char *metric;       /* SERIES: the series name, suffix included */
     const aa_matchers *where; /* SERIES; may be NULL */
 } tool_query;
@@ -153,7 +156,8 @@ int tool_backend_run(tool_backend *b);
  * (tool_http.c): retries and backoff, Retry-After, answer bounds.  An
  * INTERVAL question is answered from /api/v1/status/config, with one
  * short attempt, and only when the same run has a RANGE question that
- * needs it; otherwise its interval stays unknown and no request is made.
+ * needs it (one without own_step); otherwise its interval stays unknown
+ * and no request is made.
  * Returns 0, or an aa_exit code after printing why.
  */
 int tool_backend_prom_new(const tool_config *cfg, tool_backend **out);

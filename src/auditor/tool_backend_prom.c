@@ -30,6 +30,7 @@
 
 typedef struct pending {
     tool_qkind kind;
+    bool own_step; /* RANGE: needs no scrape interval */
     const aa_rule *rule; /* INSTANT, RANGE */
     char *what;
     char *url;
@@ -190,6 +191,7 @@ static int prom_submit(void *impl, const tool_query *q, tool_answer *a)
     e = &p->pend[p->npend];
     memset(e, 0, sizeof(*e));
     e->kind = q->kind;
+    e->own_step = q->own_step;
     e->rule = q->rule;
     e->a = a;
     e->what = aa_strdup(q->what != NULL ? q->what : "query");
@@ -448,7 +450,8 @@ static int prom_run(void *impl)
     int rc = AA_OK;
 
     for (i = 0; i < p->npend; i++) {
-        ranged = ranged || p->pend[i].kind == TOOL_Q_RANGE;
+        ranged = ranged ||
+                 (p->pend[i].kind == TOOL_Q_RANGE && !p->pend[i].own_step);
     }
     if (p->npend > 0) {
         reqs = calloc(p->npend, sizeof(*reqs));

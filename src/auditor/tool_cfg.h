@@ -42,6 +42,7 @@ typedef struct tool_config {
 
     int64_t duration_ms; /* --duration */
     int64_t interval_ms; /* --interval, default 1s */
+    const char *scrape_job; /* --job: scraped series' job; NULL: default */
     char **command_argv; /* after "--", NULL-terminated, or NULL */
     const char *save_samples_path;
 
@@ -143,13 +144,9 @@ int64_t tool_rules_window(const tool_config *cfg, const aa_ruleset *rs);
 int tool_compile_rule(const tool_config *cfg, const aa_ruleset *rs,
                       const aa_rule *r, int64_t window, char **out);
 
-/* The probe's culprit-site counter, read for findings on loop metrics. */
+/* The probe's culprit-site counter (the dashboard's "Top blocking
+ * sites"); which findings get which culprits: tool_culprit.h. */
 #define TOOL_SITE_METRIC "python_asyncio_block_site_seconds_total"
-
-/* Whether rule is about the event loop (a python_asyncio_loop_* metric,
- * or a raw query naming one): its findings get culprit sites, in both
- * modes (tool_lint.c). */
-bool tool_rule_on_loop_metric(const aa_rule *rule);
 
 /* Loads cfg->config_path, or the built-in pack; prints the diag and
  * returns AA_EXIT_CONFIG on failure (tool_lint.c). */

@@ -12,9 +12,10 @@
  * carried over; labels severity (warning|critical) and rule_id;
  * annotations summary (the finding and the value) and description (the
  * description, the value and the threshold), the value humanized in the
- * rule's unit; alerts on event-loop metrics also name the culprit code
- * site (see site_notes).  A rule with no_data: warning|critical also gets
- * an "...NoData" alert on absent(QUERY).
+ * rule's unit; alerts of rules whose findings get culprits
+ * (tool_rule_culprits) also name the top culprit (see site_notes).  A rule
+ * with no_data: warning|critical also gets an "...NoData" alert on
+ * absent(QUERY).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 
 #include "aa/promql.h"
 #include "tool_cfg.h"
+#include "tool_culprit.h"
 #include "tool_export.h"
 
 #define TEXT_MAX ((size_t)1 << 20)
@@ -138,29 +140,63 @@ static int template_literal(aat_buf *b, const char *s)
 }
 
 /*
- * Annotations naming what blocked the loop, added to the alerts of rules
- * on event-loop metrics.  Each runs Prometheus's template function
- * `query` for the alert's own series and renders the first sample it
- * returns, or says `fallback`.  In `query`, @SEL@ stands for the rule's
- * matchers (its where and --selector) plus one matcher per "by" label
- * bound to the alert's label value, and @WINDOW@ for the rule's window;
- * `render` is a template over the sample (".").  A further fact about
- * the top site (the probe's hint, say) is one more row.
+ * Annotations naming the culprit, added to the alerts of rules whose
+ * findings get culprits of the row's kind (tool_rule_culprits).  Each
+ * runs Prometheus's template function `query` for the alert's own series
+ * and renders the first sample it returns, or says `fallback`.  In
+ * `query`, @SEL@ stands for the rule's matchers (its where and
+ * --selector) plus one matcher per "by" label bound to the alert's label
+ * value, and @WINDOW@ for the rule's window; `render` is a template over
+ * the sample (".").  The top culprit's hint comes from the kind's info
+ * series, joined on the culprit's keys; "or on (...)" keeps the culprit
+ * when the probe exports no info (an older one).  A further fact about
+ * the top culprit is one more row.
  */
 typedef struct site_note {
+    aa_site_kind kind;
     const char *name;
     const char *query;
     const char *render;
     const char *fallback;
 } site_note;
 
+#define BLOCK_TOP                                                             \
+    "topk(1, sum by (site) (increase(python_asyncio_block_site_seconds_total" \
+    "@SEL@[@WINDOW@])))"
+#define GIL_TOP                                                               \
+    "topk(1, sum by (thread, site) "                                          \
+    "(increase(python_asyncio_gil_holder_seconds_total@SEL@[@WINDOW@])))"
+#define POOL_RUN                                                              \
+    "increase(python_asyncio_executor_function_run_seconds_total@SEL@"        \
+    "[@WINDOW@])"
+#define HINT_RENDER "{{ with label \"hint\" . }}; hint: {{ . }}{{ end }}"
+
 static const site_note site_notes[] = {
-    {"culprit",
-     "topk(1, sum by (site) (increase(" TOOL_SITE_METRIC "@SEL@[@WINDOW@])))",
+    {AA_SITE_BLOCKING, "culprit",
+     "(" BLOCK_TOP " * on (site) group_left (hint) topk by (site) (1, max by "
+     "(site, hint) (last_over_time(python_asyncio_block_site_info@SEL@"
+     "[@WINDOW@])))) or on (site) " BLOCK_TOP,
      "{{ label \"site\" . }} ({{ value . | humanizeDuration }} blocked in "
-     "the last @WINDOW@)",
+     "the last @WINDOW@)" HINT_RENDER,
      "no blocking site recorded"},
+    {AA_SITE_GIL_HOLDER, "culprit",
+     "(" GIL_TOP " * on (thread, site) group_left (hint) topk by (thread, "
+     "site) (1, max by (thread, site, hint) "
+     "(last_over_time(python_asyncio_gil_holder_info@SEL@[@WINDOW@])))) or "
+     "on (thread, site) " GIL_TOP,
+     "{{ label \"site\" . }} in thread {{ label \"thread\" . }} held the "
+     "GIL ({{ value . | humanizeDuration }} waited for in the last "
+     "@WINDOW@)" HINT_RENDER,
+     "no GIL holder recorded"},
+    {AA_SITE_POOL_FUNCTION, "culprit",
+     "topk(1, sum by (function, site) (" POOL_RUN ")) / on () group_left () "
+     "sum(" POOL_RUN ")",
+     "{{ label \"function\" . }} at {{ label \"site\" . }}: {{ value . | "
+     "humanizePercentage }} of pool time in the last @WINDOW@",
+     "no pool function recorded"},
 };
+
+#define NNOTES (sizeof(site_notes) / sizeof(site_notes[0]))
 
 /* The alert's value, humanized in the rule's unit. */
 static const char *value_template(const aa_rule *rule)
@@ -302,10 +338,9 @@ static int alert(emitter *em, const tool_config *cfg, const aa_rule *r,
 {
     char name[256], num[64], dur[64];
     aat_buf expr, desc, summary;
-    aat_buf notes[sizeof(site_notes) / sizeof(site_notes[0])];
-    size_t nnotes = t != NULL && tool_rule_on_loop_metric(r)
-                        ? sizeof(site_notes) / sizeof(site_notes[0])
-                        : 0;
+    aat_buf notes[NNOTES];
+    const tool_culprit_source *culprits =
+        t != NULL ? tool_rule_culprits(r) : NULL;
     bool wrap = r->query != NULL || strstr(query, " / ") != NULL;
     bool comment = strchr(query, '#') != NULL;
     int rc;
@@ -313,7 +348,7 @@ static int alert(emitter *em, const tool_config *cfg, const aa_rule *r,
     aat_buf_init(&expr, TEXT_MAX);
     aat_buf_init(&desc, TEXT_MAX);
     aat_buf_init(&summary, TEXT_MAX);
-    for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++) {
+    for (size_t i = 0; i < NNOTES; i++) {
         aat_buf_init(&notes[i], TEXT_MAX);
     }
     alert_name(r->id, t != NULL ? "" : "NoData", name, sizeof(name));
@@ -348,8 +383,10 @@ static int alert(emitter *em, const tool_config *cfg, const aa_rule *r,
     } else if (rc == AA_OK) {
         rc = aat_buf_appendf(&desc, " (no data)");
     }
-    for (size_t i = 0; i < nnotes && rc == AA_OK; i++) {
-        rc = site_note_template(&notes[i], &site_notes[i], r, cfg, window);
+    for (size_t i = 0; culprits != NULL && i < NNOTES && rc == AA_OK; i++) {
+        if (site_notes[i].kind == culprits->kind) {
+            rc = site_note_template(&notes[i], &site_notes[i], r, cfg, window);
+        }
     }
     if (rc != AA_OK) {
         goto out;
@@ -369,8 +406,10 @@ static int alert(emitter *em, const tool_config *cfg, const aa_rule *r,
     map_start(em);
     pair(em, "summary", summary.data);
     pair(em, "description", desc.data);
-    for (size_t i = 0; i < nnotes; i++) {
-        pair(em, site_notes[i].name, notes[i].data);
+    for (size_t i = 0; i < NNOTES; i++) {
+        if (notes[i].len > 0) {
+            pair(em, site_notes[i].name, notes[i].data);
+        }
     }
     map_end(em);
     map_end(em);
@@ -378,7 +417,7 @@ out:
     aat_buf_release(&expr);
     aat_buf_release(&desc);
     aat_buf_release(&summary);
-    for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++) {
+    for (size_t i = 0; i < NNOTES; i++) {
         aat_buf_release(&notes[i]);
     }
     return rc;

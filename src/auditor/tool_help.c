@@ -46,6 +46,13 @@ const tool_opt tool_opts[] = {
      .section = TOOL_SEC_SOURCE,
      .help = "scrape mode: sample while COMMAND runs (the last argument of "
              "async-auditor; everything after -- is the command)"},
+    {.id = TOOL_OPT_JOB,
+     .name = "job",
+     .arg = "NAME",
+     .kind = TOOL_VALUE_TEXT,
+     .section = TOOL_SEC_SOURCE,
+     .help = "scrape mode: the job label of scraped series that do not "
+             "expose one themselves (default async-auditor)"},
     {.id = TOOL_OPT_SAVE_SAMPLES,
      .name = "save-samples",
      .arg = "FILE",

@@ -34,6 +34,7 @@ typedef enum tool_opt_id {
     TOOL_OPT_DURATION,
     TOOL_OPT_INTERVAL,
     TOOL_OPT_SAVE_SAMPLES,
+    TOOL_OPT_JOB,
     TOOL_OPT_WINDOW,
     TOOL_OPT_START,
     TOOL_OPT_END,

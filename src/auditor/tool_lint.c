@@ -50,16 +50,6 @@ int tool_load_rules(const tool_config *cfg, aa_ruleset **out)
     return load(cfg->config_path, out);
 }
 
-bool tool_rule_on_loop_metric(const aa_rule *rule)
-{
-    static const char prefix[] = "python_asyncio_loop_";
-
-    if (rule->metric != NULL) {
-        return strncmp(rule->metric, prefix, sizeof(prefix) - 1) == 0;
-    }
-    return rule->query != NULL && strstr(rule->query, prefix) != NULL;
-}
-
 int64_t tool_rules_window(const tool_config *cfg, const aa_ruleset *rs)
 {
     return cfg->window_ms > 0  ? cfg->window_ms

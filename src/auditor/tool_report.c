@@ -101,7 +101,10 @@ char *tool_fmt_seconds(double v, char *buf, size_t size)
     if (!isfinite(v)) {
         return tool_fmt_number(v, buf, size);
     }
-    if (v != 0 && fabs(v) < 1.0) {
+    if (v != 0 && fabs(v) < 1e-3) {
+        snprintf(buf, size, "%s\xC2\xB5s",
+                 tool_fmt_number(v * 1e6, num, sizeof(num)));
+    } else if (v != 0 && fabs(v) < 1.0) {
         snprintf(buf, size, "%sms",
                  tool_fmt_number(v * 1000.0, num, sizeof(num)));
     } else {
@@ -160,15 +163,15 @@ char *tool_fmt_time(int64_t ms, char *buf, size_t size)
     return buf;
 }
 
-void tool_count_verdicts(const aa_report *r, size_t counts[5])
+void tool_count_verdicts(const aa_report *r, size_t counts[AA_NVERDICTS])
 {
     size_t i;
 
-    memset(counts, 0, 5 * sizeof(counts[0]));
+    memset(counts, 0, AA_NVERDICTS * sizeof(counts[0]));
     for (i = 0; i < r->nrules; i++) {
         unsigned v = (unsigned)r->rules[i].verdict;
 
-        if (v < 5) {
+        if (v < AA_NVERDICTS) {
             counts[v]++;
         }
     }
@@ -176,13 +179,67 @@ void tool_count_verdicts(const aa_report *r, size_t counts[5])
 
 char *tool_fmt_summary(const aa_report *r, char *buf, size_t size)
 {
-    size_t c[5];
+    size_t c[AA_NVERDICTS];
+    char na[48] = "";
 
     tool_count_verdicts(r, c);
+    if (c[AA_VERDICT_NOT_APPLICABLE] > 0) {
+        snprintf(na, sizeof(na), ", %zu n/a", c[AA_VERDICT_NOT_APPLICABLE]);
+    }
     snprintf(buf, size,
-             "%zu critical, %zu warning, %zu ok, %zu no data, %zu error",
+             "%zu critical, %zu warning, %zu ok, %zu no data, %zu error%s",
              c[AA_VERDICT_CRITICAL], c[AA_VERDICT_WARNING], c[AA_VERDICT_OK],
-             c[AA_VERDICT_NO_DATA], c[AA_VERDICT_ERROR]);
+             c[AA_VERDICT_NO_DATA], c[AA_VERDICT_ERROR], na);
+    return buf;
+}
+
+int tool_pad_width(const char *s, int width)
+{
+    for (; *s != '\0'; s++) {
+        if (((unsigned char)*s & 0xC0) == 0x80) {
+            width++; /* a continuation byte takes no column */
+        }
+    }
+    return width;
+}
+
+const char *tool_verdict_shown(aa_verdict v)
+{
+    return v == AA_VERDICT_NOT_APPLICABLE ? "n/a" : aa_verdict_name(v);
+}
+
+char *tool_fmt_judged(const aa_rule *rule, double v,
+                      const aa_value_bound *bound, char *buf, size_t size)
+{
+    tool_unit u = rule != NULL ? tool_rule_unit(rule) : TOOL_UNIT_NONE;
+    char a[64], b[64];
+
+    if (bound == NULL || bound->kind == AA_BOUND_NONE || isnan(v)) {
+        return tool_fmt_unit(u, v, buf, size);
+    }
+    tool_fmt_unit(u, bound->lower, a, sizeof(a));
+    tool_fmt_unit(u, bound->upper, b, sizeof(b));
+    switch (bound->kind) {
+    case AA_BOUND_ESTIMATE:
+        snprintf(buf, size, "\xE2\x89\x88%s", tool_fmt_unit(u, v, a, sizeof(a)));
+        break;
+    case AA_BOUND_AT_MOST:
+        snprintf(buf, size, "%s\xE2\x89\xA4 %s",
+                 bound->one_bucket ? "all samples " : "", b);
+        break;
+    case AA_BOUND_ABOVE:
+        snprintf(buf, size, "%s> %s", bound->one_bucket ? "all samples " : "",
+                 a);
+        break;
+    case AA_BOUND_BETWEEN:
+        snprintf(buf, size, "in [%s, %s]", a, b);
+        break;
+    case AA_BOUND_IN:
+    case AA_BOUND_NONE:
+        snprintf(buf, size, "%sin (%s, %s]",
+                 bound->one_bucket ? "all samples " : "", a, b);
+        break;
+    }
     return buf;
 }
 

@@ -43,7 +43,7 @@ char *tool_fmt_unit(tool_unit u, double v, char *buf, size_t size);
 /* tool_fmt_unit in the rule's unit (tool_rule_unit; none for NULL). */
 char *tool_fmt_value(const aa_rule *rule, double v, char *buf, size_t size);
 
-/* Seconds as "120ms" below 1 s, else "1.5s". */
+/* Seconds as "500µs" below 1 ms, "120ms" below 1 s, else "1.5s". */
 char *tool_fmt_seconds(double v, char *buf, size_t size);
 
 /* A number with up to 4 significant digits, no trailing zeros. */
@@ -53,11 +53,30 @@ char *tool_fmt_number(double v, char *buf, size_t size);
 char *tool_fmt_time(int64_t ms, char *buf, size_t size);
 
 /* Counts of the report's rule verdicts, indexed by aa_verdict. */
-void tool_count_verdicts(const aa_report *r, size_t counts[5]);
+void tool_count_verdicts(const aa_report *r, size_t counts[AA_NVERDICTS]);
 
-/* "1 critical, 0 warning, 2 ok, 1 no data, 1 error" into buf; returns
- * buf. */
+/* "1 critical, 0 warning, 2 ok, 1 no data, 1 error", then ", 2 n/a" when
+ * rules were not applicable, into buf; returns buf. */
 char *tool_fmt_summary(const aa_report *r, char *buf, size_t size);
+
+/* The printf field width that pads s to width columns on a terminal:
+ * width plus the bytes of s's multi-byte UTF-8 characters beyond their
+ * first ("%-*s" counts bytes; "≈" is 3 bytes, one column). */
+int tool_pad_width(const char *s, int width);
+
+/* A verdict as the human formats (text, Markdown, HTML) show it: its
+ * name, except "n/a" for not_applicable. */
+const char *tool_verdict_shown(aa_verdict v);
+
+/*
+ * A judged value as every report shows it (bound NULL or exact: the
+ * value in the rule's unit): "≈1.54s" for a quantile's estimate, and for
+ * a bound "in (1s, 2.5s]", "≤ 977µs", "> 64s", or "all samples in (1s,
+ * 2.5s]" when every observation lies in that bucket; a share's bound
+ * "in [12%, 31%]".  Into buf; returns buf.
+ */
+char *tool_fmt_judged(const aa_rule *rule, double v,
+                      const aa_value_bound *bound, char *buf, size_t size);
 
 /* A rule's thresholds as written: "warning > 50ms, critical > 250ms"
  * (only those set) into buf; returns buf. */

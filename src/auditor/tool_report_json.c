@@ -14,7 +14,9 @@
 
 #include "aa/rules.h"
 #include "aa_version.h"
+#include "tool_culprit.h"
 #include "tool_report.h"
+#include "tool_report_culprits.h"
 
 /* Every json_object_set_new below goes through this, so an allocation
  * failure anywhere turns into one error at the end.  Both take value over
@@ -96,10 +98,25 @@ static json_t *labels_obj(jctx *c, const aa_labels *ls)
     return o;
 }
 
+/* {"lower": a, "upper": b}: where the true value lies; null when the
+ * value is exact (docs/report-json.md). */
+static json_t *bound_obj(jctx *c, const aa_value_bound *b, double value)
+{
+    json_t *o;
+
+    if (b->kind == AA_BOUND_NONE || isnan(value)) {
+        return json_null();
+    }
+    o = json_object();
+    set(c, o, "lower", number(b->lower));
+    set(c, o, "upper", number(b->upper));
+    return o;
+}
+
 static json_t *rule_obj(jctx *c, const aa_rule_result *rr)
 {
     const aa_rule *rule = rr->rule;
-    json_t *o = json_object(), *series, *sites, *warnings, *th;
+    json_t *o = json_object(), *series, *warnings, *th;
     char buf[64];
     size_t i;
 
@@ -109,9 +126,12 @@ static json_t *rule_obj(jctx *c, const aa_rule_result *rr)
     set(c, o, "status", json_string(aa_verdict_name(rr->verdict)));
     set(c, o, "value", rr->has_value ? number(rr->value) : json_null());
     set(c, o, "value_text",
-        rr->has_value
-            ? json_string(tool_fmt_value(rule, rr->value, buf, sizeof(buf)))
-            : json_null());
+        rr->has_value ? json_string(tool_fmt_judged(rule, rr->value,
+                                                    &rr->bound, buf,
+                                                    sizeof(buf)))
+                      : json_null());
+    set(c, o, "value_bound",
+        rr->has_value ? bound_obj(c, &rr->bound, rr->value) : json_null());
     set(c, o, "threshold", threshold(rr->crossed));
     th = json_object();
     set(c, th, "warning", threshold(&rule->warning));
@@ -137,20 +157,109 @@ static json_t *rule_obj(jctx *c, const aa_rule_result *rr)
 
         set(c, so, "labels", labels_obj(c, &s->labels));
         set(c, so, "value", number(s->value));
+        set(c, so, "value_bound", bound_obj(c, &s->bound, s->value));
         set(c, so, "status", json_string(aa_verdict_name(s->verdict)));
         push(c, series, so);
     }
     set(c, o, "series", series);
-    sites = json_array();
-    for (i = 0; i < rr->nsites; i++) {
+    return o;
+}
+
+/* The fields naming a culprit (after "site") and what the probe says
+ * about it, shared by rules[].sites[] and culprits[]. */
+static void culprit_fields(jctx *c, json_t *o, const aa_site *s,
+                           const char *chain, const char *cls,
+                           const char *hint)
+{
+    char title[1024];
+
+    set(c, o, "kind", json_string(tool_culprit_kind_name(s->kind)));
+    set(c, o, "title", str(tool_culprit_title(s, title, sizeof(title))));
+    set(c, o, "chain", str_or_null(chain));
+    set(c, o, "class", str_or_null(cls));
+    set(c, o, "hint", str_or_null(hint));
+    set(c, o, "thread", str_or_null(s->thread));
+    set(c, o, "executor", str_or_null(s->executor));
+    set(c, o, "function", str_or_null(s->function));
+}
+
+/* rules[].sites: every breaching group's culprits, each with its group's
+ * labels and its index in culprits[]. */
+static json_t *sites_arr(jctx *c, const aa_rule_result *rr,
+                         const tool_culprits *cs)
+{
+    json_t *sites = json_array();
+
+    for (size_t i = 0; i < rr->nsites; i++) {
+        const aa_site *s = &rr->sites[i];
+        size_t idx = tool_culprits_find(cs, s);
         json_t *so = json_object();
 
-        set(c, so, "site", str(rr->sites[i].site));
-        set(c, so, "seconds", number(rr->sites[i].seconds));
+        set(c, so, "site", str_or_null(s->site));
+        set(c, so, "seconds", number(s->seconds));
+        culprit_fields(c, so, s, s->chain, s->cls, s->hint);
+        set(c, so, "share", number(s->share));
+        set(c, so, "labels", labels_obj(c, &s->group));
+        set(c, so, "culprit",
+            idx < cs->n ? json_integer((json_int_t)idx) : json_null());
         push(c, sites, so);
     }
-    set(c, o, "sites", sites);
-    return o;
+    return sites;
+}
+
+/* rules[].breaches: the breaching workers as the other formats word
+ * them ("worker 4123: 61% blocked"). */
+static json_t *breaches_arr(jctx *c, const aa_rule_result *rr)
+{
+    json_t *arr = json_array();
+    char buf[1024];
+
+    for (size_t i = 0; i < rr->nseries; i++) {
+        if (tool_series_breaches(&rr->series[i]) &&
+            tool_fmt_worker_breach(rr, &rr->series[i], buf, sizeof(buf))) {
+            push(c, arr, str(buf));
+        }
+    }
+    return arr;
+}
+
+static json_t *rule_ids(jctx *c, const aa_rule_result *const *rules, size_t n)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < n; i++) {
+        push(c, a, str(rules[i]->rule->id));
+    }
+    return a;
+}
+
+/* culprits: each culprit of the report once (tool_report_culprits.h). */
+static json_t *culprits_arr(jctx *c, const tool_culprits *cs)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < cs->n; i++) {
+        const tool_culprit *cu = &cs->v[i];
+        json_t *o = json_object(), *groups = json_array();
+
+        set(c, o, "site", str_or_null(cu->s->site));
+        culprit_fields(c, o, cu->s, cu->chain, cu->cls, cu->hint);
+        set(c, o, "seconds", number(cu->seconds));
+        set(c, o, "rules", rule_ids(c, cu->rules, cu->nrules));
+        for (size_t g = 0; g < cu->ngroups; g++) {
+            const tool_culprit_group *cg = &cu->groups[g];
+            json_t *go = json_object();
+
+            set(c, go, "labels", labels_obj(c, cg->labels));
+            set(c, go, "seconds", number(cg->seconds));
+            set(c, go, "share", number(cg->share));
+            set(c, go, "rules", rule_ids(c, cg->rules, cg->nrules));
+            push(c, groups, go);
+        }
+        set(c, o, "groups", groups);
+        push(c, arr, o);
+    }
+    return arr;
 }
 
 /* Bound on the rendered report. */
@@ -175,9 +284,14 @@ static int append_text(const char *buf, size_t size, void *data)
 int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
 {
     json_t *root = json_object(), *window, *rules, *summary;
+    tool_culprits cs = {NULL, 0};
     jctx c = {false};
     sink text;
-    size_t counts[5], i;
+    /* the summary's keys: the original five first, as they always were */
+    static const aa_verdict order[AA_NVERDICTS] = {
+        AA_VERDICT_OK,      AA_VERDICT_NO_DATA,  AA_VERDICT_ERROR,
+        AA_VERDICT_WARNING, AA_VERDICT_CRITICAL, AA_VERDICT_NOT_APPLICABLE};
+    size_t counts[AA_NVERDICTS], i;
     int rc = 0;
 
     (void)cfg;
@@ -209,18 +323,26 @@ int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
         set(&c, s, "failed", json_integer(r->scrapes_failed));
         set(&c, root, "scrapes", s);
     }
+    if (tool_culprits_collect(r, &cs) != AA_OK) {
+        c.failed = true;
+    }
     tool_count_verdicts(r, counts);
     summary = json_object();
-    for (i = 0; i < 5; i++) {
-        set(&c, summary, aa_verdict_name((aa_verdict)i),
-            json_integer((json_int_t)counts[i]));
+    for (i = 0; i < AA_NVERDICTS; i++) {
+        set(&c, summary, aa_verdict_name(order[i]),
+            json_integer((json_int_t)counts[order[i]]));
     }
     set(&c, root, "summary", summary);
     rules = json_array();
     for (i = 0; i < r->nrules; i++) {
-        push(&c, rules, rule_obj(&c, &r->rules[i]));
+        json_t *ro = rule_obj(&c, &r->rules[i]);
+
+        set(&c, ro, "sites", sites_arr(&c, &r->rules[i], &cs));
+        set(&c, ro, "breaches", breaches_arr(&c, &r->rules[i]));
+        push(&c, rules, ro);
     }
     set(&c, root, "rules", rules);
+    set(&c, root, "culprits", culprits_arr(&c, &cs));
     /* rendered whole before writing: out of memory writes nothing rather
      * than half a document */
     /* 15 significant digits (DBL_DIG): every decimal of that many digits
@@ -247,5 +369,6 @@ int tool_report_json(const tool_config *cfg, const aa_report *r, FILE *fp)
     }
     json_decref(root);
     aat_buf_release(&text.b);
+    tool_culprits_free(&cs);
     return rc;
 }

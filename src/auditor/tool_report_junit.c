@@ -3,7 +3,8 @@
  * junit) that CI systems show as test results: one testsuite, one
  * testcase per rule.  A breach (warning, critical) is a <failure>; a rule
  * that could not be judged (no_data, error) is an <error>, so the two are
- * told apart; a rule whose missing data is acceptable (no_data: ok) is
+ * told apart; a rule whose missing data is acceptable (no_data: ok) or
+ * that does not apply to the loops measured (not_applicable) is
  * <skipped>.  Everything from outside (label values, messages) is escaped,
  * and characters XML 1.0 cannot hold are replaced.
  */
@@ -13,6 +14,7 @@
 
 #include "aa/rules.h"
 #include "tool_report.h"
+#include "tool_report_culprits.h"
 
 /* One line summing a rule's outcome, used as the failure message. */
 static void rule_message(const aa_rule_result *rr, char *buf, size_t size)
@@ -22,13 +24,15 @@ static void rule_message(const aa_rule_result *rr, char *buf, size_t size)
 
     if (tool_is_finding(rr) && rr->has_value && rr->crossed != NULL) {
         snprintf(buf, size, "%s: %s %s (%s)", rule->finding,
-                 tool_fmt_value(rule, rr->value, val, sizeof(val)),
+                 tool_fmt_judged(rule, rr->value, &rr->bound, val,
+                                 sizeof(val)),
                  rr->crossed->text, aa_verdict_name(rr->verdict));
     } else if (rr->message != NULL) {
         snprintf(buf, size, "%s", rr->message);
     } else if (rr->has_value) {
         snprintf(buf, size, "%s: %s (%s)", rule->finding,
-                 tool_fmt_value(rule, rr->value, val, sizeof(val)),
+                 tool_fmt_judged(rule, rr->value, &rr->bound, val,
+                                 sizeof(val)),
                  aa_verdict_name(rr->verdict));
     } else {
         snprintf(buf, size, "%s (%s)", rule->finding,
@@ -63,14 +67,9 @@ static void put_details(FILE *fp, const aa_rule_result *rr)
                      aa_labels_format(&rr->series[i].labels, buf, sizeof(buf)),
                      false);
         fprintf(fp, " = %s (%s)\n",
-                tool_fmt_value(rule, rr->series[i].value, val, sizeof(val)),
+                tool_fmt_judged(rule, rr->series[i].value,
+                                &rr->series[i].bound, val, sizeof(val)),
                 aa_verdict_name(rr->series[i].verdict));
-    }
-    for (i = 0; i < rr->nsites; i++) {
-        fputs("site ", fp);
-        tool_put_xml(fp, rr->sites[i].site, false);
-        fprintf(fp, ": %s blocked\n",
-                tool_fmt_seconds(rr->sites[i].seconds, val, sizeof(val)));
     }
     for (i = 0; i < rr->nwarnings; i++) {
         fputs("backend warning: ", fp);
@@ -79,18 +78,102 @@ static void put_details(FILE *fp, const aa_rule_result *rr)
     }
 }
 
+/* Appends to a finding's message (buf, len of it used) its breaching
+ * workers and its top culprit, line first, with the hint: what a person
+ * scanning CI results reads before opening the details. */
+static void culprit_message(const aa_rule_result *rr, char *buf, size_t size)
+{
+    size_t len = strlen(buf);
+    char part[1024], title[1024];
+
+    for (size_t i = 0; i < rr->nseries && len < size; i++) {
+        if (tool_series_breaches(&rr->series[i]) &&
+            tool_fmt_worker_breach(rr, &rr->series[i], part, sizeof(part))) {
+            len += (size_t)snprintf(buf + len, size - len, "; %s", part);
+        }
+    }
+    if (rr->nsites > 0 && len < size) {
+        len += (size_t)snprintf(
+            buf + len, size - len, "; culprit %s",
+            tool_culprit_title(&rr->sites[0], title, sizeof(title)));
+    }
+    if (rr->nsites > 0 && rr->sites[0].hint != NULL && len < size) {
+        snprintf(buf + len, size - len, " (hint: %s)", rr->sites[0].hint);
+    }
+}
+
+/* A finding's culprits in the element's body, each with the groups it
+ * was found for, its chain, class and hint (one testcase is read on its
+ * own, so each failing rule lists its own). */
+static void put_culprit_details(FILE *fp, const tool_culprits *cs,
+                                const aa_rule_result *rr)
+{
+    char buf[1024], amount[160];
+
+    for (size_t i = 0; i < cs->n; i++) {
+        const tool_culprit *c = &cs->v[i];
+        const struct {
+            const char *name, *value;
+        } facts[] = {
+            {"chain", c->chain}, {"class", c->cls}, {"hint", c->hint}};
+        bool mine = false;
+
+        for (size_t g = 0; g < c->ngroups; g++) {
+            for (size_t k = 0; k < c->groups[g].nrules; k++) {
+                mine = mine || c->groups[g].rules[k] == rr;
+            }
+        }
+        if (!mine) {
+            continue;
+        }
+        fprintf(fp, "culprit #%zu ", i + 1);
+        tool_put_xml(fp, tool_culprit_title(c->s, buf, sizeof(buf)), false);
+        fputc('\n', fp);
+        for (size_t g = 0; g < c->ngroups; g++) {
+            const tool_culprit_group *cg = &c->groups[g];
+
+            for (size_t k = 0; k < cg->nrules; k++) {
+                if (cg->rules[k] != rr) {
+                    continue;
+                }
+                fputs("  ", fp);
+                tool_put_xml(fp, tool_fmt_group(cg->labels, buf, sizeof(buf)),
+                             false);
+                fprintf(fp, ": %s\n",
+                        tool_culprit_amount(c->s->kind, cg->seconds, cg->share,
+                                            amount, sizeof(amount)));
+            }
+        }
+        for (size_t f = 0; f < sizeof(facts) / sizeof(facts[0]); f++) {
+            if (facts[f].value != NULL) {
+                fprintf(fp, "  %s: ", facts[f].name);
+                tool_put_xml(fp, facts[f].value, false);
+                fputc('\n', fp);
+            }
+        }
+    }
+}
+
+/* Skipped: missing data that the rule accepts (no_data: ok), or a rule
+ * that does not apply to the loops measured (not_applicable). */
 static bool is_skipped(const aa_rule_result *rr)
 {
-    return rr->verdict == AA_VERDICT_OK && !rr->has_value &&
-           rr->rule->no_data == AA_NODATA_OK;
+    return rr->verdict == AA_VERDICT_NOT_APPLICABLE ||
+           (rr->verdict == AA_VERDICT_OK && !rr->has_value &&
+            rr->rule->no_data == AA_NODATA_OK);
 }
 
 int tool_report_junit(const tool_config *cfg, const aa_report *r, FILE *fp)
 {
     size_t i, failures = 0, errors = 0, skipped = 0;
-    char ts[40], msg[1024];
+    char ts[40], msg[4096];
+    tool_culprits cs = {NULL, 0};
 
     (void)cfg;
+    if (tool_culprits_collect(r, &cs) != AA_OK) {
+        tool_error("JUnit report: %s", aa_strerror(AA_ENOMEM));
+        return AA_EIO;
+    }
     for (i = 0; i < r->nrules; i++) {
         const aa_rule_result *rr = &r->rules[i];
 
@@ -142,6 +225,7 @@ int tool_report_junit(const tool_config *cfg, const aa_report *r, FILE *fp)
         rule_message(rr, msg, sizeof(msg));
         if (tool_is_finding(rr)) {
             elem = "failure";
+            culprit_message(rr, msg, sizeof(msg));
         } else if (rr->verdict == AA_VERDICT_NO_DATA ||
                    rr->verdict == AA_VERDICT_ERROR) {
             elem = "error";
@@ -152,6 +236,7 @@ int tool_report_junit(const tool_config *cfg, const aa_report *r, FILE *fp)
             tool_put_xml(fp, msg, true);
             fputs("\">", fp);
             put_details(fp, rr);
+            put_culprit_details(fp, &cs, rr);
             fprintf(fp, "</%s>\n", elem);
         } else if (is_skipped(rr)) {
             fputs("      <skipped message=\"", fp);
@@ -170,6 +255,7 @@ int tool_report_junit(const tool_config *cfg, const aa_report *r, FILE *fp)
         fputs("    </testcase>\n", fp);
     }
     fputs("  </testsuite>\n</testsuites>\n", fp);
+    tool_culprits_free(&cs);
     if (fflush(fp) != 0 || ferror(fp)) {
         return AA_EIO;
     }

@@ -2,8 +2,10 @@
  * tool_report_text.c: the human report on standard output (SPEC section
  * 6).  It opens with the status a person looks for first, then each
  * finding with the evidence needed to act on it (value, threshold crossed,
- * which series, which code sites), then one line per rule so that rules
- * without data are never hidden.  Colour only when tool_config says so
+ * which series and workers, which culprits), then each culprit once with
+ * its line, chain and hint (so a culprit of several findings is not
+ * repeated under each), then one line per rule so that rules without data
+ * are never hidden.  Colour only when tool_config says so
  * (a terminal, no NO_COLOR, no --no-color).
  */
 #include <inttypes.h>
@@ -13,9 +15,10 @@
 
 #include "aa/rules.h"
 #include "tool_report.h"
+#include "tool_report_culprits.h"
 
 #define MAX_SERIES_SHOWN 10
-#define MAX_SITES_SHOWN 5
+#define MAX_REFS_SHOWN 10
 #define MAX_ID_WIDTH 40
 #define MAX_LABELS_WIDTH 60
 
@@ -23,6 +26,7 @@ static const char *verdict_color(aa_verdict v)
 {
     switch (v) {
     case AA_VERDICT_OK:
+    case AA_VERDICT_NOT_APPLICABLE:
         return "\033[32m";
     case AA_VERDICT_WARNING:
         return "\033[33m";
@@ -94,11 +98,132 @@ static const char *safe(const char *s, char *buf, size_t size)
     return buf;
 }
 
-static void put_finding(FILE *fp, bool color, const aa_rule_result *rr)
+/* The breaching workers of a finding, one line each: "worker 4123: 61%
+ * blocked" (only series with a worker label). */
+static void put_breaches(FILE *fp, const aa_rule_result *rr)
+{
+    char buf[1024], text[2048];
+    size_t shown = 0;
+
+    for (size_t i = 0; i < rr->nseries; i++) {
+        const aa_series_result *s = &rr->series[i];
+
+        if (!tool_series_breaches(s) ||
+            !tool_fmt_worker_breach(rr, s, buf, sizeof(buf))) {
+            continue;
+        }
+        if (shown == MAX_SERIES_SHOWN) {
+            fputs("               ... and more\n", fp);
+            break;
+        }
+        fputs(shown++ == 0 ? "    breached:  " : "               ", fp);
+        fprintf(fp, "%s\n", safe(buf, text, sizeof(text)));
+    }
+}
+
+/* Whether an earlier entry of rr->sites than k is the same culprit. */
+static bool seen_before(const tool_culprits *cs, const aa_rule_result *rr,
+                        size_t k, size_t idx)
+{
+    for (size_t i = 0; i < k; i++) {
+        if (tool_culprits_find(cs, &rr->sites[i]) == idx) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The finding's culprits, by number, each with the groups it was found
+ * for: "#1 app.py:15 refresh_fx_rate (worker 4123, worker 4124)"; the
+ * details are printed once, under "Culprits". */
+static void put_culprit_refs(FILE *fp, const tool_culprits *cs,
+                             const aa_rule_result *rr)
+{
+    char title[1024], group[512], text[2048];
+    size_t shown = 0, more = 0;
+
+    for (size_t k = 0; k < rr->nsites; k++) {
+        size_t idx = tool_culprits_find(cs, &rr->sites[k]);
+        bool first = true;
+
+        if (idx == cs->n || seen_before(cs, rr, k, idx)) {
+            continue;
+        }
+        if (shown == MAX_REFS_SHOWN) {
+            more++;
+            continue;
+        }
+        fputs(shown++ == 0 ? "    culprits:  " : "               ", fp);
+        fprintf(fp, "#%zu %s (", idx + 1,
+                safe(tool_culprit_title(&rr->sites[k], title, sizeof(title)),
+                     text, sizeof(text)));
+        for (size_t i = k; i < rr->nsites; i++) {
+            if (tool_culprits_find(cs, &rr->sites[i]) != idx) {
+                continue;
+            }
+            fprintf(
+                fp, "%s%s", first ? "" : ", ",
+                safe(tool_fmt_group(&rr->sites[i].group, group, sizeof(group)),
+                     text, sizeof(text)));
+            first = false;
+        }
+        fputs(")\n", fp);
+    }
+    if (more > 0) {
+        fprintf(fp, "               ... and %zu more (see Culprits)\n", more);
+    }
+}
+
+/* Every culprit once: its line first, then chain, class, hint, and each
+ * group it explains with what it cost there and the rules that found it
+ * there. */
+static void put_culprits(FILE *fp, const tool_culprits *cs)
+{
+    char buf[1024], amount[160], label[16], text[2048];
+
+    if (cs->n > 0) {
+        fputs("\nCulprits:\n", fp);
+    }
+    for (size_t i = 0; i < cs->n; i++) {
+        const tool_culprit *c = &cs->v[i];
+        const struct {
+            const char *name, *value;
+        } facts[] = {
+            {"chain", c->chain}, {"class", c->cls}, {"hint", c->hint}};
+
+        fprintf(fp, "#%zu %s\n", i + 1,
+                safe(tool_culprit_title(c->s, buf, sizeof(buf)), text,
+                     sizeof(text)));
+        for (size_t f = 0; f < sizeof(facts) / sizeof(facts[0]); f++) {
+            if (facts[f].value != NULL) {
+                snprintf(label, sizeof(label), "%s:", facts[f].name);
+                fprintf(fp, "    %-11s%s\n", label,
+                        safe(facts[f].value, text, sizeof(text)));
+            }
+        }
+        for (size_t g = 0; g < c->ngroups; g++) {
+            const tool_culprit_group *cg = &c->groups[g];
+
+            fputs(g == 0 ? "    explains:  " : "               ", fp);
+            fprintf(fp, "%s: %s (",
+                    safe(tool_fmt_group(cg->labels, buf, sizeof(buf)), text,
+                         sizeof(text)),
+                    tool_culprit_amount(c->s->kind, cg->seconds, cg->share,
+                                        amount, sizeof(amount)));
+            for (size_t k = 0; k < cg->nrules; k++) {
+                fprintf(fp, "%s%s", k > 0 ? ", " : "", cg->rules[k]->rule->id);
+            }
+            fputs(")\n", fp);
+        }
+    }
+}
+
+static void put_finding(FILE *fp, bool color, const tool_culprits *cs,
+                        const aa_rule_result *rr)
 {
     const aa_rule *rule = rr->rule;
     char buf[1024], val[64], text[2048];
-    int lw = 0, sw = 0;
+    int lw = 0;
     size_t i;
 
     fprintf(fp, "- %s\n",
@@ -107,11 +232,12 @@ static void put_finding(FILE *fp, bool color, const aa_rule_result *rr)
     fputs("    rule:      ", fp);
     fprintf(fp, "%s (", rule->id);
     put_colored(fp, color, verdict_color(rr->verdict),
-                aa_verdict_name(rr->verdict), 0);
+                tool_verdict_shown(rr->verdict), 0);
     fputs(")\n", fp);
     if (rr->has_value) {
         fprintf(fp, "    value:     %s",
-                tool_fmt_value(rule, rr->value, val, sizeof(val)));
+                tool_fmt_judged(rule, rr->value, &rr->bound, val,
+                                sizeof(val)));
         if (rule->metric != NULL) {
             fprintf(fp, " (%s of %s)", rule->stat_text, rule->metric);
         }
@@ -145,8 +271,9 @@ static void put_finding(FILE *fp, bool color, const aa_rule_result *rr)
 
         fputs(i == 0 ? "    series:    " : "               ", fp);
         aa_labels_format(&s->labels, buf, sizeof(buf));
-        fprintf(fp, "%-*s  %-8s ", lw, safe(buf, text, sizeof(text)),
-                tool_fmt_value(rule, s->value, val, sizeof(val)));
+        tool_fmt_judged(rule, s->value, &s->bound, val, sizeof(val));
+        fprintf(fp, "%-*s  %-*s ", lw, safe(buf, text, sizeof(text)),
+                tool_pad_width(val, 8), val);
         put_colored(fp, color, verdict_color(s->verdict),
                     aa_verdict_name(s->verdict), 0);
         fputc('\n', fp);
@@ -155,17 +282,8 @@ static void put_finding(FILE *fp, bool color, const aa_rule_result *rr)
         fprintf(fp, "               ... and %zu more series\n",
                 rr->nseries - MAX_SERIES_SHOWN);
     }
-    for (i = 0; i < rr->nsites && i < MAX_SITES_SHOWN; i++) {
-        int l = (int)strlen(rr->sites[i].site);
-
-        sw = l > sw ? (l > MAX_LABELS_WIDTH ? MAX_LABELS_WIDTH : l) : sw;
-    }
-    for (i = 0; i < rr->nsites && i < MAX_SITES_SHOWN; i++) {
-        fputs(i == 0 ? "    culprits:  " : "               ", fp);
-        fprintf(fp, "%-*s  %s blocked\n", sw,
-                safe(rr->sites[i].site, text, sizeof(text)),
-                tool_fmt_seconds(rr->sites[i].seconds, val, sizeof(val)));
-    }
+    put_breaches(fp, rr);
+    put_culprit_refs(fp, cs, rr);
     if (rule->description != NULL) {
         fprintf(fp, "    about:     %s\n",
                 safe(rule->description, text, sizeof(text)));
@@ -192,11 +310,15 @@ static void put_rule_table(FILE *fp, bool color, const aa_report *r)
 
         fputs("  ", fp);
         put_colored(fp, color, verdict_color(rr->verdict),
-                    aa_verdict_name(rr->verdict), 9);
-        fprintf(fp, " %-*s  %-10s ", idw, rr->rule->id,
-                rr->has_value
-                    ? tool_fmt_value(rr->rule, rr->value, val, sizeof(val))
-                    : "-");
+                    tool_verdict_shown(rr->verdict), 9);
+        if (rr->has_value) {
+            tool_fmt_judged(rr->rule, rr->value, &rr->bound, val,
+                            sizeof(val));
+        } else {
+            snprintf(val, sizeof(val), "-");
+        }
+        fprintf(fp, " %-*s  %-*s ", idw, rr->rule->id, tool_pad_width(val, 10),
+                val);
         fprintf(fp, "%s\n", tool_fmt_thresholds(rr->rule, th, sizeof(th)));
     }
 }
@@ -218,7 +340,7 @@ static void put_notes(FILE *fp, const aa_report *r)
             header = true;
         }
         fprintf(fp, "- %s (%s): %s\n", rr->rule->id,
-                aa_verdict_name(rr->verdict),
+                tool_verdict_shown(rr->verdict),
                 safe(rr->message, text, sizeof(text)));
     }
     header = false;
@@ -258,10 +380,15 @@ int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp)
 {
     bool color = cfg->color;
     bool quiet = cfg->verbosity < 0;
-    size_t i, c[5];
+    tool_culprits cs = {NULL, 0};
+    size_t i, c[AA_NVERDICTS];
     char text[1024];
     int pass;
 
+    if (!quiet && tool_culprits_collect(r, &cs) != AA_OK) {
+        tool_error("text report: %s", aa_strerror(AA_ENOMEM));
+        return AA_EIO;
+    }
     if (!quiet) {
         fputs("ASYNC RUNTIME AUDITOR\n\n", fp);
     }
@@ -288,14 +415,15 @@ int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp)
                 continue;
             }
             if (!quiet) {
-                put_finding(fp, color, rr);
+                put_finding(fp, color, &cs, rr);
                 continue;
             }
             fprintf(fp, "- %s: %s",
                     safe(rr->rule->finding, text, sizeof(text)), rr->rule->id);
             if (rr->has_value) {
                 fprintf(fp, " %s",
-                        tool_fmt_value(rr->rule, rr->value, val, sizeof(val)));
+                        tool_fmt_judged(rr->rule, rr->value, &rr->bound, val,
+                                        sizeof(val)));
             }
             if (rr->crossed != NULL) {
                 fprintf(fp, " (%s %s)", aa_verdict_name(rr->verdict),
@@ -305,6 +433,8 @@ int tool_report_text(const tool_config *cfg, const aa_report *r, FILE *fp)
         }
     }
     if (!quiet) {
+        put_culprits(fp, &cs);
+        tool_culprits_free(&cs);
         fputc('\n', fp);
         put_rule_table(fp, color, r);
         put_notes(fp, r);

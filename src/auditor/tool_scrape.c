@@ -8,10 +8,13 @@
  * live signal.
  *
  * Choices (documented in docs/scrape-mode.md):
- * - Every series gets job="async-auditor" and instance="host:port" of its
- *   URL; labels of the same names in the exposition become exported_job /
- *   exported_instance, as with Prometheus's honor_labels: false.  An "up"
- *   series (1 or 0) is added per scrape, as Prometheus does.
+ * - Every series gets job (--job, default "async-auditor") and
+ *   instance="host:port" of its URL, unless the exposition gives it a job
+ *   or an instance itself: those are kept, as with Prometheus's
+ *   honor_labels: true, so a rule's where '{job="api"}' that works
+ *   against Prometheus finds the same series here.  An "up" series (1 or
+ *   0) is added per scrape with the scrape's own job and instance, as
+ *   Prometheus does.
  * - A URL with no path (or "/") scrapes /metrics.
  * - COMMAND's failure (non-zero exit, killed by a signal, not found) is
  *   reported and the return value is AA_EXIT_COMMAND_FAILED (4) with the
@@ -33,6 +36,7 @@
 
 #include "aa/eval.h"
 #include "aa/expo.h"
+#include "aa/quantile.h"
 #include "aa/result.h"
 #include "aa/tsdb.h"
 #include "tool_cfg.h"
@@ -45,6 +49,12 @@
 #define SCRAPE_MAX_TIMEOUT_MS 10000
 /* How long a command may take to exit after a signal before SIGKILL. */
 #define KILL_GRACE_MS 5000
+
+/* The job label of the scraped series: --job, else SCRAPE_JOB. */
+static const char *scrape_job(const tool_config *cfg)
+{
+    return cfg->scrape_job != NULL ? cfg->scrape_job : SCRAPE_JOB;
+}
 
 static volatile sig_atomic_t got_signal;
 /* The last signal came from the terminal (Ctrl-C), which delivered it to
@@ -167,9 +177,22 @@ typedef struct scrape_ctx {
     aa_tsdb *db;
     scrape_target *t;
     int64_t t_ms;
-    aa_label extra[2];
+    aa_label extra[2]; /* instance, job: the target's own labels */
     unsigned out_of_order;
 } scrape_ctx;
+
+/* Whether the exposed sample carries the label itself (a non-empty
+ * value: an empty one is no label). */
+static bool exposes(const aa_expo_sample *s, const char *name)
+{
+    for (size_t i = 0; i < s->nlabels; i++) {
+        if (strcmp(s->labels[i].name, name) == 0 &&
+            s->labels[i].value[0] != '\0') {
+            return true;
+        }
+    }
+    return false;
+}
 
 static int scrape_meta(void *ctx, const aa_expo_meta *m)
 {
@@ -183,10 +206,17 @@ static int scrape_sample(void *ctx, const aa_expo_sample *s)
     scrape_ctx *sc = ctx;
     scrape_target *t = sc->t;
     pending *np;
-    size_t id;
+    aa_label extra[2];
+    size_t id, n = 0;
     int rc;
 
-    rc = tool_samples_add(sc->db, s, sc->extra, 2, &id);
+    /* honor_labels: the target's labels only where the sample has none */
+    for (size_t i = 0; i < 2; i++) {
+        if (!exposes(s, sc->extra[i].name)) {
+            extra[n++] = sc->extra[i];
+        }
+    }
+    rc = tool_samples_add(sc->db, s, extra, n, &id);
     if (rc != AA_OK) {
         return rc;
     }
@@ -225,7 +255,8 @@ static int commit(aa_tsdb *db, scrape_target *t, unsigned *dropped)
     return AA_OK;
 }
 
-static int add_up(aa_tsdb *db, scrape_target *t, int64_t t_ms, double v)
+static int add_up(aa_tsdb *db, scrape_target *t, const char *job,
+                  int64_t t_ms, double v)
 {
     aa_labels ls = {NULL, 0};
     size_t id;
@@ -233,7 +264,7 @@ static int add_up(aa_tsdb *db, scrape_target *t, int64_t t_ms, double v)
 
     rc = aa_labels_add(&ls, "__name__", "up");
     if (rc == AA_OK) {
-        rc = aa_labels_add(&ls, "job", SCRAPE_JOB);
+        rc = aa_labels_add(&ls, "job", job);
     }
     if (rc == AA_OK) {
         rc = aa_labels_add(&ls, "instance", t->instance);
@@ -271,7 +302,7 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
     sc.extra[0].name = "instance";
     sc.extra[0].value = t->instance;
     sc.extra[1].name = "job";
-    sc.extra[1].value = SCRAPE_JOB;
+    sc.extra[1].value = (char *)scrape_job(cfg);
     aa_tsdb_scrape_begin(db, t->tid);
     t->npend = 0;
     if (req->err != 0) {
@@ -312,7 +343,8 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
     if (aa_tsdb_scrape_end(db, t->tid, t_ms, rc == AA_OK) == AA_ENOMEM) {
         return AA_ENOMEM;
     }
-    return add_up(db, t, t_ms, rc == AA_OK ? 1.0 : 0.0) == AA_ENOMEM
+    return add_up(db, t, scrape_job(cfg), t_ms,
+                  rc == AA_OK ? 1.0 : 0.0) == AA_ENOMEM
                ? AA_ENOMEM
                : AA_OK;
 }
@@ -374,6 +406,38 @@ static pid_t start_command(char **argv)
 
 /* The worst rule right now over what was scraped so far, for the TTY
  * progress line: "rule_id 312ms critical" into buf ("" if none). */
+/* Judges structured rule r over what db holds now, as the audit does: a
+ * stat computed from buckets from its bucket question's answer
+ * (quantile.h).  Any failure leaves rr without a value. */
+static void live_judge(const tool_config *cfg, const aa_rule *r,
+                       const aa_tsdb *db, int64_t now_ms, int64_t span_ms,
+                       aa_rule_result *rr)
+{
+    aa_vector vec = {NULL, 0}, vals = {NULL, 0};
+    aa_value_bound *bounds = NULL;
+    aa_bucket_rule br;
+    bool buckets = aa_rule_reads_buckets(r);
+
+    if (buckets && aa_bucket_rule_make(r, &br) != AA_OK) {
+        return;
+    }
+    if (aa_eval_instant(db, buckets ? &br.rule : r, &cfg->selector, now_ms,
+                        span_ms, &vec, NULL) == AA_OK &&
+        vec.n > 0) {
+        if (!buckets) {
+            aa_judge_vector(r, &vec, rr);
+        } else if (aa_histogram_vector(r, &vec, &vals, &bounds) == AA_OK) {
+            aa_judge_vector_bounded(r, &vals, bounds, rr);
+        }
+    }
+    free(bounds);
+    aa_vector_clear(&vals);
+    aa_vector_clear(&vec);
+    if (buckets) {
+        aa_bucket_rule_clear(&br);
+    }
+}
+
 static void live_signal(const tool_config *cfg, const aa_ruleset *rs,
                         aa_tsdb *db, int64_t now_ms, int64_t span_ms,
                         char *buf, size_t size)
@@ -387,23 +451,19 @@ static void live_signal(const tool_config *cfg, const aa_ruleset *rs,
     }
     for (i = 0; i < rs->nrules; i++) {
         const aa_rule *r = &rs->rules[i];
-        aa_vector vec = {NULL, 0};
         aa_rule_result rr;
 
         if (r->metric == NULL) {
             continue;
         }
         memset(&rr, 0, sizeof(rr));
-        if (aa_eval_instant(db, r, &cfg->selector, now_ms, span_ms, &vec,
-                            NULL) == AA_OK &&
-            vec.n > 0 && aa_judge_vector(r, &vec, &rr) == AA_OK &&
-            rr.has_value && (buf[0] == '\0' || rr.verdict > worst)) {
+        live_judge(cfg, r, db, now_ms, span_ms, &rr);
+        if (rr.has_value && (buf[0] == '\0' || rr.verdict > worst)) {
             worst = rr.verdict;
             snprintf(buf, size, "%s %.4g %s", r->id, rr.value,
                      aa_verdict_name(rr.verdict));
         }
         aa_rule_result_clear(&rr);
-        aa_vector_clear(&vec);
     }
 }
 

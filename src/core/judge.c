@@ -95,9 +95,10 @@ static int series_cmp(const void *pa, const void *pb)
     return aa_labels_cmp(&a->labels, &b->labels);
 }
 
-/* Appends one judged series to rr (labels copied). */
+/* Appends one judged series to rr (labels copied; bound NULL: exact). */
 static int add_series(aa_rule_result *rr, const aa_labels *labels,
-                      double value, aa_verdict verdict)
+                      double value, aa_verdict verdict,
+                      const aa_value_bound *bound)
 {
     aa_series_result *p;
     int rc;
@@ -115,6 +116,9 @@ static int add_series(aa_rule_result *rr, const aa_labels *labels,
     }
     p->value = value;
     p->verdict = verdict;
+    if (bound != NULL && !isnan(value)) {
+        p->bound = *bound;
+    }
     rr->nseries++;
     return AA_OK;
 }
@@ -133,6 +137,7 @@ static int finish(const aa_rule *rule, aa_rule_result *rr)
     rr->rule = rule;
     rr->has_value = false;
     rr->value = NAN;
+    memset(&rr->bound, 0, sizeof(rr->bound));
     rr->crossed = NULL;
     if (rr->nseries == 0) {
         rr->verdict = nodata_verdict(rule);
@@ -145,6 +150,7 @@ static int finish(const aa_rule *rule, aa_rule_result *rr)
     if (!isnan(w->value)) {
         rr->has_value = true;
         rr->value = w->value;
+        rr->bound = w->bound;
         if (w->verdict == AA_VERDICT_CRITICAL) {
             rr->crossed = &rule->critical;
         } else if (w->verdict == AA_VERDICT_WARNING) {
@@ -169,8 +175,8 @@ static int finish(const aa_rule *rule, aa_rule_result *rr)
     return AA_OK;
 }
 
-int aa_judge_vector(const aa_rule *rule, const aa_vector *vec,
-                    aa_rule_result *rr)
+int aa_judge_vector_bounded(const aa_rule *rule, const aa_vector *vec,
+                            const aa_value_bound *bounds, aa_rule_result *rr)
 {
     size_t i;
     int rc;
@@ -181,12 +187,19 @@ int aa_judge_vector(const aa_rule *rule, const aa_vector *vec,
     for (i = 0; vec != NULL && i < vec->n; i++) {
         double v = vec->v[i].value;
 
-        rc = add_series(rr, &vec->v[i].labels, v, value_verdict(rule, v));
+        rc = add_series(rr, &vec->v[i].labels, v, value_verdict(rule, v),
+                        bounds != NULL ? &bounds[i] : NULL);
         if (rc != AA_OK) {
             return rc;
         }
     }
     return finish(rule, rr);
+}
+
+int aa_judge_vector(const aa_rule *rule, const aa_vector *vec,
+                    aa_rule_result *rr)
+{
+    return aa_judge_vector_bounded(rule, vec, NULL, rr);
 }
 
 /*
@@ -205,13 +218,15 @@ typedef struct slot {
 static aa_verdict series_for_verdict(const aa_rule *rule,
                                      const aa_range_series *s, int64_t end_ms,
                                      int64_t step_ms, slot *slots,
-                                     size_t nslots, double *last_value)
+                                     size_t nslots, double *last_value,
+                                     size_t *last_index)
 {
     int64_t last_t = INT64_MIN;
     bool all_warn = true, all_crit = true;
     size_t i, k;
 
     *last_value = NAN;
+    *last_index = s->n;
     for (k = 0; k < nslots; k++) {
         slots[k].present = false;
         slots[k].warn = true;
@@ -228,6 +243,7 @@ static aa_verdict series_for_verdict(const aa_rule *rule,
         if (p->t_ms > last_t) {
             last_t = p->t_ms;
             *last_value = p->v;
+            *last_index = i;
         }
         slot_k = (back + step_ms / 2) / step_ms;
         if (slot_k < 0 || (uint64_t)slot_k >= nslots || isnan(p->v)) {
@@ -280,6 +296,13 @@ int64_t aa_for_steps(int64_t for_ms, int64_t step_ms)
 int aa_judge_matrix(const aa_rule *rule, const aa_matrix *m, int64_t end_ms,
                     int64_t step_ms, aa_rule_result *rr)
 {
+    return aa_judge_matrix_bounded(rule, m, NULL, end_ms, step_ms, rr);
+}
+
+int aa_judge_matrix_bounded(const aa_rule *rule, const aa_matrix *m,
+                            const aa_value_bound *bounds, int64_t end_ms,
+                            int64_t step_ms, aa_rule_result *rr)
+{
     slot *slots;
     size_t nslots, i;
     int64_t npoints;
@@ -299,10 +322,14 @@ int aa_judge_matrix(const aa_rule *rule, const aa_matrix *m, int64_t end_ms,
     }
     for (i = 0; m != NULL && i < m->n; i++) {
         double last;
+        size_t at;
         aa_verdict v = series_for_verdict(rule, &m->v[i], end_ms, step_ms,
-                                          slots, nslots, &last);
+                                          slots, nslots, &last, &at);
 
-        rc = add_series(rr, &m->v[i].labels, last, v);
+        /* the bound belongs to the series' last point */
+        rc = add_series(rr, &m->v[i].labels, last, v,
+                        bounds != NULL && at + 1 == m->v[i].n ? &bounds[i]
+                                                              : NULL);
         if (rc != AA_OK) {
             goto out;
         }

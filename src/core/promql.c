@@ -327,6 +327,50 @@ static int append_aggregate(aat_buf *out, const aa_rule *rule, const aa_plan *p,
     return rc;
 }
 
+/*
+ * share_above(X): "1 - sum by (B) (rate(M_bucket{S, le="X"}[W])) /
+ * sum by (B) (rate(M_bucket{S, le="+Inf"}[W]))", X in the shortest form
+ * that reads back as the bound (aa_promql_number).
+ */
+static int append_share(aat_buf *out, const aa_rule *rule,
+                        const aa_matchers *extra, const char *window)
+{
+    static const aa_plan p = {"_bucket", AA_FN_RATE, AA_AGG_SUM, false, NULL};
+    char num[64], le_name[] = "le", inf[] = "+Inf";
+    aa_matcher at = {le_name, AA_MATCH_EQ, num}, all = {le_name, AA_MATCH_EQ,
+                                                        inf};
+    aa_matchers at1 = {&at, 1}, all1 = {&all, 1};
+    aa_matchers below = {NULL, 0}, total = {NULL, 0};
+    int rc;
+
+    aa_promql_number(rule->above, num, sizeof(num));
+    rc = aa_matchers_append(&below, extra);
+    if (rc == AA_OK) {
+        rc = aa_matchers_append(&below, &at1);
+    }
+    if (rc == AA_OK) {
+        rc = aa_matchers_append(&total, extra);
+    }
+    if (rc == AA_OK) {
+        rc = aa_matchers_append(&total, &all1);
+    }
+    if (rc == AA_OK) {
+        rc = aat_buf_append(out, "1 - ", 4);
+    }
+    if (rc == AA_OK) {
+        rc = append_aggregate(out, rule, &p, p.suffix, false, &below, window);
+    }
+    if (rc == AA_OK) {
+        rc = aat_buf_append(out, " / ", 3);
+    }
+    if (rc == AA_OK) {
+        rc = append_aggregate(out, rule, &p, p.suffix, false, &total, window);
+    }
+    aa_matchers_clear(&below);
+    aa_matchers_clear(&total);
+    return rc;
+}
+
 static bool ident_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -378,6 +422,11 @@ int aa_promql_compile(const aa_rule *rule, const aa_matchers *extra,
                 b.data[b.len - 1] == '\t' || b.data[b.len - 1] == '\r')) {
             b.data[--b.len] = '\0';
         }
+        goto out;
+    }
+    if (rule->metric != NULL && rule->stat == AA_STAT_SHARE_ABOVE &&
+        rule->type == AA_TYPE_HISTOGRAM) {
+        rc = append_share(&b, rule, extra, window);
         goto out;
     }
     rc = aa_rule_plan(rule, &p);

@@ -64,22 +64,13 @@ typedef struct compiler {
 /* ---- compiling ----------------------------------------------------------
  */
 
-static int too_large(compiler *c)
-{
-    aa_diag_set(c->diag, NULL, 0, 1,
-                "regular expression too large (the limit is %d "
-                "instructions)",
-                AA_RE_MAX_INST);
-    return AA_ETOOBIG;
-}
-
 static int emit(compiler *c, op o, uint32_t x, uint32_t y, uint32_t *at)
 {
     inst *np;
 
     /* one slot is kept for the final I_MATCH */
     if (c->n + 1 >= AA_RE_MAX_INST) {
-        return too_large(c);
+        return re_too_large(c->diag, 0);
     }
     np = aa_grow(c->prog, &c->cap, c->n, sizeof(inst), 32);
     if (np == NULL) {
@@ -206,7 +197,7 @@ static int gen(compiler *c, uint32_t idx)
     int rc = AA_OK;
 
     if (++c->work > (size_t)8 * AA_RE_MAX_INST) {
-        return too_large(c);
+        return re_too_large(c->diag, 0);
     }
     switch ((re_kind)nd->kind) {
     case RE_EMPTY:

@@ -155,6 +155,8 @@ int re_perr_col(re_parser *p, int rc, size_t col, size_t at, size_t end,
 /* re_perr_col with the column where the quoted text starts. */
 int re_perr(re_parser *p, int rc, size_t at, size_t end, const char *what,
             const char *hint);
+/* AA_ETOOBIG with "regular expression too large" at column col + 1. */
+int re_too_large(aa_diag *diag, size_t col);
 /* A new node of kind (height 1, no children) as *idx; AA_ETOOBIG past
  * the tree's size limit. */
 int re_node_new(re_parser *p, re_kind kind, uint32_t *idx);

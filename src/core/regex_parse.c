@@ -53,9 +53,9 @@ int re_perr(re_parser *p, int rc, size_t at, size_t end, const char *what,
     return re_perr_col(p, rc, at, at, end, what, hint);
 }
 
-static int too_large(re_parser *p)
+int re_too_large(aa_diag *diag, size_t col)
 {
-    aa_diag_set(p->diag, NULL, 0, (unsigned)(p->pos + 1),
+    aa_diag_set(diag, NULL, 0, (unsigned)(col + 1),
                 "regular expression too large (the limit is %d "
                 "instructions)",
                 AA_RE_MAX_INST);
@@ -79,7 +79,7 @@ int re_node_new(re_parser *p, re_kind kind, uint32_t *idx)
     re_node *nv;
 
     if (t->nnodes >= MAX_NODES) {
-        return too_large(p);
+        return re_too_large(p->diag, p->pos);
     }
     nv = aa_grow(t->nodes, &t->capnodes, t->nnodes, sizeof(re_node), 64);
     if (nv == NULL) {

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "aa/promql.h"
+#include "stat.h"
 #include "yamltree.h"
 
 #define AA_RULES_MAX_BYTES ((size_t)4 << 20)
@@ -89,106 +90,10 @@ static int want_duration(loader *ld, const aa_yaml_node *n, const char *key,
     return AA_OK;
 }
 
-/* ---- metric types, stats --------------------------------------------- */
-
-static const struct {
-    const char *name;
-    aa_metric_type type;
-} known_metrics[] = {
-    {"python_asyncio_loop_lag_seconds", AA_TYPE_HISTOGRAM},
-    {"python_asyncio_loop_busy_seconds_total", AA_TYPE_COUNTER},
-    {"python_asyncio_loop_iterations_total", AA_TYPE_COUNTER},
-    {"python_asyncio_loop_block_duration_seconds", AA_TYPE_HISTOGRAM},
-    {"python_asyncio_loop_current_block_seconds", AA_TYPE_GAUGE},
-    {"python_asyncio_block_site_seconds_total", AA_TYPE_COUNTER},
-    {"python_asyncio_loop_ready_callbacks", AA_TYPE_GAUGE},
-    {"python_asyncio_tasks", AA_TYPE_GAUGE},
-    {"python_asyncio_tasks_created_total", AA_TYPE_COUNTER},
-    {"python_asyncio_executor_pending", AA_TYPE_GAUGE},
-    {"python_asyncio_executor_busy_workers", AA_TYPE_GAUGE},
-    {"python_asyncio_executor_max_workers", AA_TYPE_GAUGE},
-    {"python_asyncio_executor_wait_seconds", AA_TYPE_HISTOGRAM},
-    {"python_asyncio_executor_run_seconds", AA_TYPE_HISTOGRAM},
-    {"http_server_active_requests", AA_TYPE_GAUGE},
-    {"http_server_request_duration_seconds", AA_TYPE_HISTOGRAM},
-    {"python_asyncio_probe_info", AA_TYPE_GAUGE},
-};
-
-aa_metric_type aa_known_metric_type(const char *metric)
-{
-    if (metric == NULL) {
-        return AA_TYPE_UNKNOWN;
-    }
-    for (size_t i = 0; i < sizeof(known_metrics) / sizeof(known_metrics[0]);
-         i++) {
-        if (strcmp(known_metrics[i].name, metric) == 0) {
-            return known_metrics[i].type;
-        }
-    }
-    return AA_TYPE_UNKNOWN;
-}
-
-static const char *type_name(aa_metric_type t)
-{
-    switch (t) {
-    case AA_TYPE_COUNTER:
-        return "counter";
-    case AA_TYPE_GAUGE:
-        return "gauge";
-    case AA_TYPE_HISTOGRAM:
-        return "histogram";
-    case AA_TYPE_UNKNOWN:
-        break;
-    }
-    return "unknown";
-}
-
-/* "p99", "p99.9", "p5": 0 < NN < 100, at most 2 integer digits. */
-static bool parse_quantile(const char *s, double *q)
-{
-    char num[32];
-    size_t i = 1, id = 0, fd = 0;
-
-    if (s[0] != 'p') {
-        return false;
-    }
-    while (s[i] >= '0' && s[i] <= '9') {
-        i++;
-        id++;
-    }
-    if (id == 0 || id > 2) {
-        return false;
-    }
-    if (s[i] == '.') {
-        i++;
-        while (s[i] >= '0' && s[i] <= '9') {
-            i++;
-            fd++;
-        }
-        if (fd == 0) {
-            return false;
-        }
-    }
-    if (s[i] != '\0' || fd > 12) {
-        return false;
-    }
-    /* "0." + integer digits padded to two + fraction digits: exact
-     * decimal shift, so p99.9 is 0.999 and not 0.9990000000000001. */
-    snprintf(num, sizeof(num), "0.%s%.*s%s", id == 1 ? "0" : "", (int)id,
-             s + 1, fd > 0 ? s + 2 + id : "");
-    *q = strtod(num, NULL);
-    return *q > 0.0 && *q < 1.0;
-}
-
 typedef struct name_value {
     const char *name;
     int value;
 } name_value;
-
-static const name_value type_names[] = {{"counter", AA_TYPE_COUNTER},
-                                        {"gauge", AA_TYPE_GAUGE},
-                                        {"histogram", AA_TYPE_HISTOGRAM},
-                                        {NULL, 0}};
 
 static const name_value nodata_names[] = {{"ok", AA_NODATA_OK},
                                           {"unknown", AA_NODATA_UNKNOWN},
@@ -204,64 +109,6 @@ static bool lookup(const char *s, const name_value *table, int *value)
             *value = table->value;
             return true;
         }
-    }
-    return false;
-}
-
-static const name_value stat_names[] = {
-    {"avg", AA_STAT_AVG},           {"rate", AA_STAT_RATE},
-    {"increase", AA_STAT_INCREASE}, {"sum_rate", AA_STAT_SUM_RATE},
-    {"max", AA_STAT_MAX},           {"min", AA_STAT_MIN},
-    {"last", AA_STAT_LAST},         {"delta", AA_STAT_DELTA},
-    {"slope", AA_STAT_SLOPE},       {NULL, 0}};
-
-static bool parse_stat(const char *s, aa_stat *stat, double *q)
-{
-    int value;
-
-    *q = 0.0;
-    if (lookup(s, stat_names, &value)) {
-        *stat = (aa_stat)value;
-        return true;
-    }
-    if (parse_quantile(s, q)) {
-        *stat = AA_STAT_QUANTILE;
-        return true;
-    }
-    return false;
-}
-
-static aa_metric_type infer_type(aa_stat stat)
-{
-    switch (stat) {
-    case AA_STAT_QUANTILE:
-    case AA_STAT_SUM_RATE:
-        return AA_TYPE_HISTOGRAM;
-    case AA_STAT_RATE:
-    case AA_STAT_INCREASE:
-        return AA_TYPE_COUNTER;
-    default:
-        return AA_TYPE_GAUGE;
-    }
-}
-
-static bool stat_fits(aa_stat stat, aa_metric_type t)
-{
-    switch (stat) {
-    case AA_STAT_QUANTILE:
-    case AA_STAT_SUM_RATE:
-        return t == AA_TYPE_HISTOGRAM;
-    case AA_STAT_AVG:
-        return t == AA_TYPE_HISTOGRAM || t == AA_TYPE_GAUGE;
-    case AA_STAT_RATE:
-    case AA_STAT_INCREASE:
-        return t == AA_TYPE_COUNTER || t == AA_TYPE_HISTOGRAM;
-    case AA_STAT_MAX:
-    case AA_STAT_MIN:
-    case AA_STAT_LAST:
-    case AA_STAT_DELTA:
-    case AA_STAT_SLOPE:
-        return t == AA_TYPE_GAUGE;
     }
     return false;
 }
@@ -300,11 +147,12 @@ static bool valid_name(const char *s, bool colon)
 /* ---- rules ------------------------------------------------------------ */
 
 static const char *const rule_keys[] = {
-    "id",    "finding", "description", "metric",   "stat", "type",    "by",
-    "where", "query",   "warning",     "critical", "for",  "no_data", NULL};
+    "id",      "finding",  "description", "metric",  "stat",
+    "type",    "by",       "where",       "query",   "warning",
+    "critical", "for",     "no_data",     "unmeasured_on", NULL};
 static const char rule_keys_text[] =
     "id, finding, description, metric, stat, type, by, where, query, "
-    "warning, critical, for, no_data";
+    "warning, critical, for, no_data, unmeasured_on";
 
 static void rule_clear(aa_rule *r)
 {
@@ -318,11 +166,20 @@ static void rule_clear(aa_rule *r)
     }
     free(r->by);
     aa_matchers_clear(&r->where);
+    for (size_t i = 0; i < r->nunmeasured; i++) {
+        free(r->unmeasured_on[i]);
+    }
+    free(r->unmeasured_on);
     memset(r, 0, sizeof(*r));
 }
 
-static int load_by(loader *ld, const aa_yaml_node *v, aa_rule *r,
-                   const char *rname)
+/*
+ * A list of names (a single name may be written without brackets) into
+ * *out (malloc'd copies, *n of them): label names for "by", non-empty
+ * strings for "unmeasured_on"; a name listed twice is an error.
+ */
+static int load_names(loader *ld, const aa_yaml_node *v, const char *key,
+                      bool labels, const char *rname, char ***out, size_t *n)
 {
     const aa_yaml_node *const *items = &v;
     size_t nitems = 1;
@@ -331,42 +188,56 @@ static int load_by(loader *ld, const aa_yaml_node *v, aa_rule *r,
         items = (const aa_yaml_node *const *)v->kids;
         nitems = v->nkids;
     } else if (v->kind != AA_YAML_SCALAR || aa_yaml_is_null(v)) {
-        return error_node(ld, v,
-                          "rule \"%s\": \"by\" must be a list of label "
-                          "names, not %s",
-                          rname, aa_yaml_kind_name(v));
+        return error_node(ld, v, "rule \"%s\": \"%s\" must be a list of %s, "
+                          "not %s",
+                          rname, key, labels ? "label names" : "names",
+                          aa_yaml_kind_name(v));
     }
     if (nitems == 0) {
         return AA_OK;
     }
-    r->by = calloc(nitems, sizeof(*r->by));
-    if (r->by == NULL) {
+    *out = calloc(nitems, sizeof(**out));
+    if (*out == NULL) {
         return AA_ENOMEM;
     }
     for (size_t i = 0; i < nitems; i++) {
         const aa_yaml_node *it = items[i];
+        bool ok = it->kind == AA_YAML_SCALAR && !aa_yaml_is_null(it) &&
+                  strlen(it->value) == it->len && it->len > 0;
 
-        if (it->kind != AA_YAML_SCALAR || aa_yaml_is_null(it) ||
-            strlen(it->value) != it->len || !valid_name(it->value, false)) {
+        if (ok && labels && !valid_name(it->value, false)) {
+            ok = false;
+        }
+        if (!ok && labels) {
             return error_node(ld, it,
-                              "rule \"%s\": \"by\": \"%s\" is not a label "
+                              "rule \"%s\": \"%s\": \"%s\" is not a label "
                               "name ([a-zA-Z_][a-zA-Z0-9_]*)",
-                              rname,
+                              rname, key,
                               it->kind == AA_YAML_SCALAR ? it->value : "");
         }
-        for (size_t j = 0; j < r->nby; j++) {
-            if (strcmp(r->by[j], it->value) == 0) {
+        if (!ok) {
+            return error_node(ld, it,
+                              "rule \"%s\": \"%s\": each item must be a "
+                              "non-empty string%s%s",
+                              rname, key,
+                              it->kind != AA_YAML_SCALAR ? ", not " : "",
+                              it->kind != AA_YAML_SCALAR
+                                  ? aa_yaml_kind_name(it)
+                                  : "");
+        }
+        for (size_t j = 0; j < *n; j++) {
+            if (strcmp((*out)[j], it->value) == 0) {
                 return error_node(ld, it,
-                                  "rule \"%s\": \"by\": label \"%s\" is "
-                                  "listed twice",
-                                  rname, it->value);
+                                  "rule \"%s\": \"%s\": \"%s\" is listed "
+                                  "twice",
+                                  rname, key, it->value);
             }
         }
-        r->by[r->nby] = aa_strdup(it->value);
-        if (r->by[r->nby] == NULL) {
+        (*out)[*n] = aa_strdup(it->value);
+        if ((*out)[*n] == NULL) {
             return AA_ENOMEM;
         }
-        r->nby++;
+        (*n)++;
     }
     return AA_OK;
 }
@@ -522,8 +393,8 @@ static int load_rule(loader *ld, const aa_yaml_node *m, size_t index,
     }
     stat_node = aa_yaml_map_get(m, "stat", &k);
     if (r->query != NULL) {
-        static const char *const structured[] = {"stat", "type", "by", "where",
-                                                 NULL};
+        static const char *const structured[] = {
+            "stat", "type", "by", "where", "unmeasured_on", NULL};
 
         for (size_t i = 0; structured[i] != NULL; i++) {
             if (aa_yaml_map_get(m, structured[i], &k) != NULL) {
@@ -545,12 +416,13 @@ static int load_rule(loader *ld, const aa_yaml_node *m, size_t index,
             return rc;
         }
         if (strlen(s) >= sizeof(r->stat_text) ||
-            !parse_stat(s, &r->stat, &r->quantile)) {
+            !aa_stat_parse(s, &r->stat, &r->quantile, &r->above)) {
             return error_node(ld, stat_node,
                               "rule \"%s\": unknown stat \"%s\" (expected "
                               "pNN such as p99 or p99.9, avg, rate, "
-                              "increase, sum_rate, max, min, last, delta or "
-                              "slope)",
+                              "increase, sum_rate, max, min, last, delta, "
+                              "slope or share_above(X) such as "
+                              "share_above(62.5ms))",
                               rname, s);
         }
         snprintf(r->stat_text, sizeof(r->stat_text), "%s", s);
@@ -559,45 +431,55 @@ static int load_rule(loader *ld, const aa_yaml_node *m, size_t index,
             if (rc != AA_OK) {
                 return rc;
             }
-            if (!lookup(s, type_names, &value)) {
+            if (!aa_metric_type_parse(s, &r->type)) {
                 return error_node(ld, type_node,
                                   "rule \"%s\": unknown type \"%s\" "
                                   "(expected counter, gauge or histogram)",
                                   rname, s);
             }
-            r->type = (aa_metric_type)value;
             has_type = true;
         } else {
             r->type = aa_known_metric_type(r->metric);
             if (r->type == AA_TYPE_UNKNOWN) {
-                r->type = infer_type(r->stat);
+                r->type = aa_stat_infer_type(r->stat);
             }
         }
-        if (!stat_fits(r->stat, r->type)) {
+        if (!aa_stat_fits(r->stat, r->type)) {
             return error_node(ld, stat_node,
                               "rule \"%s\": stat \"%s\" does not apply to "
                               "%s, a %s%s",
                               rname, r->stat_text, r->metric,
-                              type_name(r->type),
+                              aa_metric_type_name(r->type),
                               has_type ? " (as its \"type\" says)" : "");
         }
         if ((v = aa_yaml_map_get(m, "by", NULL)) != NULL) {
-            rc = load_by(ld, v, r, rname);
+            rc = load_names(ld, v, "by", true, rname, &r->by, &r->nby);
             if (rc != AA_OK) {
                 return rc;
             }
             for (size_t i = 0; i < r->nby; i++) {
-                if (r->stat == AA_STAT_QUANTILE &&
+                if ((r->stat == AA_STAT_QUANTILE ||
+                     r->stat == AA_STAT_SHARE_ABOVE) &&
                     strcmp(r->by[i], "le") == 0) {
                     return error_node(ld, v,
                                       "rule \"%s\": \"by\": \"le\" is "
-                                      "always kept for a quantile; remove it",
-                                      rname);
+                                      "always kept for %s; remove it",
+                                      rname,
+                                      r->stat == AA_STAT_QUANTILE
+                                          ? "a quantile"
+                                          : "share_above");
                 }
             }
         }
         if ((v = aa_yaml_map_get(m, "where", NULL)) != NULL) {
             rc = load_where(ld, v, r, rname);
+            if (rc != AA_OK) {
+                return rc;
+            }
+        }
+        if ((v = aa_yaml_map_get(m, "unmeasured_on", NULL)) != NULL) {
+            rc = load_names(ld, v, "unmeasured_on", false, rname,
+                            &r->unmeasured_on, &r->nunmeasured);
             if (rc != AA_OK) {
                 return rc;
             }

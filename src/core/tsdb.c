@@ -6,15 +6,15 @@
  * own head block, a few hundred bytes a series and one to two bytes a
  * point, where a first design spent about 4 KB a series.  So:
  * - strings are interned (tsdb_strings.c): each label name and value is
- *   stored once, and label sets compare by pointer;
+ *   stored once however many series use it;
  * - a series is a fixed 88-byte record in pages of 1024 (no per-series
  *   allocation but its chunks, no reallocation of the records), and its
  *   label array is carved from shared blocks;
  * - points are Prometheus XOR chunks (tsdb_chunk.c) that start at 8
  *   bytes and grow with the series.
- * Lookup of a label set hashes the interned pointers, one probe, so a
- * scrape costs O(samples).  Nothing is ever removed: pointers and ids
- * stay valid until aa_tsdb_free.
+ * Lookup of a label set hashes its content and probes once, so a scrape
+ * costs O(samples).  Nothing is ever removed: pointers and ids stay
+ * valid until aa_tsdb_free.
  */
 #include "aa/tsdb.h"
 

@@ -29,12 +29,34 @@ static void put_bits(tsdb_chunk *c, uint64_t v, unsigned n)
     }
 }
 
-static uint64_t get_bits(const tsdb_chunk *c, uint32_t *pos, unsigned n)
+/* The 8 bytes at p as a big-endian number. */
+static uint64_t load_be64(const uint8_t *p)
 {
+    uint64_t v;
+
+    memcpy(&v, p, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* n (1..64) bits at *pos, which advances past them.  One 8-byte load
+ * when they lie within it (almost every read), byte by byte otherwise
+ * (a 64-bit raw value off a byte boundary, or the chunk's last bytes). */
+static inline uint64_t get_bits(const tsdb_chunk *c, uint32_t *pos, unsigned n)
+{
+    uint32_t byte = *pos >> 3;
+    unsigned off = *pos & 7;
     uint64_t v = 0;
 
+    if (off + n <= 64 && (size_t)byte + 8 <= c->cap) {
+        v = (load_be64(c->data + byte) << off) >> (64 - n);
+        *pos += n;
+        return v;
+    }
     while (n > 0) {
-        unsigned used = *pos & 7, room = 8 - used;
+        unsigned room = 8 - (*pos & 7);
         unsigned take = n < room ? n : room;
         unsigned b = c->data[*pos >> 3];
 

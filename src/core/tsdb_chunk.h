@@ -10,9 +10,9 @@
  * A series is a list of chunks.  The last one grows by reallocation, by
  * a quarter at a time from 8 bytes of data (one sample costs a 40-byte
  * chunk) to TSDB_CHUNK_MAX bytes; then it is shrunk to fit and a new
- * chunk is started, so only the last chunk of a series has free space.  Appending
- * needs the encoder state of the last chunk (tsdb_enc), which the series
- * keeps rather than every chunk.
+ * chunk is started, so only the last chunk of a series has free space.
+ * Appending needs the encoder state of the last chunk (tsdb_enc), which
+ * the series keeps rather than every chunk.
  */
 #ifndef AA_TSDB_CHUNK_H
 #define AA_TSDB_CHUNK_H

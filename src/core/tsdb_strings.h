@@ -3,8 +3,8 @@
  * the core library.  Every label name, label value and family name is
  * kept once, in large blocks, however many series use it: a million
  * series of one job share one "job" and one "async-auditor".  Two
- * interned strings are equal exactly when their pointers are, which is
- * how the store compares label sets.
+ * interned strings are equal exactly when their pointers are: selecting
+ * by metric name compares pointers.
  */
 #ifndef AA_TSDB_STRINGS_H
 #define AA_TSDB_STRINGS_H

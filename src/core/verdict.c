@@ -15,6 +15,8 @@ const char *aa_verdict_name(aa_verdict v)
     switch (v) {
     case AA_VERDICT_OK:
         return "ok";
+    case AA_VERDICT_NOT_APPLICABLE:
+        return "not_applicable";
     case AA_VERDICT_NO_DATA:
         return "no_data";
     case AA_VERDICT_ERROR:
@@ -45,7 +47,7 @@ const char *aa_status_name(aa_status s)
 /*
  * Which verdicts occur among r's rules.  With a gate, a no_data or error
  * rule does not count as unknown when --allow-unknown is given or the
- * rule says no_data: ok.
+ * rule says no_data: ok.  not_applicable counts as ok, always.
  */
 static void scan(const aa_report *r, const aa_gate *g, bool *crit, bool *warn,
                  bool *unknown)
@@ -72,6 +74,7 @@ static void scan(const aa_report *r, const aa_gate *g, bool *crit, bool *warn,
             }
             break;
         case AA_VERDICT_OK:
+        case AA_VERDICT_NOT_APPLICABLE:
             break;
         }
     }
@@ -80,7 +83,7 @@ static void scan(const aa_report *r, const aa_gate *g, bool *crit, bool *warn,
 /*
  * CRITICAL if any rule is critical, else DEGRADED if any is a warning, else
  * UNKNOWN if any has no data or an error, else HEALTHY (also for a report
- * without rules).  NULL is UNKNOWN.
+ * without rules; not_applicable counts as ok).  NULL is UNKNOWN.
  */
 aa_status aa_report_status(const aa_report *r)
 {
@@ -134,51 +137,6 @@ aa_exit aa_exit_code(const aa_report *r, const aa_gate *g, bool incomplete)
     return AA_EXIT_OK;
 }
 
-static int site_cmp(const void *pa, const void *pb)
-{
-    const aa_site *a = pa, *b = pb;
-
-    if (a->seconds != b->seconds) {
-        return a->seconds > b->seconds ? -1 : 1;
-    }
-    return strcmp(a->site, b->site);
-}
-
-void aa_rule_result_set_sites(aa_rule_result *rr, aa_site *v, size_t n,
-                              size_t top)
-{
-    size_t i, kept = 0;
-
-    for (i = 0; i < rr->nsites; i++) {
-        free(rr->sites[i].site);
-    }
-    free(rr->sites);
-    rr->sites = NULL;
-    rr->nsites = 0;
-    for (i = 0; i < n; i++) {
-        if (v[i].site != NULL && v[i].seconds > 0 && !isinf(v[i].seconds)) {
-            v[kept++] = v[i];
-        } else {
-            free(v[i].site);
-        }
-    }
-    if (kept > 0) {
-        qsort(v, kept, sizeof(*v), site_cmp);
-    }
-    for (i = top; i < kept; i++) {
-        free(v[i].site);
-    }
-    if (kept > top) {
-        kept = top;
-    }
-    if (kept == 0) {
-        free(v);
-        return;
-    }
-    rr->sites = v;
-    rr->nsites = kept;
-}
-
 /* Frees everything rr owns and zeroes it; the rule stays borrowed. */
 void aa_rule_result_clear(aa_rule_result *rr)
 {
@@ -198,9 +156,11 @@ void aa_rule_result_clear(aa_rule_result *rr)
     }
     free(rr->series);
     for (i = 0; i < rr->nsites; i++) {
-        free(rr->sites[i].site);
+        aa_site_clear(&rr->sites[i]);
     }
     free(rr->sites);
+    aa_matrix_clear(&rr->chart.lines);
+    free(rr->chart.message);
     memset(rr, 0, sizeof(*rr));
 }
 

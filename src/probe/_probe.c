@@ -62,7 +62,8 @@ PyObject *probe_raise(probe_state *st, int err, int sys_errno,
 /* ---- module functions ---------------------------------------------- */
 
 /* serve(host, port, debug_blocks=-1) -> {"port", "loopback",
- * "debug_blocks", "grouped", "group_error"}; raises ExporterError. */
+ * "debug_blocks", "grouped", "group_error", "group_dir"}; raises
+ * ExporterError. */
 static PyObject *mod_serve(PyObject *m, PyObject *args)
 {
     aap_exporter_opts opts = {-1};
@@ -86,12 +87,13 @@ static PyObject *mod_serve(PyObject *m, PyObject *args)
         return probe_raise(state_of_module(m), rc, err, what);
     }
     return Py_BuildValue(
-        "{s:i,s:O,s:O,s:O,s:O}", "port", info.port, "loopback",
+        "{s:i,s:O,s:O,s:O,s:N,s:s}", "port", info.port, "loopback",
         info.loopback ? Py_True : Py_False, "debug_blocks",
         info.debug_blocks ? Py_True : Py_False, "grouped",
         info.grouped ? Py_True : Py_False, "group_error",
         info.group_errno ? PyUnicode_FromString(strerror(info.group_errno))
-                         : Py_NewRef(Py_None));
+                         : Py_NewRef(Py_None),
+        "group_dir", info.group_dir);
 }
 
 /* stop_serving(leave_group=False) */

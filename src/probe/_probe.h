@@ -25,11 +25,13 @@
 
 #if PY_VERSION_HEX < 0x030A0000
 /* Python 3.9 lacks these two conveniences. */
-static inline PyObject *Py_NewRef(PyObject *o)
+static inline PyObject *probe_newref_(PyObject *o)
 {
     Py_INCREF(o);
     return o;
 }
+/* a macro, like 3.10's, so it takes any object pointer */
+#define Py_NewRef(o) probe_newref_((PyObject *)(o))
 
 static inline int PyModule_AddObjectRef(PyObject *m, const char *name,
                                         PyObject *v)

@@ -26,6 +26,10 @@
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x03100000 &&            \
     !defined(Py_GIL_DISABLED)
 #define AAP_HAVE_FRAMES 1
+/* the internal headers' inline functions do not build warning-free with
+ * this project's flags (unused parameters from 3.14 on) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 #if PY_VERSION_HEX >= 0x030E0000
 #include "internal/pycore_debug_offsets.h"
 #include "internal/pycore_gil.h"
@@ -41,6 +45,7 @@
 #include "internal/pycore_interp.h"
 #endif
 #endif
+#pragma GCC diagnostic pop
 #else
 #define AAP_HAVE_FRAMES 0
 #endif
@@ -160,7 +165,7 @@ static void from_headers(aap_pylayout *l)
  * values of shim and generator frames, the stackref tag bits,
  * _co_firsttraceable (for incomplete frames), the bit layout of a str's
  * state word, sizeof(struct _gil_runtime_state) (the range of its futex
- * words); before 3.14 also sizeof(PyCompactUnicodeObject), before 3.15
+ * words); before 3.15 also sizeof(PyCompactUnicodeObject) and
  * PyThreadState.gil_requested (which only 3.15 has).
  */
 static void dbgmap(aap_dbgmap *m)
@@ -191,7 +196,7 @@ static void dbgmap(aap_dbgmap *m)
     m->str_state = DBG(unicode_object.state);
     m->str_length = DBG(unicode_object.length);
     m->str_ascii_size = DBG(unicode_object.asciiobject_size);
-#if PY_VERSION_HEX >= 0x030E0000
+#if PY_VERSION_HEX >= 0x030F0000
     m->str_compact_size = DBG(unicode_object.compactunicodeobject_size);
 #else
     m->str_compact_size = AAP_DBG_ABSENT;
@@ -215,8 +220,8 @@ static int from_debug_offsets(aap_pylayout *l)
         return 0; /* not exported: the headers' offsets stay */
     }
     dbgmap(&m);
-    if (aap_pyoffsets_apply(rt + offsetof(_PyRuntimeState, debug_offsets),
-                            &m, PY_VERSION_HEX, l, &why) < 0) {
+    if (aap_pyoffsets_apply(rt + offsetof(_PyRuntimeState, debug_offsets), &m,
+                            PY_VERSION_HEX, l, &why) < 0) {
         probe_layout_reason = why;
         return -1;
     }

@@ -283,6 +283,7 @@ typedef struct aap_exporter_info {
     int grouped;      /* it serves every process of the address's group */
     int group_errno;  /* port != 0 and not grouped: why (this process's
                          series only are served) */
+    char group_dir[512]; /* the group's directory, "" if none was found */
 } aap_exporter_info;
 
 /*

@@ -24,9 +24,8 @@ static const struct {
     const char *hint;
 } classes[AAP_CLASS_N] = {
     [AAP_CLASS_NONE] = {"", ""},
-    [AAP_CLASS_SLEEP] = {"sleep",
-                         "use `await asyncio.sleep(...)` instead of "
-                         "`time.sleep(...)`"},
+    [AAP_CLASS_SLEEP] = {"sleep", "use `await asyncio.sleep(...)` instead of "
+                                  "`time.sleep(...)`"},
     [AAP_CLASS_HTTP_CLIENT] = {"http_client",
                                "use an async client (httpx.AsyncClient, "
                                "aiohttp) or `await asyncio.to_thread(...)`"},
@@ -60,11 +59,10 @@ static const struct {
     [AAP_CLASS_SUBPROCESS] = {"subprocess",
                               "use `asyncio.create_subprocess_exec(...)` "
                               "instead of waiting for a child process"},
-    [AAP_CLASS_LOCK] = {"lock",
-                        "do not wait for threading locks, queues or "
-                        "futures on the loop: `await "
-                        "asyncio.wrap_future(...)`, asyncio.Lock, or "
-                        "`asyncio.to_thread(...)`"},
+    [AAP_CLASS_LOCK] = {"lock", "do not wait for threading locks, queues or "
+                                "futures on the loop: `await "
+                                "asyncio.wrap_future(...)`, asyncio.Lock, or "
+                                "`asyncio.to_thread(...)`"},
     [AAP_CLASS_CPU] = {"cpu", "split the work with `await asyncio.sleep(0)` "
                               "between chunks, or run it in a process pool "
                               "(`loop.run_in_executor(ProcessPoolExecutor(), "
@@ -165,8 +163,29 @@ int aap_class_of_wait(int wait)
     }
 }
 
-int aap_inapp_add(aap_inapp_rules *r, const char *prefix, int kind,
-                  int root)
+int aap_class_pick(const uint64_t *ns)
+{
+    int c, best = AAP_CLASS_NONE, waited = AAP_CLASS_NONE;
+
+    for (c = 1; c < AAP_CLASS_N; c++) {
+        if (c == AAP_CLASS_GIL) {
+            continue;
+        }
+        if (ns[c] > ns[best]) {
+            best = c;
+        }
+        if (c != AAP_CLASS_CPU && ns[c] > ns[waited]) {
+            waited = c;
+        }
+    }
+    if (best == AAP_CLASS_CPU && waited != AAP_CLASS_NONE &&
+        ns[waited] >= ns[AAP_CLASS_CPU] / 8) {
+        return waited;
+    }
+    return best;
+}
+
+int aap_inapp_add(aap_inapp_rules *r, const char *prefix, int kind, int root)
 {
     size_t len = prefix ? strlen(prefix) : 0;
 
@@ -243,7 +262,8 @@ static const char *module_path(const aap_inapp_rules *r, const char *file)
     for (i = 0; r && i < r->n; i++) {
         size_t len = strlen(r->prefix[i]);
 
-        if (r->root[i] && len > best && strncmp(file, r->prefix[i], len) == 0) {
+        if (r->root[i] && len > best &&
+            strncmp(file, r->prefix[i], len) == 0) {
             best = len;
         }
     }
@@ -279,8 +299,7 @@ static void entry_label(const aap_inapp_rules *r, const aap_frame *f,
 static void frame_label(const aap_inapp_rules *r, const aap_frame *f,
                         char *out, size_t cap)
 {
-    snprintf(out, cap, "%s:%d %s", module_path(r, f->file), f->line,
-             f->func);
+    snprintf(out, cap, "%s:%d %s", module_path(r, f->file), f->line, f->func);
 }
 
 /* The class of the library frame f, or AAP_CLASS_NONE. */
@@ -297,8 +316,7 @@ static int library_class(const aap_inapp_rules *r, const aap_frame *f)
     return AAP_CLASS_NONE;
 }
 
-static void kinds_of(const aap_stack *st, const aap_inapp_rules *r,
-                     int *kind)
+static void kinds_of(const aap_stack *st, const aap_inapp_rules *r, int *kind)
 {
     int i;
 
@@ -416,7 +434,8 @@ static void join(char parts[3][AAP_SITE_LEN], int n, char *out)
         total += strlen(parts[1]);
     }
     if (total > room) {
-        budget = room - (size_t)(n - 1) * sep - (n == 3 ? strlen(parts[1]) : 0);
+        budget =
+            room - (size_t)(n - 1) * sep - (n == 3 ? strlen(parts[1]) : 0);
         if (n == 1) {
             cut_head(parts[0], budget);
         } else {

@@ -45,8 +45,7 @@ typedef struct aap_inapp_rules {
  * AAP_PATH_ROOT rules only name roots.  AAP_EINVAL when prefix is empty,
  * not shorter than AAP_FILE_MAX or kind unknown, AAP_ETOOBIG when full.
  */
-int aap_inapp_add(aap_inapp_rules *r, const char *prefix, int kind,
-                  int root);
+int aap_inapp_add(aap_inapp_rules *r, const char *prefix, int kind, int root);
 
 /* The kind of file under r (NULL: no rules, only the built-in ones: any
  * path containing /site-packages/ or /dist-packages/ is a library, a
@@ -103,14 +102,14 @@ int aap_syscall_read(long tid, aap_ksample *out);
 /* What a blocked thread is waiting for. */
 enum aap_kwait {
     AAP_KW_UNKNOWN = 0,
-    AAP_KW_CPU,     /* running Python or C code */
-    AAP_KW_SLEEP,   /* nanosleep and friends */
-    AAP_KW_FUTEX,   /* a futex wait: a lock, or the GIL */
-    AAP_KW_NET,     /* a socket */
-    AAP_KW_FILE,    /* a regular file or the file system */
-    AAP_KW_DBFILE,  /* a file named like a database (*.db, *-journal...) */
-    AAP_KW_PIPE,    /* a pipe or a child process */
-    AAP_KW_OTHER    /* another system call */
+    AAP_KW_CPU,    /* running Python or C code */
+    AAP_KW_SLEEP,  /* nanosleep and friends */
+    AAP_KW_FUTEX,  /* a futex wait: a lock, or the GIL */
+    AAP_KW_NET,    /* a socket */
+    AAP_KW_FILE,   /* a regular file or the file system */
+    AAP_KW_DBFILE, /* a file named like a database (*.db, *-journal...) */
+    AAP_KW_PIPE,   /* a pipe or a child process */
+    AAP_KW_OTHER   /* another system call */
 };
 
 /* The kind of file descriptor fd of this process (readlink of
@@ -133,6 +132,16 @@ int aap_kstate_wait(const aap_ksample *k, aap_fd_kind_fn fd_kind, void *ctx,
 /* The culprit class of a kernel wait (AAP_CLASS_NONE when it says
  * nothing), AAP_KW_FUTEX being a lock (GIL waits are told apart first). */
 int aap_class_of_wait(int wait);
+
+/*
+ * The class of a site or an episode from the time charged to each class
+ * (ns[AAP_CLASS_N], AAP_CLASS_GIL ignored): the class charged the most
+ * time, except that a class naming what the code waits for (a database
+ * file, a socket, a sleep...) wins over plain CPU once it has at least
+ * an eighth of the CPU time: a C call that computes inside sqlite and
+ * then waits for its file is a database call.
+ */
+int aap_class_pick(const uint64_t *ns);
 
 /* ---- the culprit of one stack (aap_culprit.c) ------------------------ */
 

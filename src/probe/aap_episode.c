@@ -5,6 +5,11 @@
  * duration when the stretch ends.  A sample that saw the loop thread
  * waiting for the GIL charges the thread holding it instead of the loop's
  * own site, and an episode most of whose samples did is GIL contention.
+ * So that contention never shows up as the loop's own culprit, the
+ * loop's own time goes to its site counters only once an episode is
+ * known to be blocking (OWN_SAMPLES samples and no wait for the GIL, or
+ * its end); the time it ran its own code during GIL contention is not
+ * charged to any site.
  * The last AAP_RING_MAX episodes (with their full stacks) are kept for
  * blocks() and /debug/blocks.  Everything
  * here runs with the loop's lock held, except the copy-out functions,
@@ -17,6 +22,10 @@
 #include <string.h>
 
 static const char *const kind_names[AAP_EP_KIND_N] = {"blocking", "gil"};
+
+/* Samples without a wait for the GIL after which an episode is taken to
+ * be blocking and its sites are charged as it goes. */
+#define OWN_SAMPLES 4
 
 const char *aap_episode_kind_name(int kind)
 {
@@ -36,11 +45,17 @@ static void attribute(aap_loop *L, uint64_t until)
     if (L->ep_last_holder >= 0) {
         aap_gil_holder_charge(L, L->ep_last_holder, until, d);
         L->ep_holder_ns[L->ep_last_holder] += d;
-        atomic_fetch_add_explicit(&L->gil_wait_ns, d, memory_order_relaxed);
     } else if (L->ep_last_site >= 0) {
-        aap_site_charge(L, L->ep_last_site, until, d);
-        L->ep_site_ns[L->ep_last_site] += d;
-        L->sites[L->ep_last_site].class_ns[L->ep_last_class] += d;
+        int k = L->ep_last_site;
+
+        L->ep_site_ns[k] += d;
+        if (L->ep_charging) {
+            aap_site_charge(L, k, until, d);
+            L->sites[k].class_ns[L->ep_last_class] += d;
+        } else {
+            L->ep_pending_ns[k] += d;
+            L->ep_pending_class[k][L->ep_last_class] += d;
+        }
     } else {
         return;
     }
@@ -67,6 +82,27 @@ static char *stack_text(const aap_stack *st)
     return t.data;
 }
 
+/* The episode is blocking after all: charge the loop's own time held
+ * back so far to its sites (at now), and what comes next as it comes. */
+static void charge_pending(aap_loop *L, uint64_t now)
+{
+    int k, c;
+
+    L->ep_charging = 1;
+    for (k = 0; k <= AAP_SITES_MAX; k++) {
+        if (!L->ep_pending_ns[k]) {
+            continue;
+        }
+        aap_site_charge(L, k, now, L->ep_pending_ns[k]);
+        for (c = 0; c < AAP_CLASS_N; c++) {
+            L->sites[k].class_ns[c] += L->ep_pending_class[k][c];
+        }
+        aap_site_describe(L, k, "");
+        L->ep_pending_ns[k] = 0;
+    }
+    memset(L->ep_pending_class, 0, sizeof(L->ep_pending_class));
+}
+
 static void ep_discard(aap_loop *L)
 {
     free(L->ep_stack);
@@ -90,6 +126,9 @@ static void ep_open(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
     memset(L->ep_site_ns, 0, sizeof(L->ep_site_ns));
     memset(L->ep_holder_ns, 0, sizeof(L->ep_holder_ns));
     memset(L->ep_class_ns, 0, sizeof(L->ep_class_ns));
+    L->ep_charging = 0;
+    memset(L->ep_pending_ns, 0, sizeof(L->ep_pending_ns));
+    memset(L->ep_pending_class, 0, sizeof(L->ep_pending_class));
     if (s->stack && s->stack->n > 0) {
         L->ep_stack = stack_text(s->stack);
     }
@@ -115,20 +154,22 @@ void aap_ep_sample(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
         }
         L->ep_samples++;
         L->ep_gil_samples++;
-        L->ep_last_holder = aap_gil_holder_index(L, s->holder_name,
-                                                 s->holder_tid, c, now);
+        L->ep_last_holder =
+            aap_gil_holder_index(L, s->holder_name, s->holder_tid, c, now);
         L->ep_last_site = -1;
         L->ep_last_class = AAP_CLASS_GIL;
     } else if (s->stack && s->stack->n > 0 && s->own.frame >= 0) {
-        int k = aap_site_index(L, s->own.site, now);
-
-        if (k < AAP_SITES_MAX && !L->sites[k].chain[0]) {
-            snprintf(L->sites[k].chain, AAP_CHAIN_LEN, "%s", s->own.chain);
-        }
         L->ep_samples++;
-        L->ep_last_site = k;
+        L->ep_last_site = aap_site_index(L, s->own.site, now);
         L->ep_last_holder = -1;
         L->ep_last_class = s->own.cls;
+        attribute(L, now);
+        aap_site_describe(L, L->ep_last_site, s->own.chain);
+        if (!L->ep_charging && L->ep_gil_samples == 0 &&
+            L->ep_samples >= OWN_SAMPLES) {
+            charge_pending(L, now);
+        }
+        return;
     }
     attribute(L, now);
 }
@@ -151,7 +192,7 @@ static int most(const uint64_t *v, int n)
  * time of that kind, its chain, class and holder thread. */
 static void summarize(aap_loop *L, aap_episode *e)
 {
-    int best, cls;
+    int best;
 
     e->kind = L->ep_samples > 0 && 2 * L->ep_gil_samples > L->ep_samples
                   ? AAP_EP_GIL
@@ -175,8 +216,7 @@ static void summarize(aap_loop *L, aap_episode *e)
                  best == AAP_SITES_MAX ? "other" : L->sites[best].site);
         snprintf(e->chain, sizeof(e->chain), "%s", L->sites[best].chain);
     }
-    cls = most(L->ep_class_ns, AAP_CLASS_GIL);
-    e->cls = cls > 0 ? cls : AAP_CLASS_NONE;
+    e->cls = aap_class_pick(L->ep_class_ns);
 }
 
 void aap_ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now)
@@ -197,6 +237,9 @@ void aap_ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now)
     if (L->ep_open && L->ep_seq == seq) {
         attribute(L, now);
         summarize(L, e);
+        if (e->kind == AAP_EP_BLOCKING) {
+            charge_pending(L, now);
+        }
         e->start = L->ep_start_wall;
         e->detect_ns = (int64_t)L->ep_detect_ns;
         e->stack = L->ep_stack;

@@ -39,6 +39,8 @@
 /* Site records reserve room for the site (AAP_SITE_LEN), its loop name,
  * and the chain (256), class (24) and hint texts a site will carry. */
 #define AAP_SITE_LABELS_CAP 1216
+/* GIL holder records: loop, thread (AAP_THREAD_NAME_LEN) and site. */
+#define AAP_GIL_LABELS_CAP 640
 
 #define AAP_FAMILIES(X)                                                      \
     X(LOOP_LAG, "python_asyncio_loop_lag_seconds", HISTOGRAM, HIST, KEEP,    \
@@ -57,6 +59,15 @@
     X(SITE, "python_asyncio_block_site_seconds_total", COUNTER, NS, KEEP,    \
       NONE, AAP_SITE_LABELS_CAP,                                             \
       "Blocked time attributed to the innermost Python frame's site.")       \
+    X(SITE_INFO, "python_asyncio_block_site_info", GAUGE, ONE, DROP, NONE,  \
+      AAP_SITE_LABELS_CAP,                                                   \
+      "Call chain, culprit class and remedy of each live culprit site.")     \
+    X(GIL_WAIT, "python_asyncio_gil_wait_seconds_total", COUNTER, NS, KEEP,  \
+      NONE, 96,                                                              \
+      "Time the loop waited during episodes for a GIL another thread held.") \
+    X(GIL_HOLDER, "python_asyncio_gil_holder_seconds_total", COUNTER, NS,    \
+      KEEP, NONE, AAP_GIL_LABELS_CAP,                                        \
+      "Time the loop waited for the GIL, by holder thread and its site.")    \
     X(LOOP_READY, "python_asyncio_loop_ready_callbacks", GAUGE, INT, DROP,   \
       NONE, 96, "Callbacks ready to run and waiting their turn.")            \
     X(TASKS, "python_asyncio_tasks", GAUGE, INT, DROP, NONE, 96,             \

@@ -17,8 +17,7 @@ static int read_ptr(uintptr_t addr, uintptr_t *out)
     return aap_mem_read(out, addr, sizeof(*out));
 }
 
-int aap_gil_read(const aap_pylayout *lay, uintptr_t tstate,
-                 aap_gil_state *out)
+int aap_gil_read(const aap_pylayout *lay, uintptr_t tstate, aap_gil_state *out)
 {
     uintptr_t addr = 0, interp, holder;
     int locked;

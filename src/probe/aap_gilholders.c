@@ -8,13 +8,37 @@
  * Bounded like the site table (AAP_GIL_HOLDERS_MAX plus "other"): a new
  * pair takes a free slot, else the slot charged longest ago that the open
  * episode has not charged, else "other".  A counter taken over starts
- * from zero (a new series), as a site's does.  Everything here runs with
- * the loop's lock held, except the copy-out, which takes it.
+ * from zero (a new series), as a site's does.  Each slot's counter is a
+ * series in the state arena, relabelled when the slot changes hands, as
+ * the site table's are (aap_sites.c).  Everything here runs with the
+ * loop's lock held, except the copy-out, which takes it.
  */
 #include "aap_int.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* Slot k now names (k->thread, k->site): its series is relabelled, or
+ * allocated the first time (unexported, in the slot's own cell, if that
+ * fails). */
+static void slot_series(aap_loop *L, int k)
+{
+    aap_gil_slot *s = &L->gil[k];
+    aap_label lab[3] = {
+        {"loop", L->name}, {"thread", s->thread}, {"site", s->site}};
+
+    if (s->rec && aap_rec_relabel(s->rec, lab, 3) == 0) {
+        return;
+    }
+    aap_rec_free(s->rec);
+    s->rec = NULL;
+    s->ns = &s->own;
+    atomic_store_explicit(&s->own, 0, memory_order_relaxed);
+    if (aap_state_series(AAP_F_GIL_HOLDER, (uint32_t)k, lab, 3, 0, &s->rec) ==
+        0) {
+        s->ns = aap_rec_cells(s->rec);
+    }
+}
 
 int aap_gil_holder_index(aap_loop *L, const char *thread, long tid,
                          const aap_culprit *c, uint64_t now)
@@ -32,8 +56,7 @@ int aap_gil_holder_index(aap_loop *L, const char *thread, long tid,
         victim = L->ngil++;
     } else {
         for (i = 0; i < AAP_GIL_HOLDERS_MAX; i++) {
-            if (L->ep_open &&
-                (L->ep_holder_ns[i] || i == L->ep_last_holder)) {
+            if (L->ep_open && (L->ep_holder_ns[i] || i == L->ep_last_holder)) {
                 continue;
             }
             if (victim < 0 || L->gil[i].last_ns < L->gil[victim].last_ns) {
@@ -49,7 +72,7 @@ int aap_gil_holder_index(aap_loop *L, const char *thread, long tid,
     snprintf(k->site, sizeof(k->site), "%s", c->site);
     snprintf(k->chain, sizeof(k->chain), "%s", c->chain);
     k->tid = tid;
-    atomic_store_explicit(&k->ns, 0, memory_order_relaxed);
+    slot_series(L, victim);
     k->last_ns = now;
     L->ep_holder_ns[victim] = 0;
     return victim;
@@ -58,7 +81,11 @@ int aap_gil_holder_index(aap_loop *L, const char *thread, long tid,
 void aap_gil_holder_charge(aap_loop *L, int k, uint64_t now, uint64_t d)
 {
     L->gil[k].last_ns = now;
-    atomic_fetch_add_explicit(&L->gil[k].ns, d, memory_order_relaxed);
+    atomic_fetch_add_explicit(L->gil[k].ns, d, memory_order_relaxed);
+    atomic_fetch_add_explicit(L->gil_wait, d, memory_order_relaxed);
+    if (k == AAP_GIL_HOLDERS_MAX && L->gil[k].rec) {
+        aap_rec_show(L->gil[k].rec); /* "other" is exported once charged */
+    }
 }
 
 void aap_gil_holders_reset(aap_loop *L)
@@ -66,32 +93,66 @@ void aap_gil_holders_reset(aap_loop *L)
     int k;
 
     for (k = 0; k <= AAP_GIL_HOLDERS_MAX; k++) {
-        atomic_store(&L->gil[k].ns, 0);
-        L->gil[k].last_ns = 0;
+        aap_gil_slot *s = &L->gil[k];
+
+        if (k < AAP_GIL_HOLDERS_MAX) {
+            aap_rec_free(s->rec); /* the slot's next holder relabels anew */
+            s->rec = NULL;
+            s->ns = &s->own;
+        } else if (s->rec) {
+            aap_rec_hide(s->rec);
+        }
+        atomic_store(s->ns, 0);
+        s->last_ns = 0;
     }
     L->ngil = 0;
-    snprintf(L->gil[AAP_GIL_HOLDERS_MAX].thread, AAP_THREAD_NAME_LEN, "other");
-    snprintf(L->gil[AAP_GIL_HOLDERS_MAX].site, AAP_SITE_LEN, "other");
-    L->gil[AAP_GIL_HOLDERS_MAX].chain[0] = '\0';
-    atomic_store(&L->gil_wait_ns, 0);
+    atomic_store(L->gil_wait, 0);
+}
+
+void aap_gil_holders_init(aap_loop *L)
+{
+    aap_gil_slot *o = &L->gil[AAP_GIL_HOLDERS_MAX];
+    aap_label lab[3] = {
+        {"loop", L->name}, {"thread", "other"}, {"site", "other"}};
+    int k;
+
+    for (k = 0; k <= AAP_GIL_HOLDERS_MAX; k++) {
+        L->gil[k].ns = &L->gil[k].own;
+    }
+    snprintf(o->thread, sizeof(o->thread), "other");
+    snprintf(o->site, sizeof(o->site), "other");
+    if (aap_state_series(AAP_F_GIL_HOLDER, AAP_GIL_HOLDERS_MAX, lab, 3,
+                         AAP_SERIES_HIDDEN, &o->rec) == 0) {
+        o->ns = aap_rec_cells(o->rec);
+    }
+}
+
+void aap_gil_holders_release(aap_loop *L)
+{
+    int k;
+
+    for (k = 0; k <= AAP_GIL_HOLDERS_MAX; k++) {
+        aap_rec_release(L->gil[k].rec);
+        L->gil[k].rec = NULL;
+        L->gil[k].ns = &L->gil[k].own;
+    }
 }
 
 double aap_loop_gil_wait(aap_loop *L)
 {
-    return (double)atomic_load_explicit(&L->gil_wait_ns,
-                                        memory_order_relaxed) /
+    return (double)atomic_load_explicit(L->gil_wait, memory_order_relaxed) /
            1e9;
 }
 
-void aap_loop_gil_holders(aap_loop *L, aap_gil_holder_value *out,
-                          size_t max, size_t *n)
+void aap_loop_gil_holders(aap_loop *L, aap_gil_holder_value *out, size_t max,
+                          size_t *n)
 {
     int i;
 
     *n = 0;
     pthread_mutex_lock(&L->lock);
     for (i = 0; i <= AAP_GIL_HOLDERS_MAX && *n < max; i++) {
-        uint64_t ns = atomic_load(&L->gil[i].ns);
+        uint64_t ns = atomic_load(L->gil[i].ns);
 
         if (i < L->ngil || (i == AAP_GIL_HOLDERS_MAX && ns)) {
             aap_gil_holder_value *v = &out[*n];

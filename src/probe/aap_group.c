@@ -244,8 +244,18 @@ typedef struct entry {
     int fd;
     size_t len;
     int alive;
+    int64_t pid;
     double created;
 } entry;
+
+/* Drop e[i] (closing it, deleting its file), keeping the order. */
+static void drop(int dirfd, entry *e, size_t *n, size_t i)
+{
+    unlinkat(dirfd, e[i].name, 0);
+    close(e[i].fd);
+    memmove(&e[i], &e[i + 1], (*n - i - 1) * sizeof(*e));
+    (*n)--;
+}
 
 static int by_created(const void *a, const void *b)
 {
@@ -281,6 +291,7 @@ static int scan(int dirfd, uint64_t own_dev, uint64_t own_ino, entry *e,
         }
         return AAP_ENOMEM;
     }
+    rewinddir(d); /* the offset is shared with every dup of dirfd */
     while ((de = readdir(d)) != NULL) {
         size_t nl = strlen(de->d_name);
         aap_arena_hdr h;
@@ -331,10 +342,28 @@ static int scan(int dirfd, uint64_t own_dev, uint64_t own_ino, entry *e,
         e[*n].len = (size_t)s.st_size;
         e[*n].alive = alive != 0;
         e[*n].created = h.created;
-        ndead += alive == 0;
+        e[*n].pid = h.pid;
         (*n)++;
     }
     closedir(d);
+    /* a pid reused by a later process (this one included): the dead,
+     * earlier file goes, so no two files give one worker label */
+    for (i = 0; i < *n;) {
+        size_t j;
+        int newer = e[i].pid == (int64_t)getpid() && own_ino != 0;
+
+        for (j = 0; !e[i].alive && !newer && j < *n; j++) {
+            newer = j != i && e[j].pid == e[i].pid &&
+                    (e[j].created > e[i].created ||
+                     (e[j].created == e[i].created && j > i));
+        }
+        if (!e[i].alive && newer) {
+            drop(dirfd, e, n, i);
+        } else {
+            ndead += !e[i].alive;
+            i++;
+        }
+    }
     if (ndead > (size_t)dead_max) {
         /* the oldest dead files go first */
         size_t drop = ndead - (size_t)dead_max, k = 0;
@@ -419,6 +448,7 @@ void aap_group_sweep_home(void)
         free(e);
         return;
     }
+    rewinddir(d);
     if (is_group) {
         size_t n = 0, sk = 0, i;
 

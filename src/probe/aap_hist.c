@@ -164,26 +164,80 @@ double aap_hist_sum(const aap_hist *h)
            1e9;
 }
 
+/* Decimal digits of v at the end of buf (20 bytes); returns the start. */
+static char *u64_text(uint64_t v, char *end)
+{
+    char *p = end;
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
+/* One line per bucket without printf: the line's prefix is built once
+ * and each bucket adds its le text and count, one append per line (a
+ * scrape of many workers renders thousands of these). */
 void aap_hist_render(aat_buf *t, const char *name, const char *labels,
                      const aap_layout *lay, const uint64_t *cells)
 {
-    const char *sep = labels[0] ? "," : "";
+    char line[2048], num[24], *p;
+    size_t nl = strlen(name), ll = strlen(labels), pre, i;
     uint64_t cum = 0;
-    size_t i;
 
-    for (i = 0; i <= lay->n; i++) {
-        cum += cells[i];
-        aat_buf_appendf(t, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels,
-                        sep, i < lay->n ? lay->le[i] : "+Inf",
-                        (unsigned long long)cum);
+    pre = nl + 8 + ll + (ll ? 5 : 4);
+    if (pre + 64 <= sizeof(line)) {
+        memcpy(line, name, nl);
+        memcpy(line + nl, "_bucket{", 8);
+        memcpy(line + nl + 8, labels, ll);
+        memcpy(line + nl + 8 + ll, ll ? ",le=\"" : "le=\"", ll ? 5 : 4);
     }
-    if (labels[0]) {
-        aat_buf_appendf(t, "%s_sum{%s} %.9f\n%s_count{%s} %llu\n", name,
-                        labels, (double)cells[lay->n + 1] / 1e9, name, labels,
-                        (unsigned long long)cum);
-    } else {
-        aat_buf_appendf(t, "%s_sum %.9f\n%s_count %llu\n", name,
-                        (double)cells[lay->n + 1] / 1e9, name,
-                        (unsigned long long)cum);
+    for (i = 0; i <= lay->n; i++) {
+        const char *le = i < lay->n ? lay->le[i] : "+Inf";
+        size_t el = strlen(le), k;
+
+        cum += cells[i];
+        p = u64_text(cum, num + sizeof(num));
+        k = (size_t)(num + sizeof(num) - p);
+        if (pre + 64 > sizeof(line)) {
+            aat_buf_appendf(t, "%s_bucket{%s%sle=\"%s\"} %llu\n", name,
+                            labels, ll ? "," : "", le,
+                            (unsigned long long)cum);
+            continue;
+        }
+        memcpy(line + pre, le, el);
+        memcpy(line + pre + el, "\"} ", 3);
+        memcpy(line + pre + el + 3, p, k);
+        line[pre + el + 3 + k] = '\n';
+        aat_buf_append(t, line, pre + el + 3 + k + 1);
+    }
+    /* _sum in seconds, exact from the nanoseconds; _count */
+    {
+        uint64_t ns = cells[lay->n + 1];
+        char frac[10];
+        size_t j;
+
+        for (j = 9; j-- > 0;) {
+            frac[j] = (char)('0' + ns % 10);
+            ns /= 10;
+        }
+        frac[9] = '\0';
+        p = u64_text(ns, num + sizeof(num));
+        aat_buf_append(t, name, nl);
+        aat_buf_append(t, ll ? "_sum{" : "_sum", ll ? 5 : 4);
+        aat_buf_append(t, labels, ll);
+        aat_buf_append(t, ll ? "} " : " ", ll ? 2 : 1);
+        aat_buf_append(t, p, (size_t)(num + sizeof(num) - p));
+        aat_buf_append(t, ".", 1);
+        aat_buf_append(t, frac, 9);
+        aat_buf_append(t, "\n", 1);
+        p = u64_text(cum, num + sizeof(num));
+        aat_buf_append(t, name, nl);
+        aat_buf_append(t, ll ? "_count{" : "_count", ll ? 7 : 6);
+        aat_buf_append(t, labels, ll);
+        aat_buf_append(t, ll ? "} " : " ", ll ? 2 : 1);
+        aat_buf_append(t, p, (size_t)(num + sizeof(num) - p));
+        aat_buf_append(t, "\n", 1);
     }
 }

@@ -122,14 +122,14 @@ static int bound_port_of(int fd, int *loopback)
     return 0;
 }
 
-/* Join the group of host:port; 0 or the errno that prevented it. */
-static int join_group(const char *host, int port)
+/* Join the group of host:port (its directory into path); 0 or the errno
+ * that prevented it. */
+static int join_group(const char *host, int port, char *path, size_t cap)
 {
-    char path[512];
     int tries, err = 0;
 
     for (tries = 0; tries < 2; tries++) {
-        int gfd = aap_group_open(host, port, path, sizeof(path), &err);
+        int gfd = aap_group_open(host, port, path, cap, &err);
         int rc;
 
         if (gfd < 0) {
@@ -186,7 +186,8 @@ int aap_exporter_start(const char *host, int port,
     in.debug_blocks = !opts || opts->debug_blocks < 0 ? in.loopback
                                                       : opts->debug_blocks;
     if (port != 0) {
-        in.group_errno = join_group(host, port);
+        in.group_errno =
+            join_group(host, port, in.group_dir, sizeof(in.group_dir));
         in.grouped = in.group_errno == 0;
     }
     memset(&c, 0, sizeof(c));

@@ -46,6 +46,7 @@ enum {
     AAP_LR_TASKS,
     AAP_LR_CREATED,
     AAP_LR_INFO,
+    AAP_LR_GIL,
     AAP_LR_N
 };
 
@@ -58,8 +59,10 @@ typedef struct aap_site_slot {
     uint64_t win;        /* window index win_ns[0] belongs to */
     uint64_t win_ns[2];  /* blocked time in window win and win - 1 */
     uint64_t last_ns;    /* last time anything was charged */
-    char chain[AAP_CHAIN_LEN];        /* set when the slot is taken */
-    uint64_t class_ns[AAP_CLASS_N];   /* time charged per culprit class */
+    char chain[AAP_CHAIN_LEN];      /* set by its first sample */
+    uint64_t class_ns[AAP_CLASS_N]; /* time charged per culprit class */
+    aap_rec *info;                  /* its python_asyncio_block_site_info */
+    int info_cls;                   /* the class that series carries */
 } aap_site_slot;
 
 /* One slot of a loop's table of GIL holders (aap_gilholders.c). */
@@ -68,8 +71,10 @@ typedef struct aap_gil_slot {
     char site[AAP_SITE_LEN];
     char chain[AAP_CHAIN_LEN];
     long tid;
-    _Atomic uint64_t ns; /* exported counter */
-    uint64_t last_ns;    /* last time anything was charged */
+    aap_rec *rec;         /* its series, once the slot was first used */
+    _Atomic uint64_t *ns; /* exported counter (or own, without a series) */
+    _Atomic uint64_t own;
+    uint64_t last_ns; /* last time anything was charged */
 } aap_gil_slot;
 
 /* A finished episode in a loop's ring (aap_episode.c). */
@@ -132,7 +137,7 @@ struct aap_loop {
      * or the arena had no room) */
     _Atomic uint64_t fallback[16];
 
-    _Atomic uint64_t gil_wait_ns; /* episodes' time waiting for the GIL */
+    _Atomic uint64_t *gil_wait; /* episodes' time waiting for the GIL */
 
     uint64_t stop_ns;
 
@@ -159,6 +164,12 @@ struct aap_loop {
     int ep_samples, ep_gil_samples;
     uint64_t ep_class_ns[AAP_CLASS_N];
     uint64_t ep_holder_ns[AAP_GIL_HOLDERS_MAX + 1];
+    /* the loop's own time not yet charged to its sites: an episode that
+     * may turn out to be GIL contention charges them only once it is
+     * known not to be (ep_charging) */
+    int ep_charging;
+    uint64_t ep_pending_ns[AAP_SITES_MAX + 1];
+    uint64_t ep_pending_class[AAP_SITES_MAX + 1][AAP_CLASS_N];
     aap_episode ring[AAP_RING_MAX];
     size_t ring_head, ring_n;
     aap_gil_slot gil[AAP_GIL_HOLDERS_MAX + 1]; /* [MAX] is "other" */
@@ -178,6 +189,9 @@ extern size_t aap_reg_n;
 /* Adds L (unique name, then init(L) with aap_reg_lock held, watchdog
  * started); 0 or a negative aap_err. */
 int aap_reg_add(aap_loop *L, int (*init)(aap_loop *L));
+/* Install the fork handlers (once): any state the library holds (a loop,
+ * or only the state arena) must be split at fork. */
+void aap_fork_hooks(void);
 /* Removes L and waits until no thread pins it; returns 1 when it was the
  * last loop.  Called without aap_reg_lock. */
 int aap_reg_remove(aap_loop *L);
@@ -213,6 +227,10 @@ int aap_site_index(aap_loop *L, const char *site, uint64_t now);
 void aap_site_charge(aap_loop *L, int site, uint64_t now, uint64_t d);
 /* Forget every site (fork child, loop reset). */
 void aap_sites_reset(aap_loop *L);
+/* Slot k was charged by a sample whose culprit chain is chain: record the
+ * chain if the slot has none, and keep its python_asyncio_block_site_info
+ * series naming the slot's chain and the class charged the most time. */
+void aap_site_describe(aap_loop *L, int k, const char *chain);
 
 /* ---- episodes (aap_episode.c), all with L->lock held ----------------- */
 
@@ -237,6 +255,10 @@ int aap_gil_holder_index(aap_loop *L, const char *thread, long tid,
 void aap_gil_holder_charge(aap_loop *L, int k, uint64_t now, uint64_t d);
 /* Forget every holder (fork child, loop reset). */
 void aap_gil_holders_reset(aap_loop *L);
+/* The "other" slot's series and the fallback cells (loop registered);
+ * giving every slot's series up (loop freed). */
+void aap_gil_holders_init(aap_loop *L);
+void aap_gil_holders_release(aap_loop *L);
 
 /* ---- fork hooks of the other files: phase 0 prepare, 1 parent, 2 child -- */
 

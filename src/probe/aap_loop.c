@@ -40,6 +40,7 @@ void aap_loop_reset(aap_loop *L)
         aap_hist_reset(&L->exec[k].run);
     }
     aap_sites_reset(L);
+    aap_gil_holders_reset(L);
     aap_ep_reset(L);
     L->wd_seq = 0;
     L->wd_next = 0;
@@ -100,6 +101,7 @@ static int loop_series(aap_loop *L)
     L->tasks_created =
         loop_cell(L, AAP_F_TASKS_CREATED, AAP_LR_CREATED, lab, 1, 0, 6);
     loop_cell(L, AAP_F_INFO, AAP_LR_INFO, lab, 3, 0, 7);
+    L->gil_wait = loop_cell(L, AAP_F_GIL_WAIT, AAP_LR_GIL, lab, 1, 0, 14);
     for (k = 0; k < AAP_EXEC_N; k++) {
         aap_exec_state *e = &L->exec[k];
         aap_label el[2] = {{"loop", L->name}, {"executor", exec_names[k]}};
@@ -125,6 +127,7 @@ static int loop_series(aap_loop *L)
                        &e->run);
     }
     aap_sites_init(L);
+    aap_gil_holders_init(L);
     aap_state_loops_add(1);
     return 0;
 }
@@ -145,6 +148,7 @@ static void loop_series_release(aap_loop *L)
         }
     }
     aap_sites_release(L);
+    aap_gil_holders_release(L);
 }
 
 int aap_loop_new(const aap_loop_config *cfg, aap_loop **out)

@@ -35,18 +35,18 @@ typedef struct aap_pylayout {
     /* owners from this value up are not Python code (the C-stack and
      * interpreter shim frames of 3.12+), or -1 */
     int owner_shim;
-    int owner_generator; /* owner of generator frames, never incomplete */
-    size_t code_filename;     /* PyCodeObject.co_filename */
-    size_t code_name;         /* PyCodeObject.co_name */
-    size_t code_firstlineno;  /* PyCodeObject.co_firstlineno (int) */
-    size_t code_linetable;    /* PyCodeObject.co_linetable */
-    size_t code_adaptive;     /* PyCodeObject.co_code_adaptive */
+    int owner_generator;     /* owner of generator frames, never incomplete */
+    size_t code_filename;    /* PyCodeObject.co_filename */
+    size_t code_name;        /* PyCodeObject.co_name */
+    size_t code_firstlineno; /* PyCodeObject.co_firstlineno (int) */
+    size_t code_linetable;   /* PyCodeObject.co_linetable */
+    size_t code_adaptive;    /* PyCodeObject.co_code_adaptive */
     size_t code_firsttraceable; /* PyCodeObject._co_firsttraceable (int) */
-    size_t bytes_size;        /* PyVarObject.ob_size */
-    size_t bytes_data;        /* PyBytesObject.ob_sval */
-    size_t str_length;        /* PyASCIIObject.length */
-    size_t str_state;         /* PyASCIIObject.state (32-bit word) */
-    uint32_t state_kind_mask; /* kind bits within the state word */
+    size_t bytes_size;          /* PyVarObject.ob_size */
+    size_t bytes_data;          /* PyBytesObject.ob_sval */
+    size_t str_length;          /* PyASCIIObject.length */
+    size_t str_state;           /* PyASCIIObject.state (32-bit word) */
+    uint32_t state_kind_mask;   /* kind bits within the state word */
     unsigned state_kind_shift;
     uint32_t state_compact_mask;
     uint32_t state_ascii_mask;
@@ -56,12 +56,12 @@ typedef struct aap_pylayout {
     uintptr_t str_type;      /* &PyUnicode_Type */
     uintptr_t bytes_type;    /* &PyBytes_Type */
     /* Where the GIL is (struct _gil_runtime_state): */
-    int gil_where;       /* enum aap_gil_where */
-    uintptr_t gil_addr;  /* AAP_GIL_FIXED: its address */
-    size_t interp_gil;   /* AAP_GIL_INTERP: PyInterpreterState.ceval.gil */
-    size_t gil_size;     /* sizeof(struct _gil_runtime_state) */
-    size_t gil_locked;   /* .locked (int) */
-    size_t gil_holder;   /* .last_holder (PyThreadState *) */
+    int gil_where;      /* enum aap_gil_where */
+    uintptr_t gil_addr; /* AAP_GIL_FIXED: its address */
+    size_t interp_gil;  /* AAP_GIL_INTERP: PyInterpreterState.ceval.gil */
+    size_t gil_size;    /* sizeof(struct _gil_runtime_state) */
+    size_t gil_locked;  /* .locked (int) */
+    size_t gil_holder;  /* .last_holder (PyThreadState *) */
 } aap_pylayout;
 
 enum aap_gil_where {
@@ -120,13 +120,12 @@ int aap_stack_capture(const aap_pylayout *lay, uintptr_t tstate,
                       aap_stack *out, aap_stack_scratch *scratch);
 
 /* The kernel thread id of the thread state at tstate; 0 or -1. */
-int aap_tstate_native_id(const aap_pylayout *lay, uintptr_t tstate,
-                         long *out);
+int aap_tstate_native_id(const aap_pylayout *lay, uintptr_t tstate, long *out);
 
 /* ---- the GIL, read without it (aap_gil.c) ---------------------------- */
 
 typedef struct aap_gil_state {
-    uintptr_t addr;   /* struct _gil_runtime_state */
+    uintptr_t addr; /* struct _gil_runtime_state */
     size_t size;
     int locked;
     uintptr_t holder; /* PyThreadState of the last (or current) holder */

@@ -77,6 +77,11 @@ static void atfork_setup(void)
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+void aap_fork_hooks(void)
+{
+    pthread_once(&atfork_once, atfork_setup);
+}
+
 /* Two loops in threads of the same name get "name#2", ... so their
  * series stay distinct.  Called with aap_reg_lock held. */
 static void unique_name(aap_loop *L)

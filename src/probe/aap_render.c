@@ -19,6 +19,7 @@
 #include "aap_int.h"
 #include "aap_stateview.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ typedef struct ref {
 /* One series of the family being rendered, in one arena. */
 typedef struct series {
     uint64_t hash;
+    size_t slot;         /* its place in the hash table */
     size_t lab, lab_len; /* escaped labels in the label buffer */
     uint32_t ncells;
     uint64_t cells[AAP_CELLS_MAX];
@@ -48,8 +50,8 @@ typedef struct render_ctx {
     uint64_t now;
     aap_vrec rec;
     aat_buf labels;     /* escaped label text of this family's series */
-    series *s;          /* SERIES_MAX */
-    size_t ns;
+    series *s;          /* grows up to SERIES_MAX */
+    size_t ns, cap;
     uint32_t *slots;    /* hash table of series indexes + 1 */
     size_t nslots;
 } render_ctx;
@@ -109,9 +111,20 @@ static series *series_for(render_ctx *c, size_t lab, size_t len,
     if (c->ns >= SERIES_MAX) {
         return NULL;
     }
+    if (c->ns == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        series *p = realloc(c->s, cap * sizeof(*p));
+
+        if (!p) {
+            return NULL;
+        }
+        c->s = p;
+        c->cap = cap;
+    }
     s = &c->s[c->ns];
-    memset(s, 0, sizeof(*s));
+    memset(s, 0, offsetof(series, cells) + ncells * sizeof(uint64_t));
     s->hash = h;
+    s->slot = k;
     s->lab = lab;
     s->lab_len = len;
     s->ncells = ncells;
@@ -187,9 +200,11 @@ static void render_family(render_ctx *c, uint32_t f, const ref *refs,
     while (i < n) {
         const aap_view *v = &c->views[refs[i].view];
 
+        for (j = 0; j < c->ns; j++) {
+            c->slots[c->s[j].slot] = 0; /* only the slots used */
+        }
         c->ns = 0;
         aat_buf_reset(&c->labels);
-        memset(c->slots, 0, c->nslots * sizeof(*c->slots));
         for (; i < n && &c->views[refs[i].view] == v; i++) {
             series *s;
             size_t lab;
@@ -231,9 +246,8 @@ int aap_render_views(aat_buf *t, const aap_view *views, size_t nviews,
     c.now = now;
     aat_buf_init(&c.labels, AAP_TEXT_MAX);
     c.nslots = 2 * SERIES_MAX;
-    c.s = malloc(SERIES_MAX * sizeof(*c.s));
     c.slots = calloc(c.nslots, sizeof(*c.slots));
-    if (!c.s || !c.slots) {
+    if (!c.slots) {
         rc = AAP_ENOMEM;
         goto out;
     }
@@ -397,6 +411,17 @@ static void stack_json(aat_buf *t, const char *stack)
     aat_buf_append(t, "]", 1);
 }
 
+/* ,"key":"text", or null when text is empty */
+static void text_or_null(aat_buf *t, const char *key, const char *text)
+{
+    aat_buf_appendf(t, ",\"%s\":", key);
+    if (text[0]) {
+        aat_buf_json(t, text, strlen(text));
+    } else {
+        aat_buf_append(t, "null", 4);
+    }
+}
+
 static void episode_json(aat_buf *t, const aap_loop *L,
                          const aap_episode_info *e, int first)
 {
@@ -409,6 +434,16 @@ static void episode_json(aat_buf *t, const aap_loop *L,
     aat_buf_json(t, e->site, strlen(e->site));
     aat_buf_append(t, ",\"stack\":", 9);
     stack_json(t, e->stack);
+    text_or_null(t, "kind", aap_episode_kind_name(e->kind));
+    text_or_null(t, "chain", e->chain);
+    text_or_null(t, "class", aap_class_name(e->cls));
+    text_or_null(t, "hint", aap_class_hint(e->cls));
+    text_or_null(t, "thread", e->thread);
+    if (e->thread_id > 0) {
+        aat_buf_appendf(t, ",\"thread_id\":%ld", e->thread_id);
+    } else {
+        aat_buf_appendf(t, ",\"thread_id\":null");
+    }
     aat_buf_appendf(t, ",\"threshold\":%.17g,\"detected_after\":",
                     (double)L->threshold_ns / 1e9);
     if (e->detected_after < 0) {

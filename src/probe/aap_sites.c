@@ -15,7 +15,9 @@
  * with an old total.  The table's bookkeeping (names for lookup, the
  * eviction windows) stays in process memory.  A loop that resumes the
  * kept table of a loop of the same name (a grouped process) takes its
- * slots back with their sites and totals.
+ * slots back with their sites and totals.  Each slot in use also has a
+ * python_asyncio_block_site_info series (its chain, class and remedy),
+ * relabelled when the class charged the most time changes.
  */
 #include "aap_int.h"
 
@@ -104,8 +106,50 @@ int aap_site_index(aap_loop *L, const char *site, uint64_t now)
     k->last_ns = now;
     k->chain[0] = '\0';
     memset(k->class_ns, 0, sizeof(k->class_ns));
+    k->info_cls = -1; /* its info series names the old site until then */
     L->ep_site_ns[victim] = 0;
     return victim;
+}
+
+/* The culprit class of slot s, from the time charged per class. */
+static int slot_class(const aap_site_slot *s)
+{
+    return aap_class_pick(s->class_ns);
+}
+
+void aap_site_describe(aap_loop *L, int k, const char *chain)
+{
+    aap_site_slot *s;
+    aap_label lab[5];
+    int cls;
+
+    if (k < 0 || k >= AAP_SITES_MAX) {
+        return;
+    }
+    s = &L->sites[k];
+    if (!s->chain[0]) {
+        snprintf(s->chain, sizeof(s->chain), "%s", chain);
+    }
+    cls = slot_class(s);
+    if ((s->info && s->info_cls == cls) ||
+        atomic_load_explicit(s->ns, memory_order_relaxed) == 0) {
+        return; /* unchanged, or nothing charged to describe yet */
+    }
+    lab[0] = (aap_label){"loop", L->name};
+    lab[1] = (aap_label){"site", s->site};
+    lab[2] = (aap_label){"chain", s->chain};
+    lab[3] = (aap_label){"class", aap_class_name(cls)};
+    lab[4] = (aap_label){"hint", aap_class_hint(cls)};
+    if (s->info && aap_rec_relabel(s->info, lab, 5) == 0) {
+        s->info_cls = cls;
+        return;
+    }
+    aap_rec_free(s->info);
+    s->info = NULL;
+    if (aap_state_series(AAP_F_SITE_INFO, (uint32_t)k, lab, 5, 0, &s->info) ==
+        0) {
+        s->info_cls = cls;
+    }
 }
 
 /* Charge d ns of blocked time, ending at now, to slot site. */
@@ -148,16 +192,9 @@ void aap_loop_sites(aap_loop *L, aap_site_value *out, size_t max, size_t *n)
         uint64_t ns = atomic_load(L->sites[i].ns);
 
         if (i < L->nsites || (i == AAP_SITES_MAX && ns)) {
-            int c, best = AAP_CLASS_NONE;
-
-            for (c = 1; c < AAP_CLASS_N; c++) {
-                if (L->sites[i].class_ns[c] > L->sites[i].class_ns[best]) {
-                    best = c;
-                }
-            }
             snprintf(out[*n].site, AAP_SITE_LEN, "%s", L->sites[i].site);
             snprintf(out[*n].chain, AAP_CHAIN_LEN, "%s", L->sites[i].chain);
-            out[*n].cls = best;
+            out[*n].cls = slot_class(&L->sites[i]);
             out[*n].seconds = (double)ns / 1e9;
             (*n)++;
         }
@@ -176,6 +213,10 @@ void aap_sites_reset(aap_loop *L)
             aap_rec_free(s->rec); /* the slot's next site relabels anew */
             s->rec = NULL;
             s->ns = &s->own;
+            aap_rec_free(s->info);
+            s->info = NULL;
+            s->chain[0] = '\0';
+            memset(s->class_ns, 0, sizeof(s->class_ns));
         } else if (s->rec) {
             aap_rec_hide(s->rec);
         }
@@ -222,6 +263,8 @@ void aap_sites_release(aap_loop *L)
     for (k = 0; k <= AAP_SITES_MAX; k++) {
         aap_rec_release(L->sites[k].rec);
         L->sites[k].rec = NULL;
+        aap_rec_release(L->sites[k].info);
+        L->sites[k].info = NULL;
         L->sites[k].ns = &L->sites[k].own;
     }
 }

@@ -39,9 +39,9 @@ static int read_ptr(uintptr_t addr, uintptr_t *out)
     return aap_mem_read(out, addr, sizeof(*out));
 }
 
-/* Append code point cp as UTF-8 when it fits whole (else -1).  A str that holds a
- * file name decoded with surrogateescape (bytes that are not UTF-8, e.g. a
- * Latin-1 directory) carries each such byte as U+DC80..U+DCFF: it is
+/* Append code point cp as UTF-8 when it fits whole (else -1).  A str that
+ * holds a file name decoded with surrogateescape (bytes that are not UTF-8,
+ * e.g. a Latin-1 directory) carries each such byte as U+DC80..U+DCFF: it is
  * written as the visible escape \xNN; any other surrogate, which UTF-8
  * cannot carry, and anything beyond U+10FFFF become U+FFFD. */
 static int put_utf8(char *dst, size_t cap, size_t *o, uint32_t cp)
@@ -164,8 +164,7 @@ static int is_code(const aap_pylayout *lay, uintptr_t code)
 {
     uintptr_t type;
 
-    return read_ptr(code + lay->ob_type, &type) == 0 &&
-           type == lay->code_type;
+    return read_ptr(code + lay->ob_type, &type) == 0 && type == lay->code_type;
 }
 
 /* A frame still being set up (instr before the code's first traceable
@@ -179,8 +178,8 @@ static int is_incomplete(const aap_pylayout *lay, uintptr_t code,
     if (owner == lay->owner_generator) {
         return 0;
     }
-    if (aap_mem_read(&first, code + lay->code_firsttraceable,
-                     sizeof(first)) < 0 ||
+    if (aap_mem_read(&first, code + lay->code_firsttraceable, sizeof(first)) <
+            0 ||
         first < 0) {
         return 0;
     }
@@ -273,8 +272,8 @@ int aap_stack_capture(const aap_pylayout *lay, uintptr_t tstate,
             out->truncated = 1;
             break;
         }
-        if (read_code_frame(lay, code, instr, tabbuf,
-                            &out->frames[out->n]) < 0) {
+        if (read_code_frame(lay, code, instr, tabbuf, &out->frames[out->n]) <
+            0) {
             break;
         }
         out->n++;
@@ -282,8 +281,7 @@ int aap_stack_capture(const aap_pylayout *lay, uintptr_t tstate,
     return out->n;
 }
 
-int aap_tstate_native_id(const aap_pylayout *lay, uintptr_t tstate,
-                         long *out)
+int aap_tstate_native_id(const aap_pylayout *lay, uintptr_t tstate, long *out)
 {
     unsigned long id;
 

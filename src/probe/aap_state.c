@@ -83,7 +83,7 @@ static void words_put(_Atomic uint64_t *w, size_t nwords, const char *buf,
 
             memcpy(&v, buf + i * 8, k);
         }
-        atomic_store_explicit(&w[i], v, memory_order_relaxed);
+        atomic_store_explicit(&w[i], v, memory_order_release);
     }
 }
 
@@ -113,13 +113,15 @@ static uint32_t rec_base_state(const aap_rec *r)
            ~AAP_REC_HIDDEN;
 }
 
-/* Begin/end an identity change of r (the seqlock's writer side). */
+/* Begin/end an identity change of r (the seqlock's writer side).  The
+ * stores between are release stores and the reader's loads acquire
+ * loads: a reader that sees any of them sees the odd sequence number
+ * too, so it retries (no fences: TSan checks this as written). */
 static void seq_begin(aap_rec *r)
 {
     uint32_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
 
     atomic_store_explicit(&r->seq, s + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
 }
 
 static void seq_end(aap_rec *r)
@@ -135,7 +137,7 @@ static void cells_zero(aap_rec *r)
     size_t i;
 
     for (i = 0; i < r->ncells; i++) {
-        atomic_store_explicit(&c[i], 0, memory_order_relaxed);
+        atomic_store_explicit(&c[i], 0, memory_order_release);
     }
 }
 
@@ -159,12 +161,12 @@ static void rec_set(aap_rec *r, int family, uint32_t key, const char *buf,
 {
     seq_begin(r);
     atomic_store_explicit(&r->family, (uint32_t)family,
-                          memory_order_relaxed);
-    atomic_store_explicit(&r->key, key, memory_order_relaxed);
+                          memory_order_release);
+    atomic_store_explicit(&r->key, key, memory_order_release);
     words_put(aap_rec_label_words(r), r->label_words, buf, len);
-    atomic_store_explicit(&r->label_len, (uint32_t)len, memory_order_relaxed);
+    atomic_store_explicit(&r->label_len, (uint32_t)len, memory_order_release);
     cells_zero(r);
-    atomic_store_explicit(&r->state, state, memory_order_relaxed);
+    atomic_store_explicit(&r->state, state, memory_order_release);
     seq_end(r);
 }
 
@@ -231,8 +233,8 @@ static int rec_alloc(int family, uint32_t key, const char *buf, size_t len,
 static void rec_free_locked(aap_rec *r)
 {
     seq_begin(r);
-    atomic_store_explicit(&r->state, AAP_REC_FREE, memory_order_relaxed);
-    atomic_store_explicit(&r->label_len, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->state, AAP_REC_FREE, memory_order_release);
+    atomic_store_explicit(&r->label_len, 0, memory_order_release);
     seq_end(r);
 }
 
@@ -279,6 +281,7 @@ static int ensure_locked(void)
     if (st_hdr) {
         return 0;
     }
+    aap_fork_hooks(); /* a child must not write this arena */
     home = aap_group_home(&is_group, &err);
     if (home < 0) {
         st_backing_errno = err ? err : ENOTSUP;

@@ -147,24 +147,24 @@ int aap_view_read(const aap_view *v, size_t at, aap_vrec *out)
         if (s1 & 1) {
             continue;
         }
-        out->state = atomic_load_explicit(&r->state, memory_order_relaxed);
-        out->family = atomic_load_explicit(&r->family, memory_order_relaxed);
-        out->key = atomic_load_explicit(&r->key, memory_order_relaxed);
-        len = atomic_load_explicit(&r->label_len, memory_order_relaxed);
+        out->state = atomic_load_explicit(&r->state, memory_order_acquire);
+        out->family = atomic_load_explicit(&r->family, memory_order_acquire);
+        out->key = atomic_load_explicit(&r->key, memory_order_acquire);
+        len = atomic_load_explicit(&r->label_len, memory_order_acquire);
         if (len > (size_t)words * 8) {
             return 0;
         }
         for (i = 0; i * 8 < len; i++) {
-            uint64_t x = atomic_load_explicit(&w[i], memory_order_relaxed);
+            uint64_t x = atomic_load_explicit(&w[i], memory_order_acquire);
             size_t k = len - i * 8 < 8 ? len - i * 8 : 8;
 
             memcpy(out->labels + i * 8, &x, k);
         }
         for (i = 0; i < ncells; i++) {
             out->cells[i] =
-                atomic_load_explicit(&w[words + i], memory_order_relaxed);
+                atomic_load_explicit(&w[words + i], memory_order_acquire);
         }
-        atomic_thread_fence(memory_order_acquire);
+        /* not moved before the acquire loads above */
         s2 = atomic_load_explicit(&r->seq, memory_order_relaxed);
         if (s1 == s2) {
             break;

@@ -190,8 +190,7 @@ static int poll_kind(uint64_t addr, uint64_t n, aap_fd_kind_fn fd_kind,
 }
 
 /* The lowest descriptor set in select()'s read or write set. */
-static int select_kind(const aap_ksample *k, aap_fd_kind_fn fd_kind,
-                       void *ctx)
+static int select_kind(const aap_ksample *k, aap_fd_kind_fn fd_kind, void *ctx)
 {
     uint64_t nfds = k->arg[0], bits[16];
     int set, w, b;

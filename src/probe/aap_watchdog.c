@@ -71,7 +71,7 @@ static void observe(aap_loop *L, wd_buffers *b)
     aap_ksample k;
     uint64_t futex = 0;
     int wait = AAP_KW_UNKNOWN;
-    long tid;
+    long tid = 0;
 
     memset(s, 0, sizeof(*s));
     s->own.frame = s->holder.frame = -1;
@@ -86,14 +86,26 @@ static void observe(aap_loop *L, wd_buffers *b)
         wait = aap_kstate_wait(&k, aap_fd_kind, NULL, &futex);
     }
     if (aap_gil_read(lay, ts, &gil) == 0 && gil.holder && gil.holder != ts) {
+        int req = aap_tstate_gil_requested(lay, ts), tries = 3;
+
+        /* "running" while another thread holds the GIL is mostly a thread
+         * just woken in the GIL's wait loop, or runnable and not yet on a
+         * CPU of a busy machine: look again shortly */
+        while (wait == AAP_KW_CPU && gil.locked && req < 0 && tries-- > 0 &&
+               aap_syscall_read(tid, &k) == 0) {
+            struct timespec pause = {0, 200000};
+
+            wait = aap_kstate_wait(&k, aap_fd_kind, NULL, &futex);
+            if (wait == AAP_KW_CPU) {
+                nanosleep(&pause, NULL);
+            }
+        }
         if (wait == AAP_KW_FUTEX) {
             s->gil_wait = aap_gil_contains(&gil, futex);
+        } else if (req >= 0) {
+            s->gil_wait = req; /* 3.15+: the thread state says it waits */
         } else if (wait == AAP_KW_UNKNOWN) {
-            /* no /proc: the thread state's own word where there is one,
-             * else a GIL locked by another thread */
-            int req = aap_tstate_gil_requested(lay, ts);
-
-            s->gil_wait = req >= 0 ? req : gil.locked;
+            s->gil_wait = gil.locked; /* no /proc: a GIL held elsewhere */
         }
     }
     if (s->gil_wait) {
@@ -109,8 +121,7 @@ static void observe(aap_loop *L, wd_buffers *b)
         }
     }
     if (s->stack) {
-        aap_culprit_of(s->stack, &L->in_app, aap_class_of_wait(wait),
-                       &s->own);
+        aap_culprit_of(s->stack, &L->in_app, aap_class_of_wait(wait), &s->own);
     }
 }
 

@@ -1,9 +1,14 @@
 """Scrape mode gives Prometheus's answers (issue 4, "the proof").
 
 (a) Prometheus's own histogram_quantile vectors (histograms.test from
-    v2.42.0): each classic-histogram case a structured rule can express is
-    turned into a recording plus a rule, replayed with --samples, and the
-    value must match to 1e-9 relative.
+    v2.42.0), read by the one reader of the .test format shared with the
+    C tests (tests/unit/promql_test_runner.c): the recording of its load
+    blocks is replayed with --samples, each classic-histogram case a
+    structured rule can express becomes a rule.  The auditor reports a
+    quantile by the bucket that holds it (docs/rules.md "Quantiles"): the
+    file's value must lie in that bucket, and the auditor's is the
+    bucket's geometric midpoint when the bucket is narrow, else the file's
+    own to 1e-9 relative.
 (b) The real engine: a live exporter (the probe when importable, else a
     synthetic one with the SPEC's metric names) is scraped with
     --save-samples; the recording is backfilled into Debian's prometheus
@@ -14,7 +19,7 @@
 import json
 import math
 import os
-import re
+import subprocess
 
 import pytest
 
@@ -27,54 +32,29 @@ HIST_TEST = os.path.join(REPO, "tests", "data", "promql", "histograms.test")
 
 # ---- (a) histograms.test ---------------------------------------------------
 
-def _load_blocks(text):
-    """[(name, labels dict, [(t_seconds, value)])] from the load blocks."""
-    series = []
-    interval = None
-    for line in text.splitlines():
-        if line.startswith("load "):
-            d = line.split()[1]
-            assert d.endswith("m")
-            interval = int(d[:-1]) * 60
-            continue
-        if not line[:1] in (" ", "\t"):
-            if line and not line.startswith("#"):
-                interval = None
-            continue
-        if interval is None or not line.strip():
-            continue
-        m = re.match(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$",
-                     line)
-        assert m, line
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-        spec = m.group(3)
-        head, count = spec.rsplit("x", 1)
-        if "+" in head[1:]:
-            i = head.index("+", 1)
-            start, step = float(head[:i]), float(head[i + 1:])
-        else:
-            start, step = float(head), 0.0
-        pts = [(k * interval, start + k * step)
-               for k in range(int(count) + 1)]
-        series.append((m.group(1), labels, pts))
-    return series
+def _runner(auditor):
+    """The .test reader (tests/unit/promql_test_runner.c), built next to
+    the auditor: $AA_PROMQL_TEST_RUNNER, else <build>/tests/unit/ of the
+    auditor's build directory."""
+    path = os.environ.get("AA_PROMQL_TEST_RUNNER") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(auditor)))), "tests", "unit", "promql_test_runner")
+    if not os.access(path, os.X_OK):
+        pytest.fail("%s is missing: build the tests (meson -Dtests=true) or "
+                    "set AA_PROMQL_TEST_RUNNER" % path)
+    return path
 
 
-def _recording(series):
-    """OpenMetrics text of the series, grouped by family."""
-    fams = {}
-    for name, labels, pts in series:
-        fam = name[:-len("_bucket")]
-        fams.setdefault(fam, []).append((name, labels, pts))
-    out = []
-    for fam, members in fams.items():
-        out.append("# TYPE %s histogram" % fam)
-        for name, labels, pts in members:
-            lab = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
-            for t, v in pts:
-                out.append("%s{%s} %r %d.000" % (name, lab, v, t))
-    out.append("# EOF")
-    return "\n".join(out) + "\n"
+def _run_runner(runner, *args):
+    res = subprocess.run([runner] + list(args), capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def _value(v):
+    """A runner value: a number, or "NaN" / "+Inf" / "-Inf"."""
+    return float(v) if isinstance(v, str) else v
 
 
 def _quantile_stat(q):
@@ -87,59 +67,55 @@ def _quantile_stat(q):
     return "p" + text
 
 
-def _eval_cases(text):
-    """(t_seconds, window_seconds, q, metric, by, expected {labels: v})."""
+def _eval_cases(runner):
+    """(t_seconds, window_seconds, q, metric, by, expected {labels: v}) of
+    the file's rate and sum-by-le-of-rate cases, as the runner read them
+    (the raw-bucket ones need an instant selector, which no rule has)."""
     cases = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        m = re.match(r"eval instant at (\d+)m histogram_quantile\(([^,]+), "
-                     r"(.*)\)$", lines[i])
-        i += 1
-        if not m:
+    for line in _run_runner(runner, "--json", HIST_TEST).splitlines():
+        c = json.loads(line)
+        q = _value(c["q"])
+        if c["kind"] not in ("rate", "sum_rate") or math.isnan(q) or \
+                _quantile_stat(q) is None:
             continue
-        expected = {}
-        while i < len(lines) and lines[i][:1] in (" ", "\t") and \
-                lines[i].strip():
-            lm = re.match(r"\s*\{([^}]*)\}\s+(\S+)", lines[i])
-            labels = tuple(sorted(re.findall(r'(\w+)="([^"]*)"',
-                                             lm.group(1))))
-            expected[labels] = float(lm.group(2))
-            i += 1
-        qtext = m.group(2)
-        if qtext == "NaN":
-            continue
-        if "/" in qtext:
-            a, b = qtext.split("/")
-            q = float(a) / float(b)
-        else:
-            q = float(qtext)
-        expr = m.group(3)
-        rm = re.match(r"rate\((\w+)_bucket\[(\d+)m\]\)$", expr)
-        sm = re.match(r"sum\(rate\((\w+)_bucket\[(\d+)m\]\)\) by "
-                      r"\(le(?:, ([\w, ]+))?\)$", expr)
-        if rm:
-            metric, w = rm.group(1), int(rm.group(2))
-            # no aggregation: every label but le is a group label
-            by = sorted({k for k, _ in
-                         (kv for lab in expected for kv in lab)})
-        elif sm:
-            metric, w = sm.group(1), int(sm.group(2))
-            by = [b.strip() for b in (sm.group(3) or "").split(",")
-                  if b.strip()]
-        else:
-            continue
-        if _quantile_stat(q) is None:
-            continue
-        cases.append((int(m.group(1)) * 60, w * 60, q, metric, by, expected))
+        expected = {tuple(sorted(e["labels"].items())): _value(e["value"])
+                    for e in c["expected"]}
+        cases.append((c["t_ms"] // 1000, c["window_ms"] // 1000, q,
+                      c["metric"], c["by"], expected))
     return cases
 
 
-def test_histograms_vectors_through_samples(tmp_path, run_auditor):
-    text = open(HIST_TEST).read()
+def _is_estimate(bound):
+    """Whether a value with this bound is its bucket's midpoint: a finite
+    bucket (a, b] with 0 < a and b / a <= 1.25."""
+    lo, hi = bound["lower"], bound["upper"]
+    return (not isinstance(hi, str) and not isinstance(lo, str) and lo > 0
+            and hi / lo <= 1.25)
+
+
+def _check_quantile(series, want, where):
+    """The documented relation between the auditor's quantile and
+    histogram_quantile's value want over the same bucket rates."""
+    v, bound = series["value"], series["value_bound"]
+    assert v is not None and bound is not None, (where, series)
+    lo = -math.inf if bound["lower"] == "-Inf" else bound["lower"]
+    hi = math.inf if bound["upper"] == "+Inf" else bound["upper"]
+    # Prometheus's interpolation lies in the bucket the auditor names
+    assert lo - 1e-12 <= want <= hi + 1e-12, (where, series, want)
+    if _is_estimate(bound):
+        assert _h6_util.rel_close(v, math.sqrt(lo * hi), 1e-12), \
+            (where, series)
+    else:
+        assert _h6_util.rel_close(v, want, 1e-9), (where, series, want)
+        # never above the largest finite bound
+        assert v <= hi, (where, series)
+
+
+def test_histograms_vectors_through_samples(tmp_path, run_auditor, auditor):
+    runner = _runner(auditor)
     rec = tmp_path / "hist.om"
-    rec.write_text(_recording(_load_blocks(text)))
-    cases = _eval_cases(text)
+    rec.write_text(_run_runner(runner, "--openmetrics", HIST_TEST))
+    cases = _eval_cases(runner)
     assert len(cases) >= 18, "histograms.test cases not found"
     groups = {}
     for c in cases:
@@ -163,16 +139,15 @@ def test_histograms_vectors_through_samples(tmp_path, run_auditor):
         doc = res.json()
         for k, (_, _, q, metric, by, expected) in enumerate(members):
             rr = doc["rules"][k]
-            got = {tuple(sorted(s["labels"].items())): s["value"]
+            got = {tuple(sorted(s["labels"].items())): s
                    for s in rr["series"]}
             assert set(got) == set(expected), (metric, q, by, rr)
             for labels, want in expected.items():
-                v = got[labels]
+                s = got[labels]
                 if math.isnan(want):
-                    assert v is None or math.isnan(v), (metric, q, rr)
+                    assert s["value"] is None, (metric, q, rr)
                 else:
-                    assert v is not None and _h6_util.rel_close(
-                        v, want, 1e-9), (metric, q, labels, v, want)
+                    _check_quantile(s, want, (metric, q, labels))
                 checked += 1
     assert checked >= 30
 
@@ -212,11 +187,21 @@ EQUIV = [
     ("http_rate_5xx", HTTP, "rate",
      "where: '{http_response_status_code!~\"2..\"}', no_data: ok"),
     ("lag_p99_for", LAG, "p99", "for: 4s"),
+    # 250 ms is a bound of the synthetic lag buckets and of the probe's
+    ("lag_share_above", LAG, "share_above(250ms)", "by: [loop]"),
 ]
 EQUIV_RULES = "version: 1\nrules:\n" + "".join(
     '  - {id: %s, finding: f, metric: %s, stat: %s, warning: "> 0.001"%s}\n'
     % (rid, metric, stat, ", " + extra if extra else "")
     for rid, metric, stat, extra in EQUIV)
+
+
+def _same_bound(a, b, rel):
+    """Two value_bound objects (or nulls) agree: the same bucket."""
+    if a is None or b is None:
+        return a is b
+    return all(a[k] == b[k] or _h6_util.rel_close(a[k], b[k], rel)
+               for k in ("lower", "upper"))
 
 
 def _compare(local, prom, rel):
@@ -226,14 +211,18 @@ def _compare(local, prom, rel):
         assert lr["id"] == pr["id"]
         assert lr["status"] == pr["status"], (lr, pr)
         assert _h6_util.rel_close(lr["value"], pr["value"], rel), (lr, pr)
-        ls = {json.dumps(s["labels"], sort_keys=True): s["value"]
+        assert _same_bound(lr["value_bound"], pr["value_bound"], rel), \
+            (lr, pr)
+        ls = {json.dumps(s["labels"], sort_keys=True): s
               for s in lr["series"]}
-        ps = {json.dumps(s["labels"], sort_keys=True): s["value"]
+        ps = {json.dumps(s["labels"], sort_keys=True): s
               for s in pr["series"]}
         assert set(ls) == set(ps), (lr["id"], ls, ps)
         for k in ls:
-            assert _h6_util.rel_close(ls[k], ps[k], rel), (lr["id"], k,
-                                                            ls[k], ps[k])
+            assert _h6_util.rel_close(ls[k]["value"], ps[k]["value"], rel), \
+                (lr["id"], k, ls[k], ps[k])
+            assert _same_bound(ls[k]["value_bound"], ps[k]["value_bound"],
+                               rel), (lr["id"], k, ls[k], ps[k])
             compared += 1
     return compared
 
@@ -285,8 +274,8 @@ def test_local_equals_prometheus(source, tmp_path, run_auditor, rules_file,
     stats = {r["stat"] for r in local.json()["rules"]
              if r["value"] is not None}
     assert {"p50", "p90", "p99", "p95", "avg", "rate", "sum_rate",
-            "increase", "max", "min", "last", "delta",
-            "slope"} <= stats, stats
+            "increase", "max", "min", "last", "delta", "slope",
+            "share_above(250ms)"} <= stats, stats
 
 
 # ---- scrape-mode behaviour -------------------------------------------------
@@ -391,10 +380,11 @@ def test_a_command_ignoring_sigterm_cannot_hang_the_auditor(
     assert "ASYNC RUNTIME AUDITOR" in out
 
 
-def test_exposed_labels_clashing_with_target_labels(run_auditor, rules_file,
-                                                    tmp_path):
-    """Prometheus renames a clashing exposed label exported_<name>, adding
-    prefixes while the name is taken (honor_labels: false)."""
+def test_exposed_target_labels_are_kept(run_auditor, rules_file, tmp_path):
+    """A series that exposes job or instance itself keeps them, as
+    Prometheus keeps them with honor_labels: true; its other labels, an
+    exported_instance among them, stay as they are (docs/scrape-mode.md
+    "Labels")."""
     body = (b'# TYPE g gauge\n'
             b'g{instance="a",exported_instance="b",job="j",other=""} 1\n')
     e = _h6_util.SyntheticExporter(fixed=body)
@@ -412,9 +402,13 @@ def test_exposed_labels_clashing_with_target_labels(run_auditor, rules_file,
     host = e.url.split("/")[2]
     for ln in lines:
         labels = ln[:ln.index("}") + 1]
-        assert labels == ('g{exported_exported_instance="a",'
-                          'exported_instance="b",exported_job="j",'
-                          'instance="%s",job="async-auditor"}' % host), ln
+        assert labels == 'g{exported_instance="b",instance="a",job="j"}', ln
+    # the scrape's own series gets the scrape's labels: job async-auditor,
+    # the target's host:port
+    ups = [ln for ln in rec.read_text().splitlines()
+           if ln.startswith("up{")]
+    assert ups and all(ln.startswith('up{instance="%s",job="async-auditor"}'
+                                     % host) for ln in ups), ups
 
 
 def test_scrape_urls_with_credentials_are_never_printed(run_auditor,

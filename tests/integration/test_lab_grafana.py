@@ -4,7 +4,7 @@ ones `async-auditor rules export` generates from lab/rules.yaml (`make
 lab-exports`), every panel's query is its rule's compiled query and
 returns data while a scenario runs, the alerts that fire name the
 culprit site with humanized values; and `lab/run --prometheus` audits
-with --target (HTML report without charts, saying why).
+with --target (HTML report with the same charts as scrape mode).
 
 Grafana itself is not run here (no Grafana in Debian 12); its variables
 are substituted the way Grafana would: $job and $instance by their "All"
@@ -280,7 +280,10 @@ def test_auditor_target_mode_over_the_load_window(live, tmp_path):
     assert rules["event_loop_blocked"]["query"].startswith("sum(rate(")
     with open(base + ".html") as f:
         page = f.read()
-    assert 'id="no-charts"' in page and "Prometheus" in page
+    # the same charts as in scrape mode, from Prometheus's range answers
+    assert 'id="no-charts"' not in page
+    assert re.search(r'data-chart="event_loop_blocked" data-series="\d+" '
+                     r'data-points="[1-9]', page), page
     assert 'class="finding critical"' in page
 
 

@@ -1,9 +1,13 @@
 """`rules export` semantics: the exported alerts of the default pack fire
 on the data they should and carry the right labels and annotations, as
 `promtool test rules` evaluates them: values humanized in the rule's unit
-and, for event-loop rules, a `culprit` annotation naming the top blocking
-site of the alert's own series (Prometheus runs the annotation's `query`
-template); and awkward rule files (quotes, backslashes, percent signs,
+and a `culprit` annotation of the alert's own series (Prometheus runs the
+annotation's `query` template): for blocking rules the top blocking site
+with its hint (joined from python_asyncio_block_site_info; without info,
+an older probe, the site alone), for the GIL rule the thread that held
+the GIL and its line, for executor rules the function with the largest
+share of the pool's run time, and none for utilization, backlog, tasks and
+HTTP rules (docs/rules.md "Culprits"); and awkward rule files (quotes, backslashes, percent signs,
 newlines, template braces, raw queries ending in a comment, no_data
 alerts) still export to rules promtool accepts and evaluates.
 
@@ -54,12 +58,42 @@ tests:
         values: '0 0 0 50 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0'
       - series: 'python_asyncio_executor_pending{instance="a",executor="default"}'
         values: '0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0'
+      - series: 'python_asyncio_loop_lag_seconds_bucket{instance="a",loop="main",le="0.0625"}'
+        values: '0+0x40'
       - series: 'python_asyncio_loop_lag_seconds_bucket{instance="a",loop="main",le="0.1"}'
         values: '0+0x40'
       - series: 'python_asyncio_loop_lag_seconds_bucket{instance="a",loop="main",le="1"}'
         values: '0+10x40'
       - series: 'python_asyncio_loop_lag_seconds_bucket{instance="a",loop="main",le="+Inf"}'
         values: '0+10x40'
+      # worker 4123 of instance a is blocked 6 s per 15 s since 0 (96 s
+      # by 4m: 32% of the 5m window), by refresh_fx_rate (+1 s per 15 s: 16 s by 4m) whose info
+      # carries a hint; worker 4124 has a busier site but no blocked time,
+      # so it is neither an alert nor worker 4123's culprit
+      - series: 'python_asyncio_loop_block_duration_seconds_sum{instance="a",worker="4123"}'
+        values: '0+6x40'
+      - series: 'python_asyncio_block_site_seconds_total{instance="a",worker="4123",site="app.py:15 refresh_fx_rate"}'
+        values: '0+1x40'
+      - series: 'python_asyncio_block_site_seconds_total{instance="a",worker="4124",site="app.py:99 other_worker"}'
+        values: '0+3x40'
+      - series: 'python_asyncio_block_site_info{instance="a",worker="4123",site="app.py:15 refresh_fx_rate",chain="app.py:15 refresh_fx_rate → requests.get",class="http_client",hint="use an async client"}'
+        values: '1x40'
+      # worker 4123 waits for the GIL 1.5 s per 15 s (24 s by 4m: 8% of
+      # the 5m window), held by a thread
+      - series: 'python_asyncio_loop_gil_wait_duration_seconds_sum{instance="a",worker="4123"}'
+        values: '0+1.5x40'
+      - series: 'python_asyncio_gil_holder_seconds_total{instance="a",worker="4123",thread="fx-refresher",site="jobs.py:40 recompute"}'
+        values: '0+1.5x40'
+      - series: 'python_asyncio_gil_holder_info{instance="a",worker="4123",thread="fx-refresher",site="jobs.py:40 recompute",chain="jobs.py:40 recompute",class="cpu",hint="move CPU work to a process pool"}'
+        values: '1x40'
+      # the anyio pool of instance a runs invoices 60% of its time; the
+      # default pool's busier function is another pool's
+      - series: 'python_asyncio_executor_function_run_seconds_total{instance="a",executor="anyio",function="invoices",site="app.py:12"}'
+        values: '0+0.6x40'
+      - series: 'python_asyncio_executor_function_run_seconds_total{instance="a",executor="anyio",function="other"}'
+        values: '0+0.4x40'
+      - series: 'python_asyncio_executor_function_run_seconds_total{instance="a",executor="default",function="crunch",site="a.py:1"}'
+        values: '0+5x40'
     alert_rule_test:
       - eval_time: 5m
         alertname: HttpServerErrors
@@ -79,34 +113,30 @@ tests:
             exp_annotations:
               summary: "Backlog of ready callbacks on the event loop: 2k"
               description: "most callbacks ready to run and waiting their turn (value 2k, warning threshold > 100)"
-              culprit: "app.py:12 slow_handler (8s blocked in the last 5m)"
           - exp_labels: {severity: critical, rule_id: ready_callback_backlog, instance: a, loop: main}
             exp_annotations:
               summary: "Backlog of ready callbacks on the event loop: 2k"
               description: "most callbacks ready to run and waiting their turn (value 2k, critical threshold > 1000)"
-              culprit: "app.py:12 slow_handler (8s blocked in the last 5m)"
           - exp_labels: {severity: warning, rule_id: ready_callback_backlog, instance: b, loop: main}
             exp_annotations:
               summary: "Backlog of ready callbacks on the event loop: 1.5k"
               description: "most callbacks ready to run and waiting their turn (value 1.5k, warning threshold > 100)"
-              culprit: "no blocking site recorded"
           - exp_labels: {severity: critical, rule_id: ready_callback_backlog, instance: b, loop: main}
             exp_annotations:
               summary: "Backlog of ready callbacks on the event loop: 1.5k"
               description: "most callbacks ready to run and waiting their turn (value 1.5k, critical threshold > 1000)"
-              culprit: "no blocking site recorded"
       - eval_time: 4m
         alertname: EventLoopStarvation
         exp_alerts:
           - exp_labels: {severity: warning, rule_id: event_loop_starvation, instance: a, loop: main}
             exp_annotations:
-              summary: "Event-loop starvation detected: 991ms"
-              description: "p99 of how late the event loop ran its timers (scheduling delay); every request on the loop waits at least this long at the tail (value 991ms, warning threshold > 50ms)"
+              summary: "Event-loop starvation detected: 100%"
+              description: "share of the time the event loop ran its timers more than 62.5 ms late (scheduling delay past the 50 ms block threshold): the share of time every request on the loop waited that long before it could run (value 100%, warning threshold > 5%)"
               culprit: "app.py:12 slow_handler (8s blocked in the last 5m)"
           - exp_labels: {severity: critical, rule_id: event_loop_starvation, instance: a, loop: main}
             exp_annotations:
-              summary: "Event-loop starvation detected: 991ms"
-              description: "p99 of how late the event loop ran its timers (scheduling delay); every request on the loop waits at least this long at the tail (value 991ms, critical threshold > 250ms)"
+              summary: "Event-loop starvation detected: 100%"
+              description: "share of the time the event loop ran its timers more than 62.5 ms late (scheduling delay past the 50 ms block threshold): the share of time every request on the loop waited that long before it could run (value 100%, critical threshold > 20%)"
               culprit: "app.py:12 slow_handler (8s blocked in the last 5m)"
       - eval_time: 4m
         alertname: ExecutorQueueDepth
@@ -115,6 +145,28 @@ tests:
             exp_annotations:
               summary: "Work queuing for a thread pool: 50"
               description: "most work items submitted to a thread pool and not yet started (all workers busy) (value 50, warning threshold > 10)"
+              culprit: "invoices at app.py:12: 60% of pool time in the last 5m"
+      - eval_time: 4m
+        alertname: EventLoopBlockedTime
+        exp_alerts:
+          - exp_labels: {severity: warning, rule_id: event_loop_blocked_time, instance: a, worker: "4123"}
+            exp_annotations:
+              summary: "Event loop blocked by synchronous code: 32%"
+              description: "fraction of wall-clock time the loop spent in blocking episodes (busy without returning to wait for I/O for longer than the block threshold) (value 32%, warning threshold > 5%)"
+              culprit: "app.py:15 refresh_fx_rate (16s blocked in the last 5m); hint: use an async client"
+          - exp_labels: {severity: critical, rule_id: event_loop_blocked_time, instance: a, worker: "4123"}
+            exp_annotations:
+              summary: "Event loop blocked by synchronous code: 32%"
+              description: "fraction of wall-clock time the loop spent in blocking episodes (busy without returning to wait for I/O for longer than the block threshold) (value 32%, critical threshold > 20%)"
+              culprit: "app.py:15 refresh_fx_rate (16s blocked in the last 5m); hint: use an async client"
+      - eval_time: 4m
+        alertname: EventLoopGilContention
+        exp_alerts:
+          - exp_labels: {severity: warning, rule_id: event_loop_gil_contention, instance: a, worker: "4123"}
+            exp_annotations:
+              summary: "Event loop stalled waiting for the GIL: 8%"
+              description: "fraction of wall-clock time the loop waited for the GIL held by another thread of the process (GIL-contention episodes, not counted as blocking); the culprit is that thread and its line (value 8%, warning threshold > 5%)"
+              culprit: "jobs.py:40 recompute in thread fx-refresher held the GIL (24s waited for in the last 5m); hint: move CPU work to a process pool"
       - eval_time: 5m
         alertname: TaskCount
         exp_alerts: []
@@ -128,8 +180,8 @@ version: 1
 window: 1m
 rules:
   - id: quoted
-    finding: Backlog
-    metric: python_asyncio_loop_ready_callbacks
+    finding: Frozen
+    metric: python_asyncio_loop_current_block_seconds
     stat: max
     by: [instance]
     where: '{path="50%\"off\\"}'
@@ -143,7 +195,7 @@ evaluation_interval: 15s
 tests:
   - interval: 15s
     input_series:
-      - series: 'python_asyncio_loop_ready_callbacks{instance="x\"y%d",path="50%\"off\\",job="api"}'
+      - series: 'python_asyncio_loop_current_block_seconds{instance="x\"y%d",path="50%\"off\\",job="api"}'
         values: '20 20 20 20 20'
       - series: 'python_asyncio_block_site_seconds_total{instance="x\"y%d",path="50%\"off\\",job="api",site="a.py:1 f"}'
         values: '0+2x4'
@@ -157,8 +209,8 @@ tests:
         exp_alerts:
           - exp_labels: {severity: warning, rule_id: quoted, instance: 'x"y%d'}
             exp_annotations:
-              summary: "Backlog: 20"
-              description: "Backlog (value 20, warning threshold > 10)"
+              summary: "Frozen: 20s"
+              description: "Frozen (value 20s, warning threshold > 10)"
               culprit: "a.py:1 f (8s blocked in the last 1m)"
 """
 
@@ -260,8 +312,10 @@ rules:
     assert "{{ $value | humanizeDuration }}" in by_name["Lag"][0]
     assert "{{ $value | humanizePercentage }}" in by_name["Busy"][0]
     assert "{{ $value | humanize }}" in by_name["Tasks"][0]
-    # loop rules name the culprit, other rules and no-data alerts do not
-    assert "culprit:" in by_name["Lag"][0] and "culprit:" in by_name["Busy"][0]
+    # blocking rules name the culprit; utilization, tasks and no-data
+    # alerts do not (docs/rules.md "Culprits")
+    assert "culprit:" in by_name["Lag"][0]
+    assert "culprit:" not in by_name["Busy"][0]
     assert "culprit:" not in by_name["Tasks"][0]
     assert "culprit:" not in by_name["TasksNoData"][0]
     assert "$value" not in by_name["TasksNoData"][0]

@@ -53,7 +53,8 @@ static void test_requests(const aap_inapp_rules *r, aap_stack *st)
     static const spec f[] = {
         {"/py/lib/socket.py", 706, "readinto"},
         {"/py/lib/http/client.py", 286, "_read_status"},
-        {"/venv/site-packages/urllib3/connectionpool.py", 534, "_make_request"},
+        {"/venv/site-packages/urllib3/connectionpool.py", 534,
+         "_make_request"},
         {"/venv/site-packages/requests/sessions.py", 589, "request"},
         {"/venv/site-packages/requests/api.py", 73, "get"},
         {"/app/svc/fx.py", 15, "refresh_fx_rate"},
@@ -255,9 +256,8 @@ static void test_include_exclude(aap_inapp_rules *r, aap_stack *st)
     set_stack(st, f, N(f));
     CHECK_INT_EQ(aap_culprit_frame(st, r), 2);
     /* include a package under site-packages: it is the user's */
-    CHECK_INT_EQ(aap_inapp_add(r, "/venv/site-packages/mycorp/",
-                               AAP_PATH_APP, 0),
-                 0);
+    CHECK_INT_EQ(
+        aap_inapp_add(r, "/venv/site-packages/mycorp/", AAP_PATH_APP, 0), 0);
     aap_culprit_of(st, r, AAP_CLASS_NETWORK, &c);
     CHECK_INT_EQ(c.frame, 1);
     CHECK_STR_EQ(c.chain, "mycorp/client.py:20 fetch \xe2\x86\x92 "

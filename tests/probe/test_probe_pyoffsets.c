@@ -183,8 +183,7 @@ static void test_apply(void)
     CHECK_INT_EQ(aap_pyoffsets_apply(16, &m, 0x030E02F0, &l, &why),
                  AAP_EINVAL);
     CHECK_STR_CONTAINS(why, "read");
-    CHECK_INT_EQ(aap_pyoffsets_apply(0, &m, 0x030E02F0, &l, &why),
-                 AAP_EINVAL);
+    CHECK_INT_EQ(aap_pyoffsets_apply(0, &m, 0x030E02F0, &l, &why), AAP_EINVAL);
     CHECK(memcmp(&l, &before, sizeof(l)) == 0);
 }
 

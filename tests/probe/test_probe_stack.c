@@ -230,11 +230,9 @@ static void test_walk(void)
 
         s.inner.code |= 1;
         s.outer.code |= 3;
-        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch),
-                     0);
+        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch), 0);
         t.frame_code_tag = 3;
-        CHECK_INT_EQ(aap_stack_capture(&t, (uintptr_t)&s.ts, &st, scratch),
-                     2);
+        CHECK_INT_EQ(aap_stack_capture(&t, (uintptr_t)&s.ts, &st, scratch), 2);
         CHECK_STR_EQ(st.frames[0].func, "inner");
         CHECK_STR_EQ(st.frames[1].func, "outer");
         s.inner.code &= ~(uintptr_t)3;
@@ -249,12 +247,10 @@ static void test_walk(void)
         memset(&ts13, 0, sizeof(ts13));
         ts13.cframe = (uintptr_t)&s.inner;
         d.direct_frame = 1;
-        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st, scratch),
-                     2);
+        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st, scratch), 2);
         CHECK_STR_EQ(st.frames[1].func, "outer");
         ts13.cframe = 0;
-        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st, scratch),
-                     0);
+        CHECK_INT_EQ(aap_stack_capture(&d, (uintptr_t)&ts13, &st, scratch), 0);
     }
 
     /* a freed frame (unmapped memory) ends the walk without a crash */
@@ -266,12 +262,10 @@ static void test_walk(void)
         CHECK(p != MAP_FAILED);
         munmap(p, (size_t)pg);
         s.shim.previous = (uintptr_t)p;
-        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch),
-                     1);
+        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch), 1);
         CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)p, &st, scratch), -1);
         s.cf.current = (uintptr_t)p;
-        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch),
-                     0);
+        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch), 0);
     }
     /* idle thread: no cframe */
     s.ts.cframe = 0;
@@ -347,8 +341,7 @@ static void test_names_utf8(void)
     {
         aap_pylayout l = fake_layout();
 
-        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch),
-                     2);
+        CHECK_INT_EQ(aap_stack_capture(&l, (uintptr_t)&s.ts, &st, scratch), 2);
         CHECK(aat_utf8_valid(st.frames[0].file, strlen(st.frames[0].file)));
         CHECK(strncmp(st.frames[0].file, "/\\xff/\\xff", 10) == 0);
     }

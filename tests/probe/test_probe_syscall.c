@@ -29,18 +29,18 @@ static void test_parse(void)
     CHECK_INT_EQ(aap_syscall_parse("-1 0x7ffd5a3c9e08 0x7f1c2b3a4d5e\n", &k),
                  0);
     CHECK_INT_EQ(k.state, AAP_KS_BLOCKED);
-    CHECK_INT_EQ(aap_syscall_parse("202 0x55d1c0b2a8e4 0x189 0x0 0x0 0x0 "
-                                   "0xffffffff 0x7ffc1e2d3c40 0x7f3a1b2c3d4e\n",
-                                   &k),
-                 0);
+    CHECK_INT_EQ(
+        aap_syscall_parse("202 0x55d1c0b2a8e4 0x189 0x0 0x0 0x0 "
+                          "0xffffffff 0x7ffc1e2d3c40 0x7f3a1b2c3d4e\n",
+                          &k),
+        0);
     CHECK_INT_EQ(k.state, AAP_KS_SYSCALL);
     CHECK_INT_EQ(k.nr, 202);
     CHECK(k.arg[0] == 0x55d1c0b2a8e4ull);
     CHECK(k.arg[1] == 0x189);
     CHECK(k.arg[5] == 0xffffffffull);
-    CHECK_INT_EQ(aap_syscall_parse("0 0x3 0x7f00 0x2000 0x0 0x0 0x0 0x1 0x2",
-                                   &k),
-                 0);
+    CHECK_INT_EQ(
+        aap_syscall_parse("0 0x3 0x7f00 0x2000 0x0 0x0 0x0 0x1 0x2", &k), 0);
     CHECK_INT_EQ(k.nr, 0);
     CHECK(k.arg[0] == 3);
     /* anything else is refused, never half-parsed */
@@ -245,8 +245,8 @@ static void test_real_threads(void)
     for (i = 0; i < 10000 && !running; i++) {
         long tid = atomic_load(&sp.tid);
 
-        running = tid && aap_syscall_read(tid, &k) == 0 &&
-                  k.state == AAP_KS_RUNNING;
+        running =
+            tid && aap_syscall_read(tid, &k) == 0 && k.state == AAP_KS_RUNNING;
         usleep(1000);
     }
     CHECK(running);

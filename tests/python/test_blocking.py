@@ -5,6 +5,7 @@ blocking code released the GIL or held it."""
 import asyncio
 import inspect
 import re
+import sys
 import threading
 import time
 
@@ -16,7 +17,7 @@ from async_auditor import _probe
 
 STACKS = bool(_probe.stacks_supported)
 needs_stacks = pytest.mark.skipif(
-    not STACKS, reason="stack capture needs CPython 3.11 to 3.13")
+    not STACKS, reason="stack capture: %s" % _probe.stacks_unsupported_reason)
 
 
 def run(coro_fn, **install_kw):
@@ -53,14 +54,90 @@ def site_of(fn, needle):
                          fn.__name__)
 
 
+def frames_of(tb):
+    """traceback.extract_stack() as the reader's tuples, innermost first."""
+    return [(f.filename, f.lineno, f.name) for f in reversed(tb)]
+
+
+class Nest:
+    """Frames of every kind the reader walks through: a method, a lambda,
+    a generator, a coroutine driven by send(), a comprehension, code run
+    by exec() (a "<string>" file), a decorator's wrapper."""
+
+    def method(self):
+        return (lambda: list(self.gen()))()[0]
+
+    def gen(self):
+        yield from [self.coro_result()]
+
+    def coro_result(self):
+        c = self.coro()
+        try:
+            c.send(None)
+        except StopIteration as stop:
+            return stop.value
+
+    async def coro(self):
+        return [capture() for _ in range(1)][0]
+
+
+def traced(fn):
+    def wrapper(*a):
+        return fn(*a)
+    return wrapper
+
+
+@traced
+def capture():
+    ns = {"_probe": _probe, "traceback": __import__("traceback")}
+    exec("r = (_probe.capture_self(), traceback.extract_stack())", ns)
+    return ns["r"]
+
+
 @needs_stacks
 def test_stack_reader_matches_traceback():
-    frames = _probe.capture_self()
-    import traceback
-    here = traceback.extract_stack()[-1]
-    assert frames[0][0] == here.filename
-    assert frames[0][2] == "test_stack_reader_matches_traceback"
-    assert frames[0][1] == here.lineno - 2
+    """The whole stack, file, line and function of every frame, is what
+    the interpreter itself reports (the walk skips shim and incomplete
+    frames as tracebacks do, and does not stop at them)."""
+    mine, tb = Nest().method()
+    want = frames_of(tb)
+    # the two calls sit on the same line of the same exec'd code
+    assert want[0][0] == "<string>"
+    assert mine == want
+    names = [f[2] for f in mine]
+    for name in ("capture", "wrapper", "coro", "coro_result", "gen",
+                 "<lambda>", "method", "test_stack_reader_matches_traceback"):
+        assert name in names
+    assert len(mine) > 10  # pytest's own frames too, all of them
+
+
+@needs_stacks
+def test_stack_reader_in_a_thread():
+    out = []
+
+    def worker():
+        out.append(capture())
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    mine, tb = out[0]
+    assert mine == frames_of(tb)
+    assert mine[-1][2] == "_bootstrap"
+
+
+def test_unsupported_reason_is_stated():
+    if STACKS:
+        assert _probe.stacks_unsupported_reason is None
+        assert _probe.stacks_layout_source in ("headers", "_Py_DebugOffsets")
+    else:
+        assert _probe.stacks_unsupported_reason
+        assert _probe.stacks_layout_source == "none"
+        with pytest.raises(RuntimeError):
+            _probe.capture_self()
+    if sys.version_info >= (3, 13) and STACKS:
+        # from 3.13 on, the layout comes from the interpreter itself
+        assert _probe.stacks_layout_source == "_Py_DebugOffsets"
 
 
 def sleepy():
@@ -120,7 +197,13 @@ def gil_holding_match(n):
 
 def test_gil_holding_c_call():
     """A catastrophic-backtracking re match runs in C and never releases
-    the GIL; a ticker thread proves it (it cannot run meanwhile)."""
+    the GIL; a ticker thread proves it (it cannot run meanwhile).  The
+    switch interval is raised for the test so the interpreter does not
+    hand the GIL over between two bytecodes on its own: ticks can then
+    only come in when the main thread releases the GIL, and none may
+    fall between the two clock reads around the match, whatever the load
+    of the machine (with the default 5 ms interval the ticker could take
+    the GIL between `t0 = ...` and the call, and the test flaked)."""
     n = 18
     while True:
         t0 = time.perf_counter()
@@ -141,21 +224,30 @@ def test_gil_holding_c_call():
         th = threading.Thread(target=ticker)
         th.start()
         await asyncio.sleep(0.05)
-        t0 = time.perf_counter()
-        gil_holding_match(n)
-        t1 = time.perf_counter()
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(5.0)
+        try:
+            t0 = time.perf_counter()
+            gil_holding_match(n)
+            t1 = time.perf_counter()
+        finally:
+            sys.setswitchinterval(old)
         await asyncio.sleep(0.01)
         stop.set()
         th.join()
         return t0, t1
 
     (t0, t1), blocks, _ = run(body)
-    inside = [t for t in ticks if t0 + 0.005 < t < t1 - 0.005]
+    assert len(ticks) > 10, "the ticker never ran"
+    inside = [t for t in ticks if t0 < t < t1]
     assert not inside, "the GIL was released during the match"
     assert len(blocks) == 1
     assert blocks[0]["duration"] >= t1 - t0 - 0.001
     if STACKS:
         assert blocks[0]["site"] == site_of(gil_holding_match, "# regex")
+        # the loop thread held the GIL: blocking, not GIL contention
+        assert blocks[0]["kind"] == "blocking"
+        assert blocks[0]["class"] == "cpu"
 
 
 def helper_c():

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -239,3 +240,142 @@ def test_promtool_check_metrics():
     r = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
                        capture_output=True, timeout=30)
     assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+
+
+def _raw(port, data, timeout=5.0):
+    """Send raw bytes, return the whole response."""
+    with socket.create_connection(("127.0.0.1", port), timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def test_exact_paths_only():
+    """/metrics%00 and friends are not /metrics; a query is ignored."""
+    host, port = async_auditor.serve("127.0.0.1:0")
+    try:
+        for path in (b"/metrics%00", b"/metrics/", b"//metrics",
+                     b"/%6detrics", b"/METRICS", b"/metrics.txt"):
+            r = _raw(port, b"GET " + path + b" HTTP/1.0\r\n\r\n")
+            assert r.startswith(b"HTTP/1.1 404 "), (path, r[:40])
+        r = _raw(port, b"GET /metrics\x00 HTTP/1.0\r\n\r\n")
+        assert r.startswith(b"HTTP/1.1 400 "), r[:40]
+        r = _raw(port, b"GET /metrics?name[]=x HTTP/1.0\r\n\r\n")
+        assert r.startswith(b"HTTP/1.1 200 ")
+        r = _raw(port, b"GET /metrics HTTP/1.0\r\nX: " + b"a" * 10000 +
+                 b"\r\n\r\n")
+        assert r.startswith(b"HTTP/1.1 431 "), r[:40]
+    finally:
+        async_auditor.stop_serving()
+
+
+def test_host_zero_is_refused():
+    for addr in ("0:9464", "0:0"):
+        with pytest.raises(ValueError) as ei:
+            async_auditor.serve(addr)
+        assert "0.0.0.0" in str(ei.value) and "::" in str(ei.value)
+    assert _probe.serving_port() == 0
+
+
+@pytest.mark.parametrize("setting,env,served", [
+    (None, None, True),     # loopback: on by default
+    (False, None, False),
+    (None, "0", False),
+    (True, "0", True),      # the argument wins
+    (None, "1", True),
+])
+def test_debug_blocks_switch(monkeypatch, setting, env, served):
+    if env is None:
+        monkeypatch.delenv("ASYNC_AUDITOR_DEBUG_BLOCKS", raising=False)
+    else:
+        monkeypatch.setenv("ASYNC_AUDITOR_DEBUG_BLOCKS", env)
+    host, port = async_auditor.serve("127.0.0.1:0", debug_blocks=setting)
+    try:
+        status, _ = http_get("http://127.0.0.1:%d/debug/blocks" % port)
+        assert status == (200 if served else 404)
+        assert http_get("http://127.0.0.1:%d/metrics" % port)[0] == 200
+    finally:
+        async_auditor.stop_serving()
+
+
+def test_debug_blocks_env_must_be_0_or_1(monkeypatch):
+    monkeypatch.setenv("ASYNC_AUDITOR_DEBUG_BLOCKS", "yes")
+    with pytest.raises(ValueError) as ei:
+        async_auditor.serve("127.0.0.1:0")
+    assert "ASYNC_AUDITOR_DEBUG_BLOCKS" in str(ei.value)
+
+
+def test_all_interfaces_warns_and_hides_debug_blocks(monkeypatch, caplog):
+    """Binding beyond loopback logs one warning and, by default, does not
+    serve /debug/blocks (stacks name the service's code)."""
+    monkeypatch.delenv("ASYNC_AUDITOR_DEBUG_BLOCKS", raising=False)
+    with caplog.at_level("WARNING", logger="async_auditor"):
+        host, port = async_auditor.serve("0.0.0.0:0")
+    try:
+        warned = [r.getMessage() for r in caplog.records
+                  if "reachable from other machines" in r.getMessage()]
+        assert len(warned) == 1 and "0.0.0.0" in warned[0]
+        assert http_get("http://127.0.0.1:%d/metrics" % port)[0] == 200
+        assert http_get("http://127.0.0.1:%d/debug/blocks" % port)[0] == 404
+    finally:
+        async_auditor.stop_serving()
+
+
+@pytest.mark.slow
+def test_slowloris_does_not_hold_the_exporter():
+    """300 connections from 127.0.0.1 (the address Prometheus scrapes
+    from, on loopback) each trickling one header byte a second: /metrics
+    still answers, within 2 s, every time it is asked."""
+    host, port = async_auditor.serve("127.0.0.1:0")
+    stop = threading.Event()
+    socks = []
+
+    def attack():
+        head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 64
+        pos = {}
+        while not stop.is_set():
+            # keep 300 connections open, replacing those the exporter
+            # closed, and send each one more byte
+            while len(socks) < 300 and not stop.is_set():
+                try:
+                    s = socket.create_connection(("127.0.0.1", port), 2)
+                except OSError:
+                    break
+                s.setblocking(False)
+                socks.append(s)
+            for s in list(socks):
+                i = pos.get(s, 0)
+                try:
+                    s.send(head[i % len(head):i % len(head) + 1])
+                    pos[s] = i + 1
+                except OSError:
+                    socks.remove(s)
+                    pos.pop(s, None)
+                    s.close()
+            stop.wait(1.0)
+
+    t = threading.Thread(target=attack, daemon=True)
+    t.start()
+    try:
+        time.sleep(2.0)  # the attack is in full swing
+        times = []
+        for _ in range(5):
+            t0 = time.monotonic()
+            status, body = http_get("http://127.0.0.1:%d/metrics" % port,
+                                    timeout=10)
+            times.append(time.monotonic() - t0)
+            assert status == 200
+            assert "http_server_active_requests" in body
+            time.sleep(0.5)
+        assert len(socks) >= 200  # it was still holding connections
+        assert max(times) < 2.0, times
+    finally:
+        stop.set()
+        t.join(10)
+        for s in socks:
+            s.close()
+        async_auditor.stop_serving()

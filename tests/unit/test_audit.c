@@ -5,8 +5,10 @@
  * breaching group only and restricted by the rule's "where", raw rules
  * refused locally, and the step of "for:" rules (the data's interval,
  * widened for a long "for", a configuration error for an explicit --step
- * that needs too many steps).  Expected texts are the documented ones
- * (docs/cli.md "No data").
+ * that needs too many steps), quantiles and shares computed from bucket
+ * rates (an instant and a "for:" rule), not_applicable from the probe's
+ * info series, and the charts of --html.  Expected texts are the
+ * documented ones (docs/cli.md "No data", docs/rules.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,13 +174,19 @@ static void test_verdicts_sites_and_no_data(void)
     CHECK_INT_EQ(r->step_ms, 15000);
     CHECK_INT_EQ(r->status, AA_STATUS_CRITICAL);
 
-    /* a is critical and worst: a's site only, although b's site blocked
-     * longer (it belongs to another group) */
+    /* a is critical and b a warning: each breaching group gets its own
+     * sites, the worst group first, although b's site blocked longer; a's
+     * list never holds b's site */
     CHECK_INT_EQ(r->rules[0].verdict, AA_VERDICT_CRITICAL);
-    CHECK_INT_EQ(r->rules[0].nsites, 1);
-    if (r->rules[0].nsites == 1) {
+    CHECK_INT_EQ(r->rules[0].nsites, 2);
+    if (r->rules[0].nsites == 2) {
         CHECK_STR_EQ(r->rules[0].sites[0].site, "a.py:1 slow");
         CHECK_DBL_NEAR(r->rules[0].sites[0].seconds, 3.0, 1e-9);
+        CHECK_STR_EQ(aa_labels_get(&r->rules[0].sites[0].group, "instance"),
+                     "a");
+        CHECK_STR_EQ(r->rules[0].sites[1].site, "b.py:2 other");
+        CHECK_STR_EQ(aa_labels_get(&r->rules[0].sites[1].group, "instance"),
+                     "b");
     }
     /* where {instance="b"} restricts the sites too */
     CHECK_INT_EQ(r->rules[1].verdict, AA_VERDICT_WARNING);
@@ -286,8 +294,223 @@ static void test_for_step(void)
     aa_tsdb_free(db);
 }
 
+/* One sample of a series with the labels given as name, value pairs
+ * (NULL-terminated). */
+static void put_labels(aa_tsdb *db, const char *family, aa_expo_type type,
+                       const char *const *kv, int64_t t_ms, double v)
+{
+    aa_labels ls = {NULL, 0};
+    size_t id;
+
+    for (size_t i = 0; kv[i] != NULL; i += 2) {
+        CHECK_INT_EQ(aa_labels_add(&ls, kv[i], kv[i + 1]), AA_OK);
+    }
+    CHECK_INT_EQ(aa_tsdb_series(db, &ls, family, &id), AA_OK);
+    CHECK_INT_EQ(aa_tsdb_set_type(db, family, type), AA_OK);
+    CHECK_INT_EQ(aa_tsdb_append(db, id, t_ms, v), AA_OK);
+    aa_labels_clear(&ls);
+}
+
+/* The probe's lag buckets 2^(k/4) s around one second, as it writes le. */
+static const char *const lag_les[] = {"1",
+                                      "1.189207115002721",
+                                      "1.4142135623730951",
+                                      "1.681792830507429",
+                                      "2",
+                                      "+Inf"};
+
+/* A store of instance "a": every lag observation (25 per 15 s) in
+ * (2^(1/2), 2^(3/4)] s; two loops' probe info, "u" on uvloop and "s" on
+ * asyncio; no busy-seconds counter at all. */
+static aa_tsdb *make_lag_store(void)
+{
+    aa_tsdb *db = NULL;
+    int64_t t;
+
+    CHECK_INT_EQ(aa_tsdb_new(&db), AA_OK);
+    for (t = END_MS - WINDOW_MS; t <= END_MS; t += 15000) {
+        double n = (double)(t - (END_MS - WINDOW_MS)) / 15000 * 25;
+
+        for (size_t k = 0; k < sizeof(lag_les) / sizeof(lag_les[0]); k++) {
+            const char *kv[] = {"__name__", "lag_seconds_bucket", "instance",
+                                "a",        "le",                 lag_les[k],
+                                NULL};
+
+            put_labels(db, "lag_seconds", AA_EXPO_HISTOGRAM, kv, t,
+                       k >= 3 ? n : 0);
+        }
+        {
+            const char *u[] = {"__name__",
+                               "python_asyncio_probe_info",
+                               "instance",
+                               "u",
+                               "loop_implementation",
+                               "uvloop",
+                               NULL};
+            const char *a[] = {"__name__",
+                               "python_asyncio_probe_info",
+                               "instance",
+                               "s",
+                               "loop_implementation",
+                               "asyncio",
+                               NULL};
+
+            put_labels(db, "python_asyncio_probe_info", AA_EXPO_GAUGE, u, t,
+                       1);
+            put_labels(db, "python_asyncio_probe_info", AA_EXPO_GAUGE, a, t,
+                       1);
+        }
+    }
+    return db;
+}
+
+static const char lag_yaml[] =
+    "version: 1\n"
+    "rules:\n"
+    "  - id: lag_p99\n"
+    "    finding: f\n"
+    "    metric: lag_seconds\n"
+    "    type: histogram\n"
+    "    stat: p99\n"
+    "    by: [instance]\n"
+    "    critical: \"> 1s\"\n"
+    "  - id: lag_share\n"
+    "    finding: f\n"
+    "    metric: lag_seconds\n"
+    "    stat: share_above(1s)\n"
+    "    critical: \"> 50%\"\n"
+    "  - id: lag_share_no_bucket\n"
+    "    finding: f\n"
+    "    metric: lag_seconds\n"
+    "    stat: share_above(1.5s)\n"
+    "    critical: \"> 50%\"\n"
+    "  - id: lag_p99_for\n"
+    "    finding: f\n"
+    "    metric: lag_seconds\n"
+    "    type: histogram\n"
+    "    stat: p99\n"
+    "    critical: \"> 1s\"\n"
+    "    for: 30s\n"
+    "  - id: busy_uvloop\n"
+    "    finding: f\n"
+    "    metric: python_asyncio_loop_busy_seconds_total\n"
+    "    stat: rate\n"
+    "    where: '{instance=\"u\"}'\n"
+    "    critical: \"> 90%\"\n"
+    "    unmeasured_on: [uvloop]\n"
+    "  - id: busy_asyncio\n"
+    "    finding: f\n"
+    "    metric: python_asyncio_loop_busy_seconds_total\n"
+    "    stat: rate\n"
+    "    where: '{instance=\"s\"}'\n"
+    "    critical: \"> 90%\"\n"
+    "    unmeasured_on: [uvloop]\n"
+    "  - id: busy_both\n"
+    "    finding: f\n"
+    "    metric: python_asyncio_loop_busy_seconds_total\n"
+    "    stat: rate\n"
+    "    critical: \"> 90%\"\n"
+    "    unmeasured_on: [uvloop]\n"
+    "  - id: raw\n"
+    "    finding: f\n"
+    "    query: sum(up)\n"
+    "    critical: \"> 1\"\n";
+
+/* Quantiles and shares from bucket rates, not_applicable from the probe's
+ * info series, and the charts, over the local backend. */
+static void test_buckets_loops_charts(void)
+{
+    tool_config cfg;
+    aa_tsdb *db = make_lag_store();
+    aa_ruleset *rs = load(lag_yaml);
+    aa_report *r;
+    bool config = true, incomplete = true;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.verbosity = -1;
+    cfg.html_path = "report.html";
+    r = audit(&cfg, rs, db, 15000, &config, &incomplete);
+    CHECK(!config);
+    CHECK(!incomplete);
+
+    /* p99: the midpoint 2^(5/8) of the one bucket, an estimate */
+    CHECK_INT_EQ(r->rules[0].verdict, AA_VERDICT_CRITICAL);
+    CHECK_DBL_NEAR(r->rules[0].value, 1.5422108254079407, 1e-9);
+    CHECK_INT_EQ(r->rules[0].bound.kind, AA_BOUND_ESTIMATE);
+    CHECK(r->rules[0].bound.one_bucket);
+    CHECK(r->rules[0].nseries == 1 &&
+          r->rules[0].series[0].bound.kind == AA_BOUND_ESTIMATE);
+    /* every observation is above 1 s */
+    CHECK_INT_EQ(r->rules[1].verdict, AA_VERDICT_CRITICAL);
+    CHECK_DBL_NEAR(r->rules[1].value, 1.0, 1e-12);
+    CHECK_INT_EQ(r->rules[1].bound.kind, AA_BOUND_NONE);
+    /* no bucket at 1.5 s, inside the one bucket that holds everything:
+     * between none and all above it, by interpolation 1 - (1.5 - 2^(1/2))
+     * / (2^(3/4) - 2^(1/2)) */
+    CHECK_INT_EQ(r->rules[2].verdict, AA_VERDICT_CRITICAL);
+    CHECK_INT_EQ(r->rules[2].bound.kind, AA_BOUND_BETWEEN);
+    CHECK_DBL_NEAR(r->rules[2].bound.lower, 0, 0);
+    CHECK_DBL_NEAR(r->rules[2].bound.upper, 1, 1e-12);
+    CHECK_DBL_NEAR(r->rules[2].value,
+                   1 - (1.5 - 1.4142135623730951) /
+                           (1.681792830507429 - 1.4142135623730951),
+                   1e-9);
+    /* for: 30s: the same estimate at each of the 3 steps ending at the
+     * window's end, judged step by step from the bucket rates */
+    CHECK_INT_EQ(r->rules[3].verdict, AA_VERDICT_CRITICAL);
+    CHECK_DBL_NEAR(r->rules[3].value, 1.5422108254079407, 1e-9);
+    CHECK_INT_EQ(r->rules[3].bound.kind, AA_BOUND_ESTIMATE);
+
+    /* the only loop under {instance="u"} is uvloop: not applicable */
+    CHECK_INT_EQ(r->rules[4].verdict, AA_VERDICT_NOT_APPLICABLE);
+    CHECK(!r->rules[4].has_value);
+    CHECK_STR_EQ(r->rules[4].message,
+                 "not measured on uvloop loops: the probe does not export "
+                 "python_asyncio_loop_busy_seconds_total there (see "
+                 "docs/probe.md)");
+    /* asyncio under {instance="s"}: missing data, as before */
+    CHECK_INT_EQ(r->rules[5].verdict, AA_VERDICT_NO_DATA);
+    CHECK_STR_EQ(r->rules[5].message,
+                 "metric python_asyncio_loop_busy_seconds_total has no "
+                 "series; is the probe installed?");
+    /* uvloop and asyncio loops both: the rule applies to one of them */
+    CHECK_INT_EQ(r->rules[6].verdict, AA_VERDICT_NO_DATA);
+    CHECK_INT_EQ(r->status, AA_STATUS_CRITICAL);
+
+    /* charts: 60 s at 1 s steps, 61 points; the p99 chart's last point is
+     * the value judged */
+    CHECK(r->rules[0].chart.asked);
+    CHECK_INT_EQ(r->rules[0].chart.step_ms, 1000);
+    CHECK_INT_EQ(r->rules[0].chart.start_ms, END_MS - WINDOW_MS);
+    CHECK_INT_EQ(r->rules[0].chart.end_ms, END_MS);
+    CHECK(r->rules[0].chart.message == NULL);
+    CHECK_INT_EQ(r->rules[0].chart.lines.n, 1);
+    if (r->rules[0].chart.lines.n == 1) {
+        const aa_range_series *s = &r->rules[0].chart.lines.v[0];
+
+        CHECK(s->n > 30);
+        CHECK_INT_EQ(s->pts[s->n - 1].t_ms, END_MS);
+        CHECK_DBL_NEAR(s->pts[s->n - 1].v, 1.5422108254079407, 1e-9);
+    }
+    CHECK(r->rules[2].chart.message == NULL);
+    CHECK(r->rules[7].chart.asked);
+    CHECK_STR_EQ(r->rules[7].chart.message,
+                 "raw PromQL needs a Prometheus backend to be charted");
+    aa_report_free(r);
+
+    /* no --html: no chart is asked */
+    cfg.html_path = NULL;
+    r = audit(&cfg, rs, db, 15000, &config, &incomplete);
+    CHECK(!r->rules[0].chart.asked);
+    CHECK_INT_EQ(r->rules[0].chart.lines.n, 0);
+    aa_report_free(r);
+    aa_ruleset_free(rs);
+    aa_tsdb_free(db);
+}
+
 int main(void)
 {
+    test_buckets_loops_charts();
     test_verdicts_sites_and_no_data();
     test_for_step();
     return check_report("test_audit");

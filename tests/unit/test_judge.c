@@ -524,8 +524,78 @@ static void test_for_steps(void)
     CHECK_INT_EQ(aa_for_steps(INT64_MAX, 1), INT64_MAX);
 }
 
+/* Values with bounds: each series keeps its own, the rule takes the
+ * worst series'; a value is judged as reported (a bound's number lies in
+ * it, so it decides as the bound does); NaN gets no bound. */
+static void test_bounded(void)
+{
+    aa_rule r = lag_rule(AA_NODATA_UNKNOWN);
+    aa_vector vec = {0};
+    aa_value_bound b[3];
+    aa_rule_result rr;
+
+    memset(&rr, 0, sizeof(rr));
+    memset(b, 0, sizeof(b));
+    push(&vec, "a", 0.02);
+    push(&vec, "b", 2.485);
+    push(&vec, "c", NAN);
+    b[0].kind = AA_BOUND_ESTIMATE;
+    b[0].lower = 0.018;
+    b[0].upper = 0.022;
+    b[1].kind = AA_BOUND_IN;
+    b[1].lower = 1.0;
+    b[1].upper = 2.5;
+    b[1].one_bucket = true;
+    b[2].kind = AA_BOUND_IN;
+    CHECK_INT_EQ(aa_judge_vector_bounded(&r, &vec, b, &rr), AA_OK);
+    CHECK_INT_EQ(rr.verdict, AA_VERDICT_CRITICAL);
+    CHECK_INT_EQ(rr.bound.kind, AA_BOUND_IN);
+    CHECK_DBL_NEAR(rr.bound.upper, 2.5, 0);
+    CHECK(rr.bound.one_bucket);
+    CHECK_INT_EQ(rr.nseries, 3);
+    if (rr.nseries == 3) {
+        CHECK_STR_EQ(aa_labels_get(&rr.series[0].labels, "instance"), "b");
+        /* then c's no data (a NaN has no bound), then a's ok */
+        CHECK_STR_EQ(aa_labels_get(&rr.series[1].labels, "instance"), "c");
+        CHECK_INT_EQ(rr.series[1].bound.kind, AA_BOUND_NONE);
+        CHECK_STR_EQ(aa_labels_get(&rr.series[2].labels, "instance"), "a");
+        CHECK_INT_EQ(rr.series[2].bound.kind, AA_BOUND_ESTIMATE);
+    }
+    aa_rule_result_clear(&rr);
+    aa_vector_clear(&vec);
+
+    /* without bounds every value is exact */
+    memset(&rr, 0, sizeof(rr));
+    push(&vec, "a", 0.3);
+    CHECK_INT_EQ(aa_judge_vector(&r, &vec, &rr), AA_OK);
+    CHECK_INT_EQ(rr.bound.kind, AA_BOUND_NONE);
+    aa_rule_result_clear(&rr);
+    aa_vector_clear(&vec);
+
+    /* a range: the bound belongs to the series' last point */
+    {
+        const double v[] = {0.3, 0.3, 0.4};
+        aa_matrix m = {0};
+
+        r.for_ms = 30000;
+        memset(&rr, 0, sizeof(rr));
+        push_series(&m, "a", v, 3, 0);
+        b[0].kind = AA_BOUND_ABOVE;
+        b[0].lower = 0.25;
+        b[0].upper = INFINITY;
+        CHECK_INT_EQ(aa_judge_matrix_bounded(&r, &m, b, END, STEP, &rr),
+                     AA_OK);
+        CHECK_INT_EQ(rr.verdict, AA_VERDICT_CRITICAL);
+        CHECK_DBL_NEAR(rr.value, 0.4, 0);
+        CHECK_INT_EQ(rr.bound.kind, AA_BOUND_ABOVE);
+        aa_rule_result_clear(&rr);
+        aa_matrix_clear(&m);
+    }
+}
+
 int main(void)
 {
+    test_bounded();
     test_single_levels();
     test_only_one_level();
     test_lower_is_worse();

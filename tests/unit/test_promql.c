@@ -105,6 +105,21 @@ static void test_stats_by(void)
            "max by (executor) (deriv(g[250ms]))");
 }
 
+/* share_above(X) for export: 1 - the bucket at X over the +Inf bucket,
+ * both with the rule's matchers and --selector, by the "by" labels. */
+static void test_share_above(void)
+{
+    expect("metric: lag, stat: share_above(62.5ms)", NULL, W5M,
+           "1 - sum(rate(lag_bucket{le=\"0.0625\"}[5m])) / "
+           "sum(rate(lag_bucket{le=\"+Inf\"}[5m]))");
+    expect("metric: lag, stat: share_above(1s), by: [instance], "
+           "where: '{job=\"api\"}'",
+           "{env=\"prod\"}", W5M,
+           "1 - sum by (instance) (rate(lag_bucket{job=\"api\", "
+           "env=\"prod\", le=\"1\"}[5m])) / sum by (instance) "
+           "(rate(lag_bucket{job=\"api\", env=\"prod\", le=\"+Inf\"}[5m]))");
+}
+
 static void test_selectors(void)
 {
     expect("metric: h, stat: rate, type: histogram, "
@@ -272,6 +287,8 @@ static void test_plan(void)
             {AA_STAT_MIN, AA_TYPE_HISTOGRAM, AA_EINVAL},
             {AA_STAT_DELTA, AA_TYPE_GAUGE, AA_OK},
             {AA_STAT_SLOPE, AA_TYPE_UNKNOWN, AA_EINVAL},
+            /* computed by the audit from its buckets, not a pipeline */
+            {AA_STAT_SHARE_ABOVE, AA_TYPE_HISTOGRAM, AA_EINVAL},
         };
         aa_rule r;
         size_t i;
@@ -334,6 +351,7 @@ static void test_check_raw(void)
 
 int main(void)
 {
+    test_share_above();
     test_stats_no_by();
     test_stats_by();
     test_selectors();

@@ -101,6 +101,8 @@ static void build(void)
     rr->sites = calloc(1, sizeof(*rr->sites));
     rr->sites[0].site = strdup("app.py:42 handler");
     rr->sites[0].seconds = 1.5;
+    rr->sites[0].share = NAN;
+    aa_labels_add(&rr->sites[0].group, "instance", "api-1");
     rr->nsites = 1;
 
     rr = &report.rules[R_FRAC];
@@ -150,7 +152,7 @@ static void test_helpers(void)
     char b[64];
 
     CHECK_STR_EQ(tool_fmt_seconds(0.12, b, sizeof(b)), "120ms");
-    CHECK_STR_EQ(tool_fmt_seconds(0.0005, b, sizeof(b)), "0.5ms");
+    CHECK_STR_EQ(tool_fmt_seconds(0.0005, b, sizeof(b)), "500\xC2\xB5s");
     CHECK_STR_EQ(tool_fmt_seconds(1.5, b, sizeof(b)), "1.5s");
     CHECK_STR_EQ(tool_fmt_seconds(0, b, sizeof(b)), "0s");
     CHECK_STR_EQ(tool_fmt_seconds(INFINITY, b, sizeof(b)), "+Inf");
@@ -204,7 +206,13 @@ static void test_text(void)
     CHECK_STR_CONTAINS(s, "    crossed:   critical > 250ms\n");
     CHECK_STR_CONTAINS(s, "{instance=\"api-1\"}  400ms    critical\n");
     CHECK_STR_CONTAINS(s, "{instance=\"api-2\"}  20ms     ok\n");
-    CHECK_STR_CONTAINS(s, "    culprits:  app.py:42 handler  1.5s blocked\n");
+    /* the finding refers to its culprit, listed once under Culprits
+     * (test_report_culprits.c covers the model in every format) */
+    CHECK_STR_CONTAINS(s, "    culprits:  #1 app.py:42 handler "
+                          "({instance=\"api-1\"})\n");
+    CHECK_STR_CONTAINS(s, "\nCulprits:\n#1 app.py:42 handler\n"
+                          "    explains:  {instance=\"api-1\"}: 1.5s blocked "
+                          "(lag)\n\nRules:\n");
     CHECK_STR_CONTAINS(s, "  ok        blocked  1.25%      warning > 5%\n");
     CHECK_STR_CONTAINS(s, "  no_data   backlog  -          critical < 1\n");
     CHECK_STR_CONTAINS(s, "- backlog (no_data): metric x has no series");
@@ -540,9 +548,222 @@ static void test_json_oom(void)
     json_set_alloc_funcs(malloc, free);
 }
 
+/* ---- bounds, not_applicable and charts, on a report of their own -------
+ */
+
+/* Renders r (not the shared report) with fn into a malloc'd string. */
+static char *render_r(writer fn, const aa_report *r)
+{
+    tool_config cfg;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+
+    memset(&cfg, 0, sizeof(cfg));
+    CHECK(fp != NULL);
+    if (fp == NULL) {
+        return strdup("");
+    }
+    CHECK_INT_EQ(fn(&cfg, r, fp), 0);
+    fclose(fp);
+    return buf;
+}
+
+static aa_value_bound bound(aa_bound_kind kind, double lo, double hi,
+                            bool one)
+{
+    aa_value_bound b;
+
+    memset(&b, 0, sizeof(b));
+    b.kind = kind;
+    b.lower = lo;
+    b.upper = hi;
+    b.one_bucket = one;
+    return b;
+}
+
+/* How a value with a bound reads (docs/rules.md "Quantiles"). */
+static void test_judged_values(void)
+{
+    aa_value_bound b;
+    char buf[96];
+
+    b = bound(AA_BOUND_ESTIMATE, 1.4142135623730951, 1.681792830507429, true);
+    CHECK_STR_EQ(tool_fmt_judged(&rules[R_LAG], 1.5422108254079407, &b, buf,
+                                 sizeof(buf)),
+                 "\xE2\x89\x88"
+                 "1.542s");
+    b = bound(AA_BOUND_IN, 1.0, 2.5, false);
+    CHECK_STR_EQ(tool_fmt_judged(&rules[R_LAG], 2.485, &b, buf, sizeof(buf)),
+                 "in (1s, 2.5s]");
+    b.one_bucket = true;
+    CHECK_STR_EQ(tool_fmt_judged(&rules[R_LAG], 2.485, &b, buf, sizeof(buf)),
+                 "all samples in (1s, 2.5s]");
+    b = bound(AA_BOUND_AT_MOST, 0, 0.0009765625, false);
+    CHECK_STR_EQ(tool_fmt_judged(&rules[R_LAG], 0.0005, &b, buf, sizeof(buf)),
+                 "\xE2\x89\xA4 976.6\xC2\xB5s");
+    b = bound(AA_BOUND_ABOVE, 64, INFINITY, false);
+    CHECK_STR_EQ(tool_fmt_judged(&rules[R_LAG], 64, &b, buf, sizeof(buf)),
+                 "> 64s");
+    /* a share between the shares above a bucket's bounds */
+    b = bound(AA_BOUND_BETWEEN, 0.1, 0.2, false);
+    CHECK_STR_EQ(tool_fmt_judged(&rules[R_FRAC], 0.14, &b, buf, sizeof(buf)),
+                 "in [10%, 20%]");
+    /* exact: the plain value; NaN has no bound */
+    b = bound(AA_BOUND_NONE, 0, 0, false);
+    CHECK_STR_EQ(tool_fmt_judged(&rules[R_FRAC], 0.25, &b, buf, sizeof(buf)),
+                 "25%");
+    CHECK_STR_EQ(tool_fmt_judged(&rules[R_FRAC], 0.25, NULL, buf, sizeof(buf)),
+                 "25%");
+    b = bound(AA_BOUND_IN, 1.0, 2.5, false);
+    CHECK_STR_EQ(tool_fmt_judged(&rules[R_LAG], NAN, &b, buf, sizeof(buf)),
+                 "NaN");
+    CHECK_STR_EQ(tool_verdict_shown(AA_VERDICT_NOT_APPLICABLE), "n/a");
+    CHECK_STR_EQ(tool_verdict_shown(AA_VERDICT_NO_DATA), "no_data");
+}
+
+/* A report of two rules: lag critical with a bound, its chart of 3
+ * points; busy not applicable, its chart not drawn. */
+static void test_bounds_na_charts(void)
+{
+    aa_report r;
+    aa_rule_result rrs[2];
+    aa_range_series *line = NULL;
+    aa_labels ls = {NULL, 0};
+    json_t *root, *j0, *j1;
+    char *s;
+
+    memset(&r, 0, sizeof(r));
+    memset(rrs, 0, sizeof(rrs));
+    r.start_ms = 1795686900000;
+    r.end_ms = 1795687200000;
+    r.target = "http://prom:9090";
+    r.mode = "prometheus";
+    r.rules = rrs;
+    r.nrules = 2;
+    rrs[0].rule = &rules[R_LAG];
+    rrs[0].verdict = AA_VERDICT_CRITICAL;
+    rrs[0].has_value = true;
+    rrs[0].value = 2.485;
+    rrs[0].bound = bound(AA_BOUND_IN, 1.0, 2.5, true);
+    rrs[0].crossed = &rules[R_LAG].critical;
+    add_series(&rrs[0], "api-1", 2.485, AA_VERDICT_CRITICAL);
+    rrs[0].series[0].bound = rrs[0].bound;
+    rrs[0].chart.asked = true;
+    rrs[0].chart.start_ms = r.start_ms;
+    rrs[0].chart.end_ms = r.end_ms;
+    rrs[0].chart.step_ms = 150000;
+    aa_labels_add(&ls, "instance", "api-1");
+    CHECK_INT_EQ(aa_matrix_push(&rrs[0].chart.lines, &ls, &line), AA_OK);
+    aa_range_series_push(line, r.start_ms, 0.1);
+    aa_range_series_push(line, r.start_ms + 150000, 1.0);
+    aa_range_series_push(line, r.end_ms, 2.485);
+    aa_labels_clear(&ls);
+    rrs[1].rule = &rules[R_FRAC];
+    rrs[1].verdict = AA_VERDICT_NOT_APPLICABLE;
+    rrs[1].value = NAN;
+    rrs[1].message = strdup("not measured on uvloop loops");
+    rrs[1].chart.asked = true;
+    rrs[1].chart.step_ms = 150000;
+    rrs[1].chart.message = strdup("the range query failed");
+    r.status = aa_report_status(&r);
+    CHECK_INT_EQ(r.status, AA_STATUS_CRITICAL);
+
+    s = render_r(tool_report_text, &r);
+    CHECK_STR_CONTAINS(s, "    value:     all samples in (1s, 2.5s] (p99 of "
+                          "python_asyncio_loop_lag_seconds)\n");
+    CHECK_STR_CONTAINS(s, "  n/a       blocked");
+    CHECK_STR_CONTAINS(s, "- blocked (n/a): not measured on uvloop loops\n");
+    CHECK_STR_CONTAINS(s, "Summary: 1 critical, 0 warning, 0 ok, 0 no data, "
+                          "0 error, 1 n/a\n");
+    free(s);
+
+    s = render_r(tool_report_json, &r);
+    root = json_loads(s, 0, NULL);
+    CHECK(root != NULL);
+    j0 = json_array_get(json_object_get(root, "rules"), 0);
+    j1 = json_array_get(json_object_get(root, "rules"), 1);
+    CHECK_DBL_NEAR(json_number_value(json_object_get(
+                       json_object_get(j0, "value_bound"), "lower")),
+                   1.0, 0);
+    CHECK_DBL_NEAR(json_number_value(json_object_get(
+                       json_object_get(j0, "value_bound"), "upper")),
+                   2.5, 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(j0, "value_text")),
+                 "all samples in (1s, 2.5s]");
+    CHECK_DBL_NEAR(
+        json_number_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(j0, "series"), 0),
+                            "value_bound"),
+            "upper")),
+        2.5, 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(j1, "status")),
+                 "not_applicable");
+    CHECK(json_is_null(json_object_get(j1, "value_bound")));
+    CHECK_INT_EQ(json_integer_value(json_object_get(
+                     json_object_get(root, "summary"), "not_applicable")),
+                 1);
+    CHECK_INT_EQ(json_integer_value(json_object_get(
+                     json_object_get(root, "summary"), "ok")),
+                 0);
+    json_decref(root);
+    free(s);
+
+    s = render_r(tool_report_junit, &r);
+    CHECK_STR_CONTAINS(s, "skipped=\"1\"");
+    CHECK_STR_CONTAINS(s, "<skipped message=\"not measured on uvloop "
+                          "loops\"/>");
+    free(s);
+    s = render_r(tool_report_markdown, &r);
+    CHECK_STR_CONTAINS(s, "| n/a | `blocked` |");
+    CHECK_STR_CONTAINS(s, ": all samples in (1s, 2.5s\\] crossed \\> 250ms");
+    free(s);
+    s = render_r(tool_report_github, &r);
+    CHECK(strstr(s, "blocked") == NULL);
+    CHECK_STR_CONTAINS(s, "1 n/a)");
+    free(s);
+
+    /* HTML: n/a shown as such and not among the findings; one chart per
+     * asked rule, drawn from the model: 3 points, one line, the
+     * thresholds; the other says why it has none */
+    s = render_r(tool_report_html, &r);
+    CHECK_STR_CONTAINS(s, "<span class=\"v ok\">n/a</span>");
+    CHECK(strstr(s, "data-rule=\"blocked\"") == NULL);
+    CHECK_STR_CONTAINS(s, "data-chart=\"lag\" data-series=\"1\" "
+                          "data-points=\"3\"");
+    CHECK_STR_CONTAINS(s, "data-chart=\"blocked\" data-series=\"0\" "
+                          "data-points=\"0\"");
+    CHECK_STR_CONTAINS(s, "not charted: the range query failed");
+    CHECK_STR_CONTAINS(s, "class=\"threshold critical\"");
+    CHECK_STR_CONTAINS(s, "data-drawn=\"1\">1 of 2 charts have data.");
+    {
+        const char *p = strstr(s, "<path class=\"series\"");
+        const char *d = p != NULL ? strstr(p, " d=\"M") : NULL;
+
+        CHECK(d != NULL);
+        /* a move and two lines: three points joined */
+        CHECK(d != NULL && strchr(d, 'L') != NULL &&
+              strchr(strchr(d, 'L') + 1, 'L') != NULL);
+    }
+    CHECK(strstr(s, "id=\"no-charts\"") == NULL);
+    free(s);
+
+    /* nothing asked: the section says so */
+    rrs[0].chart.asked = false;
+    rrs[1].chart.asked = false;
+    s = render_r(tool_report_html, &r);
+    CHECK_STR_CONTAINS(s, "id=\"no-charts\"");
+    free(s);
+
+    aa_rule_result_clear(&rrs[0]);
+    aa_rule_result_clear(&rrs[1]);
+}
+
 int main(void)
 {
     build();
+    test_judged_values();
+    test_bounds_na_charts();
     test_helpers();
     test_text();
     test_json();

@@ -339,6 +339,73 @@ static void test_rule_errors(void)
              4, 12, "NUL");
 }
 
+/* share_above(X): X a number with ms, s or no unit, on histograms only;
+ * unmeasured_on: a list of non-empty loop implementation names. */
+static void test_share_and_unmeasured(void)
+{
+    aa_ruleset *rs = load_ok(
+        HEAD "- id: a\n  finding: f\n  metric: python_asyncio_loop_lag_"
+             "seconds\n  stat: share_above(62.5ms)\n  warning: '> 5%'\n"
+             "  unmeasured_on: [uvloop, other_loop]\n"
+             "- id: b\n  finding: f\n  metric: mine\n"
+             "  stat: share_above(2)\n  warning: '> 5%'\n"
+             "  unmeasured_on: uvloop\n");
+
+    if (rs != NULL) {
+        CHECK_INT_EQ(rs->rules[0].stat, AA_STAT_SHARE_ABOVE);
+        CHECK_DBL_NEAR(rs->rules[0].above, 0.0625, 0);
+        CHECK_STR_EQ(rs->rules[0].stat_text, "share_above(62.5ms)");
+        CHECK_INT_EQ(rs->rules[0].nunmeasured, 2);
+        if (rs->rules[0].nunmeasured == 2) {
+            CHECK_STR_EQ(rs->rules[0].unmeasured_on[0], "uvloop");
+            CHECK_STR_EQ(rs->rules[0].unmeasured_on[1], "other_loop");
+        }
+        /* an unknown metric: share_above implies a histogram */
+        CHECK_INT_EQ(rs->rules[1].type, AA_TYPE_HISTOGRAM);
+        CHECK_DBL_NEAR(rs->rules[1].above, 2.0, 0);
+        CHECK_INT_EQ(rs->rules[1].nunmeasured, 1);
+    }
+    aa_ruleset_free(rs);
+
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n"
+                  "  stat: share_above(5%)\n  warning: '>1'\n",
+             6, 9, "unknown stat \"share_above(5%)\"");
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n"
+                  "  stat: share_above()\n  warning: '>1'\n",
+             6, 9, "unknown stat");
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n"
+                  "  stat: share_above(50 ms)\n  warning: '>1'\n",
+             6, 9, "unknown stat");
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n"
+                  "  stat: share_above(fast)\n  warning: '>1'\n",
+             6, 9, "share_above(X) such as share_above(62.5ms)");
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n"
+                  "  stat: share_above(50ms\n  warning: '>1'\n",
+             6, 9, "unknown stat");
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: python_asyncio_tasks\n"
+                  "  stat: share_above(1s)\n  warning: '>1'\n",
+             6, 9, "does not apply to python_asyncio_tasks, a gauge");
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n"
+                  "  stat: share_above(1s)\n  warning: '>1'\n  by: [le]\n",
+             8, 7, "\"le\" is always kept for share_above");
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n  stat: max\n"
+                  "  warning: '>1'\n  unmeasured_on: ['']\n",
+             8, 19, "\"unmeasured_on\": each item must be a non-empty "
+                    "string");
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n  stat: max\n"
+                  "  warning: '>1'\n  unmeasured_on: [[uvloop]]\n",
+             8, 19, "each item must be a non-empty string, not a list");
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n  stat: max\n"
+                  "  warning: '>1'\n  unmeasured_on: [uvloop, uvloop]\n",
+             8, 27, "\"unmeasured_on\": \"uvloop\" is listed twice");
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n  stat: max\n"
+                  "  warning: '>1'\n  unmeasured_on: {a: 1}\n",
+             8, 18, "\"unmeasured_on\" must be a list of names");
+    LOAD_ERR(HEAD "- id: a\n  finding: f\n  query: up\n"
+                  "  unmeasured_on: [uvloop]\n  warning: '>1'\n",
+             6, 3, "\"unmeasured_on\" applies to \"metric\" rules");
+}
+
 static void test_limits(void)
 {
     aa_ruleset *rs = (aa_ruleset *)1;
@@ -422,6 +489,25 @@ static void test_default_pack(void)
             aa_promql_compile(&rs->rules[i], NULL, rs->window_ms, &q, &d),
             AA_OK);
         free(q);
+        /* the rules on metrics the probe does not export on uvloop say
+         * so (docs/probe.md), and only those */
+        if (strcmp(rs->rules[i].metric,
+                   "python_asyncio_loop_busy_seconds_total") == 0 ||
+            strcmp(rs->rules[i].metric,
+                   "python_asyncio_loop_ready_callbacks") == 0) {
+            CHECK_INT_EQ(rs->rules[i].nunmeasured, 1);
+            if (rs->rules[i].nunmeasured == 1) {
+                CHECK_STR_EQ(rs->rules[i].unmeasured_on[0], "uvloop");
+            }
+        }
+        /* starvation is judged by the share of time lagged past 62.5 ms,
+         * a bound of the probe's lag buckets (2^-4 s) */
+        if (strcmp(rs->rules[i].id, "event_loop_starvation") == 0) {
+            CHECK_INT_EQ(rs->rules[i].stat, AA_STAT_SHARE_ABOVE);
+            CHECK_DBL_NEAR(rs->rules[i].above, 0.0625, 0);
+            CHECK_DBL_NEAR(rs->rules[i].warning.value, 0.05, 0);
+            CHECK_DBL_NEAR(rs->rules[i].critical.value, 0.20, 0);
+        }
     }
     aa_ruleset_free(rs);
 }
@@ -433,6 +519,7 @@ int main(void)
     test_known_types();
     test_top_level_errors();
     test_rule_errors();
+    test_share_and_unmeasured();
     test_limits();
     test_file();
     test_default_pack();

@@ -39,6 +39,8 @@ static aa_report *make(const aa_verdict *vs, const aa_nodata *nd, size_t n)
 static void test_names(void)
 {
     CHECK_STR_EQ(aa_verdict_name(AA_VERDICT_OK), "ok");
+    CHECK_STR_EQ(aa_verdict_name(AA_VERDICT_NOT_APPLICABLE),
+                 "not_applicable");
     CHECK_STR_EQ(aa_verdict_name(AA_VERDICT_NO_DATA), "no_data");
     CHECK_STR_EQ(aa_verdict_name(AA_VERDICT_ERROR), "error");
     CHECK_STR_EQ(aa_verdict_name(AA_VERDICT_WARNING), "warning");
@@ -48,7 +50,9 @@ static void test_names(void)
     CHECK_STR_EQ(aa_status_name(AA_STATUS_CRITICAL), "CRITICAL");
     CHECK_STR_EQ(aa_status_name(AA_STATUS_UNKNOWN), "UNKNOWN");
     /* the enum order is the severity order */
-    CHECK(AA_VERDICT_OK < AA_VERDICT_NO_DATA);
+    CHECK(AA_VERDICT_OK < AA_VERDICT_NOT_APPLICABLE);
+    CHECK(AA_VERDICT_NOT_APPLICABLE < AA_VERDICT_NO_DATA);
+    CHECK_INT_EQ(AA_NVERDICTS, AA_VERDICT_CRITICAL + 1);
     CHECK(AA_VERDICT_NO_DATA < AA_VERDICT_ERROR);
     CHECK(AA_VERDICT_ERROR < AA_VERDICT_WARNING);
     CHECK(AA_VERDICT_WARNING < AA_VERDICT_CRITICAL);
@@ -80,6 +84,19 @@ static void test_status(void)
     CHECK_INT_EQ(status_of(nodata, 2), AA_STATUS_UNKNOWN);
     CHECK_INT_EQ(status_of(err, 2), AA_STATUS_UNKNOWN);
     CHECK_INT_EQ(aa_report_status(NULL), AA_STATUS_UNKNOWN);
+    /* not_applicable counts as ok: a report of it alone is healthy */
+    {
+        const aa_verdict na[] = {AA_VERDICT_NOT_APPLICABLE,
+                                 AA_VERDICT_NOT_APPLICABLE};
+        const aa_verdict na_warn[] = {AA_VERDICT_NOT_APPLICABLE,
+                                      AA_VERDICT_WARNING};
+        const aa_verdict na_nodata[] = {AA_VERDICT_NOT_APPLICABLE,
+                                        AA_VERDICT_NO_DATA};
+
+        CHECK_INT_EQ(status_of(na, 2), AA_STATUS_HEALTHY);
+        CHECK_INT_EQ(status_of(na_warn, 2), AA_STATUS_DEGRADED);
+        CHECK_INT_EQ(status_of(na_nodata, 2), AA_STATUS_UNKNOWN);
+    }
 }
 
 /* gates: none, critical, warning, critical+warning; each +/- allow */
@@ -157,6 +174,20 @@ static void test_exit_codes(void)
     /* a warning under --fail-on-critical is no breach: unknown decides */
     CHECK_INT_EQ(code(warn_nodata, NULL, 2, &G_CRIT, false), AA_EXIT_UNKNOWN);
     CHECK_INT_EQ(code(warn_nodata, NULL, 2, &G_CRIT_ALLOW, false), AA_EXIT_OK);
+
+    /* not applicable never fails a gate, with or without no_data: ok */
+    {
+        const aa_verdict na[] = {AA_VERDICT_NOT_APPLICABLE, AA_VERDICT_OK};
+        const aa_verdict na_crit[] = {AA_VERDICT_NOT_APPLICABLE,
+                                      AA_VERDICT_CRITICAL};
+
+        CHECK_INT_EQ(code(na, NULL, 2, &G_CRIT, false), AA_EXIT_OK);
+        CHECK_INT_EQ(code(na, NULL, 2, &G_WARN, false), AA_EXIT_OK);
+        CHECK_INT_EQ(code(na, NULL, 2, &G_BOTH, false), AA_EXIT_OK);
+        CHECK_INT_EQ(code(na, nd_ok, 2, &G_CRIT, false), AA_EXIT_OK);
+        CHECK_INT_EQ(code(na_crit, NULL, 2, &G_CRIT, false),
+                     AA_EXIT_CRITICAL);
+    }
 
     /* incomplete: 3 whatever the flags and verdicts */
     CHECK_INT_EQ(code(ok, NULL, 2, &G_NONE, true), AA_EXIT_UNKNOWN);
