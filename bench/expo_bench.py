@@ -65,11 +65,14 @@ def exposition(nsets):
 def compile_c(build, name, outdir):
     exe = os.path.join(outdir, name)
     lib = os.path.join(build, "src", "core", "libaa_core.a")
-    if not os.path.exists(lib):
-        raise SystemExit("%s is missing: build first (make build)" % lib)
+    text = os.path.join(build, "src", "text", "libaat.a")
+    for need in (lib, text):
+        if not os.path.exists(need):
+            raise SystemExit("%s is missing: build first (make build)" % need)
     subprocess.run(["cc", "-O2", "-std=c11", "-D_GNU_SOURCE",
                     "-I" + os.path.join(REPO, "include"), "-I" + build,
-                    os.path.join(REPO, "bench", name + ".c"), lib, "-lyaml",
+                    os.path.join(REPO, "bench", name + ".c"), lib, text,
+                    "-lyaml",
                     "-ljansson", "-lm", "-o", exe], check=True)
     return exe
 

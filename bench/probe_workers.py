@@ -10,8 +10,9 @@
            earlier build) the same for that build, in the same run
 
 Workers are plain processes running asyncio with install(serve=ADDR), a
-table of 60 HTTP series (20 routes x 3 statuses), both executors and a
-few blocking episodes, like a service's worker after some traffic.
+table of 60 HTTP series (20 routes x 3 statuses; $BENCH_ROUTES routes),
+both executors and a few blocking episodes, like a service's worker after
+some traffic.
 
     .venv/bin/python bench/probe_workers.py [scrape|memory|render] \
         [--baseline DIR]
@@ -54,7 +55,7 @@ WORKER = textwrap.dedent("""
             async_auditor.serve(sys.argv[1])
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, time.sleep, 0.001)
-        for r in range(20):
+        for r in range(int(os.environ.get("BENCH_ROUTES", "20"))):
             for status in (200, 404, 500):
                 _probe.http_observe("GET", "/route/%d/{id}" % r, status,
                                     0.003 * (r + 1))
@@ -143,10 +144,12 @@ def curl_scrapes(port, count):
 
 
 def bench_scrape():
-    print("| every loop frozen by | workers | scrapes | /metrics size "
-          "| p50 | p99 | max |")
-    print("|---|---|---|---|---|---|---|")
-    for how, n in (("sleep", 1), ("sleep", 8), ("cpu", 1), ("cpu", 8)):
+    print("| every loop frozen by | workers | HTTP series per worker | "
+          "scrapes | /metrics size | p50 | p99 | max |")
+    print("|---|---|---|---|---|---|---|---|")
+    for how, n, routes in (("sleep", 1, 20), ("sleep", 8, 20),
+                           ("sleep", 8, 0), ("cpu", 1, 20), ("cpu", 8, 20)):
+        os.environ["BENCH_ROUTES"] = str(routes)
         group = tempfile.mkdtemp(prefix="aa-bench-")
         port = free_port()
         procs, _ = workers(n, "127.0.0.1:%d" % port, group)
@@ -158,9 +161,9 @@ def bench_scrape():
             res = curl_scrapes(port, 150)  # one client, as Prometheus
             times = [t for t, _ in res]
             ok = [t for t in times if t is not None]
-            print("| %s | %d | %d | %d KiB | %s | %s | %.2f ms |" % (
+            print("| %s | %d | %d | %d | %d KiB | %s | %s | %.2f ms |" % (
                 {"sleep": "`time.sleep`", "cpu": "a CPU loop"}[how], n,
-                len(res), max(sz for _, sz in res) // 1024, pct(times, 0.5),
+                routes * 3, len(res), max(sz for _, sz in res) // 1024, pct(times, 0.5),
                 pct(times, 0.99), max(ok) * 1000 if ok else 0))
         finally:
             for p in procs:

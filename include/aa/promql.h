@@ -16,6 +16,9 @@
  *   stat       type       PromQL
  *   pNN        histogram  histogram_quantile(Q, sum by (le, B)
  *                                               (rate(M_bucket{S}[W])))
+ *   share_above(X)
+ *              histogram  1 - sum by (B) (rate(M_bucket{S, le="X"}[W]))
+ *                         / sum by (B) (rate(M_bucket{S, le="+Inf"}[W]))
  *   avg        histogram  sum by (B) (rate(M_sum{S}[W]))
  *                         / sum by (B) (rate(M_count{S}[W]))
  *   rate       counter    sum by (B) (rate(M{S}[W]))
@@ -36,6 +39,12 @@
  * histogram; rate, increase: counter; others: gauge).  aa_rule_plan()
  * gives the same table as data, for the scrape-mode evaluator, so that
  * both back ends share one definition.
+ *
+ * The audit itself computes pNN and share_above from the bucket rates
+ * (quantile.h: both backends are asked "sum by (le, B)
+ * (rate(M_bucket{S}[W]))"); the forms above are what rules export and
+ * the Grafana export write, where Prometheus must compute the value.
+ * aa_rule_plan() has no plan for share_above (AA_EINVAL).
  */
 #ifndef AA_PROMQL_H
 #define AA_PROMQL_H
@@ -94,8 +103,8 @@ typedef struct aa_plan {
     const char *denominator_suffix; /* "_count" for avg on a histogram */
 } aa_plan;
 
-/* Fills *out for a structured rule.  AA_EINVAL for a raw rule or a
- * stat/type pair outside the table. */
+/* Fills *out for a structured rule.  AA_EINVAL for a raw rule, a
+ * stat/type pair outside the table, or share_above. */
 int aa_rule_plan(const aa_rule *rule, aa_plan *out);
 
 /* PromQL names: "sum", "max", ...; "rate", "max_over_time", ... */

@@ -39,7 +39,7 @@ typedef enum aa_status {
 
 /* "ok", "not_applicable", "no_data", ... */
 const char *aa_verdict_name(aa_verdict v);
-const char *aa_status_name(aa_status s);   /* "HEALTHY", ... */
+const char *aa_status_name(aa_status s); /* "HEALTHY", ... */
 
 /* One judged series or group. */
 typedef struct aa_series_result {
@@ -55,7 +55,7 @@ typedef struct aa_series_result {
  * the same in every mode.  Filled only when a report draws charts.
  */
 typedef struct aa_chart {
-    bool asked;     /* the chart was asked for */
+    bool asked;      /* the chart was asked for */
     aa_matrix lines; /* one series per group, a point per step with a value */
     int64_t start_ms, end_ms, step_ms;
     char *message; /* why there is no chart (unsupported, failed), or NULL */

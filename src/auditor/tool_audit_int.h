@@ -46,8 +46,11 @@ typedef struct tool_job {
     bool diagnosed; /* the questions below were asked */
     bool matched;   /* has matchers: "match" differs from "exists" */
     tool_answer exists, match, inwin;
-    /* "unmeasured_on": the loops the data comes from (probe info) */
+    /* "unmeasured_on": the loops the data comes from (probe info), and
+     * the answer this job reads (its own, or an earlier job's with the
+     * same "where"; NULL when not asked) */
     tool_answer loops;
+    const tool_answer *loops_of;
     /* the rule's value over the window, for charts */
     tool_answer chart;
 } tool_job;

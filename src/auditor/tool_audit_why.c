@@ -48,13 +48,49 @@ static int64_t window_start(const tool_audit *au, const tool_job *j)
 }
 
 /*
+ * The loops question an earlier job already asked with the same "where"
+ * and window start (the question is the same), into *out; NULL when
+ * there is none.  AA_ENOMEM only.
+ */
+static int shared_loops(const tool_audit *au, const tool_job *j,
+                        const tool_answer **out)
+{
+    aat_buf mine, theirs;
+    int rc;
+
+    *out = NULL;
+    aat_buf_init(&mine, 65536);
+    rc = aa_promql_selector(&mine, PROBE_INFO_METRIC, &j->rule->where, NULL);
+    for (const tool_job *k = au->jobs; rc == AA_OK && k < j; k++) {
+        if (k->loops_of != &k->loops ||
+            window_start(au, k) != window_start(au, j)) {
+            continue;
+        }
+        aat_buf_init(&theirs, 65536);
+        rc = aa_promql_selector(&theirs, PROBE_INFO_METRIC, &k->rule->where,
+                                NULL);
+        if (rc == AA_OK && strcmp(mine.data, theirs.data) == 0) {
+            *out = &k->loops;
+        }
+        aat_buf_release(&theirs);
+        if (*out != NULL) {
+            break;
+        }
+    }
+    aat_buf_release(&mine);
+    return rc == AA_ENOMEM ? rc : AA_OK;
+}
+
+/*
  * Asks the three questions about an empty structured rule, concurrently:
  * does its series exist at all (up to 30 days back, up to now, so that a
  * window in the past still learns that the metric is there), do any match
  * its matchers (not asked when it has none: the first question answers
  * it), and do those have samples in the window (the stat "last" of the
  * series, a question rather than the series API because some engines,
- * VictoriaMetrics, answer that at day granularity).  AA_ENOMEM only.
+ * VictoriaMetrics, answer that at day granularity).  A rule with
+ * "unmeasured_on" also asks which loops the data comes from (shared by
+ * the rules asking the same).  AA_ENOMEM only.
  */
 static int ask_why(tool_audit *au, tool_job *j)
 {
@@ -113,6 +149,9 @@ static int ask_why(tool_audit *au, tool_job *j)
         rc = tool_backend_submit(au->b, &q, &j->inwin);
     }
     if (rc == AA_OK && j->rule->nunmeasured > 0) {
+        rc = shared_loops(au, j, &j->loops_of);
+    }
+    if (rc == AA_OK && j->rule->nunmeasured > 0 && j->loops_of == NULL) {
         memset(&q, 0, sizeof(q));
         q.kind = TOOL_Q_SERIES;
         q.what = what;
@@ -122,6 +161,7 @@ static int ask_why(tool_audit *au, tool_job *j)
         q.start_ms = start;
         q.end_ms = au->end_ms;
         rc = tool_backend_submit(au->b, &q, &j->loops);
+        j->loops_of = &j->loops;
     }
     j->diagnosed = rc == AA_OK;
     return rc;
@@ -146,29 +186,33 @@ static bool unmeasured_on(const aa_rule *rule, const char *impl)
 static int not_applicable(const tool_job *j, bool *na)
 {
     const aa_rule *rule = j->rule;
-    const tool_answer *a = &j->loops;
-    bool seen[64] = {false};
+    const tool_answer *a = j->loops_of;
     aat_buf names;
-    size_t i, n = 0;
+    size_t i, k, n = 0;
     int rc = AA_OK;
 
     *na = false;
-    if (rule->nunmeasured == 0 || a->status != TOOL_A_OK || a->nsets == 0) {
+    if (a == NULL || a->status != TOOL_A_OK || a->nsets == 0) {
         return AA_OK;
     }
     for (i = 0; i < a->nsets; i++) {
-        const char *impl = aa_labels_get(&a->sets[i], "loop_implementation");
-
-        if (!unmeasured_on(rule, impl)) {
+        if (!unmeasured_on(
+                rule, aa_labels_get(&a->sets[i], "loop_implementation"))) {
             return AA_OK;
         }
-        for (size_t k = 0; k < rule->nunmeasured && k < 64; k++) {
-            seen[k] = seen[k] || strcmp(rule->unmeasured_on[k], impl) == 0;
-        }
     }
+    /* the listed implementations found, in the rule's order */
     aat_buf_init(&names, 4096);
-    for (i = 0; rc == AA_OK && i < rule->nunmeasured && i < 64; i++) {
-        if (seen[i]) {
+    for (i = 0; rc == AA_OK && i < rule->nunmeasured; i++) {
+        for (k = 0; k < a->nsets; k++) {
+            const char *impl =
+                aa_labels_get(&a->sets[k], "loop_implementation");
+
+            if (strcmp(impl, rule->unmeasured_on[i]) == 0) {
+                break;
+            }
+        }
+        if (k < a->nsets) {
             rc = aat_buf_appendf(&names, "%s%s", n++ > 0 ? ", " : "",
                                  rule->unmeasured_on[i]);
         }

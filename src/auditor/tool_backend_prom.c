@@ -30,7 +30,7 @@
 
 typedef struct pending {
     tool_qkind kind;
-    bool own_step; /* RANGE: needs no scrape interval */
+    bool own_step;       /* RANGE: needs no scrape interval */
     const aa_rule *rule; /* INSTANT, RANGE */
     char *what;
     char *url;

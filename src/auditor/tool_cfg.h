@@ -40,10 +40,10 @@ typedef struct tool_config {
     size_t nscrape;
     const char *samples_path; /* --samples FILE */
 
-    int64_t duration_ms; /* --duration */
-    int64_t interval_ms; /* --interval, default 1s */
+    int64_t duration_ms;    /* --duration */
+    int64_t interval_ms;    /* --interval, default 1s */
     const char *scrape_job; /* --job: scraped series' job; NULL: default */
-    char **command_argv; /* after "--", NULL-terminated, or NULL */
+    char **command_argv;    /* after "--", NULL-terminated, or NULL */
     const char *save_samples_path;
 
     int64_t window_ms; /* --window; 0: from the rule file, else 5m */

@@ -221,7 +221,8 @@ char *tool_fmt_judged(const aa_rule *rule, double v,
     tool_fmt_unit(u, bound->upper, b, sizeof(b));
     switch (bound->kind) {
     case AA_BOUND_ESTIMATE:
-        snprintf(buf, size, "\xE2\x89\x88%s", tool_fmt_unit(u, v, a, sizeof(a)));
+        snprintf(buf, size, "\xE2\x89\x88%s",
+                 tool_fmt_unit(u, v, a, sizeof(a)));
         break;
     case AA_BOUND_AT_MOST:
         snprintf(buf, size, "%s\xE2\x89\xA4 %s",

@@ -129,8 +129,7 @@ static void put_axes(const span *sp, tool_unit unit, double ymax, FILE *fp)
         fprintf(fp,
                 "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" "
                 "font-size=\"11\" fill=\"#5b6474\">%s%s</text>\n",
-                ch_x(sp, sp->t1 - back), CH_H - CH_B + 16,
-                back > 0 ? "-" : "",
+                ch_x(sp, sp->t1 - back), CH_H - CH_B + 16, back > 0 ? "-" : "",
                 back > 0 ? aa_duration_format(back, d, sizeof(d)) : "0s");
     }
 }
@@ -167,8 +166,7 @@ static bool joined(const aa_range_series *s, size_t k, int64_t step_ms)
 
 /* One polyline per series; a missing step or a non-finite value breaks
  * the line, a point joined to neither neighbour is a dot. */
-static void put_lines(const span *sp, const aa_chart *c, double ymax,
-                      FILE *fp)
+static void put_lines(const span *sp, const aa_chart *c, double ymax, FILE *fp)
 {
     for (size_t i = 0; i < c->lines.n; i++) {
         const aa_range_series *s = &c->lines.v[i];
@@ -206,12 +204,12 @@ static void put_legend(const aa_chart *c, FILE *fp)
 
         fprintf(fp, "<li><span style=\"background:%s\"></span><code>",
                 series_color(i));
-        tool_put_xml(fp,
-                     c->lines.v[i].labels.n > 0
-                         ? aa_labels_format(&c->lines.v[i].labels, lb,
-                                            sizeof(lb))
-                         : "all series",
-                     false);
+        tool_put_xml(
+            fp,
+            c->lines.v[i].labels.n > 0
+                ? aa_labels_format(&c->lines.v[i].labels, lb, sizeof(lb))
+                : "all series",
+            false);
         fputs("</code></li>", fp);
     }
     fputs("</ul>\n", fp);
@@ -265,8 +263,9 @@ static bool put_chart(const aa_rule_result *rr, FILE *fp)
     tool_put_xml(fp, rule->id, true);
     fputs("\" data-chart=\"", fp);
     tool_put_xml(fp, rule->id, true);
-    fprintf(fp, "\" data-series=\"%zu\" data-points=\"%zu\">\n<figcaption>"
-                "<strong>",
+    fprintf(fp,
+            "\" data-series=\"%zu\" data-points=\"%zu\">\n<figcaption>"
+            "<strong>",
             c->lines.n, npts);
     tool_put_xml(fp, rule->id, false);
     fputs("</strong> <span class=\"note\">", fp);

@@ -3,8 +3,8 @@
  * CSS and SVG, no script, no network fetch) that a CI job can archive and
  * a person can open anywhere.  It shows the verdict, each finding with
  * its series, workers and culprits (each culprit once, in a section of
- * its own: tool_report_culprits_html.c), every rule, and each rule's value over
- * the window as an SVG chart (tool_report_charts.c), in every mode.
+ * its own: tool_report_culprits_html.c), every rule, and each rule's value
+ * over the window as an SVG chart (tool_report_charts.c), in every mode.
  */
 #include <math.h>
 #include <stdint.h>
@@ -246,9 +246,9 @@ static void put_rules(const aa_report *r, FILE *fp)
                 "</td><td><span class=\"v %s\">%s</span></td>"
                 "<td class=\"num\">%s</td><td>",
                 verdict_class(rr->verdict), tool_verdict_shown(rr->verdict),
-                rr->has_value
-                    ? tool_fmt_judged(rule, rr->value, &rr->bound, v, sizeof(v))
-                    : "-");
+                rr->has_value ? tool_fmt_judged(rule, rr->value, &rr->bound, v,
+                                                sizeof(v))
+                              : "-");
         tool_put_xml(fp, rule->warning.set ? rule->warning.text : "-", false);
         fputs("</td><td>", fp);
         tool_put_xml(fp, rule->critical.set ? rule->critical.text : "-",

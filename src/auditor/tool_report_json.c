@@ -126,9 +126,8 @@ static json_t *rule_obj(jctx *c, const aa_rule_result *rr)
     set(c, o, "status", json_string(aa_verdict_name(rr->verdict)));
     set(c, o, "value", rr->has_value ? number(rr->value) : json_null());
     set(c, o, "value_text",
-        rr->has_value ? json_string(tool_fmt_judged(rule, rr->value,
-                                                    &rr->bound, buf,
-                                                    sizeof(buf)))
+        rr->has_value ? json_string(tool_fmt_judged(
+                            rule, rr->value, &rr->bound, buf, sizeof(buf)))
                       : json_null());
     set(c, o, "value_bound",
         rr->has_value ? bound_obj(c, &rr->bound, rr->value) : json_null());

@@ -23,17 +23,17 @@ static void rule_message(const aa_rule_result *rr, char *buf, size_t size)
     char val[64];
 
     if (tool_is_finding(rr) && rr->has_value && rr->crossed != NULL) {
-        snprintf(buf, size, "%s: %s %s (%s)", rule->finding,
-                 tool_fmt_judged(rule, rr->value, &rr->bound, val,
-                                 sizeof(val)),
-                 rr->crossed->text, aa_verdict_name(rr->verdict));
+        snprintf(
+            buf, size, "%s: %s %s (%s)", rule->finding,
+            tool_fmt_judged(rule, rr->value, &rr->bound, val, sizeof(val)),
+            rr->crossed->text, aa_verdict_name(rr->verdict));
     } else if (rr->message != NULL) {
         snprintf(buf, size, "%s", rr->message);
     } else if (rr->has_value) {
-        snprintf(buf, size, "%s: %s (%s)", rule->finding,
-                 tool_fmt_judged(rule, rr->value, &rr->bound, val,
-                                 sizeof(val)),
-                 aa_verdict_name(rr->verdict));
+        snprintf(
+            buf, size, "%s: %s (%s)", rule->finding,
+            tool_fmt_judged(rule, rr->value, &rr->bound, val, sizeof(val)),
+            aa_verdict_name(rr->verdict));
     } else {
         snprintf(buf, size, "%s (%s)", rule->finding,
                  aa_verdict_name(rr->verdict));

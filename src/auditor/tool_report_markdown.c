@@ -237,10 +237,10 @@ int tool_report_markdown(const tool_config *cfg, const aa_report *r, FILE *fp)
         fputs(" | ", fp);
         put_cell(fp, rr->rule->finding);
         fputs(" | ", fp);
-        put_cell(fp, rr->has_value ? tool_fmt_judged(rr->rule, rr->value,
-                                                     &rr->bound, val,
-                                                     sizeof(val))
-                                   : "-");
+        put_cell(fp, rr->has_value
+                         ? tool_fmt_judged(rr->rule, rr->value, &rr->bound,
+                                           val, sizeof(val))
+                         : "-");
         fputs(" | ", fp);
         put_cell(fp, tool_fmt_thresholds(rr->rule, buf, sizeof(buf)));
         fputs(" | ", fp);

@@ -235,9 +235,9 @@ static void put_finding(FILE *fp, bool color, const tool_culprits *cs,
                 tool_verdict_shown(rr->verdict), 0);
     fputs(")\n", fp);
     if (rr->has_value) {
-        fprintf(fp, "    value:     %s",
-                tool_fmt_judged(rule, rr->value, &rr->bound, val,
-                                sizeof(val)));
+        fprintf(
+            fp, "    value:     %s",
+            tool_fmt_judged(rule, rr->value, &rr->bound, val, sizeof(val)));
         if (rule->metric != NULL) {
             fprintf(fp, " (%s of %s)", rule->stat_text, rule->metric);
         }
@@ -312,8 +312,7 @@ static void put_rule_table(FILE *fp, bool color, const aa_report *r)
         put_colored(fp, color, verdict_color(rr->verdict),
                     tool_verdict_shown(rr->verdict), 9);
         if (rr->has_value) {
-            tool_fmt_judged(rr->rule, rr->value, &rr->bound, val,
-                            sizeof(val));
+            tool_fmt_judged(rr->rule, rr->value, &rr->bound, val, sizeof(val));
         } else {
             snprintf(val, sizeof(val), "-");
         }

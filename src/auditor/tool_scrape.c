@@ -5,7 +5,7 @@
  * backend, so a CI job can gate a service without running Prometheus.
  * With "-- COMMAND" it scrapes while the command (a load test) runs,
  * forwarding signals to it; on a terminal a progress line shows the worst
- * live signal.
+ * live signal (tool_scrape_progress.c).
  *
  * Choices (documented in docs/scrape-mode.md):
  * - Every series gets job (--job, default "async-auditor") and
@@ -34,15 +34,14 @@
 
 #include <curl/curl.h>
 
-#include "aa/eval.h"
 #include "aa/expo.h"
-#include "aa/quantile.h"
 #include "aa/result.h"
 #include "aa/tsdb.h"
 #include "tool_cfg.h"
 #include "tool_http.h"
 #include "tool_samples.h"
 #include "tool_scrape.h"
+#include "tool_scrape_progress.h"
 
 #define SCRAPE_JOB "async-auditor"
 #define SCRAPE_MAX_BODY ((size_t)32 * 1024 * 1024)
@@ -255,8 +254,8 @@ static int commit(aa_tsdb *db, scrape_target *t, unsigned *dropped)
     return AA_OK;
 }
 
-static int add_up(aa_tsdb *db, scrape_target *t, const char *job,
-                  int64_t t_ms, double v)
+static int add_up(aa_tsdb *db, scrape_target *t, const char *job, int64_t t_ms,
+                  double v)
 {
     aa_labels ls = {NULL, 0};
     size_t id;
@@ -343,8 +342,8 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
     if (aa_tsdb_scrape_end(db, t->tid, t_ms, rc == AA_OK) == AA_ENOMEM) {
         return AA_ENOMEM;
     }
-    return add_up(db, t, scrape_job(cfg), t_ms,
-                  rc == AA_OK ? 1.0 : 0.0) == AA_ENOMEM
+    return add_up(db, t, scrape_job(cfg), t_ms, rc == AA_OK ? 1.0 : 0.0) ==
+                   AA_ENOMEM
                ? AA_ENOMEM
                : AA_OK;
 }
@@ -399,91 +398,6 @@ static pid_t start_command(char **argv)
         return -1;
     }
     return pid;
-}
-
-/* ---- progress ------------------------------------------------------------
- */
-
-/* The worst rule right now over what was scraped so far, for the TTY
- * progress line: "rule_id 312ms critical" into buf ("" if none). */
-/* Judges structured rule r over what db holds now, as the audit does: a
- * stat computed from buckets from its bucket question's answer
- * (quantile.h).  Any failure leaves rr without a value. */
-static void live_judge(const tool_config *cfg, const aa_rule *r,
-                       const aa_tsdb *db, int64_t now_ms, int64_t span_ms,
-                       aa_rule_result *rr)
-{
-    aa_vector vec = {NULL, 0}, vals = {NULL, 0};
-    aa_value_bound *bounds = NULL;
-    aa_bucket_rule br;
-    bool buckets = aa_rule_reads_buckets(r);
-
-    if (buckets && aa_bucket_rule_make(r, &br) != AA_OK) {
-        return;
-    }
-    if (aa_eval_instant(db, buckets ? &br.rule : r, &cfg->selector, now_ms,
-                        span_ms, &vec, NULL) == AA_OK &&
-        vec.n > 0) {
-        if (!buckets) {
-            aa_judge_vector(r, &vec, rr);
-        } else if (aa_histogram_vector(r, &vec, &vals, &bounds) == AA_OK) {
-            aa_judge_vector_bounded(r, &vals, bounds, rr);
-        }
-    }
-    free(bounds);
-    aa_vector_clear(&vals);
-    aa_vector_clear(&vec);
-    if (buckets) {
-        aa_bucket_rule_clear(&br);
-    }
-}
-
-static void live_signal(const tool_config *cfg, const aa_ruleset *rs,
-                        aa_tsdb *db, int64_t now_ms, int64_t span_ms,
-                        char *buf, size_t size)
-{
-    aa_verdict worst = AA_VERDICT_OK;
-    size_t i;
-
-    buf[0] = '\0';
-    if (span_ms <= 0) {
-        return;
-    }
-    for (i = 0; i < rs->nrules; i++) {
-        const aa_rule *r = &rs->rules[i];
-        aa_rule_result rr;
-
-        if (r->metric == NULL) {
-            continue;
-        }
-        memset(&rr, 0, sizeof(rr));
-        live_judge(cfg, r, db, now_ms, span_ms, &rr);
-        if (rr.has_value && (buf[0] == '\0' || rr.verdict > worst)) {
-            worst = rr.verdict;
-            snprintf(buf, size, "%s %.4g %s", r->id, rr.value,
-                     aa_verdict_name(rr.verdict));
-        }
-        aa_rule_result_clear(&rr);
-    }
-}
-
-static void progress(const tool_config *cfg, const aa_ruleset *rs, aa_tsdb *db,
-                     int64_t elapsed_ms, int64_t total_ms, unsigned ok,
-                     unsigned failed, int64_t now_ms, int64_t span_ms)
-{
-    char live[200], rem[48];
-
-    live_signal(cfg, rs, db, now_ms, span_ms, live, sizeof(live));
-    if (total_ms > 0) {
-        snprintf(rem, sizeof(rem), ", %llds left",
-                 (long long)((total_ms - elapsed_ms + 999) / 1000));
-    } else {
-        snprintf(rem, sizeof(rem), ", until the command exits");
-    }
-    fprintf(stderr, "\r\033[Kscraping: %llds%s, scrapes ok %u failed %u%s%s",
-            (long long)(elapsed_ms / 1000), rem, ok, failed,
-            live[0] != '\0' ? ", worst: " : "", live);
-    fflush(stderr);
 }
 
 /* ---- the scrape loop -----------------------------------------------------
@@ -709,9 +623,10 @@ static int scrape_loop(const tool_config *cfg, const aa_ruleset *rs,
             run->failed += run->targets[i].failed;
         }
         if (tty) {
-            progress(cfg, rs, db, mono_ms() - start,
-                     cfg->command_argv != NULL ? 0 : total, run->ok,
-                     run->failed, t_ms, t_ms - run->first_ms);
+            tool_scrape_progress(cfg, rs, db, mono_ms() - start,
+                                 cfg->command_argv != NULL ? 0 : total,
+                                 run->ok, run->failed, t_ms,
+                                 t_ms - run->first_ms);
             progressed = true;
         }
         if (final) {

@@ -337,8 +337,8 @@ static int append_share(aat_buf *out, const aa_rule *rule,
 {
     static const aa_plan p = {"_bucket", AA_FN_RATE, AA_AGG_SUM, false, NULL};
     char num[64], le_name[] = "le", inf[] = "+Inf";
-    aa_matcher at = {le_name, AA_MATCH_EQ, num}, all = {le_name, AA_MATCH_EQ,
-                                                        inf};
+    aa_matcher at = {le_name, AA_MATCH_EQ, num},
+               all = {le_name, AA_MATCH_EQ, inf};
     aa_matchers at1 = {&at, 1}, all1 = {&all, 1};
     aa_matchers below = {NULL, 0}, total = {NULL, 0};
     int rc;

@@ -113,9 +113,9 @@ void aa_share_above_buckets(double x, aa_bucket *b, size_t *n, double *value,
     bound->lower = (total - at) / total;
     bound->upper = (total - below) / total;
     if (isfinite(lo) && isfinite(b[k].upper) && x > lo) {
-        *value = (total - (below + (at - below) * (x - lo) /
-                                       (b[k].upper - lo))) /
-                 total;
+        *value =
+            (total - (below + (at - below) * (x - lo) / (b[k].upper - lo))) /
+            total;
     } else {
         *value = bound->upper;
     }
@@ -233,8 +233,7 @@ static int make_entries(const aa_vector *rates, entry **out, size_t *n)
         e[m].bucket.count = rates->v[i].value;
         for (k = 0; rc == AA_OK && k < ls->n; k++) {
             if (strcmp(ls->v[k].name, "le") != 0) {
-                rc = aa_labels_add(&e[m].group, ls->v[k].name,
-                                   ls->v[k].value);
+                rc = aa_labels_add(&e[m].group, ls->v[k].name, ls->v[k].value);
             }
         }
         m++;
@@ -375,8 +374,7 @@ static int series_for(aa_matrix *out, aa_value_bound **last, size_t *cap,
 
 /* The bucket rates of every series of m with a point at time t, each
  * series' cursor cur[i] moved past it. */
-static int rates_at(const aa_matrix *m, size_t *cur, int64_t t,
-                    aa_vector *vec)
+static int rates_at(const aa_matrix *m, size_t *cur, int64_t t, aa_vector *vec)
 {
     for (size_t i = 0; i < m->n; i++) {
         const aa_range_series *s = &m->v[i];

@@ -147,8 +147,8 @@ static bool valid_name(const char *s, bool colon)
 /* ---- rules ------------------------------------------------------------ */
 
 static const char *const rule_keys[] = {
-    "id",      "finding",  "description", "metric",  "stat",
-    "type",    "by",       "where",       "query",   "warning",
+    "id",       "finding", "description", "metric",        "stat",
+    "type",     "by",      "where",       "query",         "warning",
     "critical", "for",     "no_data",     "unmeasured_on", NULL};
 static const char rule_keys_text[] =
     "id, finding, description, metric, stat, type, by, where, query, "
@@ -188,7 +188,8 @@ static int load_names(loader *ld, const aa_yaml_node *v, const char *key,
         items = (const aa_yaml_node *const *)v->kids;
         nitems = v->nkids;
     } else if (v->kind != AA_YAML_SCALAR || aa_yaml_is_null(v)) {
-        return error_node(ld, v, "rule \"%s\": \"%s\" must be a list of %s, "
+        return error_node(ld, v,
+                          "rule \"%s\": \"%s\" must be a list of %s, "
                           "not %s",
                           rname, key, labels ? "label names" : "names",
                           aa_yaml_kind_name(v));
@@ -216,14 +217,12 @@ static int load_names(loader *ld, const aa_yaml_node *v, const char *key,
                               it->kind == AA_YAML_SCALAR ? it->value : "");
         }
         if (!ok) {
-            return error_node(ld, it,
-                              "rule \"%s\": \"%s\": each item must be a "
-                              "non-empty string%s%s",
-                              rname, key,
-                              it->kind != AA_YAML_SCALAR ? ", not " : "",
-                              it->kind != AA_YAML_SCALAR
-                                  ? aa_yaml_kind_name(it)
-                                  : "");
+            return error_node(
+                ld, it,
+                "rule \"%s\": \"%s\": each item must be a "
+                "non-empty string%s%s",
+                rname, key, it->kind != AA_YAML_SCALAR ? ", not " : "",
+                it->kind != AA_YAML_SCALAR ? aa_yaml_kind_name(it) : "");
         }
         for (size_t j = 0; j < *n; j++) {
             if (strcmp((*out)[j], it->value) == 0) {

@@ -42,15 +42,15 @@
 typedef struct aap_arena_hdr {
     char magic[8];
     uint32_t version;
-    uint32_t hdr_size;      /* offset of the first record */
-    uint64_t families;      /* aap_families_hash() of the writer */
-    uint64_t size;          /* bytes of the file */
-    _Atomic uint64_t used;  /* end of the last record (release-stored) */
-    int64_t pid;            /* owner */
-    int64_t ppid;           /* its supervisor when the arena was made */
-    uint64_t start;         /* owner's start time (clock ticks) */
-    uint64_t ppid_start;    /* supervisor's start time, 0 if unknown */
-    double created;         /* wall clock, seconds */
+    uint32_t hdr_size;       /* offset of the first record */
+    uint64_t families;       /* aap_families_hash() of the writer */
+    uint64_t size;           /* bytes of the file */
+    _Atomic uint64_t used;   /* end of the last record (release-stored) */
+    int64_t pid;             /* owner */
+    int64_t ppid;            /* its supervisor when the arena was made */
+    uint64_t start;          /* owner's start time (clock ticks) */
+    uint64_t ppid_start;     /* supervisor's start time, 0 if unknown */
+    double created;          /* wall clock, seconds */
     _Atomic uint32_t nloops; /* live loops (the "loop" label rule) */
     _Atomic uint32_t flags;
 } aap_arena_hdr;

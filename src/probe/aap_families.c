@@ -8,19 +8,18 @@
 #include <pthread.h>
 #include <string.h>
 
-#define AAP_FAMILY_ROW_(id, nm, ty, val, dead, lay, labels, hp)              \
-    [AAP_F_##id] = {.name = nm,                                              \
-                    .help = hp,                                              \
-                    .type = AAP_TYPE_##ty,                                   \
-                    .value = AAP_VAL_##val,                                  \
-                    .drop_dead = AAP_DEAD_##dead,                            \
-                    .layout = AAP_LAYOUT_##lay,                              \
+#define AAP_FAMILY_ROW_(id, nm, ty, val, dead, lay, labels, hp)               \
+    [AAP_F_##id] = {.name = nm,                                               \
+                    .help = hp,                                               \
+                    .type = AAP_TYPE_##ty,                                    \
+                    .value = AAP_VAL_##val,                                   \
+                    .drop_dead = AAP_DEAD_##dead,                             \
+                    .layout = AAP_LAYOUT_##lay,                               \
                     .label_cap = labels},
 #define AAP_DEAD_KEEP 0
 #define AAP_DEAD_DROP 1
 
-static const aap_family families[AAP_F_N] = {
-    AAP_FAMILIES(AAP_FAMILY_ROW_)};
+static const aap_family families[AAP_F_N] = {AAP_FAMILIES(AAP_FAMILY_ROW_)};
 
 _Static_assert(AAP_F_N < 65536, "family ids fit a record");
 

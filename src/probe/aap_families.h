@@ -42,56 +42,56 @@
 /* GIL holder records: loop, thread (AAP_THREAD_NAME_LEN) and site. */
 #define AAP_GIL_LABELS_CAP 640
 
-#define AAP_FAMILIES(X)                                                      \
-    X(LOOP_LAG, "python_asyncio_loop_lag_seconds", HISTOGRAM, HIST, KEEP,    \
-      SCHEMA2, 96, "How late the probe's periodic loop timer ran.")          \
-    X(LOOP_BUSY, "python_asyncio_loop_busy_seconds_total", COUNTER, NS,      \
-      KEEP, NONE, 96,                                                        \
-      "Time the loop spent running callbacks rather than waiting for I/O.")  \
-    X(LOOP_ITER, "python_asyncio_loop_iterations_total", COUNTER, COUNT,     \
-      KEEP, NONE, 96, "Loop iterations.")                                    \
-    X(LOOP_BLOCK, "python_asyncio_loop_block_duration_seconds", HISTOGRAM,   \
-      HIST, KEEP, SCHEMA2, 96,                                               \
-      "Blocking episodes: busy stretches longer than the block threshold.")  \
-    X(LOOP_CUR, "python_asyncio_loop_current_block_seconds", GAUGE, SINCE,   \
-      DROP, NONE, 96,                                                        \
-      "How long the loop has been busy without waiting for I/O right now.")  \
-    X(SITE, "python_asyncio_block_site_seconds_total", COUNTER, NS, KEEP,    \
-      NONE, AAP_SITE_LABELS_CAP,                                             \
-      "Blocked time attributed to the innermost Python frame's site.")       \
-    X(SITE_INFO, "python_asyncio_block_site_info", GAUGE, ONE, DROP, NONE,  \
-      AAP_SITE_LABELS_CAP,                                                   \
-      "Call chain, culprit class and remedy of each live culprit site.")     \
-    X(GIL_WAIT, "python_asyncio_gil_wait_seconds_total", COUNTER, NS, KEEP,  \
-      NONE, 96,                                                              \
-      "Time the loop waited during episodes for a GIL another thread held.") \
-    X(GIL_HOLDER, "python_asyncio_gil_holder_seconds_total", COUNTER, NS,    \
-      KEEP, NONE, AAP_GIL_LABELS_CAP,                                        \
-      "Time the loop waited for the GIL, by holder thread and its site.")    \
-    X(LOOP_READY, "python_asyncio_loop_ready_callbacks", GAUGE, INT, DROP,   \
-      NONE, 96, "Callbacks ready to run and waiting their turn.")            \
-    X(TASKS, "python_asyncio_tasks", GAUGE, INT, DROP, NONE, 96,             \
-      "Tasks alive on the loop.")                                            \
-    X(TASKS_CREATED, "python_asyncio_tasks_created_total", COUNTER, COUNT,   \
-      KEEP, NONE, 96, "Tasks created on the loop.")                          \
-    X(INFO, "python_asyncio_probe_info", GAUGE, ONE, DROP, NONE, 192,        \
-      "Probe build information.")                                            \
-    X(EXEC_PENDING, "python_asyncio_executor_pending", GAUGE, INT, DROP,     \
-      NONE, 128, "Work submitted to a thread pool and not yet started.")     \
-    X(EXEC_BUSY, "python_asyncio_executor_busy_workers", GAUGE, INT, DROP,   \
-      NONE, 128, "Worker threads (or limiter tokens) in use.")               \
-    X(EXEC_MAX, "python_asyncio_executor_max_workers", GAUGE, INT, DROP,     \
-      NONE, 128, "Capacity of the pool.")                                    \
-    X(EXEC_WAIT, "python_asyncio_executor_wait_seconds", HISTOGRAM, HIST,    \
-      KEEP, SCHEMA2, 128, "Time from submission to the start of the work.")  \
-    X(EXEC_RUN, "python_asyncio_executor_run_seconds", HISTOGRAM, HIST,      \
-      KEEP, SCHEMA2, 128, "Time the work ran.")                              \
-    X(HTTP_ACTIVE, "http_server_active_requests", GAUGE, INT, DROP, NONE,    \
-      32, "HTTP requests in flight.")                                        \
-    X(HTTP_DURATION, "http_server_request_duration_seconds", HISTOGRAM,      \
-      HIST, KEEP, SCHEMA1, 264, "HTTP request duration as the server saw it.")
+#define AAP_FAMILIES(X)                                                       \
+    X(LOOP_LAG, "python_asyncio_loop_lag_seconds", HISTOGRAM, HIST, KEEP,     \
+      SCHEMA2, 96, "How late the probe's periodic loop timer ran.")           \
+    X(LOOP_BUSY, "python_asyncio_loop_busy_seconds_total", COUNTER, NS, KEEP, \
+      NONE, 96,                                                               \
+      "Time the loop spent running callbacks rather than waiting for I/O.")   \
+    X(LOOP_ITER, "python_asyncio_loop_iterations_total", COUNTER, COUNT,      \
+      KEEP, NONE, 96, "Loop iterations.")                                     \
+    X(LOOP_BLOCK, "python_asyncio_loop_block_duration_seconds", HISTOGRAM,    \
+      HIST, KEEP, SCHEMA2, 96,                                                \
+      "Blocking episodes: busy stretches longer than the block threshold.")   \
+    X(LOOP_CUR, "python_asyncio_loop_current_block_seconds", GAUGE, SINCE,    \
+      DROP, NONE, 96,                                                         \
+      "How long the loop has been busy without waiting for I/O right now.")   \
+    X(SITE, "python_asyncio_block_site_seconds_total", COUNTER, NS, KEEP,     \
+      NONE, AAP_SITE_LABELS_CAP,                                              \
+      "Blocked time attributed to the innermost Python frame's site.")        \
+    X(SITE_INFO, "python_asyncio_block_site_info", GAUGE, ONE, DROP, NONE,    \
+      AAP_SITE_LABELS_CAP,                                                    \
+      "Call chain, culprit class and remedy of each live culprit site.")      \
+    X(GIL_WAIT, "python_asyncio_gil_wait_seconds_total", COUNTER, NS, KEEP,   \
+      NONE, 96,                                                               \
+      "Time the loop waited during episodes for a GIL another thread held.")  \
+    X(GIL_HOLDER, "python_asyncio_gil_holder_seconds_total", COUNTER, NS,     \
+      KEEP, NONE, AAP_GIL_LABELS_CAP,                                         \
+      "Time the loop waited for the GIL, by holder thread and its site.")     \
+    X(LOOP_READY, "python_asyncio_loop_ready_callbacks", GAUGE, INT, DROP,    \
+      NONE, 96, "Callbacks ready to run and waiting their turn.")             \
+    X(TASKS, "python_asyncio_tasks", GAUGE, INT, DROP, NONE, 96,              \
+      "Tasks alive on the loop.")                                             \
+    X(TASKS_CREATED, "python_asyncio_tasks_created_total", COUNTER, COUNT,    \
+      KEEP, NONE, 96, "Tasks created on the loop.")                           \
+    X(INFO, "python_asyncio_probe_info", GAUGE, ONE, DROP, NONE, 192,         \
+      "Probe build information.")                                             \
+    X(EXEC_PENDING, "python_asyncio_executor_pending", GAUGE, INT, DROP,      \
+      NONE, 128, "Work submitted to a thread pool and not yet started.")      \
+    X(EXEC_BUSY, "python_asyncio_executor_busy_workers", GAUGE, INT, DROP,    \
+      NONE, 128, "Worker threads (or limiter tokens) in use.")                \
+    X(EXEC_MAX, "python_asyncio_executor_max_workers", GAUGE, INT, DROP,      \
+      NONE, 128, "Capacity of the pool.")                                     \
+    X(EXEC_WAIT, "python_asyncio_executor_wait_seconds", HISTOGRAM, HIST,     \
+      KEEP, SCHEMA2, 128, "Time from submission to the start of the work.")   \
+    X(EXEC_RUN, "python_asyncio_executor_run_seconds", HISTOGRAM, HIST, KEEP, \
+      SCHEMA2, 128, "Time the work ran.")                                     \
+    X(HTTP_ACTIVE, "http_server_active_requests", GAUGE, INT, DROP, NONE, 32, \
+      "HTTP requests in flight.")                                             \
+    X(HTTP_DURATION, "http_server_request_duration_seconds", HISTOGRAM, HIST, \
+      KEEP, SCHEMA1, 264, "HTTP request duration as the server saw it.")
 
-#define AAP_FAMILY_ENUM_(id, name, type, value, dead, layout, labels, help)  \
+#define AAP_FAMILY_ENUM_(id, name, type, value, dead, layout, labels, help)   \
     AAP_F_##id,
 enum aap_family_id { AAP_FAMILIES(AAP_FAMILY_ENUM_) AAP_F_N };
 #undef AAP_FAMILY_ENUM_

@@ -311,8 +311,8 @@ static int scan(int dirfd, uint64_t own_dev, uint64_t own_ino, entry *e,
         if (f < 0) {
             continue; /* deleted meanwhile */
         }
-        if (fstat(f, &s) < 0 || !S_ISREG(s.st_mode) ||
-            s.st_uid != geteuid() || (uint64_t)s.st_size < AAP_ARENA_HDR ||
+        if (fstat(f, &s) < 0 || !S_ISREG(s.st_mode) || s.st_uid != geteuid() ||
+            (uint64_t)s.st_size < AAP_ARENA_HDR ||
             (uint64_t)s.st_size > FILE_MAX_BYTES ||
             pread(f, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
             memcmp(h.magic, AAP_ARENA_MAGIC, 8) != 0 ||
@@ -327,8 +327,8 @@ static int scan(int dirfd, uint64_t own_dev, uint64_t own_ino, entry *e,
             continue;
         }
         alive = aap_shm_owner_alive(f);
-        if (alive == 0 && ((h.flags & AAP_ARENA_LEFT) ||
-                           !supervisor_alive(&h))) {
+        if (alive == 0 &&
+            ((h.flags & AAP_ARENA_LEFT) || !supervisor_alive(&h))) {
             unlinkat(dirfd, de->d_name, 0); /* an earlier run's */
             close(f);
             continue;
@@ -384,8 +384,7 @@ static int scan(int dirfd, uint64_t own_dev, uint64_t own_ino, entry *e,
 }
 
 int aap_group_collect(int dirfd, uint64_t own_dev, uint64_t own_ino,
-                      aap_member *out, size_t max, size_t *n,
-                      size_t *skipped)
+                      aap_member *out, size_t max, size_t *n, size_t *skipped)
 {
     entry *e;
     size_t ne = 0, i;

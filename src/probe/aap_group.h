@@ -48,8 +48,7 @@ typedef struct aap_member {
  * aap_err.
  */
 int aap_group_collect(int dirfd, uint64_t own_dev, uint64_t own_ino,
-                      aap_member *out, size_t max, size_t *n,
-                      size_t *skipped);
+                      aap_member *out, size_t max, size_t *n, size_t *skipped);
 void aap_group_release(aap_member *m, size_t n);
 
 /* Apply the same clean-up to every group directory under the home and

@@ -43,8 +43,7 @@ static void handle(void *ctx, const aap_httpreq *req, aap_httpd_reply *r)
         r->status = rc < 0 ? 500 : 200;
         r->ctype = "text/plain; version=0.0.4; charset=utf-8";
     } else if (req->route == AAP_R_BLOCKS &&
-               atomic_load_explicit(&exp_debug_blocks,
-                                    memory_order_relaxed)) {
+               atomic_load_explicit(&exp_debug_blocks, memory_order_relaxed)) {
         rc = aap_render_blocks(r->body);
         r->status = rc < 0 ? 500 : 200;
         r->ctype = "application/json";
@@ -149,8 +148,8 @@ static int join_group(const char *host, int port, char *path, size_t cap)
 }
 
 int aap_exporter_start(const char *host, int port,
-                       const aap_exporter_opts *opts,
-                       aap_exporter_info *info, int *sys_errno)
+                       const aap_exporter_opts *opts, aap_exporter_info *info,
+                       int *sys_errno)
 {
     aap_httpd_config c;
     aap_exporter_info in;
@@ -183,8 +182,8 @@ int aap_exporter_start(const char *host, int port,
     }
     memset(&in, 0, sizeof(in));
     in.port = bound_port_of(fd, &in.loopback);
-    in.debug_blocks = !opts || opts->debug_blocks < 0 ? in.loopback
-                                                      : opts->debug_blocks;
+    in.debug_blocks =
+        !opts || opts->debug_blocks < 0 ? in.loopback : opts->debug_blocks;
     if (port != 0) {
         in.group_errno =
             join_group(host, port, in.group_dir, sizeof(in.group_dir));

@@ -114,7 +114,8 @@ static void addr_key(const struct sockaddr_storage *ss, conn *c)
     if (ss->ss_family == AF_INET) {
         memcpy(c->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
     } else if (ss->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        const struct in6_addr *a =
+            &((const struct sockaddr_in6 *)ss)->sin6_addr;
 
         if (IN6_IS_ADDR_V4MAPPED(a)) {
             c->family = AF_INET;
@@ -233,8 +234,8 @@ static void accept_batch(aap_httpd *d, uint64_t now)
         }
         full = same >= d->c.max_per_addr || d->n >= d->c.max_conns;
         if (full) {
-            victim = pick_victim(
-                d, same >= d->c.max_per_addr ? &nc : NULL, now);
+            victim =
+                pick_victim(d, same >= d->c.max_per_addr ? &nc : NULL, now);
             if (victim < 0) {
                 close(fd);
                 atomic_fetch_add(&d->refused, 1);
@@ -376,8 +377,8 @@ static void service(aap_httpd *d, conn *c, short revents, uint64_t now)
         return;
     }
     if (c->state == C_READ && (revents & (POLLIN | POLLHUP | POLLERR))) {
-        ssize_t n = recv(c->fd, c->in + c->inlen,
-                         AAP_HTTPREQ_HEAD_MAX - c->inlen, 0);
+        ssize_t n =
+            recv(c->fd, c->in + c->inlen, AAP_HTTPREQ_HEAD_MAX - c->inlen, 0);
 
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             conn_close(d, c);
@@ -426,8 +427,7 @@ static void *serve_main(void *arg)
         nc = d->n;
         for (i = 0; i < nc; i++) {
             p[np + i].fd = d->conns[i].fd;
-            p[np + i].events =
-                d->conns[i].state == C_WRITE ? POLLOUT : POLLIN;
+            p[np + i].events = d->conns[i].state == C_WRITE ? POLLOUT : POLLIN;
             p[np + i].revents = 0;
             if (d->conns[i].deadline < next) {
                 next = d->conns[i].deadline;

@@ -26,7 +26,7 @@ typedef void (*aap_httpd_handler)(void *ctx, const aap_httpreq *req,
                                   aap_httpd_reply *reply);
 
 typedef struct aap_httpd_config {
-    int fd;                    /* listening socket; the server owns it */
+    int fd; /* listening socket; the server owns it */
     aap_httpd_handler handler;
     void *ctx;
     size_t max_conns;          /* 0: 128 */

@@ -44,8 +44,8 @@ static int ieq(const char *a, size_t n, const char *lit)
 
 /* The line at buf[*pos..len): its content [*s, *s + *n), *pos moved past
  * its end.  0 when no line end is there yet. */
-static int next_line(const char *buf, size_t len, size_t *pos,
-                     const char **s, size_t *n)
+static int next_line(const char *buf, size_t len, size_t *pos, const char **s,
+                     size_t *n)
 {
     const char *nl = memchr(buf + *pos, '\n', len - *pos);
     size_t e;
@@ -68,7 +68,8 @@ static int route_of(const char *t, size_t n)
     static const struct {
         const char *path;
         int route;
-    } routes[] = {{"/metrics", AAP_R_METRICS}, {"/debug/blocks", AAP_R_BLOCKS}};
+    } routes[] = {{"/metrics", AAP_R_METRICS},
+                  {"/debug/blocks", AAP_R_BLOCKS}};
     const char *q = memchr(t, '?', n);
     size_t plen = q ? (size_t)(q - t) : n, i;
 
@@ -82,8 +83,7 @@ static int route_of(const char *t, size_t n)
 }
 
 /* Request line "METHOD SP target SP HTTP/1.x"; 0 or an error status. */
-static int request_line(const char *s, size_t n, aap_httpreq *out,
-                        int *minor)
+static int request_line(const char *s, size_t n, aap_httpreq *out, int *minor)
 {
     const char *sp1 = memchr(s, ' ', n), *sp2, *v;
     size_t i, ml, tl, vl;
@@ -117,8 +117,8 @@ static int request_line(const char *s, size_t n, aap_httpreq *out,
     }
     v = sp2 + 1;
     vl = n - (size_t)(v - s);
-    if (vl != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' ||
-        v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9') {
+    if (vl != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' || v[5] < '0' ||
+        v[5] > '9' || v[7] < '0' || v[7] > '9') {
         return 400;
     }
     if (v[5] != '1' || (v[7] != '0' && v[7] != '1')) {
@@ -264,8 +264,7 @@ int aap_httpreq_parse(const char *buf, size_t len, aap_httpreq *out)
     }
     out->head_len = pos;
     out->status = status;
-    out->keep_alive =
-        status == 0 && !body && !close && (minor == 1 || keep);
+    out->keep_alive = status == 0 && !body && !close && (minor == 1 || keep);
     return 1;
 incomplete:
     if (len < AAP_HTTPREQ_HEAD_MAX) {

@@ -68,8 +68,7 @@ void aap_http_active_add(int64_t delta)
 
 int64_t aap_http_active_get(void)
 {
-    return (int64_t)atomic_load_explicit(active_cell(),
-                                         memory_order_relaxed);
+    return (int64_t)atomic_load_explicit(active_cell(), memory_order_relaxed);
 }
 
 static void copy_clean(char *dst, size_t cap, const char *src)
@@ -150,8 +149,8 @@ static http_series *http_get(const char *method, const char *route, int status)
         }
         s->status = status;
         s->hash = h;
-        if (aap_state_hist(AAP_F_HTTP_DURATION, lab, 3, 0, &s->rec,
-                           &s->hist) < 0) {
+        if (aap_state_hist(AAP_F_HTTP_DURATION, lab, 3, 0, &s->rec, &s->hist) <
+            0) {
             free(s); /* a full arena: not measured */
             s = NULL;
         } else {

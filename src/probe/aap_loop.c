@@ -80,22 +80,20 @@ static int loop_series(aap_loop *L)
     aap_state_hist(AAP_F_LOOP_LAG, lab, 1, 0, &L->rec[AAP_LR_LAG], &L->lag);
     aap_state_hist(AAP_F_LOOP_BLOCK, lab, 1, 0, &L->rec[AAP_LR_BLOCK],
                    &L->block);
-    if (aap_state_cell(AAP_F_LOOP_CUR, lab, 1, 0, &L->rec[AAP_LR_CUR],
-                       &cur) < 0) {
+    if (aap_state_cell(AAP_F_LOOP_CUR, lab, 1, 0, &L->rec[AAP_LR_CUR], &cur) <
+        0) {
         L->rec[AAP_LR_CUR] = NULL;
         cur = &L->fallback[0];
     }
     L->busy_since = &cur[0];
     L->stopping = &cur[1];
     /* not observable without the selector wrapper: not exported */
-    L->busy_ns = sel ? loop_cell(L, AAP_F_LOOP_BUSY, AAP_LR_BUSY, lab, 1, 0,
-                                 2)
+    L->busy_ns = sel ? loop_cell(L, AAP_F_LOOP_BUSY, AAP_LR_BUSY, lab, 1, 0, 2)
                      : &L->fallback[2];
-    L->iterations = sel ? loop_cell(L, AAP_F_LOOP_ITER, AAP_LR_ITER, lab, 1,
-                                    0, 3)
-                        : &L->fallback[3];
-    L->ready = sel ? loop_cell(L, AAP_F_LOOP_READY, AAP_LR_READY, lab, 1, 0,
-                               4)
+    L->iterations =
+        sel ? loop_cell(L, AAP_F_LOOP_ITER, AAP_LR_ITER, lab, 1, 0, 3)
+            : &L->fallback[3];
+    L->ready = sel ? loop_cell(L, AAP_F_LOOP_READY, AAP_LR_READY, lab, 1, 0, 4)
                    : &L->fallback[4];
     L->tasks = loop_cell(L, AAP_F_TASKS, AAP_LR_TASKS, lab, 1, 0, 5);
     L->tasks_created =

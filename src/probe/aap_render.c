@@ -49,10 +49,10 @@ typedef struct render_ctx {
     size_t nviews;
     uint64_t now;
     aap_vrec rec;
-    aat_buf labels;     /* escaped label text of this family's series */
-    series *s;          /* grows up to SERIES_MAX */
+    aat_buf labels; /* escaped label text of this family's series */
+    series *s;      /* grows up to SERIES_MAX */
     size_t ns, cap;
-    uint32_t *slots;    /* hash table of series indexes + 1 */
+    uint32_t *slots; /* hash table of series indexes + 1 */
     size_t nslots;
 } render_ctx;
 
@@ -178,8 +178,8 @@ static void emit(render_ctx *c, const aap_family *f, const aap_view *v,
             break;
         }
         if (f->value == AAP_VAL_HIST) {
-            aap_hist_render(c->t, f->name, lab.data,
-                            aap_layout_get(f->layout), s->cells);
+            aap_hist_render(c->t, f->name, lab.data, aap_layout_get(f->layout),
+                            s->cells);
         } else {
             aat_buf_appendf(c->t, "%s{%s} %.15g\n", f->name, lab.data,
                             value_of(f, s, c->now));
@@ -190,8 +190,7 @@ static void emit(render_ctx *c, const aap_family *f, const aap_view *v,
 
 /* Render family f from refs[0..n) (all of family f by their hint, in
  * arena order). */
-static void render_family(render_ctx *c, uint32_t f, const ref *refs,
-                          size_t n)
+static void render_family(render_ctx *c, uint32_t f, const ref *refs, size_t n)
 {
     const aap_family *fam = aap_family_get(f);
     int header = 0;
@@ -209,8 +208,8 @@ static void render_family(render_ctx *c, uint32_t f, const ref *refs,
             series *s;
             size_t lab;
 
-            if (!aap_view_read(v, refs[i].at, &c->rec) ||
-                c->rec.family != f || (!v->alive && fam->drop_dead)) {
+            if (!aap_view_read(v, refs[i].at, &c->rec) || c->rec.family != f ||
+                (!v->alive && fam->drop_dead)) {
                 continue;
             }
             lab = labels_of(c, &c->rec, v);

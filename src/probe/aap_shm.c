@@ -158,8 +158,7 @@ int aap_shm_commit(aap_shm *m, size_t end)
     return 0;
 }
 
-int aap_shm_link(const aap_shm *m, int dirfd, const char *name,
-                 int *sys_errno)
+int aap_shm_link(const aap_shm *m, int dirfd, const char *name, int *sys_errno)
 {
     char path[64];
 

@@ -250,8 +250,8 @@ void aap_sites_init(aap_loop *L)
         s->ns = aap_rec_cells(s->rec);
         L->nsites = k + 1;
     }
-    if (aap_state_series(AAP_F_SITE, AAP_SITES_MAX, lab, 2,
-                         AAP_SERIES_HIDDEN, &o->rec) == 0) {
+    if (aap_state_series(AAP_F_SITE, AAP_SITES_MAX, lab, 2, AAP_SERIES_HIDDEN,
+                         &o->rec) == 0) {
         o->ns = aap_rec_cells(o->rec);
     }
 }

@@ -30,12 +30,12 @@
 
 static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
 static aap_shm st_shm;
-static aap_arena_hdr *st_hdr;   /* NULL until the arena is made */
-static int st_poisoned;         /* a fork child could not copy it */
-static int st_backing_errno;    /* why it is anonymous */
-static int st_group_fd = -1;    /* directory it is linked into */
-static int st_grouped;          /* linked and exported (not left) */
-static char st_name[64];        /* its name there */
+static aap_arena_hdr *st_hdr; /* NULL until the arena is made */
+static int st_poisoned;       /* a fork child could not copy it */
+static int st_backing_errno;  /* why it is anonymous */
+static int st_group_fd = -1;  /* directory it is linked into */
+static int st_grouped;        /* linked and exported (not left) */
+static char st_name[64];      /* its name there */
 static _Atomic uint64_t st_sink[AAP_CELLS_MAX];
 
 /* ---- labels ------------------------------------------------------------ */
@@ -108,8 +108,7 @@ static aap_rec *rec_at(size_t off)
 
 static uint32_t rec_base_state(const aap_rec *r)
 {
-    return atomic_load_explicit(&((aap_rec *)r)->state,
-                                memory_order_relaxed) &
+    return atomic_load_explicit(&((aap_rec *)r)->state, memory_order_relaxed) &
            ~AAP_REC_HIDDEN;
 }
 
@@ -160,8 +159,7 @@ static void rec_set(aap_rec *r, int family, uint32_t key, const char *buf,
                     size_t len, uint32_t state)
 {
     seq_begin(r);
-    atomic_store_explicit(&r->family, (uint32_t)family,
-                          memory_order_release);
+    atomic_store_explicit(&r->family, (uint32_t)family, memory_order_release);
     atomic_store_explicit(&r->key, key, memory_order_release);
     words_put(aap_rec_label_words(r), r->label_words, buf, len);
     atomic_store_explicit(&r->label_len, (uint32_t)len, memory_order_release);
@@ -190,8 +188,8 @@ static int rec_alloc(int family, uint32_t key, const char *buf, size_t len,
                 (uint32_t)family &&
             atomic_load_explicit(&r->key, memory_order_relaxed) == key &&
             labels_match(r, buf, len, flags & AAP_SERIES_ADOPT_PREFIX)) {
-            uint32_t st = atomic_load_explicit(&r->state,
-                                               memory_order_relaxed);
+            uint32_t st =
+                atomic_load_explicit(&r->state, memory_order_relaxed);
 
             /* adopted: values go on; a series shown before stays shown */
             atomic_store_explicit(&r->state,
@@ -466,8 +464,7 @@ void aap_rec_release(aap_rec *r)
         return;
     }
     pthread_mutex_lock(&st_lock);
-    f = aap_family_get(
-        atomic_load_explicit(&r->family, memory_order_relaxed));
+    f = aap_family_get(atomic_load_explicit(&r->family, memory_order_relaxed));
     if (st_grouped && f && !f->drop_dead &&
         !(atomic_load_explicit(&r->state, memory_order_relaxed) &
           AAP_REC_HIDDEN)) {

@@ -39,10 +39,10 @@ typedef enum {
 typedef struct aap_family {
     const char *name;
     const char *help;
-    int type;       /* aap_family_type */
-    int value;      /* aap_family_value */
-    int drop_dead;  /* a dead process's series disappear */
-    int layout;     /* AAP_LAYOUT_* for AAP_VAL_HIST */
+    int type;      /* aap_family_type */
+    int value;     /* aap_family_value */
+    int drop_dead; /* a dead process's series disappear */
+    int layout;    /* AAP_LAYOUT_* for AAP_VAL_HIST */
     uint32_t label_cap;
 } aap_family;
 

@@ -51,8 +51,7 @@ static aap_rec_hdr *rec_at(const aap_view *v, size_t at)
     return (aap_rec_hdr *)(void *)(v->base + at);
 }
 
-int aap_view_next(const aap_view *v, size_t *off, size_t *at,
-                  uint32_t *family)
+int aap_view_next(const aap_view *v, size_t *off, size_t *at, uint32_t *family)
 {
     aap_rec_hdr *r;
     uint32_t size;

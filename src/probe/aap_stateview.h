@@ -14,8 +14,8 @@
 
 typedef struct aap_view {
     const uint8_t *base;
-    size_t len;    /* bytes that may be read */
-    size_t used;   /* end of the records, within len */
+    size_t len;  /* bytes that may be read */
+    size_t used; /* end of the records, within len */
     int64_t pid;
     uint32_t nloops;
     int alive;
@@ -31,7 +31,7 @@ typedef struct aap_vrec {
     uint32_t key;
     uint32_t state;
     uint32_t ncells;
-    size_t label_len;               /* "name\0value\0"... */
+    size_t label_len; /* "name\0value\0"... */
     char labels[AAP_LABELS_MAX + 1];
     uint64_t cells[AAP_CELLS_MAX];
 } aap_vrec;

@@ -11,6 +11,7 @@ fixtures; other test directories may import this module directly.
 
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -262,6 +263,21 @@ def ok_reply(value=1.0, labels=None):
     return behaviour
 
 
+def _answer_samples(req, value, labels):
+    """[(labels, value)] answering the request's query.  A bucket-rate
+    question ("sum by (le, ...) (rate(M_bucket...))", which the auditor
+    asks for a pNN rule) gets the buckets of a histogram whose every
+    observation lies in (value / 1.1, value * 1.1]: the quantile the
+    auditor computes from them is that bucket's midpoint, value
+    (docs/rules.md "Quantiles").  Any other query gets value."""
+    q = req.param("query", "") or ""
+    if re.match(r"sum by \(le[,)]", q) and "_bucket" in q:
+        return [(dict(labels, le=repr(value / 1.1)), 0),
+                (dict(labels, le=repr(value * 1.1)), 1),
+                (dict(labels, le="+Inf"), 1)]
+    return [(labels, value)]
+
+
 def default_answer(req, value=1.0, labels=None):
     """A well-formed answer to any Prometheus API request."""
     labels = labels if labels is not None else {"instance": "fake:1"}
@@ -269,11 +285,12 @@ def default_answer(req, value=1.0, labels=None):
         start = float(req.param("start", "0"))
         end = float(req.param("end", "0"))
         step = _step_seconds(req.param("step", "15"))
-        return Reply("json", doc=prom_matrix([(labels, value)], start, end,
-                                             step))
+        return Reply("json", doc=prom_matrix(
+            _answer_samples(req, value, labels), start, end, step))
     if req.path.endswith("/api/v1/query"):
-        return Reply("json", doc=prom_vector([(labels, value)],
-                                             float(req.param("time", "0"))))
+        return Reply("json", doc=prom_vector(
+            _answer_samples(req, value, labels),
+            float(req.param("time", "0"))))
     if req.path.endswith("/api/v1/series"):
         return Reply("json", doc={"status": "success", "data": [
             dict(labels, __name__="x")]})

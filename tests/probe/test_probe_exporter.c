@@ -56,7 +56,8 @@ static int request(int port, const char *req, size_t len, char *buf,
     return (int)got;
 }
 
-#define REQ(port, lit, buf) request(port, lit, sizeof(lit) - 1, buf, sizeof(buf))
+#define REQ(port, lit, buf)                                                   \
+    request(port, lit, sizeof(lit) - 1, buf, sizeof(buf))
 
 /* A port held by a plain socket (opt: SO_REUSEPORT) of this process. */
 static int hold_port(int reuseport, int *port)
@@ -249,8 +250,7 @@ static void test_ports(void)
     /* shared with SO_REUSEPORT, as another worker of ours does */
     fd = hold_port(1, &port);
     CHECK(fd >= 0);
-    CHECK_INT_EQ(aap_exporter_start("127.0.0.1", port, NULL, &info, &err),
-                 0);
+    CHECK_INT_EQ(aap_exporter_start("127.0.0.1", port, NULL, &info, &err), 0);
     CHECK_INT_EQ(info.port, port);
     aap_exporter_stop(1);
     close(fd);

@@ -57,15 +57,15 @@ static const row rows[] = {
     {"GET  /metrics HTTP/1.1\r\n\r\n", 0, 1, 400, O, RN, 0},
     /* framing */
     {"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n", 0, 1, 0, G, RM, 0},
-    {"GET /metrics HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", 0, 1, 0, G,
-     RM, 1},
-    {"GET /metrics HTTP/1.1\r\nconnection: foo, CLOSE\r\n\r\n", 0, 1, 0, G,
-     RM, 0},
+    {"GET /metrics HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", 0, 1, 0, G, RM,
+     1},
+    {"GET /metrics HTTP/1.1\r\nconnection: foo, CLOSE\r\n\r\n", 0, 1, 0, G, RM,
+     0},
     {"GET /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0, 1, 0, G, RM, 1},
-    {"GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 0, 1, 0, G,
+    {"GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 0, 1, 0, G, RM,
+     0},
+    {"GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 1, 0, G,
      RM, 0},
-    {"GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 1, 0,
-     G, RM, 0},
     {"GET /metrics HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
      0, 1, 400, G, RM, 0},
     {"GET /metrics HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 0, 1, 400, G, RM,
@@ -74,8 +74,7 @@ static const row rows[] = {
      0, 1, 400, G, RM, 0},
     /* malformed fields */
     {"GET /metrics HTTP/1.1\r\nX : y\r\n\r\n", 0, 1, 400, G, RM, 0},
-    {"GET /metrics HTTP/1.1\r\nX: a\r\n folded\r\n\r\n", 0, 1, 400, G, RM,
-     0},
+    {"GET /metrics HTTP/1.1\r\nX: a\r\n folded\r\n\r\n", 0, 1, 400, G, RM, 0},
     {"GET /metrics HTTP/1.1\r\nnocolon\r\n\r\n", 0, 1, 400, G, RM, 0},
     {"GET /metrics HTTP/1.1\r\n: empty\r\n\r\n", 0, 1, 400, G, RM, 0},
     {"GET /metrics HTTP/1.1\r\nX: a\x01b\r\n\r\n", 0, 1, 400, G, RM, 0},
@@ -83,8 +82,7 @@ static const row rows[] = {
     /* line ends and leading blank lines */
     {"GET /metrics HTTP/1.1\n\n", 0, 1, 0, G, RM, 1},
     {"\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n", 0, 1, 0, G, RM, 1},
-    {"\r\n\r\n\r\n\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n", 0, 1, 400, O, RN,
-     0},
+    {"\r\n\r\n\r\n\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n", 0, 1, 400, O, RN, 0},
     /* incomplete */
     {"", 0, 0, 0, O, RN, 0},
     {"G", 0, 0, 0, O, RN, 0},
@@ -109,10 +107,9 @@ static void test_table(void)
         if (!done) {
             continue;
         }
-        if (q.status != r->status || (r->status == 0 &&
-                                      (q.method != r->method ||
-                                       q.route != r->route ||
-                                       q.keep_alive != r->keep_alive))) {
+        if (q.status != r->status ||
+            (r->status == 0 && (q.method != r->method || q.route != r->route ||
+                                q.keep_alive != r->keep_alive))) {
             fprintf(stderr, "row %zu: %s\n", i, r->head);
         }
         CHECK_INT_EQ(q.status, r->status);
@@ -135,9 +132,8 @@ static void test_sizes(void)
 
     /* head_len: where the next pipelined request starts */
     n = strlen("GET /metrics HTTP/1.1\r\n\r\n");
-    CHECK_INT_EQ(aap_httpreq_parse("GET /metrics HTTP/1.1\r\n\r\nGET /",
-                                   n + 5, &q),
-                 1);
+    CHECK_INT_EQ(
+        aap_httpreq_parse("GET /metrics HTTP/1.1\r\n\r\nGET /", n + 5, &q), 1);
     CHECK_INT_EQ(q.head_len, n);
     /* an unfinished head at the limit is refused */
     memset(big, 'a', sizeof(big));

@@ -45,10 +45,8 @@ static void test_hist(void)
     aap_hist_reset(&h);
     CHECK_INT_EQ(aap_hist_count(&h), 0);
     /* bad layouts are refused */
-    CHECK_INT_EQ(aap_layout_init(&lay, (const double[]){1, 1}, 2),
-                 AAP_EINVAL);
-    CHECK_INT_EQ(aap_layout_init(&lay, (const double[]){0, 1}, 2),
-                 AAP_EINVAL);
+    CHECK_INT_EQ(aap_layout_init(&lay, (const double[]){1, 1}, 2), AAP_EINVAL);
+    CHECK_INT_EQ(aap_layout_init(&lay, (const double[]){0, 1}, 2), AAP_EINVAL);
 }
 
 /* The built-in layouts: Prometheus' native schemas 2 and 1, each bound
@@ -85,9 +83,9 @@ static void test_layouts(void)
     h.lay = s2;
     h.cells = cells;
     aap_hist_reset(&h);
-    aap_hist_observe(&h, 1000000000, 1); /* 1 s: exactly bound 40 */
-    aap_hist_observe(&h, 1000000001, 1); /* just above: bucket 41 */
-    aap_hist_observe(&h, 100, 1);        /* below the first bound */
+    aap_hist_observe(&h, 1000000000, 1);     /* 1 s: exactly bound 40 */
+    aap_hist_observe(&h, 1000000001, 1);     /* just above: bucket 41 */
+    aap_hist_observe(&h, 100, 1);            /* below the first bound */
     aap_hist_observe(&h, 65000000000ull, 1); /* past 64 s: +Inf */
     CHECK_INT_EQ(atomic_load(&cells[40]), 1);
     CHECK_INT_EQ(atomic_load(&cells[41]), 1);
@@ -152,8 +150,8 @@ static void test_http_table(void)
     aap_http_active_add(2);
     aat_buf_init(&t, AAP_TEXT_MAX);
     CHECK_INT_EQ(aap_render_metrics(&t), 0);
-    snprintf(want, sizeof(want), "http_server_active_requests{worker=\"%d\"} 2\n",
-             (int)getpid());
+    snprintf(want, sizeof(want),
+             "http_server_active_requests{worker=\"%d\"} 2\n", (int)getpid());
     CHECK_STR_CONTAINS(t.data, want);
     CHECK_STR_CONTAINS(t.data, "http_route=\"/r0\"");
     CHECK_STR_CONTAINS(t.data, "http_route=\"other\"");

@@ -134,8 +134,7 @@ static int test_group(void)
     char path[512];
     int err = 0, fd;
 
-    fd = aap_group_open("test-state", (int)getpid(), path, sizeof(path),
-                        &err);
+    fd = aap_group_open("test-state", (int)getpid(), path, sizeof(path), &err);
     CHECK(fd >= 0);
     return fd;
 }
@@ -160,9 +159,9 @@ static void test_keep_adopt(int gfd)
     CHECK_INT_EQ(aap_state_cell(AAP_F_TASKS, lab, 1, 0, &r, &c), 0);
     atomic_store(c, 5);
     aap_rec_release(r);
-    CHECK_INT_EQ(aap_state_cell(AAP_F_TASKS, lab, 1, AAP_SERIES_ADOPT_ONLY,
-                                &r2, &c),
-                 AAP_EINVAL);
+    CHECK_INT_EQ(
+        aap_state_cell(AAP_F_TASKS, lab, 1, AAP_SERIES_ADOPT_ONLY, &r2, &c),
+        AAP_EINVAL);
 }
 
 /* A forked member of the group, killed with SIGKILL: alive while it
@@ -210,8 +209,7 @@ static void test_dead_member(int gfd)
     CHECK_INT_EQ(n, 1); /* its supervisor (us) lives: kept */
     CHECK_INT_EQ(m[0].alive, 0);
     for (i = 0; i < n; i++) {
-        CHECK_INT_EQ(aap_view_init(&v[i], m[i].base, m[i].len, m[i].alive),
-                     0);
+        CHECK_INT_EQ(aap_view_init(&v[i], m[i].base, m[i].len, m[i].alive), 0);
     }
     text = render(v, n);
     /* (no loop label: the "loop" label shows with several loops) */
@@ -237,7 +235,7 @@ typedef struct race {
     long torn, seen;
 } race;
 
-/* Reader: a site label "s<N>-xxxx..." must come with value 0 or N. */
+/* Reader: a site label "s<N>-pppp..." must come with value 0 or N. */
 static void *reader(void *arg)
 {
     race *x = arg;
@@ -292,10 +290,10 @@ static void test_relabel_race(void)
         int pad = (int)(i % 200);
 
         snprintf(site, sizeof(site), "s%lu-%.*s", i, pad,
-                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+                 "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+                 "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+                 "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+                 "ppppppppppppppppppppppppppppppppppppppppp");
         lab[1].value = site;
         CHECK_INT_EQ(aap_rec_relabel(x.r, lab, 2), 0);
         atomic_store(c, i);

@@ -194,6 +194,17 @@ def settled(s, timeout=30):
     raise AssertionError("episodes still changing: %r" % prev)
 
 
+def settle(s, expected, timeout=10):
+    """An episode is recorded when its worker's loop next waits for I/O,
+    a moment after the response left: wait for the last request's."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        samples, _ = s.scrape()
+        if total(samples, EPISODES) >= expected:
+            return
+        time.sleep(0.05)
+
+
 def total(samples, name, **labels):
     return sum(v for n, l, v in samples
                if n == name and all(l.get(k) == w for k, w in labels.items()))
@@ -264,6 +275,7 @@ def test_one_exporter_for_all_workers(tmp_path, server, workers, extra):
         base = settled(s)
         pids = []
         drive(s, pids, least=6, spread=2)
+        settle(s, sum(base.values()) + len(pids))
         mono = Monotonic()
         for _ in range(6):
             samples, text = s.scrape()
@@ -285,6 +297,7 @@ def test_kill_9_keeps_counters_monotonic(tmp_path, server, workers):
         base = settled(s)
         pids = []
         drive(s, pids, least=4, spread=2)
+        settle(s, sum(base.values()) + len(pids))
         mono = Monotonic()
         before, _ = s.scrape()
         mono.add(before)
@@ -315,6 +328,7 @@ def test_kill_9_keeps_counters_monotonic(tmp_path, server, workers):
         start_total = sum(base2.values())
         more = []
         drive(s, more, least=3, spread=1)
+        settle(s, start_total + len(more))
         for _ in range(5):
             samples, text = s.scrape()
             mono.add(samples)
@@ -339,18 +353,10 @@ def test_gunicorn_max_requests_recycles_workers(tmp_path):
         # start-up may add an episode of its own: at least every request)
         for _ in range(10):
             pids.append(s.block())
-            # the episode is recorded when the worker's loop next waits
-            # for I/O, a moment after the response left
-            deadline = time.monotonic() + 10
-            while True:
-                samples, _ = s.scrape()
-                mono.add(samples)
-                got = total(samples, EPISODES)
-                if got >= sum(base.values()) + len(pids) or \
-                        time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            assert got >= sum(base.values()) + len(pids)
+            settle(s, sum(base.values()) + len(pids))
+            samples, _ = s.scrape()
+            mono.add(samples)
+            assert total(samples, EPISODES) >= sum(base.values()) + len(pids)
         assert len(set(pids)) > 2, pids  # workers were replaced
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

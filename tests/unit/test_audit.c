@@ -312,12 +312,9 @@ static void put_labels(aa_tsdb *db, const char *family, aa_expo_type type,
 }
 
 /* The probe's lag buckets 2^(k/4) s around one second, as it writes le. */
-static const char *const lag_les[] = {"1",
-                                      "1.189207115002721",
-                                      "1.4142135623730951",
-                                      "1.681792830507429",
-                                      "2",
-                                      "+Inf"};
+static const char *const lag_les[] = {
+    "1",   "1.189207115002721", "1.4142135623730951", "1.681792830507429", "2",
+    "+Inf"};
 
 /* A store of instance "a": every lag observation (25 per 15 s) in
  * (2^(1/2), 2^(3/4)] s; two loops' probe info, "u" on uvloop and "s" on
@@ -332,28 +329,22 @@ static aa_tsdb *make_lag_store(void)
         double n = (double)(t - (END_MS - WINDOW_MS)) / 15000 * 25;
 
         for (size_t k = 0; k < sizeof(lag_les) / sizeof(lag_les[0]); k++) {
-            const char *kv[] = {"__name__", "lag_seconds_bucket", "instance",
-                                "a",        "le",                 lag_les[k],
-                                NULL};
+            const char *kv[] = {
+                "__name__", "lag_seconds_bucket", "instance", "a",
+                "le",       lag_les[k],           NULL};
 
             put_labels(db, "lag_seconds", AA_EXPO_HISTOGRAM, kv, t,
                        k >= 3 ? n : 0);
         }
         {
-            const char *u[] = {"__name__",
-                               "python_asyncio_probe_info",
-                               "instance",
-                               "u",
-                               "loop_implementation",
-                               "uvloop",
-                               NULL};
-            const char *a[] = {"__name__",
-                               "python_asyncio_probe_info",
-                               "instance",
-                               "s",
-                               "loop_implementation",
-                               "asyncio",
-                               NULL};
+            const char *u[] = {
+                "__name__", "python_asyncio_probe_info", "instance",
+                "u",        "loop_implementation",       "uvloop",
+                NULL};
+            const char *a[] = {
+                "__name__", "python_asyncio_probe_info", "instance",
+                "s",        "loop_implementation",       "asyncio",
+                NULL};
 
             put_labels(db, "python_asyncio_probe_info", AA_EXPO_GAUGE, u, t,
                        1);

@@ -33,8 +33,8 @@ static void quantile(double q, aa_bucket *b, size_t n, double *v,
  * coarse buckets. */
 static void test_lock_example(void)
 {
-    aa_bucket b[] = {{B1, 0}, {B2, 0}, {B3, 0}, {B4, 100}, {B5, 100},
-                     {INFINITY, 100}};
+    aa_bucket b[] = {{B1, 0},   {B2, 0},   {B3, 0},
+                     {B4, 100}, {B5, 100}, {INFINITY, 100}};
     aa_value_bound bd;
     double v;
 
@@ -80,8 +80,8 @@ static void test_coarse_bucket_is_a_bound(void)
  * largest bound", whose number is that bound, never more. */
 static void test_first_and_inf_buckets(void)
 {
-    aa_bucket first[] = {{0.0009765625, 100}, {0.001953125, 100},
-                         {INFINITY, 100}};
+    aa_bucket first[] = {
+        {0.0009765625, 100}, {0.001953125, 100}, {INFINITY, 100}};
     aa_bucket inf[] = {{1, 10}, {2, 20}, {INFINITY, 100}};
     aa_value_bound bd;
     double v;
@@ -164,8 +164,8 @@ static void share(double x, aa_bucket *b, size_t n, double *v,
  * interpolated linearly in the bucket. */
 static void test_share_above(void)
 {
-    aa_bucket b[] = {{0.03125, 80}, {0.0625, 90}, {0.125, 95},
-                     {INFINITY, 100}};
+    aa_bucket b[] = {
+        {0.03125, 80}, {0.0625, 90}, {0.125, 95}, {INFINITY, 100}};
     aa_bucket gap[] = {{0.03125, 80}, {0.0625, 80}, {INFINITY, 100}};
     aa_bucket none[] = {{0.03125, 0}, {0.0625, 0}, {INFINITY, 0}};
     aa_value_bound bd;
@@ -293,8 +293,7 @@ static void test_vector_groups(void)
     push(&rates, "a", "2", 10);
     push(&rates, "a", NULL, 99);
     push(&rates, "b", "x", 99);
-    CHECK_INT_EQ(aa_histogram_vector(&rs->rules[0], &rates, &out, &bd),
-                 AA_OK);
+    CHECK_INT_EQ(aa_histogram_vector(&rs->rules[0], &rates, &out, &bd), AA_OK);
     CHECK_INT_EQ(out.n, 2);
     if (out.n == 2 && bd != NULL) {
         CHECK_STR_EQ(aa_labels_get(&out.v[0].labels, "instance"), "a");

@@ -569,8 +569,7 @@ static char *render_r(writer fn, const aa_report *r)
     return buf;
 }
 
-static aa_value_bound bound(aa_bound_kind kind, double lo, double hi,
-                            bool one)
+static aa_value_bound bound(aa_bound_kind kind, double lo, double hi, bool one)
 {
     aa_value_bound b;
 
@@ -703,8 +702,8 @@ static void test_bounds_na_charts(void)
     CHECK_INT_EQ(json_integer_value(json_object_get(
                      json_object_get(root, "summary"), "not_applicable")),
                  1);
-    CHECK_INT_EQ(json_integer_value(json_object_get(
-                     json_object_get(root, "summary"), "ok")),
+    CHECK_INT_EQ(json_integer_value(
+                     json_object_get(json_object_get(root, "summary"), "ok")),
                  0);
     json_decref(root);
     free(s);

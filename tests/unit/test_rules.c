@@ -390,8 +390,9 @@ static void test_share_and_unmeasured(void)
              8, 7, "\"le\" is always kept for share_above");
     LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n  stat: max\n"
                   "  warning: '>1'\n  unmeasured_on: ['']\n",
-             8, 19, "\"unmeasured_on\": each item must be a non-empty "
-                    "string");
+             8, 19,
+             "\"unmeasured_on\": each item must be a non-empty "
+             "string");
     LOAD_ERR(HEAD "- id: a\n  finding: f\n  metric: m\n  stat: max\n"
                   "  warning: '>1'\n  unmeasured_on: [[uvloop]]\n",
              8, 19, "each item must be a non-empty string, not a list");

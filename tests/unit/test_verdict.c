@@ -39,8 +39,7 @@ static aa_report *make(const aa_verdict *vs, const aa_nodata *nd, size_t n)
 static void test_names(void)
 {
     CHECK_STR_EQ(aa_verdict_name(AA_VERDICT_OK), "ok");
-    CHECK_STR_EQ(aa_verdict_name(AA_VERDICT_NOT_APPLICABLE),
-                 "not_applicable");
+    CHECK_STR_EQ(aa_verdict_name(AA_VERDICT_NOT_APPLICABLE), "not_applicable");
     CHECK_STR_EQ(aa_verdict_name(AA_VERDICT_NO_DATA), "no_data");
     CHECK_STR_EQ(aa_verdict_name(AA_VERDICT_ERROR), "error");
     CHECK_STR_EQ(aa_verdict_name(AA_VERDICT_WARNING), "warning");
@@ -185,8 +184,7 @@ static void test_exit_codes(void)
         CHECK_INT_EQ(code(na, NULL, 2, &G_WARN, false), AA_EXIT_OK);
         CHECK_INT_EQ(code(na, NULL, 2, &G_BOTH, false), AA_EXIT_OK);
         CHECK_INT_EQ(code(na, nd_ok, 2, &G_CRIT, false), AA_EXIT_OK);
-        CHECK_INT_EQ(code(na_crit, NULL, 2, &G_CRIT, false),
-                     AA_EXIT_CRITICAL);
+        CHECK_INT_EQ(code(na_crit, NULL, 2, &G_CRIT, false), AA_EXIT_CRITICAL);
     }
 
     /* incomplete: 3 whatever the flags and verdicts */
