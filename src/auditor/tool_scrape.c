@@ -96,6 +96,7 @@ typedef struct scrape_target {
     size_t npend, cappend;
     size_t tid; /* aa_tsdb target */
     unsigned ok, failed;
+    bool dup_warned; /* duplicate series reported once */
     char last_error[320];
 } scrape_target;
 
@@ -237,7 +238,12 @@ static int scrape_sample(void *ctx, const aa_expo_sample *s)
 
 /* Stores the samples of a scrape that parsed; *dropped counts those out
  * of order or duplicate (Prometheus drops them too).  AA_ENOMEM only. */
-static int commit(aa_tsdb *db, scrape_target *t, unsigned *dropped)
+/* Appends the scrape's samples.  A point older than the series' last is
+ * counted in *dropped; a second sample of a series in the same scrape is
+ * dropped as Prometheus drops it (the first is kept), counted in *dups,
+ * and the first such series is remembered in *dup_id. */
+static int commit(aa_tsdb *db, scrape_target *t, unsigned *dropped,
+                  unsigned *dups, size_t *dup_id)
 {
     size_t i;
 
@@ -245,13 +251,35 @@ static int commit(aa_tsdb *db, scrape_target *t, unsigned *dropped)
         const pending *pd = &t->pend[i];
         int rc = aa_tsdb_append(db, pd->id, pd->t_ms, pd->v);
 
-        if (rc == AA_EINVAL || rc == AA_TSDB_DUPLICATE) {
+        if (rc == AA_TSDB_DUPLICATE) {
+            if ((*dups)++ == 0) {
+                *dup_id = pd->id;
+            }
+        } else if (rc == AA_EINVAL) {
             (*dropped)++;
         } else if (rc != AA_OK) {
             return rc;
         }
     }
     return AA_OK;
+}
+
+/* Says once per target that its exposition repeats a series: the second
+ * sample is lost, which a user must hear about (the exporter is broken,
+ * or two collectors export the same family). */
+static void warn_duplicates(scrape_target *t, const aa_tsdb *db, unsigned dups,
+                            size_t dup_id)
+{
+    char labels[512];
+
+    if (dups == 0 || t->dup_warned) {
+        return;
+    }
+    t->dup_warned = true;
+    aa_labels_format(aa_tsdb_labels(db, dup_id), labels, sizeof(labels));
+    tool_warn("scrape %s: %u duplicate sample%s in one scrape, first %s; "
+              "the first sample of each series is kept, the others dropped",
+              t->shown, dups, dups == 1 ? "" : "s", labels);
 }
 
 static int add_up(aa_tsdb *db, scrape_target *t, const char *job, int64_t t_ms,
@@ -325,9 +353,13 @@ static int ingest(const tool_config *cfg, aa_tsdb *db, scrape_target *t,
     }
     if (rc == AA_OK) {
         t->ok++;
-        if (commit(db, t, &sc.out_of_order) != AA_OK) {
+        unsigned dups = 0;
+        size_t dup_id = 0;
+
+        if (commit(db, t, &sc.out_of_order, &dups, &dup_id) != AA_OK) {
             return AA_ENOMEM;
         }
+        warn_duplicates(t, db, dups, dup_id);
         tool_verbose(cfg, "scrape %s: %zu bytes", t->shown, req->body.len);
     } else {
         t->failed++;

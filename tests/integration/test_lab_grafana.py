@@ -256,8 +256,10 @@ def test_firing_alerts_name_the_culprit(live):
         assert re.match(r"^Event-loop starvation detected: %s$" % duration,
                         ann["summary"]), ann
         assert "{{" not in ann["description"], ann
-        m = re.match(r"^(.*) \(%s blocked in the last 5m\)$" % duration,
-                     ann["culprit"])
+        # the probe exports python_asyncio_block_site_info, so the
+        # culprit carries the site's one-line remedy too
+        m = re.match(r"^(.*) \(%s blocked in the last 5m\); hint: \S.*$"
+                     % duration, ann["culprit"])
         assert m, ann
         assert m.group(1) == site, (ann, site)
 
