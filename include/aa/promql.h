@@ -1,5 +1,5 @@
 /*
- * promql.h: compiling structured rules to PromQL (SPEC section 5, stat
+ * promql.h: compiling structured rules to PromQL (contract §5, stat
  * table) and the escaping rules for label values in PromQL string literals.
  * Conventions: see common.h.
  *

@@ -1,6 +1,6 @@
 /*
  * result.h: verdicts, per-rule results, the audit report model that every
- * output format renders, and the exit-code policy (SPEC section 6).
+ * output format renders, and the exit-code policy (contract §6).
  * Ownership: an aa_report owns everything it points to except the rules,
  * which are borrowed from the aa_ruleset that must outlive the report.
  */
@@ -179,7 +179,7 @@ int aa_judge_matrix_bounded(const aa_rule *rule, const aa_matrix *m,
  */
 int64_t aa_for_steps(int64_t for_ms, int64_t step_ms);
 
-/* Overall status from the rules' verdicts (SPEC section 6). */
+/* Overall status from the rules' verdicts (contract §6). */
 aa_status aa_report_status(const aa_report *r);
 
 /* The most culprits a finding lists per breaching group. */
@@ -204,7 +204,7 @@ void aa_rule_result_set_sites(aa_rule_result *rr, aa_site *v, size_t n,
 void aa_rule_result_clear(aa_rule_result *rr);
 void aa_report_free(aa_report *r);
 
-/* ---- exit codes: one documented enum (SPEC section 6) ------------------- */
+/* ---- exit codes: one documented enum (contract §6) ------------------- */
 
 typedef enum aa_exit {
     AA_EXIT_OK = 0,

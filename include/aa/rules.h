@@ -1,5 +1,5 @@
 /*
- * rules.h: the rule file (SPEC section 5): durations, thresholds, label
+ * rules.h: the rule file (contract §5): durations, thresholds, label
  * matchers, rules and rule sets, and the loader that reads them from YAML
  * with file:line:column diagnostics.  Conventions: see common.h.
  */
@@ -157,7 +157,7 @@ void aa_ruleset_free(aa_ruleset *rs);
 extern const char aa_default_rules_yaml[];
 extern const size_t aa_default_rules_yaml_len;
 
-/* Type of a metric the probe exports (SPEC section 2), or AA_TYPE_UNKNOWN. */
+/* Type of a metric the probe exports (contract §2), or AA_TYPE_UNKNOWN. */
 aa_metric_type aa_known_metric_type(const char *metric);
 
 #endif

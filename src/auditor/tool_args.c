@@ -1,5 +1,5 @@
 /*
- * tool_args.c: the command line of async-auditor (SPEC section 4) parsed
+ * tool_args.c: the command line of async-auditor (contract §4) parsed
  * into a tool_config, plus --version.  The options are the table of
  * tool_help.c, which --help, the man page and the completions are
  * rendered from.  Every rejected argument gets one "async-auditor: error:
@@ -592,7 +592,7 @@ static int pick_format(const char *f, const char *what,
     return unknown_word("--format", label, f, names, n, NULL);
 }
 
-/* The cross-option rules of SPEC section 4. */
+/* The cross-option rules of contract §4. */
 static int validate(tool_config *cfg, parse_state *ps)
 {
     size_t sources = (cfg->target != NULL) + (cfg->nscrape > 0) +

@@ -130,7 +130,7 @@ int tool_rules_lint(const tool_config *cfg);
 int tool_rules_export(const tool_config *cfg);
 
 /* The evaluation window when neither --window nor the rule file sets
- * one (SPEC section 4). */
+ * one (contract §4). */
 #define TOOL_DEFAULT_WINDOW_MS ((int64_t)5 * 60 * 1000)
 
 /* The window rules are compiled for by lint and export: --window, else

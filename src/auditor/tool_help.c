@@ -4,7 +4,7 @@
  * --help, of the man page and of the bash and zsh completions
  * (tool_docgen.c renders those at build time), so a new option is one
  * row here plus its case in tool_args.c, and every rendering has it.
- * The texts follow SPEC section 4; docs/cli.md is the long form.
+ * The texts follow contract §4; docs/cli.md is the long form.
  */
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
- * tool_local.c: the entry of an audit without Prometheus (SPEC section
- * 4): the samples come from scraping (--scrape, tool_scrape.c) or from a
+ * tool_local.c: the entry of an audit without Prometheus (contract
+ * §4): the samples come from scraping (--scrape, tool_scrape.c) or from a
  * recording (--samples, tool_samples.c) into an in-memory store, which
  * the local backend (tool_backend_local.c) evaluates for the audit
  * (tool_audit.c), the same audit as against Prometheus.

@@ -1,7 +1,7 @@
 /*
  * tool_main.c: async-auditor's entry point.  It only sequences the other
  * files: parse the command line, dispatch the subcommand, run the audit,
- * write the reports, and turn the outcome into the exit code of SPEC
+ * write the reports, and turn the outcome into the exit code of contract
  * section 6.  Every output path is checked before the audit starts, so a
  * mistyped path costs a second, not a whole run.  A report that could
  * still not be written (standard output included) never lets a run exit

@@ -1,6 +1,6 @@
 /*
- * tool_report_text.c: the human report on standard output (SPEC section
- * 6).  It opens with the status a person looks for first, then each
+ * tool_report_text.c: the human report on standard output (contract
+ * §6).  It opens with the status a person looks for first, then each
  * finding with the evidence needed to act on it (value, threshold crossed,
  * which series and workers, which culprits), then each culprit once with
  * its line, chain and hint (so a culprit of several findings is not

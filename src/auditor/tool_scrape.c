@@ -1,5 +1,5 @@
 /*
- * tool_scrape.c: scraping for scrape mode (SPEC section 4).  The auditor
+ * tool_scrape.c: scraping for scrape mode (contract §4).  The auditor
  * reads /metrics itself on a schedule and keeps what it read in an
  * in-memory store (aa_tsdb), which tool_local.c hands to the local
  * backend, so a CI job can gate a service without running Prometheus.

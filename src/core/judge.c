@@ -1,5 +1,5 @@
 /*
- * judge.c: turns evaluated series into verdicts (SPEC section 6).  Both
+ * judge.c: turns evaluated series into verdicts (contract §6).  Both
  * data sources (Prometheus and the local evaluator) hand their numbers to
  * these two functions, so "every series is judged, the worst decides, NaN
  * is no data" is implemented exactly once.

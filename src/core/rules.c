@@ -1,5 +1,5 @@
 /*
- * rules.c: the rule-file loader (SPEC section 5).  A rule file is the
+ * rules.c: the rule-file loader (contract §5).  A rule file is the
  * contract between the people who write thresholds and the gate that
  * enforces them, so every mistake must be caught here, before a backend is
  * asked anything, and reported with file, line and column.

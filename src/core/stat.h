@@ -1,5 +1,5 @@
 /*
- * stat.h: the stat vocabulary of the rule language (SPEC section 5): the
+ * stat.h: the stat vocabulary of the rule language (contract §5): the
  * stat names, the texts that carry a number (pNN, share_above(X)), which
  * metric types each stat applies to, and the probe's own metric types.
  * Kept apart from the loader (rules.c), which validates a file's

@@ -1,6 +1,6 @@
 /*
  * verdict.c: names of verdicts and statuses, the overall status of a
- * report, the exit-code policy of SPEC section 6, and releasing results.
+ * report, the exit-code policy of contract §6, and releasing results.
  * The exit-code policy is what CI pipelines act on, so it lives in one
  * function with the table below as its contract.
  */
@@ -103,7 +103,7 @@ aa_status aa_report_status(const aa_report *r)
 }
 
 /*
- * SPEC section 6, in order of precedence:
+ * contract §6, in order of precedence:
  *   incomplete audit (or no report)                       -> 3, any flags
  *   a gate is set and a rule is critical                  -> 2
  *   --fail-on-warning and a rule is a warning             -> 1

@@ -2,7 +2,7 @@
 
 Why this exists: scrape mode is checked against a live /metrics endpoint.
 The real probe (async_auditor) is used when it is importable and serves;
-otherwise SyntheticExporter serves the SPEC's metric names with values that
+otherwise SyntheticExporter serves the contract's metric names with values that
 change on every scrape (histograms filling at different rates, a counter
 that resets, gauges moving, label values that need escaping), which is
 what the local evaluation and Prometheus must agree on.  Everything binds

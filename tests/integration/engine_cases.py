@@ -679,7 +679,7 @@ def test_rfc3339_window(engine, gate_rules, run_auditor):
 
 def test_quick_start_command_line(engine_now, gate_rules, run_auditor,
                                   tmp_path):
-    """SPEC section 4, as written, from a directory holding metrics.yaml."""
+    """contract §4, as written, from a directory holding metrics.yaml."""
     (tmp_path / "metrics.yaml").write_text(open(gate_rules).read())
     res = run_auditor("--config", "metrics.yaml", "--target",
                       engine_now.url, "--fail-on-critical", cwd=str(tmp_path))

@@ -2,7 +2,7 @@
 
 Why this exists: the auditor's verdicts must be checked against real
 PromQL engines on data whose right answers are known in advance.  This
-module builds one synthetic hour of probe metrics (SPEC section 2) for
+module builds one synthetic hour of probe metrics (contract §2) for
 three instances of a service, renders it as OpenMetrics text for
 `promtool tsdb create-blocks-from openmetrics` and as Prometheus text with
 millisecond timestamps for VictoriaMetrics' /api/v1/import/prometheus, and

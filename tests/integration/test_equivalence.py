@@ -10,7 +10,7 @@
     bucket's geometric midpoint when the bucket is narrow, else the file's
     own to 1e-9 relative.
 (b) The real engine: a live exporter (the probe when importable, else a
-    synthetic one with the SPEC's metric names) is scraped with
+    synthetic one with the contract's metric names) is scraped with
     --save-samples; the recording is backfilled into Debian's prometheus
     with promtool; every stat of the same rules is evaluated both ways and
     must agree to 1e-6 relative, series by series.

@@ -267,7 +267,7 @@ static void test_plan(void)
         aa_ruleset_free(rs);
     }
     {
-        /* which stat/type pairs the table holds (SPEC section 5) */
+        /* which stat/type pairs the table holds (contract §5) */
         static const struct {
             aa_stat stat;
             aa_metric_type type;

@@ -1,7 +1,7 @@
 /*
  * test_reports.c: the CLI's report writers (src/auditor/tool_report*.c)
  * rendered from one synthetic report with every verdict: the text layout
- * of SPEC section 6, units, colour on and off, the JSON schema read back
+ * of contract §6, units, colour on and off, the JSON schema read back
  * with jansson, JUnit counts and XML escaping, Markdown and GitHub
  * escaping, and atomic report files.
  */

@@ -1,6 +1,6 @@
 /*
  * test_verdict.c: verdict and status names, the overall status, every exit
- * code of SPEC section 6 under every gate, and that freeing a fully
+ * code of contract §6 under every gate, and that freeing a fully
  * populated report releases everything (valgrind checks the rest).
  */
 #include <math.h>
