@@ -80,20 +80,13 @@ void tool_answer_clear(tool_answer *a)
 
 int tool_answer_message(tool_answer *a, const char *fmt, ...)
 {
-    char buf[2048];
-    char *copy;
     va_list ap;
+    int rc;
 
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    rc = tool_vset_text(&a->message, fmt, ap);
     va_end(ap);
-    copy = aa_strdup(buf);
-    if (copy == NULL) {
-        return AA_ENOMEM;
-    }
-    free(a->message);
-    a->message = copy;
-    return AA_OK;
+    return rc;
 }
 
 int tool_answer_note(char ***v, size_t *n, const char *text)

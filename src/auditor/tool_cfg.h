@@ -6,6 +6,7 @@
 #ifndef TOOL_CFG_H
 #define TOOL_CFG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,9 +90,12 @@ void tool_warn(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
-/* Replaces rr->message with the formatted text, cut at 2 KiB (a backend
- * error of many kilobytes keeps its start).  Returns AA_OK, or AA_ENOMEM
- * leaving the old message in place. */
+/* Replaces the malloc'd string *slot with the formatted text, cut at 2
+ * KiB (a backend error of many kilobytes keeps its start).  Returns AA_OK,
+ * or AA_ENOMEM leaving the old string in place.  Every message a result
+ * or an answer carries is set through this. */
+int tool_vset_text(char **slot, const char *fmt, va_list ap);
+/* tool_vset_text() on rr->message. */
 int tool_set_message(aa_rule_result *rr, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

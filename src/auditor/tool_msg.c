@@ -69,20 +69,28 @@ void tool_verbose(const tool_config *cfg, const char *fmt, ...)
     va_end(ap);
 }
 
-int tool_set_message(aa_rule_result *rr, const char *fmt, ...)
+int tool_vset_text(char **slot, const char *fmt, va_list ap)
 {
     char buf[2048];
     char *copy;
-    va_list ap;
 
-    va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
     copy = aa_strdup(buf);
     if (copy == NULL) {
         return AA_ENOMEM;
     }
-    free(rr->message);
-    rr->message = copy;
+    free(*slot);
+    *slot = copy;
     return AA_OK;
+}
+
+int tool_set_message(aa_rule_result *rr, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = tool_vset_text(&rr->message, fmt, ap);
+    va_end(ap);
+    return rc;
 }
