@@ -9,10 +9,13 @@ requests served), both against the uninstrumented baseline.
     .venv/bin/python bench/probe_overhead.py [rounds] [seconds] [workers]
         [probe-only]
 
+probe-only leaves the peers (prometheus-fastapi-instrumentator,
+starlette-exporter) out.
 With workers > 1 (uvicorn --workers N, all pinned to CPU 0 with the
 server) only the baseline and the full probe run, the probe serving its
 exporter from every worker (one group, file-backed state), and CPU time
-is summed over the workers.
+is summed over the workers.  $BENCH_LOOP picks uvicorn's --loop (auto,
+the default, is uvloop when it is installed; asyncio; uvloop).
 """
 
 import os
@@ -79,7 +82,8 @@ def run(variant, seconds, workers=1):
     srv = subprocess.Popen(
         ["taskset", "-c", "0", sys.executable, "-m", "uvicorn",
          "probe_apps:app", "--port", str(port), "--log-level", "error",
-         "--no-access-log", "--workers", str(workers)], cwd=HERE, env=env,
+         "--no-access-log", "--workers", str(workers),
+         "--loop", os.environ.get("BENCH_LOOP", "auto")], cwd=HERE, env=env,
         start_new_session=True)
     try:
         wait_port(port)
@@ -121,7 +125,10 @@ def main():
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     workers = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     peers = len(sys.argv) <= 4 or sys.argv[4] != "probe-only"
-    variants = VARIANTS if workers == 1 and peers else ["none", "probe"]
+    if workers > 1:
+        variants = ["none", "probe"]
+    else:
+        variants = VARIANTS if peers else ["none", "probe_nomw", "probe"]
     res = {v: [] for v in variants}
     for r in range(rounds):
         order = variants[r % len(variants):] + variants[:r % len(variants)]
@@ -145,6 +152,20 @@ def main():
             v, m, 100.0 * m / base, c, 100.0 * (c - base_cpu) / base_cpu,
             " %.0f | %+.2f %% |" % (ins, 100.0 * (ins - base_ins) / base_ins)
             if counted else ""))
+    # A machine whose speed drifts between rounds (other load, frequency
+    # scaling) moves every variant of a round alike: the median of each
+    # round's ratio to that round's baseline is the robust figure then.
+    print()
+    print("| variant | requests/s vs. the same round's baseline (median "
+          "of %d rounds, min-max) | CPU per request vs. the same round's "
+          "(median) |" % rounds)
+    print("|---|---|---|")
+    for v in variants[1:]:
+        r = [a[0] / b[0] for a, b in zip(res[v], res["none"])]
+        c = [a[1] / b[1] - 1 for a, b in zip(res[v], res["none"])]
+        print("| %s | %.1f %% (%.1f-%.1f) | %+.1f %% |" % (
+            v, 100 * statistics.median(r), 100 * min(r), 100 * max(r),
+            100 * statistics.median(c)))
 
 if __name__ == "__main__":
     main()

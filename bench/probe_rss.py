@@ -5,7 +5,7 @@ async_auditor, installing the probe, serving /metrics, five episodes and
 twenty scrapes (made over a raw asyncio connection, so no HTTP client is
 imported).  Reports RSS and its two parts: anonymous (private memory the
 probe allocated) and file-backed (shared library pages, shared with every
-other process mapping them: Debian's libmicrohttpd pulls in GnuTLS).
+other process mapping them).
 
     .venv/bin/python bench/probe_rss.py
 """

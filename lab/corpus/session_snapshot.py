@@ -31,7 +31,7 @@ SNAPSHOT_EVERY = 1.0
 
 sessions = {"s%d" % i: {"user_id": i, "cart": list(range(20)),
                         "name": "user%d" % i, "seen": time.time()}
-            for i in range(25_000)}
+            for i in range(100_000)}
 
 
 async def snapshot_sessions():

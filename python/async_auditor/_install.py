@@ -2,28 +2,31 @@
 
 Why this module exists: it is the thin Python glue between an asyncio loop
 and the C side (``_probe``).  It puts the C hooks in place (selector wrapper,
-lag timer, task factory, a ``loop.stop`` hook), instruments the default
-executor and anyio's worker threads, and undoes all of it on close().
-Everything that runs per loop iteration is C; Python here runs at install,
-close, and once per executor job.  install() with no loop running defers to
-the next loop that starts in the calling thread (``_loopstart``), and
-zero-code mode (``enable_auto``) installs on every loop that starts.
+a ready queue whose popleft marks each callback, lag timer, task factory, a
+``loop.stop`` hook, a gc callback timing the loop thread's collections; on
+uvloop the poll and callback hooks in its GOT), instruments the default
+executor and anyio's worker threads (``_pools``), follows loops starting
+and stopping (``_loopstart``), and undoes all of it on close().  Everything that runs per loop iteration or
+callback is C; Python here runs at install, close, loop start and stop, and
+once per executor job.  install() with no loop running defers to the next
+loop that starts in the calling thread, and zero-code mode
+(``enable_auto``) installs on every loop that starts.
 """
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
+import gc
 import logging
 import os
-import sys
 import threading
 
-from . import _inapp, _loopstart, _probe, _settings, _unraisable
+from . import (_inapp, _loopstart, _pools, _probe, _settings, _unraisable,
+               _uvloop)
 
 _lock = threading.RLock()
 _probes = {}  # id(loop) -> Probe
-_anyio_users = 0
-_anyio_orig = None
 _DEFAULT_ADDRESS = "127.0.0.1:9464"
 _log = logging.getLogger("async_auditor")
 def parse_address(address):
@@ -133,111 +136,6 @@ def _has_selector(loop):
             and hasattr(loop, "_ready"))
 
 
-def _make_submit(core, which, orig):
-    """An executor submit() that reports pending/busy/wait/run."""
-
-    def submit(fn, /, *args, **kwargs):
-        t0 = core.exec_submit(which)
-        started = []
-
-        def run():
-            started.append(True)
-            t1 = core.exec_start(which, t0)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                core.exec_finish(which, t1)
-
-        try:
-            fut = orig(run)
-        except BaseException:
-            core.exec_unstarted(which)
-            raise
-
-        def done(_fut):
-            if not started:
-                core.exec_unstarted(which)
-
-        fut.add_done_callback(done)
-        return fut
-
-    submit._async_auditor_orig = orig
-    return submit
-
-
-def _anyio_capacity():
-    try:
-        import anyio.to_thread
-        tokens = anyio.to_thread.current_default_thread_limiter().total_tokens
-        return int(tokens)
-    except Exception:  # no anyio context yet, or infinite tokens
-        return 40
-
-
-async def _anyio_run_sync(func, *args, **kwargs):
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    probe = _probes.get(id(loop)) if loop is not None else None
-    if probe is None or probe.closed or probe.loop is not loop:
-        return await _anyio_orig(func, *args, **kwargs)
-    core = probe._core
-    limiter = kwargs.get("limiter")
-    if limiter is None:
-        import anyio.to_thread
-        limiter = anyio.to_thread.current_default_thread_limiter()
-    try:
-        core.exec_enable(_probe.EXEC_ANYIO, int(limiter.total_tokens))
-    except (OverflowError, ValueError, TypeError):
-        pass
-    t0 = core.exec_submit(_probe.EXEC_ANYIO)
-    started = []
-
-    def call(*a):
-        started.append(True)
-        t1 = core.exec_start(_probe.EXEC_ANYIO, t0)
-        try:
-            return func(*a)
-        finally:
-            core.exec_finish(_probe.EXEC_ANYIO, t1)
-
-    try:
-        return await _anyio_orig(call, *args, **kwargs)
-    finally:
-        if not started:
-            core.exec_unstarted(_probe.EXEC_ANYIO)
-
-
-def _anyio_acquire():
-    """Route anyio.to_thread.run_sync (FastAPI/Starlette sync endpoints,
-    run_in_threadpool) through the probe; reference counted.  Only when
-    anyio is already imported (FastAPI/Starlette import it)."""
-    global _anyio_users, _anyio_orig
-    if "anyio" not in sys.modules:
-        return False  # not used by this service (importing it costs ~2 MB)
-    try:
-        import anyio.to_thread
-    except ImportError:
-        return False
-    if _anyio_users == 0:
-        if anyio.to_thread.run_sync is not _anyio_run_sync:
-            _anyio_orig = anyio.to_thread.run_sync
-            anyio.to_thread.run_sync = _anyio_run_sync
-    _anyio_users += 1
-    return True
-
-
-def _anyio_release():
-    global _anyio_users
-    _anyio_users -= 1
-    if _anyio_users <= 0:
-        _anyio_users = 0
-        mod = sys.modules.get("anyio.to_thread")
-        if mod is not None and mod.run_sync is _anyio_run_sync:
-            mod.run_sync = _anyio_orig
-
-
 class Probe:
     """The probe installed on one event loop (see install()).
 
@@ -265,15 +163,27 @@ class Probe:
         self._executor_shutdown = None
         self._set_executor = None
         self._anyio = False
+        self._ready = None  # the Ready queue put in loop._ready
+        self._gcwatch = None  # in gc.callbacks: the loop thread's collections
+        self._uvhook = False  # holds a reference to uvloop's hooks
+        self._fn_ids = ({}, {})  # per executor: function key -> id hint
 
     # -- attaching -------------------------------------------------------
     def _bind(self, loop):
         """Create the loop's C state and put every hook in place (the
         caller holds _lock, in the loop's thread or before it runs)."""
-        heartbeat = not _has_selector(loop)
-        core = _new_core(loop, heartbeat, self._options)
+        if _has_selector(loop):
+            mode = "selector"
+        else:
+            self._uvhook = _uvloop.hook(loop)
+            mode = "hook" if self._uvhook else "heartbeat"
+        try:
+            core = _new_core(loop, mode, self._options)
+        except BaseException:
+            self._release_uvhook()
+            raise
         self.loop, self._core = loop, core
-        self.mode = "heartbeat" if heartbeat else "selector"
+        self.mode = mode
         self._waiting_in = None
         try:
             self._attach()
@@ -282,17 +192,33 @@ class Probe:
                 self._detach()
             finally:
                 core.close()
+                self._release_uvhook()
             raise
         _probes[id(loop)] = self
-        if not heartbeat and asyncio._get_running_loop() is loop:
+        _events_acquire()
+        running = asyncio._get_running_loop() is loop
+        if mode == "hook" and (running or not loop.is_running()):
+            core.bind_thread()  # else when it starts in its own thread
+        if mode != "heartbeat" and running:
             # install() inside a callback of this loop: that callback's
             # stretch is busy from now, so a block in it is an episode
             core.busy_now()
 
+    def _release_uvhook(self):
+        if self._uvhook:
+            self._uvhook = False
+            _probe.uvloop_hook_release()
+
     def _attach(self):
         loop, core = self.loop, self._core
-        heartbeat = self.mode == "heartbeat"
-        if not heartbeat:
+        if self.mode == "selector":
+            ready_type = getattr(_probe, "Ready", None)
+            if ready_type is not None and \
+                    type(loop._ready) is collections.deque:
+                # each popleft() of _run_once starts a callback
+                ready = ready_type(loop._ready)
+                ready.attach(core)
+                loop._ready = self._ready = ready
             self._selector = _probe.Selector(core, loop._selector,
                                              self._on_loop_close,
                                              loop._ready)
@@ -308,13 +234,15 @@ class Probe:
             loop.stop = stop
         if not loop.is_closed():
             self._timer = _probe.LagTimer(core, loop, self.lag_interval,
-                                          heartbeat)
+                                          self.mode == "heartbeat")
             self._timer.start()
         self._attach_tasks()
+        self._gcwatch = _probe.GcWatch(core)
+        gc.callbacks.append(self._gcwatch)
         self._attach_executor()
-        self._anyio = _anyio_acquire()
+        self._anyio = _pools.anyio_acquire(_installed)
         if self._anyio:
-            core.exec_enable(_probe.EXEC_ANYIO, _anyio_capacity())
+            core.exec_enable(_probe.EXEC_ANYIO, _pools.anyio_capacity())
 
     def _attach_tasks(self):
         loop, core = self.loop, self._core
@@ -332,14 +260,26 @@ class Probe:
         if loop.is_closed():
             return
         executor = getattr(loop, "_default_executor", None)
+        if executor is None and self.mode != "selector":
+            executor = _uvloop.referenced_executor(loop)
         if executor is None:
-            # asyncio creates it lazily with these settings; uvloop does
-            # not expose its own, so the probe provides the default one.
+            # asyncio creates it lazily with these settings; a uvloop loop
+            # that has none yet gets the default one from the probe.
             executor = concurrent.futures.ThreadPoolExecutor(
                 thread_name_prefix="asyncio")
             loop.set_default_executor(executor)
         self._hook_set_default_executor()
         self._instrument_executor(executor)
+
+    def _follow_executor(self):
+        """A loop whose set_default_executor() cannot be wrapped (uvloop):
+        measure the executor it holds now if it changed since."""
+        if self._set_executor is not None or self.loop.is_closed():
+            return
+        executor = _uvloop.referenced_executor(self.loop)
+        if executor is not None and executor is not self._executor:
+            self._release_executor()
+            self._instrument_executor(executor)
 
     def _hook_set_default_executor(self):
         """Follow loop.set_default_executor() calls made after install()
@@ -373,15 +313,23 @@ class Probe:
         self._set_executor = set_default_executor
 
     def _instrument_executor(self, executor):
-        if self.mode == "heartbeat" and executor is not None:
+        if self.mode != "selector" and executor is not None:
             # The loop shuts its default executor down when it is closing
             # (asyncio.run, loop.close()): from then on a silent heartbeat
-            # means "not running", not "blocked".
-            core, orig_shutdown = self._core, executor.shutdown
+            # means "not running", not "blocked"; and uvloop's close()
+            # does it last, in the loop's thread, the one moment a probe
+            # sees that loop closed (its close() cannot be wrapped).
+            probe, core = self, self._core
+            orig_shutdown, loop = executor.shutdown, self.loop
 
             def shutdown(*args, **kwargs):
-                core.closing_hint()
-                return orig_shutdown(*args, **kwargs)
+                if probe.mode == "heartbeat":
+                    core.closing_hint()
+                try:
+                    return orig_shutdown(*args, **kwargs)
+                finally:
+                    if loop.is_closed():
+                        probe.close()
 
             shutdown._async_auditor_orig = orig_shutdown
             try:
@@ -392,8 +340,9 @@ class Probe:
                 pass
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
             return
-        submit = _make_submit(self._core, _probe.EXEC_DEFAULT,
-                              executor.submit)
+        submit = _pools.make_submit(self._core, _probe.EXEC_DEFAULT,
+                                    executor.submit,
+                                    self._fn_ids[_probe.EXEC_DEFAULT])
         executor.submit = submit
         self._executor = executor
         self._executor_submit = submit
@@ -428,6 +377,17 @@ class Probe:
     # -- detaching -------------------------------------------------------
     def _detach(self):
         loop = self.loop
+        if self._gcwatch is not None:
+            try:
+                gc.callbacks.remove(self._gcwatch)
+            except ValueError:
+                pass
+            self._gcwatch = None
+        if self._ready is not None:
+            if loop.__dict__.get("_ready") is self._ready:
+                loop._ready = collections.deque(self._ready)
+            self._ready.attach(None)
+            self._ready = None
         if self._selector is not None:
             if getattr(loop, "_selector", None) is self._selector:
                 loop._selector = self._selector.inner
@@ -459,11 +419,24 @@ class Probe:
             self._set_executor = None
         self._release_executor()
         if self._anyio:
-            _anyio_release()
+            _pools.anyio_release()
             self._anyio = False
 
     def _on_loop_close(self):
         self.close()
+
+    def _on_start(self):
+        """The loop starts running, in this thread (_loopstart)."""
+        core = self._core
+        if self.mode == "hook":
+            core.bind_thread()  # it may run in another thread than before
+        core.started()
+        if self.mode != "selector":
+            self._follow_executor()
+
+    def _on_stop(self):
+        """The loop's run_forever returned, in this thread."""
+        self._core.stopping()
 
     # -- public API ------------------------------------------------------
     @property
@@ -521,8 +494,10 @@ class Probe:
                 self._detach()
             finally:
                 self._core.close()
+                self._release_uvhook()
                 if _probes.get(id(self.loop)) is self:
                     del _probes[id(self.loop)]
+                _events_release()
 
     def __enter__(self):
         return self
@@ -557,13 +532,60 @@ def _note_no_stacks(options):
             "culprit line: %s", _probe.stacks_unsupported_reason)
 
 
-def _new_core(loop, heartbeat, options):
+def _new_core(loop, mode, options):
     """The C state (_probe.Loop) of one loop, named after this thread."""
     _note_no_stacks(options)
     return _probe.Loop(threading.current_thread().name,
                        _loop_implementation(loop), options["lag_interval"],
                        options["block_threshold"], options["stacks"],
-                       heartbeat, options["in_app"])
+                       mode == "heartbeat", options["in_app"],
+                       mode == "hook")
+
+
+# -- loops starting and stopping: while any probe is attached ------------
+_events_users = 0
+
+
+def _loop_started(loop):
+    """_loopstart subscriber, in the loop's thread as it starts running."""
+    probe = _installed(loop)
+    if probe is not None:
+        probe._on_start()
+
+
+def _loop_stopped(loop):
+    """_loopstart stop subscriber, in the loop's thread as its
+    run_forever returns; also closes the probes of loops that were closed
+    meanwhile (a uvloop loop's close() cannot be seen otherwise)."""
+    probe = _installed(loop)
+    if probe is not None:
+        probe._on_stop()
+    for other in list(_probes.values()):
+        try:
+            closed = other.mode != "selector" and other.loop.is_closed()
+        except Exception:
+            closed = False
+        if closed:
+            other.close()
+
+
+def _events_acquire():
+    """A probe attached (caller holds _lock)."""
+    global _events_users
+    _events_users += 1
+    if _events_users == 1:
+        _loopstart.subscribe(_loop_started)
+        _loopstart.subscribe_stop(_loop_stopped)
+
+
+def _events_release():
+    """A probe closed (caller holds _lock)."""
+    global _events_users
+    _events_users -= 1
+    if _events_users <= 0:
+        _events_users = 0
+        _loopstart.unsubscribe(_loop_started)
+        _loopstart.unsubscribe_stop(_loop_stopped)
 
 
 # -- install() before any loop runs: pending until one starts ------------

@@ -145,7 +145,7 @@ def environment(args, env):
     elif not env.get(names["serve"]):
         env[names["serve"]] = DEFAULT_SERVE
     for key, off in (("middleware", args.no_middleware),
-                     ("stacks", args.no_stacks)):
+                     ("stacks", args.no_stacks), ("uvloop_hook", False)):
         if off:
             env[names[key]] = "0"
         elif env.get(names[key], "").strip():

@@ -12,7 +12,7 @@ exporter's own code (``_install.parse_address``).
 import os
 
 __all__ = ["ENV", "seconds", "flag", "block_threshold", "lag_interval",
-           "stacks", "middleware"]
+           "stacks", "middleware", "uvloop_hook"]
 
 #: option of ``run`` -> environment variable (the one list of them)
 ENV = {
@@ -22,6 +22,7 @@ ENV = {
     "stacks": "ASYNC_AUDITOR_STACKS",
     "middleware": "ASYNC_AUDITOR_MIDDLEWARE",
     "in_app": "ASYNC_AUDITOR_IN_APP",
+    "uvloop_hook": "ASYNC_AUDITOR_UVLOOP_HOOK",
 }
 
 #: set by ``run`` for the bootstrap: zero-code mode is on in this process
@@ -89,3 +90,9 @@ def middleware():
     """$ASYNC_AUDITOR_MIDDLEWARE, else True: whether zero-code mode adds
     the HTTP middleware to Starlette/FastAPI and aiohttp apps."""
     return _from_env("middleware", flag, True)
+
+
+def uvloop_hook():
+    """$ASYNC_AUDITOR_UVLOOP_HOOK, else True: whether a uvloop loop is
+    measured through its poll and callback hooks (else heartbeat mode)."""
+    return _from_env("uvloop_hook", flag, True)

@@ -3,7 +3,7 @@
 
 Why this module exists: aiohttp.web is not ASGI, so MetricsMiddleware
 cannot wrap it; this is the same measurement as an aiohttp middleware,
-into the same C table (``http_server_active_requests`` and
+into the same C table (``http_server_active_requests``, and
 ``http_server_request_duration_seconds`` by method, route template and
 status).  The route is the resource's canonical template
 (``/block/{n}``), ``unmatched`` when no resource matched, never the raw

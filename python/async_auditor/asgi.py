@@ -2,7 +2,7 @@
 
 Why pure ASGI: BaseHTTPMiddleware adds a task and a memory stream per
 request and changes how exceptions and streaming behave; this wraps
-``send`` only.  It records ``http_server_active_requests`` and
+``send`` only.  It records ``http_server_active_requests``, and
 ``http_server_request_duration_seconds`` by method, route template and
 status into the probe's C state, so they are exported with the loop
 metrics.  The route is the template the router matched, never the raw
@@ -122,11 +122,13 @@ class MetricsMiddleware:
         status = 0
         start = perf_counter()
 
-        async def send_status(message):
+        # a plain function handing back send's awaitable: no coroutine
+        # of our own per message (two per response)
+        def send_status(message):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         _active(1)
         try:

@@ -302,7 +302,8 @@ static int mod_exec(PyObject *m)
         add_type(m, &probe_selector_spec, &st->selector_type) < 0 ||
         add_type(m, &probe_lagtimer_spec, &st->lagtimer_type) < 0 ||
         add_type(m, &probe_done_spec, &st->done_type) < 0 ||
-        add_type(m, &probe_factory_spec, &st->factory_type) < 0) {
+        add_type(m, &probe_factory_spec, &st->factory_type) < 0 ||
+        add_type(m, &probe_gcwatch_spec, &st->gcwatch_type) < 0) {
         return -1;
     }
     st->exporter_error = PyErr_NewExceptionWithDoc(
@@ -319,8 +320,15 @@ static int mod_exec(PyObject *m)
         PyModule_AddIntConstant(m, "EXEC_DEFAULT", AAP_EXEC_DEFAULT) < 0 ||
         PyModule_AddIntConstant(m, "EXEC_ANYIO", AAP_EXEC_ANYIO) < 0 ||
         PyModule_AddIntConstant(m, "SITES_MAX", AAP_SITES_MAX) < 0 ||
-        probe_culprit_exec(m) < 0) {
+        PyModule_AddIntConstant(m, "EXEC_FN_MAX", AAP_EXEC_FN_MAX) < 0 ||
+        probe_culprit_exec(m) < 0 ||
+        PyModule_AddFunctions(m, probe_uvloop_methods) < 0) {
         return -1;
+    }
+    if (probe_ready_exec(m, st) < 0) {
+        /* no per-callback timing on this interpreter: loops are judged by
+         * stretch, as loops without callback boundaries are */
+        PyErr_Clear();
     }
     return 0;
 }
@@ -334,6 +342,8 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->lagtimer_type);
     Py_VISIT(st->factory_type);
     Py_VISIT(st->done_type);
+    Py_VISIT(st->ready_type);
+    Py_VISIT(st->gcwatch_type);
     Py_VISIT(st->exporter_error);
     return 0;
 }
@@ -347,6 +357,8 @@ static int mod_clear(PyObject *m)
     Py_CLEAR(st->lagtimer_type);
     Py_CLEAR(st->factory_type);
     Py_CLEAR(st->done_type);
+    Py_CLEAR(st->ready_type);
+    Py_CLEAR(st->gcwatch_type);
     Py_CLEAR(st->exporter_error);
     return 0;
 }

@@ -1,12 +1,15 @@
 /*
  * _probe.h: what the files of the async_auditor._probe extension share.
  * Each of those files includes Python.h (through this header) and holds
- * one concern: the module (_probe.c), the Loop type (_probe_loop.c), the
- * selector wrapper (_probe_selector.c), the lag timer (_probe_lagtimer.c),
- * the task hooks (_probe_tasks.c), the interpreter layout tables
- * (_probe_layout.c) and the culprit-naming configuration (in-app rules,
- * thread names: _probe_culprit.c).  They adapt an asyncio loop to the plain-C library
- * (aap.h), which never includes Python.h.
+ * one concern: the module (_probe.c), the Loop type (_probe_loop.c), its
+ * values as Python objects (_probe_snapshot.c), the selector wrapper
+ * (_probe_selector.c), the lag timer (_probe_lagtimer.c), the task hooks
+ * (_probe_tasks.c), the ready queue whose popleft marks callbacks
+ * (_probe_ready.c), the loop thread's garbage collections (_probe_gc.c),
+ * uvloop's hooks (_probe_uvloop.c), the interpreter
+ * layout tables (_probe_layout.c) and the culprit-naming configuration
+ * (in-app rules, thread names: _probe_culprit.c).  They adapt an asyncio
+ * loop to the plain-C library (aap.h), which never includes Python.h.
  *
  * Nothing here ever raises into a user's callback: failures inside loop
  * hooks are reported with PyErr_WriteUnraisable and the loop carries on.
@@ -52,6 +55,8 @@ typedef struct {
     PyTypeObject *lagtimer_type;
     PyTypeObject *factory_type;
     PyTypeObject *done_type;
+    PyTypeObject *ready_type; /* NULL when the deque cannot be subclassed */
+    PyTypeObject *gcwatch_type;
     PyObject *exporter_error;
 } probe_state;
 
@@ -104,10 +109,22 @@ int probe_inapp_fill(aap_inapp_rules *r, PyObject *seq);
  * held); never raises. */
 void probe_thread_note(void);
 
+/* The Ready type (_probe_ready.c), a subclass of the running
+ * interpreter's collections.deque, added to module m; 0, or -1 with an
+ * exception. */
+int probe_ready_exec(PyObject *m, probe_state *st);
+/* snapshot() and blocks() of a loop (_probe_snapshot.c); NULL with an
+ * exception. */
+PyObject *probe_snapshot(aap_loop *L, PyObject *impl);
+PyObject *probe_blocks(aap_loop *L, probe_state *st);
+/* uvloop_hook_acquire/release (_probe_uvloop.c). */
+extern PyMethodDef probe_uvloop_methods[];
+
 extern PyType_Spec probe_loop_spec;     /* _probe_loop.c */
 extern PyType_Spec probe_selector_spec; /* _probe_selector.c */
 extern PyType_Spec probe_lagtimer_spec; /* _probe_lagtimer.c */
 extern PyType_Spec probe_done_spec;     /* _probe_tasks.c */
 extern PyType_Spec probe_factory_spec;  /* _probe_tasks.c */
+extern PyType_Spec probe_gcwatch_spec;  /* _probe_gc.c */
 
 #endif

@@ -2,8 +2,9 @@
  * aap.h: the probe's plain-C library (prefix aap_).  Everything that must
  * work without the GIL lives here: lock-free metric state, the per-loop
  * blocking-episode bookkeeping, the watchdog thread, the GIL-free stack
- * reader and the exporter.  The Python extension (_probe.c,
- * the only file that includes Python.h) drives it from the loop thread.
+ * reader and the exporter.  The Python extension (_probe.c and the
+ * _probe_*.c files, the only ones that include Python.h) drives it from
+ * the loop thread.
  *
  * Ownership, stated once: an aap_loop is created by aap_loop_new() and
  * owned by its caller until aap_loop_free(); while it exists it is
@@ -105,11 +106,31 @@ void aap_hist_render(aat_buf *t, const char *name, const char *labels,
 enum { AAP_EXEC_DEFAULT = 0, AAP_EXEC_ANYIO = 1, AAP_EXEC_N = 2 };
 
 enum aap_mode {
-    AAP_MODE_SELECTOR = 0, /* busy/idle from the selector wrapper */
-    AAP_MODE_HEARTBEAT = 1 /* busy inferred from the lag timer */
+    AAP_MODE_SELECTOR = 0,  /* busy/idle from the selector wrapper */
+    AAP_MODE_HEARTBEAT = 1, /* busy inferred from the lag timer */
+    /* busy/idle from the poll hook (aap_uvhook.c: uvloop); as the
+     * selector, without the ready backlog */
+    AAP_MODE_HOOK = 2
 };
 
 typedef struct aap_loop aap_loop;
+
+/* ---- a thread's scheduling statistics (aap_syscall.c) ---------------- */
+
+/* Time a thread ran on a CPU and time it waited on a run queue for one,
+ * since it started (/proc/<pid>/task/<tid>/schedstat). */
+typedef struct aap_schedstat {
+    uint64_t run_ns;
+    uint64_t wait_ns;
+} aap_schedstat;
+
+/* Parse the text of a schedstat file ("run wait slices"); AAP_EINVAL on
+ * anything else. */
+int aap_schedstat_parse(const char *text, aap_schedstat *out);
+/* Read it for thread tid of this process (0: the calling thread);
+ * AAP_EINVAL when it cannot be read (a kernel without schedstats). */
+int aap_schedstat_read(long tid, aap_schedstat *out, void *ctx);
+typedef int (*aap_schedstat_fn)(long tid, aap_schedstat *out, void *ctx);
 
 typedef struct aap_loop_config {
     const char *name;           /* loop thread's name (label value) */
@@ -124,6 +145,10 @@ typedef struct aap_loop_config {
     /* which frames are in-app (aap_culprit_frame); copied; NULL: only
      * the built-in rules */
     const aap_inapp_rules *in_app;
+    /* where the loop thread's scheduling statistics come from (NULL:
+     * aap_schedstat_read; tests pass their own) */
+    aap_schedstat_fn schedstat;
+    void *schedstat_ctx;
 } aap_loop_config;
 
 /* Create and register a loop; starts the watchdog if needed. */
@@ -132,13 +157,35 @@ int aap_loop_new(const aap_loop_config *cfg, aap_loop **out);
 void aap_loop_free(aap_loop *L);
 
 /* Hot path, called by the loop thread only: select() is entered (the busy
- * stretch ends; ready = callbacks waiting) and returns (busy begins). */
+ * stretch ends; ready = callbacks waiting, not recorded in AAP_MODE_HOOK)
+ * and returns (busy begins). */
 void aap_loop_select_enter(aap_loop *L, uint64_t now, int64_t ready);
 void aap_loop_busy_begin(aap_loop *L, uint64_t now);
-/* loop.stop() was called: the loop is about to stop running, so the
- * current stretch is not a block; the time until the next select() is
- * not lag. */
+/*
+ * Hot path, loop thread: a callback boundary at now (a callback is about
+ * to run, or has returned).  A busy stretch is cut into segments at its
+ * boundaries (and at its start and end); a stretch past the threshold is
+ * a blocking episode only when one segment, less the time the thread
+ * waited on the CPU run queue, is past it (else saturation: many short
+ * callbacks; or host CPU starvation).  Loops without boundaries have one
+ * segment per stretch.
+ */
+void aap_loop_mark(aap_loop *L, uint64_t now);
+/* The thread whose PyThreadState is tstate starts (start set) or ends a
+ * garbage collection at now (the GIL held); cpu is that thread's CPU
+ * clock then (AAP_CPU_NOW: read it).  When that is the loop thread the
+ * collection is timed, and its CPU time is no callback's own: a segment
+ * past the threshold only by collections is not a blocking episode. */
+#define AAP_CPU_NOW UINT64_MAX
+void aap_loop_gc(aap_loop *L, uintptr_t tstate, int start, uint64_t now,
+                 uint64_t cpu);
+/* loop.stop() was called, or run_forever() returned: the loop is about
+ * to stop running, so the current stretch is not a block; the time until
+ * it runs again is not lag. */
 void aap_loop_stopping(aap_loop *L, uint64_t now);
+/* Loop thread: run_forever() starts (the loop runs callbacks from now
+ * on; the time it was stopped is neither busy nor lag). */
+void aap_loop_started(aap_loop *L, uint64_t now);
 /* Any thread: the loop is shutting down (its default executor is being
  * shut down).  Until the loop runs again it is idle, not blocked; meant
  * for heartbeat mode, where stop() cannot be observed. */
@@ -150,16 +197,50 @@ uint64_t aap_loop_lag_tick(aap_loop *L, uint64_t due, uint64_t now);
 void aap_loop_lag_armed(aap_loop *L, uint64_t now);
 
 void aap_loop_tasks_add(aap_loop *L, int64_t created, int64_t alive_delta);
-/* The loop runs on the thread whose PyThreadState is tstate (it may run
- * on another thread than the one that installed the probe). */
+/* Called by the loop thread: the loop runs on this thread, whose
+ * PyThreadState is tstate (it may run on another thread than the one that
+ * installed the probe). */
 void aap_loop_set_tstate(aap_loop *L, uintptr_t tstate);
 
 /* Executors (any thread). */
 void aap_exec_enable(aap_loop *L, int which, int64_t max_workers);
 void aap_exec_submit(aap_loop *L, int which);
-void aap_exec_start(aap_loop *L, int which, uint64_t wait_ns);
-void aap_exec_finish(aap_loop *L, int which, uint64_t run_ns);
-void aap_exec_unstarted(aap_loop *L, int which);
+/* A job of function fn (id from aap_exec_fn, or AAP_EXEC_FN_NONE)
+ * started after waiting wait_ns / ran run_ns / ended without starting. */
+void aap_exec_start(aap_loop *L, int which, uint64_t wait_ns, uint32_t fn);
+void aap_exec_finish(aap_loop *L, int which, uint64_t run_ns, uint32_t fn);
+void aap_exec_unstarted(aap_loop *L, int which, uint32_t fn);
+
+/*
+ * Functions run by a pool (aap_execfn.c): per loop and executor a bounded
+ * table (AAP_EXEC_FN_MAX functions, then function="other") of the time
+ * each function's jobs waited and ran, and their count.  aap_exec_fn()
+ * is called once per job at submission: it returns the id of (function,
+ * site) (site "" when the function has no definition line), hint being
+ * the id a previous call returned for it (AAP_EXEC_FN_NONE: none), so that
+ * a known function costs no string comparison.  The job holds its slot
+ * until aap_exec_finish/aap_exec_unstarted: a slot with jobs in flight is
+ * never given to another function; a full table gives up the slot used
+ * longest ago.
+ */
+#define AAP_EXEC_FN_MAX 20
+#define AAP_FN_NAME_LEN 128
+#define AAP_FN_SITE_LEN (AAP_FILE_MAX + 16)
+#define AAP_EXEC_FN_NONE UINT32_MAX
+uint32_t aap_exec_fn(aap_loop *L, int which, const char *function,
+                     const char *site, uint32_t hint);
+
+typedef struct aap_exec_fn_value {
+    int which;
+    char function[AAP_FN_NAME_LEN];
+    char site[AAP_FN_SITE_LEN];
+    double run, wait;
+    uint64_t calls;
+} aap_exec_fn_value;
+
+/* Copy the function tables; *n set to the number written (<= max). */
+void aap_loop_exec_fns(aap_loop *L, aap_exec_fn_value *out, size_t max,
+                       size_t *n);
 
 /* A copy of a loop's current values. */
 typedef struct aap_exec_snapshot {
@@ -171,12 +252,15 @@ typedef struct aap_exec_snapshot {
 
 typedef struct aap_loop_snapshot {
     int heartbeat; /* busy, iterations and ready are not observed */
+    int no_ready;  /* ready is not observed (heartbeat, hook mode) */
     uint64_t lag_count;
     double lag_sum;
     double busy_seconds;
     uint64_t iterations;
     uint64_t block_count;
     double block_sum;
+    uint64_t saturation_count, starved_count, gil_count, gc_count;
+    double saturation_sum, starved_sum, gil_sum, gc_sum;
     double current_block;
     int64_t ready;
     int64_t tasks;
@@ -203,14 +287,19 @@ void aap_loop_sites(aap_loop *L, aap_site_value *out, size_t max, size_t *n);
 void aap_loop_site_charge(aap_loop *L, const char *site, uint64_t now,
                           uint64_t ns);
 
-/* What held the loop up during an episode.  New kinds are appended. */
+/* What held the loop up during a stretch past the threshold.  New kinds
+ * are appended.  Only blocking and GIL episodes are kept for blocks(). */
 enum aap_episode_kind {
-    AAP_EP_BLOCKING = 0, /* the loop thread ran (or waited in) its own code */
-    AAP_EP_GIL = 1,      /* it waited for the GIL another thread held */
+    AAP_EP_BLOCKING = 0, /* one callback ran (or waited in) its own code
+                            past the threshold */
+    AAP_EP_GIL = 1,      /* the loop waited for the GIL another thread held */
+    AAP_EP_SATURATION = 2, /* many callbacks, none past the threshold */
+    AAP_EP_STARVED = 3,    /* a callback past the threshold only because the
+                              thread waited on the CPU run queue */
     AAP_EP_KIND_N
 };
 
-/* "blocking", "gil"; never NULL. */
+/* "blocking", "gil", "saturation", "starved"; never NULL. */
 const char *aap_episode_kind_name(int kind);
 
 /* One blocking episode (recent, or the one in progress). */
@@ -243,14 +332,52 @@ typedef struct aap_gil_holder_value {
     char thread[AAP_THREAD_NAME_LEN];
     char site[AAP_SITE_LEN];
     char chain[AAP_CHAIN_LEN];
+    int cls; /* enum aap_class of the holder's culprit */
     double seconds;
 } aap_gil_holder_value;
 
-/* Total seconds the loop waited for the GIL during episodes. */
-double aap_loop_gil_wait(aap_loop *L);
 /* Copy the holder counters; *n set to the number written (<= max). */
-void aap_loop_gil_holders(aap_loop *L, aap_gil_holder_value *out,
-                          size_t max, size_t *n);
+void aap_loop_gil_holders(aap_loop *L, aap_gil_holder_value *out, size_t max,
+                          size_t *n);
+
+/* ---- uvloop: its poll and callbacks, seen through its GOT ----------- */
+
+/* A function of another shared object's import table to replace (the
+ * extension adds uvloop's PyContext_Enter, aap_uvhook.c itself
+ * epoll_pwait): the symbol, our replacement, and the function the slot
+ * is expected to resolve to (what our own linkage calls). */
+typedef struct aap_hook_spec {
+    const char *symbol;
+    void *hook;
+    void *real;
+} aap_hook_spec;
+
+/*
+ * Route the epoll_pwait calls of the shared object that contains
+ * in_object (uvloop's loop module: its libuv polls through it), and the
+ * functions of extra, through the probe: for a thread bound to a loop
+ * (aap_uvhook_bind) a poll ends the busy stretch and its return begins
+ * the next, as the selector wrapper does for asyncio.  Done once per
+ * process, reference counted; every slot is validated first (a
+ * JUMP_SLOT relocation of that symbol, inside the object's writable or
+ * RELRO memory, holding the real function or the object's own PLT
+ * entry, not yet bound), and all are patched or none.  0, or AAP_EINVAL with
+ * *why set.
+ */
+int aap_uvhook_acquire(const void *in_object, const aap_hook_spec *extra,
+                       size_t n, const char **why);
+/* The last release restores every slot that still holds our hook. */
+void aap_uvhook_release(void);
+/* Loop thread: the polls and callback boundaries of this thread are L's
+ * (replacing an earlier binding of this thread or of L).  0, or
+ * AAP_ETOOBIG when no binding record is free. */
+int aap_uvhook_bind(aap_loop *L);
+/* Any thread: L is bound nowhere any more; returns once no hook of any
+ * thread still uses it.  Called by aap_loop_free(). */
+void aap_uvhook_unbind(aap_loop *L);
+/* A callback boundary of the calling thread's bound loop, now (the
+ * extension's PyContext_Enter hook calls it); nothing when unbound. */
+void aap_uvhook_mark(void);
 
 /* ---- process-wide HTTP metrics (ASGI middleware) -------------------- */
 
@@ -277,12 +404,12 @@ typedef struct aap_exporter_opts {
 
 /* What it serves. */
 typedef struct aap_exporter_info {
-    int port;         /* bound */
-    int loopback;     /* the bound address is a loopback address */
-    int debug_blocks; /* /debug/blocks is served */
-    int grouped;      /* it serves every process of the address's group */
-    int group_errno;  /* port != 0 and not grouped: why (this process's
-                         series only are served) */
+    int port;            /* bound */
+    int loopback;        /* the bound address is a loopback address */
+    int debug_blocks;    /* /debug/blocks is served */
+    int grouped;         /* it serves every process of the address's group */
+    int group_errno;     /* port != 0 and not grouped: why (this process's
+                            series only are served) */
     char group_dir[512]; /* the group's directory, "" if none was found */
 } aap_exporter_info;
 
@@ -297,8 +424,8 @@ typedef struct aap_exporter_info {
  * debug_blocks -1.
  */
 int aap_exporter_start(const char *host, int port,
-                       const aap_exporter_opts *opts,
-                       aap_exporter_info *info, int *sys_errno);
+                       const aap_exporter_opts *opts, aap_exporter_info *info,
+                       int *sys_errno);
 /* Stop serving (the thread is joined, the socket closed).  The process
  * stays in its group, its series served by the others also after it
  * exits, unless leave_group: then they are no longer exported. */

@@ -21,7 +21,7 @@ const char *aap_strerror(int err)
     case AAP_ETHREAD:
         return "cannot start a background thread";
     case AAP_EHTTP:
-        return "libmicrohttpd refused to start";
+        return "the exporter's HTTP server could not start";
     case AAP_EBUSY:
         return "the exporter already serves another address";
     case AAP_ETOOBIG:

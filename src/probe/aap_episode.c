@@ -1,19 +1,29 @@
 /*
- * aap_episode.c: blocking episodes.  The watchdog opens an episode when it
- * first sees a stretch past the threshold and charges the time up to each
- * sample to the site seen in it; the loop thread closes it with the exact
- * duration when the stretch ends.  A sample that saw the loop thread
- * waiting for the GIL charges the thread holding it instead of the loop's
- * own site, and an episode most of whose samples did is GIL contention.
- * So that contention never shows up as the loop's own culprit, the
- * loop's own time goes to its site counters only once an episode is
- * known to be blocking (OWN_SAMPLES samples and no wait for the GIL, or
- * its end); the time it ran its own code during GIL contention is not
- * charged to any site.
- * The last AAP_RING_MAX episodes (with their full stacks) are kept for
- * blocks() and /debug/blocks.  Everything
- * here runs with the loop's lock held, except the copy-out functions,
- * which take it.
+ * aap_episode.c: episodes, the stretches past the threshold the watchdog
+ * sees while they last.  It opens one when it first sees a stretch past
+ * the threshold; each later sample charges the time since the previous
+ * one to what it saw, and the loop thread closes the episode with the
+ * exact duration and the kind its segments say (aap_loop.c) when the
+ * stretch ends.
+ *
+ * What a sample charges: a sample that saw the loop thread waiting for
+ * the GIL charges the thread holding it; a sample of the loop's own code
+ * charges its site only when the callback in progress (the segment) is
+ * itself past the threshold, and then from the callback's start, never
+ * from the stretch's: the other callbacks of a saturated stretch are
+ * nobody's culprit.  An episode most of whose samples waited for the GIL
+ * is GIL contention.  So that contention, saturation and starvation
+ * never show up as the loop's own culprit, a segment's charges are held
+ * until the loop thread ends it and says whether it was past the
+ * threshold by its own time (kept) or only by run-queue wait and garbage
+ * collection (dropped), and kept charges go to the site counters only
+ * once the episode is known to be blocking (OWN_SAMPLES samples past the
+ * threshold by their own time so far and no wait for the GIL: from then
+ * on such samples charge as they go; or its end as a blocking episode).
+ * The last AAP_RING_MAX blocking and GIL episodes (with their full
+ * stacks) are kept for blocks() and /debug/blocks.  Everything here runs
+ * with the loop's lock held, except the copy-out functions, which take
+ * it.
  */
 #include "aap_int.h"
 
@@ -21,10 +31,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[AAP_EP_KIND_N] = {"blocking", "gil"};
+static const char *const kind_names[AAP_EP_KIND_N] = {"blocking", "gil",
+                                                      "saturation", "starved"};
 
-/* Samples without a wait for the GIL after which an episode is taken to
- * be blocking and its sites are charged as it goes. */
+/* Samples of the loop's own code past the threshold, without a wait for
+ * the GIL, after which an episode is taken to be blocking and its sites
+ * are charged as it goes. */
 #define OWN_SAMPLES 4
 
 const char *aap_episode_kind_name(int kind)
@@ -43,24 +55,82 @@ static void attribute(aap_loop *L, uint64_t until)
     }
     d = until - L->ep_attributed;
     if (L->ep_last_holder >= 0) {
-        aap_gil_holder_charge(L, L->ep_last_holder, until, d);
+        aap_gil_holder_charge(L, L->ep_last_holder, until, d,
+                              L->ep_last_holder_cls);
         L->ep_holder_ns[L->ep_last_holder] += d;
+        L->ep_class_ns[AAP_CLASS_GIL] += d;
+        L->ep_holder_until = until;
     } else if (L->ep_last_site >= 0) {
         int k = L->ep_last_site;
 
+        aap_site_charge(L, k, until, d);
+        L->sites[k].class_ns[L->ep_last_class] += d;
         L->ep_site_ns[k] += d;
-        if (L->ep_charging) {
-            aap_site_charge(L, k, until, d);
-            L->sites[k].class_ns[L->ep_last_class] += d;
-        } else {
-            L->ep_pending_ns[k] += d;
-            L->ep_pending_class[k][L->ep_last_class] += d;
-        }
+        L->ep_class_ns[L->ep_last_class] += d;
+    } else if (L->ep_last_seg >= 0) {
+        aap_seg_charge *e = &L->ep_segs[L->ep_last_seg];
+
+        e->ns += d;
+        e->class_ns[e->c.cls] += d;
     } else {
         return;
     }
-    L->ep_class_ns[L->ep_last_class] += d;
     L->ep_attributed = until;
+}
+
+/* The entry of culprit c among the segment's. */
+static int seg_entry(aap_loop *L, const aap_culprit *c)
+{
+    int i;
+
+    for (i = 0; i < L->ep_nsegs; i++) {
+        if (strcmp(L->ep_segs[i].c.site, c->site) == 0) {
+            return i;
+        }
+    }
+    if (L->ep_nsegs == AAP_SEG_CULPRITS) {
+        return AAP_SEG_CULPRITS - 1;
+    }
+    i = L->ep_nsegs++;
+    memset(&L->ep_segs[i], 0, sizeof(L->ep_segs[i]));
+    L->ep_segs[i].c = *c;
+    return i;
+}
+
+/* The segment's held charges: kept (each culprit's site takes a slot
+ * now, the time counts in the episode, and goes to the site once the
+ * episode is known to be blocking), or dropped. */
+static void segment_charges(aap_loop *L, uint64_t now, int keep)
+{
+    int i, c;
+
+    for (i = 0; keep && i < L->ep_nsegs; i++) {
+        aap_seg_charge *e = &L->ep_segs[i];
+        int k;
+
+        if (!e->ns) {
+            continue;
+        }
+        k = aap_site_index(L, e->c.site, now);
+        L->ep_site_ns[k] += e->ns;
+        for (c = 0; c < AAP_CLASS_N; c++) {
+            L->ep_class_ns[c] += e->class_ns[c];
+        }
+        if (L->ep_charging) {
+            aap_site_charge(L, k, now, e->ns);
+            for (c = 0; c < AAP_CLASS_N; c++) {
+                L->sites[k].class_ns[c] += e->class_ns[c];
+            }
+        } else {
+            L->ep_pending_ns[k] += e->ns;
+            for (c = 0; c < AAP_CLASS_N; c++) {
+                L->ep_pending_class[k][c] += e->class_ns[c];
+            }
+        }
+        aap_site_describe(L, k, e->c.chain);
+    }
+    L->ep_nsegs = 0;
+    L->ep_last_seg = -1;
 }
 
 static char *stack_text(const aap_stack *st)
@@ -110,8 +180,7 @@ static void ep_discard(aap_loop *L)
     L->ep_open = 0;
 }
 
-static void ep_open(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
-                    const aap_sample *s)
+static void ep_open(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now)
 {
     L->ep_open = 1;
     L->ep_seq = seq;
@@ -122,26 +191,48 @@ static void ep_open(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
     L->ep_last_site = -1;
     L->ep_last_holder = -1;
     L->ep_last_class = AAP_CLASS_NONE;
-    L->ep_samples = L->ep_gil_samples = 0;
+    L->ep_last_holder_cls = AAP_CLASS_NONE;
+    L->ep_seg = 0;
+    L->ep_samples = L->ep_gil_samples = L->ep_long_samples = 0;
+    L->ep_own_samples = 0;
+    L->ep_holder_until = 0;
+    L->ep_cand_seg = 0;
+    L->ep_nsegs = 0;
+    L->ep_last_seg = -1;
     memset(L->ep_site_ns, 0, sizeof(L->ep_site_ns));
     memset(L->ep_holder_ns, 0, sizeof(L->ep_holder_ns));
     memset(L->ep_class_ns, 0, sizeof(L->ep_class_ns));
     L->ep_charging = 0;
     memset(L->ep_pending_ns, 0, sizeof(L->ep_pending_ns));
     memset(L->ep_pending_class, 0, sizeof(L->ep_pending_class));
-    if (s->stack && s->stack->n > 0) {
+}
+
+/* Keep the first telling sample's stack for blocks(). */
+static void keep_stack(aap_loop *L, const aap_sample *s)
+{
+    if (!L->ep_stack && s->stack && s->stack->n > 0) {
         L->ep_stack = stack_text(s->stack);
     }
+}
+
+/* Whether sample s of the loop's own code was taken in a segment past the
+ * threshold that is still in progress. */
+static int long_segment(aap_loop *L, uint64_t now, const aap_sample *s)
+{
+    return s->seg && now > s->seg && now - s->seg >= L->threshold_ns &&
+           atomic_load_explicit(&L->mark, memory_order_relaxed) == s->seg;
 }
 
 void aap_ep_sample(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
                    const aap_sample *s)
 {
+    int lng;
+
     if (L->ep_open && L->ep_seq != seq) {
         ep_discard(L);
     }
     if (!L->ep_open) {
-        ep_open(L, seq, bs, now, s);
+        ep_open(L, seq, bs, now);
     }
     if (s->gil_wait) {
         aap_culprit unknown;
@@ -156,22 +247,100 @@ void aap_ep_sample(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
         L->ep_gil_samples++;
         L->ep_last_holder =
             aap_gil_holder_index(L, s->holder_name, s->holder_tid, c, now);
+        L->ep_last_holder_cls = c->cls;
         L->ep_last_site = -1;
         L->ep_last_class = AAP_CLASS_GIL;
-    } else if (s->stack && s->stack->n > 0 && s->own.frame >= 0) {
+        keep_stack(L, s);
+        attribute(L, now);
+        return;
+    }
+    L->ep_last_holder = -1;
+    L->ep_last_site = -1;
+    L->ep_last_seg = -1;
+    if (s->stack && s->stack->n > 0) {
         L->ep_samples++;
+    }
+    lng = long_segment(L, now, s);
+    L->ep_long_samples += lng;
+    if (!lng && !s->in_gc && s->stack && s->stack->n > 0 &&
+        s->own.frame >= 0 &&
+        atomic_load_explicit(&L->mark, memory_order_relaxed) == s->seg) {
+        L->ep_cand_seg = s->seg; /* its culprit, should it grow long */
+        L->ep_cand = s->own;
+    }
+    if (!lng || s->in_gc || !s->stack || s->stack->n <= 0 ||
+        s->own.frame < 0) {
+        /* a short callback of a busy loop, a garbage collection, or no
+         * culprit known: the time since the last sample is charged to
+         * nothing */
+        if (now > L->ep_attributed) {
+            L->ep_attributed = now;
+        }
+        return;
+    }
+    keep_stack(L, s);
+    if (L->ep_seg != s->seg) {
+        /* a new segment past the threshold: charged from its start (the
+         * samples taken in it while it was short charged nothing), less
+         * its garbage collections so far and what GIL holders were
+         * charged; what an earlier segment held was settled when it
+         * ended */
+        uint64_t from =
+            s->seg + atomic_load_explicit(&L->seg_gc, memory_order_relaxed);
+
+        segment_charges(L, now, 0);
+        L->ep_attributed =
+            from > L->ep_holder_until ? from : L->ep_holder_until;
+        if (L->ep_attributed > now) {
+            L->ep_attributed = now;
+        }
+        L->ep_seg = s->seg;
+    }
+    L->ep_own_samples += !s->seg_short;
+    L->ep_last_class = s->own.cls;
+    if (L->ep_charging && !s->seg_short) {
+        /* known blocking, and this callback is past the threshold by its
+         * own time already: charged as it goes */
         L->ep_last_site = aap_site_index(L, s->own.site, now);
-        L->ep_last_holder = -1;
-        L->ep_last_class = s->own.cls;
         attribute(L, now);
         aap_site_describe(L, L->ep_last_site, s->own.chain);
-        if (!L->ep_charging && L->ep_gil_samples == 0 &&
-            L->ep_samples >= OWN_SAMPLES) {
-            charge_pending(L, now);
+    } else {
+        L->ep_last_seg = seg_entry(L, &s->own);
+        attribute(L, now);
+    }
+    if (!L->ep_charging && L->ep_gil_samples == 0 &&
+        L->ep_own_samples >= OWN_SAMPLES) {
+        charge_pending(L, now);
+    }
+}
+
+void aap_ep_segment_end(aap_loop *L, uint64_t seg, uint64_t now, int own)
+{
+    if (!L->ep_open) {
+        return;
+    }
+    if (L->ep_seg != seg) {
+        /* no sample saw it past the threshold: one taken in it earlier
+         * names it, for its whole length */
+        if (own && L->ep_cand_seg == seg) {
+            aap_seg_charge *e;
+
+            segment_charges(L, now, 0);
+            L->ep_seg = seg;
+            e = &L->ep_segs[seg_entry(L, &L->ep_cand)];
+            e->ns += now - seg;
+            e->class_ns[e->c.cls] += now - seg;
+            L->ep_long_samples++;
+            segment_charges(L, now, 1);
+            if (L->ep_attributed < now) {
+                L->ep_attributed = now;
+            }
         }
         return;
     }
     attribute(L, now);
+    L->ep_last_site = -1;
+    segment_charges(L, now, own);
 }
 
 /* The argmax of v[0..n), -1 when all are 0. */
@@ -187,16 +356,18 @@ static int most(const uint64_t *v, int n)
     return best;
 }
 
-/* What the open episode amounts to so far: its kind (GIL contention when
- * most samples saw the loop wait for the GIL), the site charged the most
- * time of that kind, its chain, class and holder thread. */
+/* Whether most samples of the open episode saw the loop wait for the GIL. */
+static int mostly_gil(const aap_loop *L)
+{
+    return L->ep_samples > 0 && 2 * L->ep_gil_samples > L->ep_samples;
+}
+
+/* What the open episode of kind e->kind amounts to: the site charged the
+ * most time of that kind, its chain, class and holder thread. */
 static void summarize(aap_loop *L, aap_episode *e)
 {
     int best;
 
-    e->kind = L->ep_samples > 0 && 2 * L->ep_gil_samples > L->ep_samples
-                  ? AAP_EP_GIL
-                  : AAP_EP_BLOCKING;
     if (e->kind == AAP_EP_GIL) {
         best = most(L->ep_holder_ns, AAP_GIL_HOLDERS_MAX + 1);
         if (best >= 0) {
@@ -219,7 +390,8 @@ static void summarize(aap_loop *L, aap_episode *e)
     e->cls = aap_class_pick(L->ep_class_ns);
 }
 
-void aap_ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now)
+/* The ring's next entry (the oldest is given up when it is full). */
+static aap_episode *ring_push(aap_loop *L)
 {
     aap_episode *e;
 
@@ -232,25 +404,49 @@ void aap_ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now)
         L->ring_n++;
     }
     memset(e, 0, sizeof(*e));
-    e->duration_ns = now - bs;
-    e->detect_ns = -1;
+    return e;
+}
+
+int aap_ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
+                  int kind)
+{
+    aap_episode *e;
+
     if (L->ep_open && L->ep_seq == seq) {
         attribute(L, now);
+        if (mostly_gil(L)) {
+            kind = AAP_EP_GIL;
+        }
+        if (kind != AAP_EP_BLOCKING && kind != AAP_EP_GIL) {
+            ep_discard(L); /* its held-back site time is nobody's */
+            return kind;
+        }
+        e = ring_push(L);
+        e->kind = kind;
         summarize(L, e);
-        if (e->kind == AAP_EP_BLOCKING) {
+        if (kind == AAP_EP_BLOCKING) {
             charge_pending(L, now);
         }
+        e->duration_ns = now - bs;
         e->start = L->ep_start_wall;
         e->detect_ns = (int64_t)L->ep_detect_ns;
         e->stack = L->ep_stack;
         L->ep_stack = NULL;
         L->ep_open = 0;
-    } else {
-        if (L->ep_open) {
-            ep_discard(L);
-        }
+        return kind;
+    }
+    if (L->ep_open) {
+        ep_discard(L);
+    }
+    if (kind == AAP_EP_BLOCKING) {
+        /* the watchdog never saw it: no site */
+        e = ring_push(L);
+        e->kind = kind;
+        e->duration_ns = now - bs;
+        e->detect_ns = -1;
         e->start = aap_wall_now() - (double)(now - bs) / 1e9;
     }
+    return kind;
 }
 
 /* Copy episode e into the caller's v (stack duplicated). */
@@ -290,10 +486,11 @@ int aap_loop_blocks(aap_loop *L, aap_episode_info **out, size_t *n)
             rc = AAP_ENOMEM;
         }
     }
-    if (L->ep_open) {
+    if (L->ep_open && (mostly_gil(L) || L->ep_long_samples > 0)) {
         aap_episode e;
 
         memset(&e, 0, sizeof(e));
+        e.kind = mostly_gil(L) ? AAP_EP_GIL : AAP_EP_BLOCKING;
         summarize(L, &e);
         e.start = L->ep_start_wall;
         e.duration_ns = aap_now_ns() - L->ep_start_ns;

@@ -39,8 +39,13 @@
 /* Site records reserve room for the site (AAP_SITE_LEN), its loop name,
  * and the chain (256), class (24) and hint texts a site will carry. */
 #define AAP_SITE_LABELS_CAP 1216
-/* GIL holder records: loop, thread (AAP_THREAD_NAME_LEN) and site. */
+/* GIL holder records: loop, thread (AAP_THREAD_NAME_LEN) and site; its
+ * info records also the chain, class and hint. */
 #define AAP_GIL_LABELS_CAP 640
+#define AAP_GIL_INFO_LABELS_CAP 1280
+/* Pool function records: loop, executor, function (AAP_FN_NAME_LEN) and
+ * site (AAP_FN_SITE_LEN). */
+#define AAP_FN_LABELS_CAP 640
 
 #define AAP_FAMILIES(X)                                                       \
     X(LOOP_LAG, "python_asyncio_loop_lag_seconds", HISTOGRAM, HIST, KEEP,     \
@@ -52,7 +57,24 @@
       KEEP, NONE, 96, "Loop iterations.")                                     \
     X(LOOP_BLOCK, "python_asyncio_loop_block_duration_seconds", HISTOGRAM,    \
       HIST, KEEP, SCHEMA2, 96,                                                \
-      "Blocking episodes: busy stretches longer than the block threshold.")   \
+      "Blocking episodes: busy stretches longer than the block threshold "    \
+      "in which one callback ran past it.")                                   \
+    X(LOOP_SATURATION, "python_asyncio_loop_saturation_duration_seconds",     \
+      HISTOGRAM, HIST, KEEP, SCHEMA2, 96,                                     \
+      "Busy stretches longer than the block threshold in which no callback "  \
+      "ran past it.")                                                         \
+    X(LOOP_STARVED, "python_asyncio_loop_starved_duration_seconds",           \
+      HISTOGRAM, HIST, KEEP, SCHEMA2, 96,                                     \
+      "Busy stretches past the block threshold only because the loop "        \
+      "thread waited for a CPU (host CPU starvation).")                       \
+    X(LOOP_GC, "python_asyncio_loop_gc_duration_seconds", HISTOGRAM, HIST,    \
+      KEEP, SCHEMA2, 96,                                                      \
+      "Garbage collections run by the loop thread (not counted as its "       \
+      "callbacks' own time).")                                                \
+    X(LOOP_GIL_WAIT, "python_asyncio_loop_gil_wait_duration_seconds",         \
+      HISTOGRAM, HIST, KEEP, SCHEMA2, 96,                                     \
+      "GIL-contention episodes: busy stretches past the block threshold "     \
+      "spent mostly waiting for a GIL another thread held.")                  \
     X(LOOP_CUR, "python_asyncio_loop_current_block_seconds", GAUGE, SINCE,    \
       DROP, NONE, 96,                                                         \
       "How long the loop has been busy without waiting for I/O right now.")   \
@@ -62,12 +84,12 @@
     X(SITE_INFO, "python_asyncio_block_site_info", GAUGE, ONE, DROP, NONE,    \
       AAP_SITE_LABELS_CAP,                                                    \
       "Call chain, culprit class and remedy of each live culprit site.")      \
-    X(GIL_WAIT, "python_asyncio_gil_wait_seconds_total", COUNTER, NS, KEEP,   \
-      NONE, 96,                                                               \
-      "Time the loop waited during episodes for a GIL another thread held.")  \
     X(GIL_HOLDER, "python_asyncio_gil_holder_seconds_total", COUNTER, NS,     \
       KEEP, NONE, AAP_GIL_LABELS_CAP,                                         \
       "Time the loop waited for the GIL, by holder thread and its site.")     \
+    X(GIL_HOLDER_INFO, "python_asyncio_gil_holder_info", GAUGE, ONE, DROP,    \
+      NONE, AAP_GIL_INFO_LABELS_CAP,                                          \
+      "Call chain, culprit class and remedy of each GIL holder's site.")      \
     X(LOOP_READY, "python_asyncio_loop_ready_callbacks", GAUGE, INT, DROP,    \
       NONE, 96, "Callbacks ready to run and waiting their turn.")             \
     X(TASKS, "python_asyncio_tasks", GAUGE, INT, DROP, NONE, 96,              \
@@ -86,6 +108,15 @@
       KEEP, SCHEMA2, 128, "Time from submission to the start of the work.")   \
     X(EXEC_RUN, "python_asyncio_executor_run_seconds", HISTOGRAM, HIST, KEEP, \
       SCHEMA2, 128, "Time the work ran.")                                     \
+    X(EXEC_FN_RUN, "python_asyncio_executor_function_run_seconds_total",      \
+      COUNTER, NS, KEEP, NONE, AAP_FN_LABELS_CAP,                             \
+      "Time a pool's jobs ran, by submitted function and its definition.")    \
+    X(EXEC_FN_WAIT, "python_asyncio_executor_function_wait_seconds_total",    \
+      COUNTER, NS, KEEP, NONE, AAP_FN_LABELS_CAP,                             \
+      "Time a pool's jobs waited to start, by submitted function.")           \
+    X(EXEC_FN_CALLS, "python_asyncio_executor_function_calls_total", COUNTER, \
+      COUNT, KEEP, NONE, AAP_FN_LABELS_CAP,                                   \
+      "Jobs a pool ran, by submitted function.")                              \
     X(HTTP_ACTIVE, "http_server_active_requests", GAUGE, INT, DROP, NONE, 32, \
       "HTTP requests in flight.")                                             \
     X(HTTP_DURATION, "http_server_request_duration_seconds", HISTOGRAM, HIST, \

@@ -10,8 +10,10 @@
  * episode has not charged, else "other".  A counter taken over starts
  * from zero (a new series), as a site's does.  Each slot's counter is a
  * series in the state arena, relabelled when the slot changes hands, as
- * the site table's are (aap_sites.c).  Everything here runs with the
- * loop's lock held, except the copy-out, which takes it.
+ * the site table's are (aap_sites.c); each slot in use also has a
+ * python_asyncio_gil_holder_info series (the holder site's chain, class
+ * and remedy), as a site has its block_site_info.  Everything here runs
+ * with the loop's lock held, except the copy-out, which takes it.
  */
 #include "aap_int.h"
 
@@ -74,18 +76,55 @@ int aap_gil_holder_index(aap_loop *L, const char *thread, long tid,
     k->tid = tid;
     slot_series(L, victim);
     k->last_ns = now;
+    memset(k->class_ns, 0, sizeof(k->class_ns));
+    k->info_cls = -1; /* its info series names the old holder until then */
     L->ep_holder_ns[victim] = 0;
     return victim;
 }
 
-void aap_gil_holder_charge(aap_loop *L, int k, uint64_t now, uint64_t d)
+/* Slot k's python_asyncio_gil_holder_info names its chain and the class
+ * charged the most time (relabelled when that changes). */
+static void describe(aap_loop *L, int k)
 {
-    L->gil[k].last_ns = now;
-    atomic_fetch_add_explicit(L->gil[k].ns, d, memory_order_relaxed);
-    atomic_fetch_add_explicit(L->gil_wait, d, memory_order_relaxed);
-    if (k == AAP_GIL_HOLDERS_MAX && L->gil[k].rec) {
-        aap_rec_show(L->gil[k].rec); /* "other" is exported once charged */
+    aap_gil_slot *s = &L->gil[k];
+    int cls = aap_class_pick(s->class_ns);
+    aap_label lab[6];
+
+    if (k >= AAP_GIL_HOLDERS_MAX || (s->info && s->info_cls == cls)) {
+        return;
     }
+    lab[0] = (aap_label){"loop", L->name};
+    lab[1] = (aap_label){"thread", s->thread};
+    lab[2] = (aap_label){"site", s->site};
+    lab[3] = (aap_label){"chain", s->chain};
+    lab[4] = (aap_label){"class", aap_class_name(cls)};
+    lab[5] = (aap_label){"hint", aap_class_hint(cls)};
+    if (s->info && aap_rec_relabel(s->info, lab, 6) == 0) {
+        s->info_cls = cls;
+        return;
+    }
+    aap_rec_free(s->info);
+    s->info = NULL;
+    if (aap_state_series(AAP_F_GIL_HOLDER_INFO, (uint32_t)k, lab, 6, 0,
+                         &s->info) == 0) {
+        s->info_cls = cls;
+    }
+}
+
+void aap_gil_holder_charge(aap_loop *L, int k, uint64_t now, uint64_t d,
+                           int cls)
+{
+    aap_gil_slot *s = &L->gil[k];
+
+    s->last_ns = now;
+    atomic_fetch_add_explicit(s->ns, d, memory_order_relaxed);
+    if (cls > 0 && cls < AAP_CLASS_N) {
+        s->class_ns[cls] += d;
+    }
+    if (k == AAP_GIL_HOLDERS_MAX && s->rec) {
+        aap_rec_show(s->rec); /* "other" is exported once charged */
+    }
+    describe(L, k);
 }
 
 void aap_gil_holders_reset(aap_loop *L)
@@ -99,14 +138,16 @@ void aap_gil_holders_reset(aap_loop *L)
             aap_rec_free(s->rec); /* the slot's next holder relabels anew */
             s->rec = NULL;
             s->ns = &s->own;
+            aap_rec_free(s->info);
+            s->info = NULL;
         } else if (s->rec) {
             aap_rec_hide(s->rec);
         }
         atomic_store(s->ns, 0);
         s->last_ns = 0;
+        memset(s->class_ns, 0, sizeof(s->class_ns));
     }
     L->ngil = 0;
-    atomic_store(L->gil_wait, 0);
 }
 
 void aap_gil_holders_init(aap_loop *L)
@@ -134,14 +175,10 @@ void aap_gil_holders_release(aap_loop *L)
     for (k = 0; k <= AAP_GIL_HOLDERS_MAX; k++) {
         aap_rec_release(L->gil[k].rec);
         L->gil[k].rec = NULL;
+        aap_rec_release(L->gil[k].info);
+        L->gil[k].info = NULL;
         L->gil[k].ns = &L->gil[k].own;
     }
-}
-
-double aap_loop_gil_wait(aap_loop *L)
-{
-    return (double)atomic_load_explicit(L->gil_wait, memory_order_relaxed) /
-           1e9;
 }
 
 void aap_loop_gil_holders(aap_loop *L, aap_gil_holder_value *out, size_t max,
@@ -160,6 +197,7 @@ void aap_loop_gil_holders(aap_loop *L, aap_gil_holder_value *out, size_t max,
             snprintf(v->thread, sizeof(v->thread), "%s", L->gil[i].thread);
             snprintf(v->site, sizeof(v->site), "%s", L->gil[i].site);
             snprintf(v->chain, sizeof(v->chain), "%s", L->gil[i].chain);
+            v->cls = aap_class_pick(L->gil[i].class_ns);
             v->seconds = (double)ns / 1e9;
             (*n)++;
         }

@@ -27,12 +27,32 @@
 
 #define AAP_RING_MAX 32
 
+/* One slot of an executor's table of functions (aap_execfn.c): its
+ * name and site, the generation that makes ids of an earlier holder of
+ * the slot stale, jobs in flight, and its three series (run ns, wait ns,
+ * calls). */
+typedef struct aap_fn_slot {
+    char function[AAP_FN_NAME_LEN];
+    char site[AAP_FN_SITE_LEN];
+    uint32_t gen;             /* guarded by the loop's lock */
+    _Atomic int64_t inflight; /* raised under the lock only */
+    _Atomic uint64_t last_ns; /* last submission or end */
+    aap_rec *rec[3];
+    _Atomic uint64_t *cell[3]; /* series cells, or own[] */
+    _Atomic uint64_t own[3];
+} aap_fn_slot;
+
 /* Gauges are int64 values kept in u64 cells (two's complement). */
 typedef struct aap_exec_state {
     _Atomic int enabled;
     _Atomic uint64_t *pending, *busy, *max_workers;
     aap_hist wait, run;
     aap_rec *rec[5]; /* hidden until enabled */
+    /* functions (aap_execfn.c), guarded by the loop's lock; [MAX] is
+     * "other" */
+    aap_fn_slot fn[AAP_EXEC_FN_MAX + 1];
+    int nfn;
+    uint32_t fn_gen;
 } aap_exec_state;
 
 /* Series of a loop (besides executors and sites), released together. */
@@ -47,6 +67,9 @@ enum {
     AAP_LR_CREATED,
     AAP_LR_INFO,
     AAP_LR_GIL,
+    AAP_LR_SATURATION,
+    AAP_LR_STARVED,
+    AAP_LR_GC,
     AAP_LR_N
 };
 
@@ -56,10 +79,10 @@ typedef struct aap_site_slot {
     aap_rec *rec;         /* its series, once the slot was first used */
     _Atomic uint64_t *ns; /* exported counter (or own, without a series) */
     _Atomic uint64_t own;
-    uint64_t win;        /* window index win_ns[0] belongs to */
-    uint64_t win_ns[2];  /* blocked time in window win and win - 1 */
-    uint64_t last_ns;    /* last time anything was charged */
-    char chain[AAP_CHAIN_LEN];      /* set by its first sample */
+    uint64_t win;              /* window index win_ns[0] belongs to */
+    uint64_t win_ns[2];        /* blocked time in window win and win - 1 */
+    uint64_t last_ns;          /* last time anything was charged */
+    char chain[AAP_CHAIN_LEN]; /* set by its first sample */
     uint64_t class_ns[AAP_CLASS_N]; /* time charged per culprit class */
     aap_rec *info;                  /* its python_asyncio_block_site_info */
     int info_cls;                   /* the class that series carries */
@@ -74,8 +97,21 @@ typedef struct aap_gil_slot {
     aap_rec *rec;         /* its series, once the slot was first used */
     _Atomic uint64_t *ns; /* exported counter (or own, without a series) */
     _Atomic uint64_t own;
-    uint64_t last_ns; /* last time anything was charged */
+    uint64_t last_ns;               /* last time anything was charged */
+    uint64_t class_ns[AAP_CLASS_N]; /* time charged per culprit class */
+    aap_rec *info;                  /* its python_asyncio_gil_holder_info */
+    int info_cls;                   /* the class that series carries */
 } aap_gil_slot;
+
+/* What the samples of a segment in progress saw of one culprit
+ * (aap_episode.c); a segment keeps at most AAP_SEG_CULPRITS, the last
+ * entry taking any more. */
+#define AAP_SEG_CULPRITS 8
+typedef struct aap_seg_charge {
+    aap_culprit c;
+    uint64_t ns;
+    uint64_t class_ns[AAP_CLASS_N];
+} aap_seg_charge;
 
 /* A finished episode in a loop's ring (aap_episode.c). */
 typedef struct aap_episode {
@@ -91,8 +127,16 @@ typedef struct aap_episode {
     long thread_id;
 } aap_episode;
 
-/* One watchdog sample of a blocked loop, prepared without any lock. */
+/* One watchdog sample of a loop past its threshold, prepared without any
+ * lock. */
 typedef struct aap_sample {
+    /* the segment (callback) in progress: its start, and whether its own
+     * time so far is under the threshold: less its garbage collections,
+     * and (when the thread is runnable all along) less what it waited on
+     * the run queue rather than ran */
+    uint64_t seg;
+    int seg_short;
+    int in_gc;              /* the loop thread was collecting garbage */
     const aap_stack *stack; /* the loop thread's, NULL: none captured */
     aap_culprit own;        /* its culprit (when stack) */
     int gil_wait;           /* the loop thread was waiting for the GIL */
@@ -137,12 +181,35 @@ struct aap_loop {
      * or the arena had no room) */
     _Atomic uint64_t fallback[16];
 
-    _Atomic uint64_t *gil_wait; /* episodes' time waiting for the GIL */
+    aap_hist saturation; /* stretches of many short callbacks */
+    aap_hist starved;    /* stretches long for lack of a CPU */
+    aap_hist gil_wait;   /* GIL-contention episodes */
+    aap_hist gc;         /* collections run by the loop thread */
 
     uint64_t stop_ns;
 
+    /* Segments (aap_loop_mark): the start of the one in progress, written
+     * by the loop thread, read by the watchdog; the loop thread's kernel
+     * id; the run-queue wait of the loop thread when the watchdog looked
+     * at segment base_mark (at base_at), for telling host CPU starvation
+     * from the loop's own work */
+    _Atomic uint64_t mark;
+    /* garbage collection by the loop thread: since when one runs (0:
+     * none; and the thread's CPU clock then), and the CPU time
+     * collections took in the segment in progress (CPU time, so that a
+     * collection's run-queue waits are not counted twice) */
+    _Atomic uint64_t gc_since, seg_gc;
+    uint64_t gc_cpu_since; /* loop thread only */
+    _Atomic long tid;
+    _Atomic uint64_t base_mark, base_wait, base_run, base_at;
+    aap_schedstat_fn sched;
+    void *sched_ctx;
+
     /* loop thread only */
     uint64_t stopped_at_arm;
+    uint64_t seg_mark; /* = mark */
+    int st_blocking;   /* this stretch had a segment past the threshold */
+    int st_starved;    /* ... that was past it for lack of a CPU */
 
     /* guarded by lock */
     pthread_mutex_t lock;
@@ -160,8 +227,26 @@ struct aap_loop {
     /* what the last sample saw, charged until the next one: the site
      * (ep_last_site) or, for a wait for the GIL, the holder slot */
     int ep_last_holder;
-    int ep_last_class; /* enum aap_class */
+    int ep_last_class;      /* enum aap_class */
+    int ep_last_holder_cls; /* the holder culprit's class (ep_last_holder) */
+    uint64_t ep_seg; /* segment of the last sample that charged a site */
     int ep_samples, ep_gil_samples;
+    int ep_long_samples; /* samples of the loop's own code in a segment past
+                            the threshold (the others charge no site) */
+    int ep_own_samples;  /* ... that was past it by its own time so far */
+    uint64_t ep_holder_until; /* GIL holders are charged up to here */
+    /* the segment in progress's charges, by culprit, held until the loop
+     * thread says whether it was past the threshold by its own time
+     * (kept: charged to site slots then) or not (host starvation,
+     * garbage collection: dropped, no slot taken) */
+    aap_seg_charge ep_segs[AAP_SEG_CULPRITS];
+    int ep_nsegs;
+    int ep_last_seg; /* entry the last sample charges, -1: none */
+    /* the culprit of the last sample taken in a segment not yet past the
+     * threshold: charged with the whole segment should it end past it
+     * with no later sample (a callback just over the threshold) */
+    uint64_t ep_cand_seg;
+    aap_culprit ep_cand;
     uint64_t ep_class_ns[AAP_CLASS_N];
     uint64_t ep_holder_ns[AAP_GIL_HOLDERS_MAX + 1];
     /* the loop's own time not yet charged to its sites: an episode that
@@ -178,6 +263,7 @@ struct aap_loop {
     /* watchdog thread only */
     uint64_t wd_seq;
     uint64_t wd_next;
+    uint64_t wd_base; /* segment the last baseline was taken for */
 };
 
 /* ---- registry (aap_registry.c) ----------------------------------------- */
@@ -236,12 +322,22 @@ void aap_site_describe(aap_loop *L, int k, const char *chain);
 
 /* The watchdog saw stretch seq (begun at bs) past the threshold at now;
  * s says what it saw (s->stack NULL when stacks are off or capture
- * failed). */
+ * failed).  Only a sample of the loop's own code in a segment past the
+ * threshold (and not starved) charges a site, from the segment's start. */
 void aap_ep_sample(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
                    const aap_sample *s);
+/* The loop thread ended segment seg, past the threshold, at now: what the
+ * last sample saw in it is charged up to now and no further; the
+ * segment's charges are kept when own is set (it was past the threshold
+ * by its own time), else dropped. */
+void aap_ep_segment_end(aap_loop *L, uint64_t seg, uint64_t now, int own);
 /* The loop thread ended stretch seq (begun at bs) at now, past the
- * threshold: close the episode into the ring. */
-void aap_ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now);
+ * threshold; kind is what its segments say (blocking, saturation or
+ * starved).  Returns the episode's kind: GIL contention when most samples
+ * saw the loop wait for the GIL, else kind.  Blocking and GIL episodes go
+ * to the ring; a blocking one's held-back site time is charged. */
+int aap_ep_finish(aap_loop *L, uint64_t seq, uint64_t bs, uint64_t now,
+                  int kind);
 /* Drop the open episode and the ring. */
 void aap_ep_reset(aap_loop *L);
 
@@ -251,8 +347,10 @@ void aap_ep_reset(aap_loop *L);
  * charged longest ago and not in the open episode, else "other". */
 int aap_gil_holder_index(aap_loop *L, const char *thread, long tid,
                          const aap_culprit *c, uint64_t now);
-/* Charge d ns of GIL wait, ending at now, to slot k. */
-void aap_gil_holder_charge(aap_loop *L, int k, uint64_t now, uint64_t d);
+/* Charge d ns of GIL wait, ending at now, to slot k, whose culprit had
+ * class cls. */
+void aap_gil_holder_charge(aap_loop *L, int k, uint64_t now, uint64_t d,
+                           int cls);
 /* Forget every holder (fork child, loop reset). */
 void aap_gil_holders_reset(aap_loop *L);
 /* The "other" slot's series and the fallback cells (loop registered);
@@ -260,10 +358,23 @@ void aap_gil_holders_reset(aap_loop *L);
 void aap_gil_holders_init(aap_loop *L);
 void aap_gil_holders_release(aap_loop *L);
 
+/* ---- pool functions (aap_execfn.c) ---------------------------------- */
+
+/* The "other" slots' series (loop registered); every slot's series given
+ * up (loop freed); every slot forgotten (fork child). */
+void aap_execfn_init(aap_loop *L);
+void aap_execfn_release(aap_loop *L);
+void aap_execfn_reset(aap_loop *L);
+/* Charge a started job's wait / an ended job's run to function id (any
+ * thread, no lock); unstarted: only its slot is let go. */
+void aap_execfn_wait(aap_loop *L, int which, uint32_t id, uint64_t ns);
+void aap_execfn_done(aap_loop *L, int which, uint32_t id, uint64_t run_ns,
+                     int ran);
+
 /* ---- fork hooks of the other files: phase 0 prepare, 1 parent, 2 child -- */
 
-void aap_mem_fork(int phase);      /* aap_mem.c: the pipe fallback */
-void aap_http_fork(int phase);     /* aap_httpstats.c */
+void aap_mem_fork(int phase);  /* aap_mem.c: the pipe fallback */
+void aap_http_fork(int phase); /* aap_httpstats.c */
 /* The in-flight gauge exists (it is exported at 0 before any request). */
 void aap_http_ensure(void);
 void aap_exporter_fork(int phase); /* aap_http.c */

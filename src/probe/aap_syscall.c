@@ -8,7 +8,10 @@
  * "running" while it is on CPU), and /proc/self/fd/<n> what a descriptor
  * is.  Reading them needs no ptrace rights for a thread of our own
  * process.  The syscall numbers are the build architecture's
- * (<sys/syscall.h>); calls an architecture lacks are left out.
+ * (<sys/syscall.h>); calls an architecture lacks are left out.  The same
+ * directory's schedstat says how long a thread waited on a run queue for
+ * a CPU: a loop thread that sat there is starved by the host, not blocked
+ * by its own code.
  */
 #include "aap.h"
 
@@ -322,4 +325,57 @@ int aap_kstate_wait(const aap_ksample *k, aap_fd_kind_fn fd_kind, void *ctx,
     default:
         return AAP_KW_OTHER;
     }
+}
+
+int aap_schedstat_parse(const char *text, aap_schedstat *out)
+{
+    unsigned long long v[3];
+    const char *p = text;
+    char *end;
+    int i;
+
+    memset(out, 0, sizeof(*out));
+    if (!text) {
+        return AAP_EINVAL;
+    }
+    for (i = 0; i < 3; i++) {
+        while (*p == ' ') {
+            p++;
+        }
+        if (*p < '0' || *p > '9') {
+            return AAP_EINVAL;
+        }
+        errno = 0;
+        v[i] = strtoull(p, &end, 10);
+        if (errno || end == p) {
+            return AAP_EINVAL;
+        }
+        p = end;
+    }
+    if (*p != '\n' && *p != '\0') {
+        return AAP_EINVAL;
+    }
+    out->run_ns = (uint64_t)v[0];
+    out->wait_ns = (uint64_t)v[1];
+    return 0;
+}
+
+int aap_schedstat_read(long tid, aap_schedstat *out, void *ctx)
+{
+    char path[64], buf[128];
+
+    (void)ctx;
+    memset(out, 0, sizeof(*out));
+    if (tid < 0) {
+        return AAP_EINVAL;
+    }
+    if (tid == 0) {
+        snprintf(path, sizeof(path), "/proc/thread-self/schedstat");
+    } else {
+        snprintf(path, sizeof(path), "/proc/self/task/%ld/schedstat", tid);
+    }
+    if (read_small(path, buf, sizeof(buf)) <= 0) {
+        return AAP_EINVAL;
+    }
+    return aap_schedstat_parse(buf, out);
 }

@@ -10,6 +10,10 @@
  * holding it (aap_gil.c), names the culprits (aap_culprit.c) and hands the
  * sample to the episode bookkeeping (aap_episode.c); it resamples every
  * eighth of the threshold (at least 2 ms apart) while the stretch lasts.
+ * When the callback in progress (the segment, aap_loop_mark) is half the
+ * threshold old it notes how long the loop thread has waited on the CPU
+ * run queue so far (schedstat), the baseline against which a segment past
+ * the threshold is told apart from host CPU starvation.
  * It never touches a Python object.  It holds the registry lock only to
  * walk the list; a capture runs with the loop pinned and the lock
  * dropped, into buffers allocated once when the thread starts.  All
@@ -59,9 +63,68 @@ static void cond_init(void)
     pthread_condattr_destroy(&a);
 }
 
-/* What the loop thread of L is doing now: its stack and culprit, and
- * whether it waits for the GIL, then who holds it.  Without any lock; L
- * pinned (its rules and layout do not change while it lives). */
+/* Note the loop thread's run-queue wait as the baseline of segment m
+ * (read before and after, so it belongs to that segment).  Without any
+ * lock; L pinned. */
+static void baseline(aap_loop *L, uint64_t m)
+{
+    long tid = atomic_load_explicit(&L->tid, memory_order_relaxed);
+    uint64_t at = aap_now_ns();
+    aap_schedstat st;
+
+    if (tid > 0 && L->sched(tid, &st, L->sched_ctx) == 0 &&
+        atomic_load_explicit(&L->mark, memory_order_acquire) == m) {
+        atomic_store_explicit(&L->base_wait, st.wait_ns, memory_order_relaxed);
+        atomic_store_explicit(&L->base_run, st.run_ns, memory_order_relaxed);
+        atomic_store_explicit(&L->base_at, at, memory_order_relaxed);
+        atomic_store_explicit(&L->base_mark, m, memory_order_release);
+    }
+}
+
+/*
+ * Whether segment seg, in progress at now, has less than the threshold of
+ * its own time so far: its length less the loop thread's garbage
+ * collections in it (the one running included) and, while the thread is
+ * runnable (running, or waiting on the run queue: not in a system call),
+ * less the time it did not run since the baseline.  The kernel adds a
+ * run-queue wait to schedstat only once the wait is over, so while it
+ * lasts the CPU time run since the baseline is what says it: extrapolated
+ * over the segment.  0 when unknown (never short by a guess).
+ */
+static int seg_short(aap_loop *L, uint64_t seg, uint64_t now, long tid,
+                     int runnable)
+{
+    uint64_t gc = atomic_load_explicit(&L->seg_gc, memory_order_relaxed);
+    uint64_t since = atomic_load_explicit(&L->gc_since, memory_order_relaxed);
+    double own;
+    aap_schedstat st;
+
+    if (!seg || now <= seg) {
+        return 0;
+    }
+    if (since >= seg && now > since) {
+        gc += now - since;
+    }
+    own = (double)(now - seg);
+    if (runnable && tid > 0 &&
+        atomic_load_explicit(&L->base_mark, memory_order_acquire) == seg &&
+        L->sched(tid, &st, L->sched_ctx) == 0) {
+        uint64_t br = atomic_load_explicit(&L->base_run, memory_order_relaxed);
+        uint64_t bt = atomic_load_explicit(&L->base_at, memory_order_relaxed);
+
+        if (now > bt && st.run_ns >= br) {
+            double cpu = (double)(st.run_ns - br) / (double)(now - bt);
+
+            own *= cpu < 1.0 ? cpu : 1.0;
+        }
+    }
+    return own - (double)gc < (double)L->threshold_ns;
+}
+
+/* What the loop thread of L is doing now: the segment in progress, its
+ * stack and culprit, and whether it waits for the GIL, then who holds
+ * it.  Without any lock; L pinned (its rules and layout do not change
+ * while it lives). */
 static void observe(aap_loop *L, wd_buffers *b)
 {
     const aap_pylayout *lay = L->layout;
@@ -75,6 +138,8 @@ static void observe(aap_loop *L, wd_buffers *b)
 
     memset(s, 0, sizeof(*s));
     s->own.frame = s->holder.frame = -1;
+    s->seg = atomic_load_explicit(&L->mark, memory_order_acquire);
+    s->in_gc = atomic_load_explicit(&L->gc_since, memory_order_relaxed) != 0;
     if (!L->stacks || !lay || !lay->supported || !b->scratch) {
         return;
     }
@@ -85,6 +150,7 @@ static void observe(aap_loop *L, wd_buffers *b)
         aap_syscall_read(tid, &k) == 0) {
         wait = aap_kstate_wait(&k, aap_fd_kind, NULL, &futex);
     }
+    s->seg_short = seg_short(L, s->seg, aap_now_ns(), tid, wait == AAP_KW_CPU);
     if (aap_gil_read(lay, ts, &gil) == 0 && gil.holder && gil.holder != ts) {
         int req = aap_tstate_gil_requested(lay, ts), tries = 3;
 
@@ -146,41 +212,73 @@ static void *watchdog_main(void *arg)
     while (!wd_cancel) {
         uint64_t now = aap_now_ns();
         uint64_t next = now + 1000000000ull;
-        uint64_t seq = 0, bs = 0;
+        uint64_t seq = 0, bs = 0, mark = 0;
+        int want_sample = 0, want_base = 0;
         aap_loop *L, *due = NULL;
         struct timespec ts;
 
         for (L = aap_reg_head; L; L = L->next) {
-            uint64_t lbs, lseq, cand;
+            uint64_t lbs, lseq, lmark, cand, half = L->threshold_ns / 2;
+            int base = 0, smp = 0;
 
             lseq = atomic_load_explicit(&L->seq, memory_order_acquire);
             lbs = atomic_load_explicit(L->busy_since, memory_order_acquire);
+            lmark = atomic_load_explicit(&L->mark, memory_order_acquire);
             if (lbs == 0 || atomic_load(L->stopping)) {
-                cand = now + L->threshold_ns / 2;
-            } else if (now < lbs + L->threshold_ns) {
-                cand = lbs + L->threshold_ns;
-            } else if (!due && (L->wd_seq != lseq || now >= L->wd_next)) {
-                due = L;
-                seq = lseq;
-                bs = lbs;
-                cand = now;
+                cand = now + half;
             } else {
-                cand = L->wd_next;
+                cand = UINT64_MAX;
+                if (lmark && L->wd_base != lmark) {
+                    if (now >= lmark + half) {
+                        base = 1;
+                    } else {
+                        cand = lmark + half;
+                    }
+                }
+                if (now < lbs + L->threshold_ns) {
+                    if (lbs + L->threshold_ns < cand) {
+                        cand = lbs + L->threshold_ns;
+                    }
+                } else if (L->wd_seq != lseq || now >= L->wd_next) {
+                    smp = 1;
+                } else if (L->wd_next < cand) {
+                    cand = L->wd_next;
+                }
+                if ((base || smp) && !due) {
+                    due = L;
+                    seq = lseq;
+                    bs = lbs;
+                    mark = lmark;
+                    want_base = base;
+                    want_sample = smp;
+                } else if (base || smp) {
+                    cand = now;
+                }
             }
             if (cand < next) {
                 next = cand;
             }
         }
         if (due) {
-            /* sample with the list unlocked, then walk it again: it may
+            /* look with the list unlocked, then walk it again: it may
              * have changed meanwhile */
             aap_loop_pin(due);
             pthread_mutex_unlock(&aap_reg_lock);
-            sample(due, seq, bs, b);
+            if (want_base) {
+                baseline(due, mark);
+            }
+            if (want_sample) {
+                sample(due, seq, bs, b);
+            }
             pthread_mutex_lock(&aap_reg_lock);
             aap_loop_unpin(due);
-            due->wd_seq = seq;
-            due->wd_next = aap_now_ns() + resample_ns(due->threshold_ns);
+            if (want_base) {
+                due->wd_base = mark;
+            }
+            if (want_sample) {
+                due->wd_seq = seq;
+                due->wd_next = aap_now_ns() + resample_ns(due->threshold_ns);
+            }
             continue;
         }
         now = aap_now_ns();

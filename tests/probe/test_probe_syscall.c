@@ -4,7 +4,8 @@
  * syscall, descriptor kinds, the wait of synthetic samples (poll arrays
  * and select sets in memory included), and real threads of this process
  * caught sleeping, reading a socket and waiting on a futex; the names of
- * threads (aap_threads.c).
+ * threads (aap_threads.c); schedstat (run and run-queue time), parsed and
+ * read for a real thread.
  */
 #include "aap.h"
 #include "check.h"
@@ -298,8 +299,47 @@ static void test_thread_names(void)
     CHECK_STR_EQ(name, "");
 }
 
+static void test_schedstat(void)
+{
+    aap_schedstat st, again;
+    volatile unsigned long spin = 0;
+    uint64_t end;
+    char path[64];
+    int fd;
+
+    CHECK_INT_EQ(aap_schedstat_parse("123 456 7\n", &st), 0);
+    CHECK(st.run_ns == 123 && st.wait_ns == 456);
+    CHECK_INT_EQ(aap_schedstat_parse("18446744073709551615 0 0", &st), 0);
+    CHECK(st.run_ns == UINT64_MAX && st.wait_ns == 0);
+    CHECK_INT_EQ(aap_schedstat_parse("", &st), AAP_EINVAL);
+    CHECK_INT_EQ(aap_schedstat_parse("12 34\n", &st), AAP_EINVAL);
+    CHECK_INT_EQ(aap_schedstat_parse("12 -3 4\n", &st), AAP_EINVAL);
+    CHECK_INT_EQ(aap_schedstat_parse("12 34 5 junk", &st), AAP_EINVAL);
+    CHECK_INT_EQ(aap_schedstat_parse(NULL, &st), AAP_EINVAL);
+    CHECK_INT_EQ(aap_schedstat_read(-1, &st, NULL), AAP_EINVAL);
+
+    /* a kernel without schedstats has no such file: nothing to check */
+    snprintf(path, sizeof(path), "/proc/thread-self/schedstat");
+    fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        return;
+    }
+    close(fd);
+    /* this thread, by 0 and by its id: run time only grows with work */
+    CHECK_INT_EQ(aap_schedstat_read(0, &st, NULL), 0);
+    end = aap_now_ns() + 20000000;
+    while (aap_now_ns() < end) {
+        spin++;
+    }
+    CHECK_INT_EQ(aap_schedstat_read((long)syscall(SYS_gettid), &again, NULL),
+                 0);
+    CHECK(again.run_ns > st.run_ns);
+    CHECK(again.wait_ns >= st.wait_ns);
+}
+
 int main(void)
 {
+    test_schedstat();
     test_parse();
     test_link_kinds();
     test_waits();

@@ -1,8 +1,10 @@
 /*
  * test_probe_watchdog.c: episodes detected by the watchdog while the
  * "loop thread" is still busy, closed by it with exact durations; lag
- * correction; heartbeat mode; several loops and a renderer racing (this
- * file is the TSan target together with test_probe_exporter).
+ * correction; heartbeat mode; stretches cut into callbacks (blocking,
+ * saturation, host CPU starvation told apart); hook mode's stop and
+ * start; the pool function table; several loops and a renderer racing
+ * (this file is the TSan target together with test_probe_exporter).
  *
  * No assertion depends on how promptly a thread wakes up: stretch
  * durations are passed as explicit timestamps, and where the real
@@ -185,6 +187,327 @@ static void test_heartbeat(void)
     aap_loop_free(L);
 }
 
+#define MS 1000000ull
+
+/* A stretch past the threshold is blocking only when one callback is:
+ * many short callbacks are saturation, with their own histogram, no
+ * episode and no site. */
+static void test_segments(void)
+{
+    aap_loop *L = mkloop("seg", 30, AAP_MODE_SELECTOR);
+    aap_episode_info *v;
+    aap_loop_snapshot s;
+    uint64_t t = aap_now_ns() - 10000 * MS; /* in the past: no watchdog */
+    size_t n;
+    int i;
+
+    /* 100 callbacks of 1 ms: 100 ms busy, none past 30 ms */
+    aap_loop_busy_begin(L, t);
+    for (i = 1; i <= 100; i++) {
+        aap_loop_mark(L, t + (uint64_t)i * MS);
+    }
+    aap_loop_select_enter(L, t + 100 * MS, 0);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.block_count, 0);
+    CHECK_INT_EQ(s.saturation_count, 1);
+    CHECK_DBL_NEAR(s.saturation_sum, 0.1, 1e-9);
+    CHECK_DBL_NEAR(s.busy_seconds, 0.1, 1e-9);
+    CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
+    CHECK_INT_EQ(n, 0);
+    aap_episodes_free(v, n);
+
+    /* one callback of 40 ms among short ones: blocking, the whole
+     * stretch observed */
+    t += 200 * MS;
+    aap_loop_busy_begin(L, t);
+    aap_loop_mark(L, t + 5 * MS);
+    aap_loop_mark(L, t + 10 * MS);
+    aap_loop_mark(L, t + 50 * MS);
+    aap_loop_mark(L, t + 52 * MS);
+    aap_loop_select_enter(L, t + 60 * MS, 0);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.block_count, 1);
+    CHECK_DBL_NEAR(s.block_sum, 0.06, 1e-9);
+    CHECK_INT_EQ(s.saturation_count, 1);
+    CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
+    CHECK(n == 1 && v[0].kind == AAP_EP_BLOCKING);
+    aap_episodes_free(v, n);
+
+    /* the last callback, ended by the poll, counts too */
+    t += 200 * MS;
+    aap_loop_busy_begin(L, t);
+    aap_loop_mark(L, t + 1 * MS);
+    aap_loop_select_enter(L, t + 45 * MS, 0);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.block_count, 2);
+
+    /* exactly the threshold is past it; just under is not */
+    t += 200 * MS;
+    aap_loop_busy_begin(L, t);
+    aap_loop_mark(L, t + 29 * MS);
+    aap_loop_mark(L, t + 58 * MS);
+    aap_loop_select_enter(L, t + 58 * MS + 1, 0);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.block_count, 2);
+    CHECK_INT_EQ(s.saturation_count, 2);
+    aap_loop_free(L);
+}
+
+/* The loop thread's garbage collections are timed (their duration) and
+ * their CPU time is no callback's own; another thread's are not the
+ * loop's. */
+static void test_gc(void)
+{
+    aap_loop *L = mkloop("gc", 30, AAP_MODE_SELECTOR);
+    aap_loop_snapshot s;
+    uint64_t t = aap_now_ns() - 10000 * MS;
+
+    aap_loop_set_tstate(L, 0x1000);
+    /* one 60 ms callback, 40 ms of it a collection: saturation */
+    aap_loop_busy_begin(L, t);
+    aap_loop_mark(L, t);
+    aap_loop_gc(L, 0x1000, 1, t + 5 * MS, 100 * MS);
+    aap_loop_gc(L, 0x2000, 1, t + 6 * MS, 0); /* another thread's */
+    aap_loop_gc(L, 0x2000, 0, t + 50 * MS, 44 * MS);
+    aap_loop_gc(L, 0x1000, 0, t + 45 * MS, 140 * MS);
+    aap_loop_select_enter(L, t + 60 * MS, 0);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.block_count, 0);
+    CHECK_INT_EQ(s.starved_count, 0);
+    CHECK_INT_EQ(s.saturation_count, 1);
+    CHECK_INT_EQ(s.gc_count, 1);
+    CHECK_DBL_NEAR(s.gc_sum, 0.04, 1e-9);
+    /* 80 ms with a 40 ms collection: 40 ms of its own, blocking */
+    t += 200 * MS;
+    aap_loop_busy_begin(L, t);
+    aap_loop_gc(L, 0x1000, 1, t + 5 * MS, 200 * MS);
+    aap_loop_gc(L, 0x1000, 0, t + 45 * MS, 240 * MS);
+    aap_loop_select_enter(L, t + 80 * MS, 0);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.block_count, 1);
+    CHECK_INT_EQ(s.gc_count, 2);
+    /* a 60 ms callback with a collection of 40 ms that ran 5 ms of CPU
+     * (the rest waiting for a CPU): 55 ms its own, blocking */
+    t += 200 * MS;
+    aap_loop_busy_begin(L, t);
+    aap_loop_gc(L, 0x1000, 1, t + 5 * MS, 300 * MS);
+    aap_loop_gc(L, 0x1000, 0, t + 45 * MS, 305 * MS);
+    aap_loop_select_enter(L, t + 60 * MS, 0);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.block_count, 2);
+    /* a collection in an earlier callback is not this one's */
+    t += 200 * MS;
+    aap_loop_busy_begin(L, t);
+    aap_loop_gc(L, 0x1000, 1, t + 1 * MS, 400 * MS);
+    aap_loop_gc(L, 0x1000, 0, t + 20 * MS, 419 * MS);
+    aap_loop_mark(L, t + 21 * MS);
+    aap_loop_select_enter(L, t + 61 * MS, 0);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.block_count, 3);
+    aap_loop_free(L);
+}
+
+/* A fake schedstat: the test sets the loop thread's run-queue wait and
+ * sees when the watchdog looked (its baseline). */
+typedef struct fake_sched {
+    _Atomic uint64_t wait_ns;
+    _Atomic int watchdog_reads;
+} fake_sched;
+
+static int fake_schedstat(long tid, aap_schedstat *out, void *ctx)
+{
+    fake_sched *f = ctx;
+
+    if (tid != 0) {
+        atomic_fetch_add(&f->watchdog_reads, 1);
+    }
+    out->run_ns = 0;
+    out->wait_ns = atomic_load(&f->wait_ns);
+    return 0;
+}
+
+/* One callback of the given length (real time: the watchdog must see
+ * it) during which the thread waited `wait` on the run queue after the
+ * watchdog's baseline; returns the kind the stretch got. */
+static int long_callback(aap_loop *L, fake_sched *f, uint64_t len,
+                         uint64_t wait)
+{
+    aap_loop_snapshot before, after;
+    uint64_t t0 = aap_now_ns(), end;
+    int i;
+
+    aap_loop_snapshot_get(L, &before);
+    atomic_store(&f->watchdog_reads, 0);
+    aap_loop_busy_begin(L, t0);
+    aap_loop_mark(L, t0);
+    /* the watchdog notes the baseline half a threshold in */
+    for (i = 0; i < 20000 && atomic_load(&f->watchdog_reads) == 0; i++) {
+        sleep_ms(1);
+    }
+    CHECK(atomic_load(&f->watchdog_reads) > 0);
+    atomic_fetch_add(&f->wait_ns, wait);
+    end = aap_now_ns();
+    end = end > t0 + len ? end : t0 + len;
+    aap_loop_select_enter(L, end, 0);
+    aap_loop_snapshot_get(L, &after);
+    if (after.block_count > before.block_count) {
+        return AAP_EP_BLOCKING;
+    }
+    if (after.starved_count > before.starved_count) {
+        return AAP_EP_STARVED;
+    }
+    if (after.saturation_count > before.saturation_count) {
+        return AAP_EP_SATURATION;
+    }
+    return -1;
+}
+
+/* A callback past the threshold that was mostly waiting for a CPU is
+ * host starvation, not the loop's blocking; one that ran is blocking
+ * whatever it also waited.  The waits are set far from the boundary
+ * (own time = length x (1 - wait share since the baseline)), so the
+ * verdicts do not depend on when the baseline was taken. */
+static void test_starvation(void)
+{
+    static fake_sched f;
+    aap_loop_config c;
+    aap_loop *L = NULL;
+
+    memset(&c, 0, sizeof(c));
+    c.name = "starved";
+    c.implementation = "test";
+    c.lag_interval_ns = 10 * MS;
+    c.threshold_ns = 20 * MS;
+    c.mode = AAP_MODE_SELECTOR;
+    c.schedstat = fake_schedstat;
+    c.schedstat_ctx = &f;
+    CHECK_INT_EQ(aap_loop_new(&c, &L), 0);
+    /* 2 s, all but a sliver on the run queue since the baseline */
+    CHECK_INT_EQ(long_callback(L, &f, 2000 * MS, 1990 * MS), AAP_EP_STARVED);
+    /* 2 s that ran: blocking */
+    CHECK_INT_EQ(long_callback(L, &f, 2000 * MS, 0), AAP_EP_BLOCKING);
+    /* 2 s, half of it waiting: a second of its own, blocking */
+    CHECK_INT_EQ(long_callback(L, &f, 2000 * MS, 1000 * MS), AAP_EP_BLOCKING);
+    {
+        aap_episode_info *v;
+        size_t n;
+
+        CHECK_INT_EQ(aap_loop_blocks(L, &v, &n), 0);
+        CHECK_INT_EQ(n, 2); /* the starved stretch is no episode */
+        aap_episodes_free(v, n);
+    }
+    aap_loop_free(L);
+}
+
+/* Hook mode (uvloop): a stopped loop's polls (uvloop polls while it
+ * closes) are not iterations, nor is it busy; only run_forever()
+ * (aap_loop_started) makes it run again, busy from that moment. */
+static void test_hook_stop_start(void)
+{
+    aap_loop *L = mkloop("hook", 30, AAP_MODE_HOOK);
+    aap_loop_snapshot s;
+    uint64_t t = aap_now_ns() - 10000 * MS;
+
+    aap_loop_busy_begin(L, t);
+    aap_loop_select_enter(L, t + 5 * MS, 0);
+    aap_loop_busy_begin(L, t + 6 * MS);
+    aap_loop_stopping(L, t + 10 * MS); /* run_forever returned */
+    aap_loop_select_enter(L, t + 500 * MS, 0);
+    aap_loop_busy_begin(L, t + 501 * MS);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.iterations, 1);
+    CHECK_DBL_NEAR(s.busy_seconds, 0.009, 1e-9);
+    CHECK(s.current_block == 0);
+    CHECK(s.no_ready);
+    aap_loop_started(L, t + 900 * MS);
+    aap_loop_select_enter(L, t + 910 * MS, 0);
+    aap_loop_snapshot_get(L, &s);
+    CHECK_INT_EQ(s.iterations, 2);
+    CHECK_DBL_NEAR(s.busy_seconds, 0.019, 1e-9);
+    CHECK_INT_EQ(s.block_count, 0);
+    /* the lag timer does not count the stopped time as lateness */
+    aap_loop_lag_armed(L, t);
+    aap_loop_free(L);
+}
+
+/* The pool function table: ids, hints, in-flight slots kept, the one
+ * used longest ago given up, "other" when none can be. */
+static void test_exec_functions(void)
+{
+    aap_loop *L = mkloop("pool", 50, AAP_MODE_SELECTOR);
+    aap_exec_fn_value v[2 * (AAP_EXEC_FN_MAX + 1)];
+    uint32_t id, id2, ids[AAP_EXEC_FN_MAX];
+    char name[32];
+    size_t n, i;
+    int k;
+
+    aap_exec_enable(L, AAP_EXEC_ANYIO, 40);
+    id = aap_exec_fn(L, AAP_EXEC_ANYIO, "invoices", "app.py:12",
+                     AAP_EXEC_FN_NONE);
+    aap_exec_submit(L, AAP_EXEC_ANYIO);
+    aap_exec_start(L, AAP_EXEC_ANYIO, 3 * MS, id);
+    aap_exec_finish(L, AAP_EXEC_ANYIO, 250 * MS, id);
+    /* the hint finds it again; a stale hint falls back to the names */
+    id2 = aap_exec_fn(L, AAP_EXEC_ANYIO, "invoices", "app.py:12", id);
+    CHECK_INT_EQ(id2, id);
+    CHECK_INT_EQ(aap_exec_fn(L, AAP_EXEC_ANYIO, "invoices", "app.py:12",
+                             id + (1u << 8)),
+                 id);
+    aap_exec_submit(L, AAP_EXEC_ANYIO);
+    aap_exec_start(L, AAP_EXEC_ANYIO, 1 * MS, id);
+    aap_exec_finish(L, AAP_EXEC_ANYIO, 50 * MS, id);
+    aap_exec_unstarted(L, AAP_EXEC_ANYIO, id); /* the third never ran */
+    aap_loop_exec_fns(L, v, sizeof(v) / sizeof(v[0]), &n);
+    CHECK_INT_EQ(n, 1);
+    CHECK_STR_EQ(v[0].function, "invoices");
+    CHECK_STR_EQ(v[0].site, "app.py:12");
+    CHECK_INT_EQ(v[0].which, AAP_EXEC_ANYIO);
+    CHECK_INT_EQ(v[0].calls, 2);
+    CHECK_DBL_NEAR(v[0].run, 0.3, 1e-9);
+    CHECK_DBL_NEAR(v[0].wait, 0.004, 1e-9);
+
+    /* fill the table; every slot but "invoices" keeps a job in flight */
+    ids[0] = id;
+    for (k = 1; k < AAP_EXEC_FN_MAX; k++) {
+        snprintf(name, sizeof(name), "f%d", k);
+        ids[k] = aap_exec_fn(L, AAP_EXEC_ANYIO, name, "", AAP_EXEC_FN_NONE);
+        sleep_ms(k == 1 ? 20 : 0); /* "invoices" is the oldest use */
+    }
+    /* a newcomer takes the only slot without a job in flight */
+    id2 = aap_exec_fn(L, AAP_EXEC_ANYIO, "render_pdf", "app.py:30",
+                      AAP_EXEC_FN_NONE);
+    CHECK_INT_EQ(id2 & 0xff, id & 0xff);
+    CHECK(id2 != id);
+    aap_exec_start(L, AAP_EXEC_ANYIO, 0, id2);
+    /* now every slot is held: the next one is "other" */
+    id = aap_exec_fn(L, AAP_EXEC_ANYIO, "late", "x.py:1", AAP_EXEC_FN_NONE);
+    CHECK_INT_EQ(id & 0xff, AAP_EXEC_FN_MAX);
+    aap_exec_start(L, AAP_EXEC_ANYIO, 0, id);
+    aap_exec_finish(L, AAP_EXEC_ANYIO, 7 * MS, id);
+    aap_exec_finish(L, AAP_EXEC_ANYIO, 9 * MS, id2);
+    aap_loop_exec_fns(L, v, sizeof(v) / sizeof(v[0]), &n);
+    CHECK_INT_EQ(n, AAP_EXEC_FN_MAX + 1);
+    for (i = 0; i < n; i++) {
+        CHECK(strcmp(v[i].function, "invoices") != 0); /* given up */
+        if (strcmp(v[i].function, "render_pdf") == 0) {
+            CHECK_DBL_NEAR(v[i].run, 0.009, 1e-9); /* from zero */
+            CHECK_INT_EQ(v[i].calls, 1);
+        }
+        if (strcmp(v[i].function, "other") == 0) {
+            CHECK_DBL_NEAR(v[i].run, 0.007, 1e-9);
+        }
+    }
+    for (k = 1; k < AAP_EXEC_FN_MAX; k++) {
+        aap_exec_unstarted(L, AAP_EXEC_ANYIO, ids[k]);
+    }
+    /* bad ids are ignored */
+    aap_exec_start(L, AAP_EXEC_DEFAULT, 0, AAP_EXEC_FN_NONE);
+    aap_exec_finish(L, AAP_EXEC_DEFAULT, 0, 0xffffff00u | 0xfe);
+    CHECK_INT_EQ(aap_exec_fn(L, 7, "x", "", AAP_EXEC_FN_NONE),
+                 AAP_EXEC_FN_NONE);
+    aap_loop_free(L);
+}
+
 static int has_site(const aap_site_value *v, size_t n, const char *site)
 {
     size_t i;
@@ -299,8 +622,8 @@ static void *loop_thread(void *arg)
         sleep_ms(1);
         aap_loop_tasks_add(L, 1, 1);
         aap_exec_submit(L, AAP_EXEC_DEFAULT);
-        aap_exec_start(L, AAP_EXEC_DEFAULT, 1000);
-        aap_exec_finish(L, AAP_EXEC_DEFAULT, 1000);
+        aap_exec_start(L, AAP_EXEC_DEFAULT, 1000, AAP_EXEC_FN_NONE);
+        aap_exec_finish(L, AAP_EXEC_DEFAULT, 1000, AAP_EXEC_FN_NONE);
         aap_loop_select_enter(L, t + d, i);
         aap_loop_lag_tick(L, t, t + d);
         t += d + 1000000;
@@ -363,6 +686,11 @@ int main(void)
     test_episode();
     test_lag_correction();
     test_heartbeat();
+    test_segments();
+    test_gc();
+    test_starvation();
+    test_hook_stop_start();
+    test_exec_functions();
     test_site_eviction();
     test_threads();
     aap_shutdown();

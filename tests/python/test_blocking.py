@@ -3,6 +3,7 @@ stall with its duration and the innermost frame's line, whether the
 blocking code released the GIL or held it."""
 
 import asyncio
+import gc
 import inspect
 import re
 import sys
@@ -160,8 +161,10 @@ def test_sleep_in_coroutine():
         return
     assert b["site"] == site_of(sleepy, "time.sleep(0.2)")
     assert b["stack"][-1] == b["site"]
+    # the site holds the blocking callback's time: the sleep at least,
+    # the stretch at most
     sites = snap["python_asyncio_block_site_seconds_total"]
-    assert sites[b["site"]] == pytest.approx(b["duration"], rel=1e-6)
+    assert 0.2 <= sites[b["site"]] <= b["duration"]
 
 
 def cpu_loop(seconds):
@@ -203,7 +206,9 @@ def test_gil_holding_c_call():
     only come in when the main thread releases the GIL, and none may
     fall between the two clock reads around the match, whatever the load
     of the machine (with the default 5 ms interval the ticker could take
-    the GIL between `t0 = ...` and the call, and the test flaked)."""
+    the GIL between `t0 = ...` and the call, and the test flaked; a
+    request made before the interval was raised is let through by a short
+    sleep first)."""
     n = 18
     while True:
         t0 = time.perf_counter()
@@ -227,6 +232,11 @@ def test_gil_holding_c_call():
         old = sys.getswitchinterval()
         sys.setswitchinterval(5.0)
         try:
+            # a GIL request the ticker made under the old 5 ms interval
+            # would still make this thread drop the GIL at its next check
+            # (right after t0, say): let it through now; every request
+            # from here on waits 5 s
+            time.sleep(0.02)
             t0 = time.perf_counter()
             gil_holding_match(n)
             t1 = time.perf_counter()
@@ -341,7 +351,7 @@ def test_site_table_admits_late_culprits():
     # the last one was admitted last: nothing has evicted it
     i, b = late[-1]
     if i == n - 1:
-        assert sites[b["site"]] == pytest.approx(b["duration"], rel=1e-6)
+        assert 0.15 <= sites[b["site"]] <= b["duration"]
 
 
 def test_healthy_high_rate_no_false_positive():
@@ -397,8 +407,7 @@ def test_long_stall_resampled_and_lag_corrected():
     sites = snap["python_asyncio_block_site_seconds_total"]
     assert set(sites) == {site_of(first, "# first half"),
                           site_of(second, "# second half")}
-    assert sum(sites.values()) == pytest.approx(blocks[0]["duration"],
-                                                rel=1e-6)
+    assert 0.6 <= sum(sites.values()) <= blocks[0]["duration"]
     # 0.6 s late at a 10 ms interval: ~60 corrected samples
     assert snap["python_asyncio_loop_lag_seconds"]["count"] >= 55
 
@@ -425,3 +434,185 @@ def test_threshold_from_environment(monkeypatch):
     monkeypatch.setenv("ASYNC_AUDITOR_BLOCK_THRESHOLD", "fast")
     with pytest.raises(ValueError, match="ASYNC_AUDITOR_BLOCK_THRESHOLD"):
         run(body)
+
+
+def spin(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_saturated_loop_is_not_blocked():
+    """300 callbacks of 1 ms in one iteration: the loop is busy far past
+    the threshold, yet no callback comes near it: saturation (its own
+    histogram), no blocking episode, no site."""
+    ran = []
+
+    async def body(probe):
+        loop = asyncio.get_running_loop()
+        for _ in range(300):
+            loop.call_soon(lambda: (spin(0.001), ran.append(1)))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+
+    _, blocks, snap = run(body, block_threshold=0.1)
+    assert len(ran) == 300
+    sat = snap["python_asyncio_loop_saturation_duration_seconds"]
+    assert sat["count"] >= 1 and sat["sum"] >= 0.25
+    assert snap["python_asyncio_loop_busy_seconds_total"] >= 0.3
+    assert blocks == []
+    assert snap["python_asyncio_loop_block_duration_seconds"]["count"] == 0
+    assert snap["python_asyncio_block_site_seconds_total"] == {}
+
+
+STARVE = r"""
+import asyncio, json, os, subprocess, sys, time
+import async_auditor
+
+cpu = min(os.sched_getaffinity(0))
+os.sched_setaffinity(0, {cpu})  # this thread and the ones it starts
+# a CPU hog on the same CPU: three bursts of 0.3 s, 0.3 s apart
+hog = subprocess.Popen([sys.executable, "-c", '''
+import os, time
+os.sched_setaffinity(0, {%d})
+time.sleep(0.3)
+for _ in range(3):
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:
+        pass
+    time.sleep(0.3)
+''' % cpu])
+loop = asyncio.new_event_loop()
+probe = async_auditor.install(loop, block_threshold=0.05)
+# the loop thread yields the CPU to anyone: the hog's bursts starve it
+os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+def spin():
+    end = time.perf_counter() + 0.0005
+    while time.perf_counter() < end:
+        pass
+
+async def main():
+    end = time.monotonic() + 2.2
+    while time.monotonic() < end and hog.poll() is None:
+        for _ in range(10):
+            spin()
+        await asyncio.sleep(0)
+
+loop.run_until_complete(main())
+hog.wait()
+snap = probe.snapshot()
+print(json.dumps({k: snap[k] for k in (
+    "python_asyncio_loop_starved_duration_seconds",
+    "python_asyncio_loop_block_duration_seconds",
+    "python_asyncio_block_site_seconds_total")}))
+print(json.dumps(probe.blocks()))
+"""
+
+
+def test_host_cpu_starvation_is_not_blocking():
+    """A loop thread that waits on the CPU run queue (here: SCHED_IDLE
+    behind a CPU hog pinned to its CPU) inside a small callback is starved
+    by the host, not blocked by its code: such stretches go to their own
+    histogram and charge no site."""
+    import json
+    import os
+    import subprocess
+    if not os.path.exists("/proc/thread-self/schedstat"):
+        pytest.skip("no schedstat in this kernel")
+    if not hasattr(os, "SCHED_IDLE") or not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no SCHED_IDLE or affinity here")
+    r = subprocess.run([sys.executable, "-c", STARVE], capture_output=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode().splitlines()
+    snap, blocks = json.loads(out[0]), json.loads(out[1])
+    starved = snap["python_asyncio_loop_starved_duration_seconds"]
+    assert starved["count"] >= 1 and starved["sum"] >= 0.1, (snap, blocks)
+    assert snap["python_asyncio_loop_block_duration_seconds"]["count"] == 0
+    assert snap["python_asyncio_block_site_seconds_total"] == {}
+    assert blocks == []
+
+
+def collect():
+    gc.collect()  # a full collection of a large heap
+
+
+def test_garbage_collection_is_not_a_callbacks_own_time():
+    """A full collection of a large heap stalls whichever callback runs
+    it; its time is timed apart (python_asyncio_loop_gc_duration_seconds)
+    and is no callback's own: a callback long only by it is no blocking
+    episode.  One that also sleeps past the threshold is, with its line."""
+    # a heap whose full collection takes 80 ms of CPU or more (CPU time:
+    # a busy machine stretches the wall time of the measurement, not the
+    # collection's work)
+    heap = [[] for _ in range(300_000)]
+    t0 = time.thread_time()
+    gc.collect()
+    one = time.thread_time() - t0
+    while one < 0.08 and len(heap) < 20_000_000:
+        heap.extend([] for _ in range(len(heap)))
+        t0 = time.thread_time()
+        gc.collect()
+        one = time.thread_time() - t0
+    threshold = max(0.02, one / 2)
+
+    async def body(probe):
+        collect()
+        await asyncio.sleep(0.01)
+        before = len(probe.blocks())
+        collect()
+        sleepy_for(threshold * 2)
+        return before
+
+    try:
+        before, blocks, snap = run(body, block_threshold=threshold)
+    finally:
+        del heap
+    assert before == 0
+    gcs = snap["python_asyncio_loop_gc_duration_seconds"]
+    assert gcs["count"] >= 2 and gcs["sum"] >= 2 * threshold
+    # the first callback's stretch: busy (or, on a machine so loaded that
+    # the thread waited for a CPU longer than it collected, starved)
+    assert snap["python_asyncio_loop_saturation_duration_seconds"][
+        "count"] + snap["python_asyncio_loop_starved_duration_seconds"][
+        "count"] >= 1
+    assert len(blocks) == 1 and blocks[0]["kind"] == "blocking"
+    if STACKS:
+        assert blocks[0]["site"] == site_of(sleepy_for, "# sleeps on")
+        sites = snap["python_asyncio_block_site_seconds_total"]
+        assert site_of(collect, "# a full collection") not in sites
+
+
+def sleepy_for(seconds):
+    time.sleep(seconds)  # sleeps on
+
+
+def short_first():
+    time.sleep(0.09)  # under the threshold
+
+
+def just_over():
+    time.sleep(0.105)  # just over the threshold
+
+
+def test_callback_just_over_the_threshold_is_named():
+    """Two callbacks in one iteration, 90 ms then 105 ms, at a 100 ms
+    threshold: the second is the blocking one whether or not the watchdog
+    happened to sample it once it was past the threshold (a sample taken
+    in it earlier names it), and the first is charged nothing."""
+    async def body(probe):
+        loop = asyncio.get_running_loop()
+        loop.call_soon(short_first)
+        loop.call_soon(just_over)
+        await asyncio.sleep(0.01)
+
+    _, blocks, snap = run(body, block_threshold=0.1)
+    assert len(blocks) == 1 and blocks[0]["kind"] == "blocking"
+    assert blocks[0]["duration"] >= 0.195
+    if not STACKS:
+        return
+    sites = snap["python_asyncio_block_site_seconds_total"]
+    assert site_of(short_first, "# under") not in sites
+    assert blocks[0]["site"] == site_of(just_over, "# just over")
+    assert 0.105 <= sites[blocks[0]["site"]] <= blocks[0]["duration"]

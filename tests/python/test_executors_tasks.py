@@ -2,6 +2,8 @@
 
 import asyncio
 import concurrent.futures
+import functools
+import re
 import threading
 import time
 
@@ -10,6 +12,7 @@ import anyio.to_thread
 import pytest
 
 import async_auditor
+from async_auditor import _probe
 
 
 def test_default_executor_pending_and_wait():
@@ -222,3 +225,154 @@ def test_probe_never_raises_into_callbacks():
         assert loop.run_until_complete(main()) == 42
     finally:
         loop.close()
+
+
+# -- which functions fill a pool -------------------------------------------
+
+def traced(fn):
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        return fn(*a, **kw)
+    return wrapper
+
+
+@traced
+def report(n):
+    time.sleep(0.01)
+    return n
+
+
+class Jobs:
+    def method(self, x):
+        time.sleep(0.01)
+        return x
+
+    def __call__(self):
+        time.sleep(0.01)
+
+
+def make_closure():
+    def inner():
+        time.sleep(0.001)
+    return inner
+
+
+def site(fn):
+    code = fn.__code__
+    return "%s:%d" % (code.co_filename, code.co_firstlineno)
+
+
+def fn_tables(snap, executor):
+    keys = ("python_asyncio_executor_function_run_seconds_total",
+            "python_asyncio_executor_function_wait_seconds_total",
+            "python_asyncio_executor_function_calls_total")
+    run, wait, calls = (
+        {k[1:]: v for k, v in snap[key].items() if k[0] == executor}
+        for key in keys)
+    return run, wait, calls
+
+
+def test_pool_functions_named_where_defined():
+    """Each job is charged to the function it really runs, unwrapped
+    from partials (asyncio.to_thread's context.run included), bound
+    methods, functools.wraps and callable instances, with the line of
+    its definition."""
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(1))
+    probe = async_auditor.install(loop)
+    jobs = Jobs()
+
+    async def main():
+        blocker = loop.run_in_executor(None, time.sleep, 0.1)
+        await asyncio.sleep(0.02)
+        queued = [loop.run_in_executor(None, report, 1),
+                  asyncio.to_thread(report, 2),
+                  loop.run_in_executor(None, functools.partial(report, 3)),
+                  loop.run_in_executor(None, jobs.method, 4),
+                  loop.run_in_executor(None, jobs)]
+        queued += [loop.run_in_executor(None, make_closure())
+                   for _ in range(3)]
+        await asyncio.gather(blocker, *queued)
+
+    try:
+        loop.run_until_complete(main())
+        snap = probe.snapshot()
+        text = _probe.render_metrics()
+    finally:
+        probe.close()
+        loop.close()
+    run, wait, calls = fn_tables(snap, "default")
+    unwrapped = report.__wrapped__
+    assert calls == {
+        ("time.sleep", None): 1,
+        ("report", site(unwrapped)): 3,
+        ("Jobs.method", site(Jobs.method)): 1,
+        ("Jobs.__call__", site(Jobs.__call__)): 1,
+        ("make_closure.<locals>.inner", site(make_closure())): 3,
+    }, calls
+    assert run[("time.sleep", None)] >= 0.1
+    assert run[("report", site(unwrapped))] >= 0.03
+    # everything queued behind the 0.1 s job on the one worker
+    assert wait[("report", site(unwrapped))] >= 3 * 0.05
+    assert 'function="report",site="%s"} 3' % site(unwrapped) in text
+    assert re.search(r'^python_asyncio_executor_function_run_seconds_total'
+                     r'\{[^}]*executor="default",function="time.sleep"\} '
+                     r'0\.1\d*$', text, re.M), text
+
+
+def test_pool_function_table_is_bounded():
+    """More distinct functions in flight than the table holds: the rest
+    are counted as function="other" (no site), nothing is lost; a slot
+    whose jobs all ended is given to a newcomer."""
+    n = _probe.EXEC_FN_MAX + 5
+    src = "".join("def job_%d(ev):\n    ev.wait(10)\n" % i for i in range(n))
+    ns = {}
+    exec(compile(src, "<jobs>", "exec"), ns)
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+    release = threading.Event()
+
+    async def main():
+        futs = [loop.run_in_executor(None, ns["job_%d" % i], release)
+                for i in range(n)]
+        await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(*futs)
+        # all ended: the next one takes a slot, not "other"
+        await loop.run_in_executor(None, make_closure())
+
+    try:
+        loop.run_until_complete(main())
+        snap = probe.snapshot()
+    finally:
+        release.set()
+        probe.close()
+        loop.close()
+    run, wait, calls = fn_tables(snap, "default")
+    assert len(calls) == _probe.EXEC_FN_MAX + 1
+    assert calls[("other", None)] == 5
+    assert calls[("make_closure.<locals>.inner", site(make_closure()))] == 1
+    assert sum(calls.values()) == n - 1 + 1
+
+
+def test_anyio_jobs_named():
+    """anyio.to_thread.run_sync (what Starlette's run_in_threadpool and
+    FastAPI's sync endpoints and dependencies use) names its functions."""
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+
+    async def main():
+        await anyio.to_thread.run_sync(functools.partial(report, 1))
+        await anyio.to_thread.run_sync(jobs_method, 2)
+
+    jobs_method = Jobs().method
+    try:
+        loop.run_until_complete(main())
+        snap = probe.snapshot()
+    finally:
+        probe.close()
+        loop.close()
+    run, wait, calls = fn_tables(snap, "anyio")
+    assert calls == {("report", site(report.__wrapped__)): 1,
+                     ("Jobs.method", site(Jobs.method)): 1}
+    assert run[("report", site(report.__wrapped__))] >= 0.01

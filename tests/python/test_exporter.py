@@ -333,6 +333,7 @@ def test_slowloris_does_not_hold_the_exporter():
     host, port = async_auditor.serve("127.0.0.1:0")
     stop = threading.Event()
     socks = []
+    peak = [0]
 
     def attack():
         head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 64
@@ -347,6 +348,7 @@ def test_slowloris_does_not_hold_the_exporter():
                     break
                 s.setblocking(False)
                 socks.append(s)
+            peak[0] = max(peak[0], len(socks))
             for s in list(socks):
                 i = pos.get(s, 0)
                 try:
@@ -371,7 +373,9 @@ def test_slowloris_does_not_hold_the_exporter():
             assert status == 200
             assert "http_server_active_requests" in body
             time.sleep(0.5)
-        assert len(socks) >= 200  # it was still holding connections
+        # the attack held its connections open (how many are open at one
+        # instant depends on when the exporter last closed some)
+        assert peak[0] >= 200
         assert max(times) < 2.0, times
     finally:
         stop.set()

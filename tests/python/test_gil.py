@@ -144,19 +144,33 @@ def test_cpu_job_in_a_thread_is_gil_contention():
     sites = {s: v for s, v in
              snap["python_asyncio_block_site_seconds_total"].items() if v}
     assert job not in sites
-    assert sum(sites.values()) < \
-        snap["python_asyncio_gil_wait_seconds_total"], (sites, seen)
-    # the series: time waited, and by holder thread and site
-    assert snap["python_asyncio_gil_wait_seconds_total"] > threshold
+    # GIL episodes have their own histogram, blocking ones theirs
+    waited = snap["python_asyncio_loop_gil_wait_duration_seconds"]
+    blocked = snap["python_asyncio_loop_block_duration_seconds"]
+    assert waited["count"] >= 1 and waited["sum"] > threshold
+    assert blocked["sum"] < waited["sum"], (blocked, waited, seen)
+    # the ring keeps the last 32 episodes; the histogram has them all
+    assert waited["sum"] >= sum(b["duration"] for b in gil) - 1e-6
+    assert sum(sites.values()) < waited["sum"], (sites, seen)
+    # the series: time waited by holder thread and site, and what the
+    # holder's site is
     holders = snap["python_asyncio_gil_holder_seconds_total"]
     mine = {k: v for k, v in holders.items() if k[1] == job}
     assert mine and all(k[0].startswith("asyncio_") for k in mine)
-    assert sum(holders.values()) == pytest.approx(
-        snap["python_asyncio_gil_wait_seconds_total"], rel=1e-6)
-    assert re.search(r"^python_asyncio_gil_wait_seconds_total\{[^}]*\} "
-                     r"[0-9.]+$", metrics, re.M)
+    assert sum(mine.values()) > threshold
+    info = snap["python_asyncio_gil_holder_info"]
+    for k in mine:
+        assert info[k]["class"] == "cpu", info[k]
+        assert "process pool" in info[k]["hint"]
+        assert info[k]["chain"].startswith("test_gil.py:")
+    assert re.search(r"^python_asyncio_loop_gil_wait_duration_seconds_count"
+                     r"\{[^}]*\} [0-9]+$", metrics, re.M)
     assert re.search(r'^python_asyncio_gil_holder_seconds_total\{.*'
                      r'thread="asyncio_\d+",site="%s"\} [0-9.]+$'
+                     % re.escape(job), metrics, re.M), metrics
+    assert re.search(r'^python_asyncio_gil_holder_info\{.*'
+                     r'thread="asyncio_\d+",site="%s",chain="test_gil.py:'
+                     r'[^"]*",class="cpu",hint="[^"]+"\} 1$'
                      % re.escape(job), metrics, re.M), metrics
 
 

@@ -166,10 +166,42 @@ def test_runner_with_loop_factory_attaches():
         try:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
                 r.run(asyncio.sleep(0.02))
-                return (probe.attached, probe.mode,
+                seen = (probe.attached, probe.mode,
                         type(probe.loop).__module__)
+            # the runner closed the loop: the probe saw it and closed
+            return seen + (probe.closed,)
         finally:
-            probe.close()  # uvloop's probe does not see its loop close
+            probe.close()
 
-    attached, mode, module = in_thread(body)
-    assert attached and mode == "heartbeat" and module.startswith("uvloop")
+    attached, mode, module, closed = in_thread(body)
+    assert attached and mode == "hook" and module.startswith("uvloop")
+    assert closed
+
+
+@pytest.mark.parametrize("impl", RUNNERS)
+def test_loop_start_and_stop_are_seen(impl):
+    """run_forever calls sys.set_asyncgen_hooks as it starts and again as
+    it returns: _loopstart turns the second call into "this loop
+    stopped", the only way to see a uvloop loop stop."""
+    if impl == "uvloop":
+        loop = pytest.importorskip("uvloop").new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    seen = []
+
+    def started(lp):
+        seen.append(("start", lp is loop))
+
+    def stopped(lp):
+        seen.append(("stop", lp is loop, lp.is_running()))
+
+    _loopstart.subscribe(started)
+    _loopstart.subscribe_stop(stopped)
+    try:
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        _loopstart.unsubscribe(started)
+        _loopstart.unsubscribe_stop(stopped)
+        loop.close()
+    assert seen == [("start", True), ("stop", True, False)] * 2

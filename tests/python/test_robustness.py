@@ -1,5 +1,6 @@
 """Lifecycle: install/close many times, several loops in threads, loops
-closed under the probe, interpreter exit while blocked, fork, uvloop."""
+closed under the probe, interpreter exit while blocked, fork (uvloop:
+test_uvloop.py)."""
 
 import asyncio
 import gc
@@ -242,55 +243,6 @@ def test_install_long_before_the_loop_runs(impl):
     assert snap["python_asyncio_loop_lag_seconds"]["sum"] < 0.5
 
 
-def test_uvloop_heartbeat_mode():
-    uvloop = pytest.importorskip("uvloop")
-
-    def deep():
-        time.sleep(0.15)  # uvloop-block
-
-    loop = uvloop.new_event_loop()
-    probe = async_auditor.install(loop)
-    try:
-        assert probe.mode == "heartbeat"
-
-        async def main():
-            await asyncio.sleep(0.05)
-            deep()
-            await asyncio.sleep(0.05)
-            await loop.run_in_executor(None, time.sleep, 0.01)
-            # read while the loop runs: once it has stopped, a heartbeat
-            # loop looks blocked (docs/probe.md), and a loaded machine
-            # could take a threshold's time to get to the next line
-            return probe.blocks(), probe.snapshot()
-
-        blocks, snap = loop.run_until_complete(main())
-        info = snap["python_asyncio_probe_info"]
-        assert info["loop_implementation"] == "uvloop"
-        assert snap["python_asyncio_loop_iterations_total"] is None
-        samples = parse_metrics(_probe.render_metrics())
-        uv = [l.get("loop") for n, l, _ in samples
-              if n == "python_asyncio_probe_info"
-              and l["loop_implementation"] == "uvloop"]
-        assert len(uv) == 1
-
-        def series(name):
-            return [v for n, l, v in samples
-                    if n == name and l.get("loop") == uv[0]]
-
-        assert series("python_asyncio_loop_iterations_total") == []
-        assert series("python_asyncio_loop_ready_callbacks") == []
-        assert len(series("python_asyncio_loop_lag_seconds_count")) == 1
-    finally:
-        probe.close()
-        loop.close()
-    assert len(blocks) == 1
-    if _probe.stacks_supported:
-        assert blocks[0]["site"].endswith(" deep")
-    assert blocks[0]["duration"] >= 0.1
-    assert snap["python_asyncio_executor_run_seconds"]["default"][
-        "count"] == 1
-
-
 @pytest.mark.skipif(not _probe.stacks_supported,
                     reason="stack capture needs CPython 3.11 to 3.13")
 def test_installed_in_one_thread_run_in_another():
@@ -378,24 +330,3 @@ def test_selector_wrapper_matches_stdlib(cls):
         core.close()
         for s in (a, b, c, d):
             s.close()
-
-
-def test_uvloop_closed_is_not_blocked():
-    """uvloop has no selector hook: after asyncio.run-style shutdown the
-    silent heartbeat must not read as a growing block."""
-    uvloop = pytest.importorskip("uvloop")
-    holder = {}
-
-    async def main():
-        holder["probe"] = async_auditor.install()
-        await asyncio.sleep(0.05)
-
-    uvloop.run(main())
-    probe = holder["probe"]
-    try:
-        time.sleep(0.2)
-        assert probe.snapshot()[
-            "python_asyncio_loop_current_block_seconds"] == 0
-        assert probe.blocks() == []
-    finally:
-        probe.close()

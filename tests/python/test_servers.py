@@ -52,6 +52,9 @@ def test_fastapi_under_server(spawn, server):
             during = await asyncio.to_thread(http_get, murl)
             rs = await asyncio.gather(*reqs)
             assert all(r.status_code == 200 for r in rs)
+            for _ in range(3):
+                r = await c.get("/me")
+                assert r.status_code == 200
             r = await c.get("/block")
             assert r.status_code == 200
             r = await c.get("/nope")
@@ -77,8 +80,27 @@ def test_fastapi_under_server(spawn, server):
     assert metric(s, "http_server_request_duration_seconds_count",
                   http_request_method="GET", http_route="unmatched",
                   http_response_status_code="404") == 1
+    # 8 + 3 endpoint jobs and 3 dependency jobs, each named where it is
+    # defined (a decorated def: its decorator's line)
     assert metric(s, "python_asyncio_executor_wait_seconds_count",
-                  executor="anyio") == 8
+                  executor="anyio") == 14
+    app = os.path.join(APPS, "lab_app.py")
+    with open(app) as f:
+        lines = f.read().splitlines()
+
+    def site(needle):
+        return "%s:%d" % (app, 1 + next(i for i, t in enumerate(lines)
+                                        if needle in t))
+
+    for fn, where, calls in (("item", '@app.get("/items/{item_id}")', 8),
+                             ("me", "# the endpoint's def", 3),
+                             ("current_user", "# the dependency's def", 3)):
+        assert metric(s, "python_asyncio_executor_function_calls_total",
+                      executor="anyio", function=fn,
+                      site=site(where)) == calls, fn
+    assert metric(s, "python_asyncio_executor_function_run_seconds_total",
+                  executor="anyio", function="item",
+                  site=site('@app.get("/items/{item_id}")')) >= 1.6
     assert metric(s, "python_asyncio_executor_wait_seconds_sum",
                   executor="anyio") > 0.5
     assert metric(s, "python_asyncio_loop_block_duration_seconds_count") >= 1

@@ -1,13 +1,13 @@
-"""A FastAPI app for the server tests: a sync endpoint that exhausts
-anyio's worker tokens (limited to 2) and an async endpoint that blocks
-the loop."""
+"""A FastAPI app for the server tests: a sync endpoint with a sync
+dependency that exhaust anyio's worker tokens (limited to 2) and an async
+endpoint that blocks the loop."""
 
 import contextlib
 import os
 import time
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from async_auditor.fastapi import instrument
 
@@ -25,6 +25,17 @@ app = FastAPI(lifespan=lifespan)
 def item(item_id: int):
     time.sleep(0.2)
     return {"id": item_id}
+
+
+def current_user():  # the dependency's def
+    time.sleep(0.01)
+    return "someone"
+
+
+@app.get("/me")  # the endpoint's def
+def me(user: str = Depends(current_user)):
+    time.sleep(0.01)
+    return {"user": user}
 
 
 @app.get("/block")
