@@ -1,16 +1,36 @@
-"""FastAPI hello-world variants for bench/probe_overhead.py, chosen by
-$BENCH_VARIANT: none | probe_nomw (probe, no HTTP middleware) | probe
-(instrument(): everything on) | pfi (prometheus-fastapi-instrumentator)
-| starlette_exporter.  The peers get a loop-lag task written the way
-prometheus_client users do it (a sleep loop observing a Histogram)."""
+"""FastAPI hello-world variants for bench/probe_overhead.py and
+bench/probe_instructions.py, chosen by $BENCH_VARIANT: none | probe_nomw
+(probe, no HTTP middleware) | probe (instrument(): everything on) | pfi
+(prometheus-fastapi-instrumentator) | starlette_exporter.  The peers get a
+loop-lag task written the way prometheus_client users do it (a sleep loop
+observing a Histogram).
+
+Other parameters, from the environment:
+
+* $BENCH_SERVE: variant probe, the exporter address every worker serves
+  (one group); unset, no exporter.
+* $BENCH_PEER_LAG: seconds, the interval of the peers' lag task; default
+  0.01 (probe_instructions.py sets it to 3000 s: no tick under callgrind).
+* $BENCH_SNAPSHOT: variants probe and probe_nomw, a path where
+  probe.snapshot() is written as JSON at shutdown; unset, nothing is
+  written.
+"""
 
 import asyncio
 import contextlib
+import json
 import os
 
 from fastapi import FastAPI
 
 VARIANT = os.environ.get("BENCH_VARIANT", "none")
+PEER_LAG = float(os.environ.get("BENCH_PEER_LAG", "0.01"))
+SNAPSHOT = os.environ.get("BENCH_SNAPSHOT")
+
+
+def dump(probe):
+    with open(SNAPSHOT, "w") as f:
+        json.dump(probe.snapshot(), f, default=repr)
 
 
 def lag_task_lifespan():
@@ -23,8 +43,8 @@ def lag_task_lifespan():
             loop = asyncio.get_running_loop()
             while True:
                 t = loop.time()
-                await asyncio.sleep(0.01)
-                lag.observe(max(0.0, loop.time() - t - 0.01))
+                await asyncio.sleep(PEER_LAG)
+                lag.observe(max(0.0, loop.time() - t - PEER_LAG))
         task = asyncio.create_task(watch())
         yield
         task.cancel()
@@ -38,7 +58,18 @@ def probe_only_lifespan():
     async def lifespan(app):
         probe = async_auditor.install()
         yield
+        if SNAPSHOT:
+            dump(probe)
         probe.close()
+    return lifespan
+
+
+def snapshot_lifespan():
+    # instrument() wraps this: it exits before the probe closes
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        dump(app.state.async_auditor_probe)
     return lifespan
 
 
@@ -46,6 +77,8 @@ if VARIANT in ("pfi", "starlette_exporter"):
     app = FastAPI(lifespan=lag_task_lifespan())
 elif VARIANT == "probe_nomw":
     app = FastAPI(lifespan=probe_only_lifespan())
+elif VARIANT == "probe" and SNAPSHOT:
+    app = FastAPI(lifespan=snapshot_lifespan())
 else:
     app = FastAPI()
 
@@ -57,7 +90,6 @@ async def hello():
 
 if VARIANT == "probe":
     from async_auditor.fastapi import instrument
-    # $BENCH_SERVE: every worker serves the exporter (one group)
     instrument(app, serve=os.environ.get("BENCH_SERVE") or None)
 elif VARIANT == "pfi":
     from prometheus_fastapi_instrumentator import Instrumentator

@@ -5,8 +5,9 @@ Wall-clock throughput cannot resolve a 1 % overhead on a shared machine
 this VM has no hardware counters for `perf stat`.  Instructions executed
 by the server do not depend on what else runs, so this counts them:
 
-* FastAPI hello world (the app of bench/probe_apps.py, copied into a
-  temp dir so that the peers' loop-lag task interval can be set) under
+* FastAPI hello world (bench/probe_apps.py, whose $BENCH_PEER_LAG sets
+  the peers' loop-lag task interval and $BENCH_SNAPSHOT dumps
+  probe.snapshot() at shutdown) under
   `uvicorn --workers 1 --loop asyncio --http h11` (httptools is not in
   the venv; $BENCH_LOOP or --loop picks uvloop), inside
   `valgrind --tool=callgrind --trace-children=no`.
@@ -63,7 +64,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 
@@ -75,93 +75,6 @@ VARIANTS = ["none", "probe_nomw", "probe", "pfi", "starlette_exporter"]
 PEERS = {"pfi": "prometheus_fastapi_instrumentator",
          "starlette_exporter": "starlette_exporter"}
 OFF = "3000"  # seconds: the settings accept (0, 3600)
-
-# bench/probe_apps.py, with the peers' lag-task interval from the
-# environment and, for the idle runs, probe.snapshot() dumped at shutdown
-APP = textwrap.dedent('''
-    import asyncio
-    import contextlib
-    import json
-    import os
-
-    from fastapi import FastAPI
-
-    VARIANT = os.environ.get("BENCH_VARIANT", "none")
-    PEER_LAG = float(os.environ.get("BENCH_PEER_LAG_INTERVAL", "0.01"))
-    SNAPSHOT = os.environ.get("BENCH_SNAPSHOT")
-
-
-    def dump(probe):
-        with open(SNAPSHOT, "w") as f:
-            json.dump(probe.snapshot(), f, default=repr)
-
-
-    def lag_task_lifespan():
-        from prometheus_client import Histogram
-        lag = Histogram("event_loop_lag_seconds", "Event loop lag.")
-
-        @contextlib.asynccontextmanager
-        async def lifespan(app):
-            async def watch():
-                loop = asyncio.get_running_loop()
-                while True:
-                    t = loop.time()
-                    await asyncio.sleep(PEER_LAG)
-                    lag.observe(max(0.0, loop.time() - t - PEER_LAG))
-            task = asyncio.create_task(watch())
-            yield
-            task.cancel()
-        return lifespan
-
-
-    def probe_only_lifespan():
-        import async_auditor
-
-        @contextlib.asynccontextmanager
-        async def lifespan(app):
-            probe = async_auditor.install()
-            yield
-            if SNAPSHOT:
-                dump(probe)
-            probe.close()
-        return lifespan
-
-
-    def snapshot_lifespan():
-        # instrument() wraps this: it exits before the probe closes
-        @contextlib.asynccontextmanager
-        async def lifespan(app):
-            yield
-            dump(app.state.async_auditor_probe)
-        return lifespan
-
-
-    if VARIANT in ("pfi", "starlette_exporter"):
-        app = FastAPI(lifespan=lag_task_lifespan())
-    elif VARIANT == "probe_nomw":
-        app = FastAPI(lifespan=probe_only_lifespan())
-    elif VARIANT == "probe" and SNAPSHOT:
-        app = FastAPI(lifespan=snapshot_lifespan())
-    else:
-        app = FastAPI()
-
-
-    @app.get("/")
-    async def hello():
-        return {"hello": "world"}
-
-
-    if VARIANT == "probe":
-        from async_auditor.fastapi import instrument
-        instrument(app)
-    elif VARIANT == "pfi":
-        from prometheus_fastapi_instrumentator import Instrumentator
-        Instrumentator().instrument(app).expose(app)
-    elif VARIANT == "starlette_exporter":
-        from starlette_exporter import PrometheusMiddleware, handle_metrics
-        app.add_middleware(PrometheusMiddleware)
-        app.add_route("/metrics", handle_metrics)
-''')
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 BODY = b'{"hello":"world"}'
@@ -240,7 +153,7 @@ def totals(path):
     return int(m.group(1))
 
 
-def callgrind(appdir, variant, env_extra, loop, action, timeout, keep=None):
+def callgrind(variant, env_extra, loop, action, timeout, keep=None):
     """Runs the server under callgrind, calls action(port) once it
     listens, stops it with SIGINT; returns (Ir, seconds action took,
     snapshot dict or None)."""
@@ -249,7 +162,8 @@ def callgrind(appdir, variant, env_extra, loop, action, timeout, keep=None):
     env = dict(os.environ, BENCH_VARIANT=variant, PYTHONHASHSEED="0",
                **env_extra)
     for k in ("ASYNC_AUDITOR_LAG_INTERVAL", "ASYNC_AUDITOR_BLOCK_THRESHOLD",
-              "ASYNC_AUDITOR_SERVE", "ASYNC_AUDITOR_AUTO"):
+              "ASYNC_AUDITOR_SERVE", "ASYNC_AUDITOR_AUTO", "BENCH_SERVE",
+              "BENCH_PEER_LAG", "BENCH_SNAPSHOT"):
         if k not in env_extra:
             env.pop(k, None)
     snap = os.path.join(out, "snapshot.json")
@@ -260,10 +174,10 @@ def callgrind(appdir, variant, env_extra, loop, action, timeout, keep=None):
         ["valgrind", "--tool=callgrind", "--trace-children=no",
          "--dump-instr=no", "--collect-jumps=no",
          "--callgrind-out-file=" + cg,
-         sys.executable, "-m", "uvicorn", "app:app", "--port", str(port),
-         "--log-level", "error", "--no-access-log", "--workers", "1",
-         "--loop", loop, "--http", "h11"],
-        cwd=appdir, env=env, stdout=subprocess.DEVNULL,
+         sys.executable, "-m", "uvicorn", "probe_apps:app",
+         "--port", str(port), "--log-level", "error", "--no-access-log",
+         "--workers", "1", "--loop", loop, "--http", "h11"],
+        cwd=HERE, env=env, stdout=subprocess.DEVNULL,
         stderr=open(os.path.join(out, "valgrind.log"), "w"),
         start_new_session=True)
     try:
@@ -293,15 +207,16 @@ def callgrind(appdir, variant, env_extra, loop, action, timeout, keep=None):
         shutil.rmtree(out, ignore_errors=True)
 
 
-def native_rps(appdir, loop, seconds):
+def native_rps(loop, seconds):
     """Requests/s of `none` natively: uvicorn on CPU 0, wrk on CPU 1."""
     port = free_port()
     env = dict(os.environ, BENCH_VARIANT="none")
     srv = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-m", "uvicorn", "app:app",
-         "--port", str(port), "--log-level", "error", "--no-access-log",
-         "--workers", "1", "--loop", loop, "--http", "h11"],
-        cwd=appdir, env=env, start_new_session=True)
+        ["taskset", "-c", "0", sys.executable, "-m", "uvicorn",
+         "probe_apps:app", "--port", str(port), "--log-level", "error",
+         "--no-access-log", "--workers", "1", "--loop", loop, "--http",
+         "h11"],
+        cwd=HERE, env=env, start_new_session=True)
     try:
         wait_port(port, srv, 30)
         url = "http://127.0.0.1:%d/" % port
@@ -367,55 +282,49 @@ def main():
     digest = probe_so_digest()
     started = time.monotonic()
 
-    appdir = tempfile.mkdtemp(prefix="aa-insn-app-")
-    with open(os.path.join(appdir, "app.py"), "w") as f:
-        f.write(APP)
-    try:
-        per_req_env = {"ASYNC_AUDITOR_LAG_INTERVAL": OFF,
-                       "ASYNC_AUDITOR_BLOCK_THRESHOLD": OFF,
-                       "BENCH_PEER_LAG_INTERVAL": OFF}
-        jobs = {}
-        for v in variants:
-            for n in (args.n1, args.n2):
-                jobs[("req", v, n)] = (v, per_req_env, lambda port, n=n:
-                                       drive(port, n, args.conns, 300))
-        idle = {"none": {},
-                "probe_default": {"BENCH_SNAPSHOT": "1"},
-                "probe_lag_off": {"BENCH_SNAPSHOT": "1",
-                                  "ASYNC_AUDITOR_LAG_INTERVAL": OFF},
-                "probe_all_off": {"BENCH_SNAPSHOT": "1",
-                                  "ASYNC_AUDITOR_LAG_INTERVAL": OFF,
-                                  "ASYNC_AUDITOR_BLOCK_THRESHOLD": OFF}}
-        if not args.no_idle:
-            for name, extra in idle.items():
-                v = "none" if name == "none" else "probe"
-                for t in (t1, t2):
-                    jobs[("idle", name, t)] = (v, extra, lambda port, t=t:
-                                               time.sleep(t))
-        res = {}
-        # long runs first, so that the pool ends together
-        order = sorted(jobs, key=lambda k: -(k[2] if k[0] == "req"
-                                             else k[2] * 150))
-        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-            if args.keep:
-                os.makedirs(args.keep, exist_ok=True)
-            futs = {pool.submit(callgrind, appdir, jobs[k][0], jobs[k][1],
-                                args.loop, jobs[k][2], args.timeout,
-                                args.keep and os.path.join(
-                                    args.keep, "callgrind.%s.%s.%g.out" % k)
-                                ): k
-                    for k in order}
-            for fut in concurrent.futures.as_completed(futs):
-                k = futs[fut]
-                res[k] = fut.result()
-                ir, took, snap = res[k]
-                log("%-40s Ir %14d  %7.1f s%s  (%.0f s elapsed)" % (
-                    k, ir, took, "  lag count %s" % snap.get(
-                        "python_asyncio_loop_lag_seconds", {}).get("count")
-                    if snap else "", time.monotonic() - started))
-        rps = args.rps or native_rps(appdir, args.loop, args.wrk_seconds)
-    finally:
-        shutil.rmtree(appdir, ignore_errors=True)
+    per_req_env = {"ASYNC_AUDITOR_LAG_INTERVAL": OFF,
+                   "ASYNC_AUDITOR_BLOCK_THRESHOLD": OFF,
+                   "BENCH_PEER_LAG": OFF}
+    jobs = {}
+    for v in variants:
+        for n in (args.n1, args.n2):
+            jobs[("req", v, n)] = (v, per_req_env, lambda port, n=n:
+                                   drive(port, n, args.conns, 300))
+    idle = {"none": {},
+            "probe_default": {"BENCH_SNAPSHOT": "1"},
+            "probe_lag_off": {"BENCH_SNAPSHOT": "1",
+                              "ASYNC_AUDITOR_LAG_INTERVAL": OFF},
+            "probe_all_off": {"BENCH_SNAPSHOT": "1",
+                              "ASYNC_AUDITOR_LAG_INTERVAL": OFF,
+                              "ASYNC_AUDITOR_BLOCK_THRESHOLD": OFF}}
+    if not args.no_idle:
+        for name, extra in idle.items():
+            v = "none" if name == "none" else "probe"
+            for t in (t1, t2):
+                jobs[("idle", name, t)] = (v, extra, lambda port, t=t:
+                                           time.sleep(t))
+    res = {}
+    # long runs first, so that the pool ends together
+    order = sorted(jobs, key=lambda k: -(k[2] if k[0] == "req"
+                                         else k[2] * 150))
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+        futs = {pool.submit(callgrind, jobs[k][0], jobs[k][1],
+                            args.loop, jobs[k][2], args.timeout,
+                            args.keep and os.path.join(
+                                args.keep, "callgrind.%s.%s.%g.out" % k)
+                            ): k
+                for k in order}
+        for fut in concurrent.futures.as_completed(futs):
+            k = futs[fut]
+            res[k] = fut.result()
+            ir, took, snap = res[k]
+            log("%-40s Ir %14d  %7.1f s%s  (%.0f s elapsed)" % (
+                k, ir, took, "  lag count %s" % snap.get(
+                    "python_asyncio_loop_lag_seconds", {}).get("count")
+                if snap else "", time.monotonic() - started))
+    rps = args.rps or native_rps(args.loop, args.wrk_seconds)
     if probe_so_digest() != digest:
         log("WARNING: the installed _probe changed during the run")
 

@@ -48,8 +48,19 @@ def test_fastapi_under_server(spawn, server):
         async with httpx.AsyncClient(base_url=base, timeout=30) as c:
             reqs = [asyncio.create_task(c.get("/items/%d" % i))
                     for i in range(8)]
-            await asyncio.sleep(0.1)
-            during = await asyncio.to_thread(http_get, murl)
+            # 8 requests of 0.2 s on 2 threads: about 0.8 s during which
+            # the pool is full; scrape until the scrape sees it so (a
+            # loaded machine may take a while to start the threads)
+            for _ in range(40):
+                await asyncio.sleep(0.02)
+                during = await asyncio.to_thread(http_get, murl)
+                d = parse_metrics(during[1])
+                busy = metric(d, "python_asyncio_executor_busy_workers",
+                              executor="anyio")
+                pending = metric(d, "python_asyncio_executor_pending",
+                                 executor="anyio")
+                if busy == 2 and (pending or 0) >= 4:
+                    break
             rs = await asyncio.gather(*reqs)
             assert all(r.status_code == 200 for r in rs)
             for _ in range(3):

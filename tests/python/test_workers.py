@@ -109,10 +109,15 @@ class Server:
             self.proc.wait(10)
         self.log.close()
 
-    def scrape(self):
-        """(samples, text) from whichever worker answers."""
+    def scrape(self, wait=30):
+        """(samples, text) from whichever worker answers, retrying for up
+        to `wait` seconds: while every worker is being replaced at once
+        (gunicorn's --max-requests recycling both), nobody holds the
+        address until a new worker has started, which takes seconds on a
+        loaded machine."""
         last = None
-        for _ in range(5):
+        deadline = time.monotonic() + wait
+        while True:
             try:
                 with urllib.request.urlopen(
                         "http://127.0.0.1:%d/metrics" % self.mport,
@@ -121,6 +126,8 @@ class Server:
                 return parse_metrics(text), text
             except (OSError, urllib.error.URLError) as e:
                 last = e  # a connection queued at a dying worker's socket
+                if time.monotonic() > deadline:
+                    break
                 time.sleep(0.2)
         raise AssertionError("no scrape: %s\n%s" % (last, self.output()))
 
