@@ -249,11 +249,10 @@ class Probe:
         prev = loop.get_task_factory()
         self._factory = _probe.TaskFactory(core, prev, asyncio.Task)
         loop.set_task_factory(self._factory)
-        alive = 0
         for task in asyncio.all_tasks(loop):
-            task.add_done_callback(self._factory.done)
-            alive += 1
-        core.tasks_add(0, alive)
+            self._factory.track(task)
+        if self._timer is not None:
+            self._timer.sweep_tasks(self._factory)
 
     def _attach_executor(self):
         loop = self.loop
@@ -399,6 +398,7 @@ class Probe:
                     loop.stop = orig
             self._selector = self._stop = None
         if self._timer is not None:
+            self._timer.sweep_tasks(None)
             self._timer.stop()
             self._timer = None
         if self._factory is not None:
@@ -470,7 +470,10 @@ class Probe:
         """Current values keyed by metric name (dicts where the metric has
         labels: executor name, site; histograms as {"count", "sum"}).
         RuntimeError while the probe waits for its loop."""
-        return self._measuring("snapshot").snapshot()
+        core = self._measuring("snapshot")
+        if self._factory is not None:
+            self._factory.sweep()  # the alive count, settled now
+        return core.snapshot()
 
     def blocks(self):
         """Recent blocking episodes, oldest first: dicts with "start"

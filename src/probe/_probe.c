@@ -301,7 +301,6 @@ static int mod_exec(PyObject *m)
     if (add_type(m, &probe_loop_spec, &st->loop_type) < 0 ||
         add_type(m, &probe_selector_spec, &st->selector_type) < 0 ||
         add_type(m, &probe_lagtimer_spec, &st->lagtimer_type) < 0 ||
-        add_type(m, &probe_done_spec, &st->done_type) < 0 ||
         add_type(m, &probe_factory_spec, &st->factory_type) < 0 ||
         add_type(m, &probe_gcwatch_spec, &st->gcwatch_type) < 0) {
         return -1;
@@ -341,7 +340,6 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->selector_type);
     Py_VISIT(st->lagtimer_type);
     Py_VISIT(st->factory_type);
-    Py_VISIT(st->done_type);
     Py_VISIT(st->ready_type);
     Py_VISIT(st->gcwatch_type);
     Py_VISIT(st->exporter_error);
@@ -356,7 +354,6 @@ static int mod_clear(PyObject *m)
     Py_CLEAR(st->selector_type);
     Py_CLEAR(st->lagtimer_type);
     Py_CLEAR(st->factory_type);
-    Py_CLEAR(st->done_type);
     Py_CLEAR(st->ready_type);
     Py_CLEAR(st->gcwatch_type);
     Py_CLEAR(st->exporter_error);

@@ -3,7 +3,7 @@
  * Each of those files includes Python.h (through this header) and holds
  * one concern: the module (_probe.c), the Loop type (_probe_loop.c), its
  * values as Python objects (_probe_snapshot.c), the selector wrapper
- * (_probe_selector.c), the lag timer (_probe_lagtimer.c), the task hooks
+ * (_probe_selector.c), the lag timer (_probe_lagtimer.c), the task factory
  * (_probe_tasks.c), the ready queue whose popleft marks callbacks
  * (_probe_ready.c), the loop thread's garbage collections (_probe_gc.c),
  * uvloop's hooks (_probe_uvloop.c), the interpreter
@@ -54,7 +54,6 @@ typedef struct {
     PyTypeObject *selector_type;
     PyTypeObject *lagtimer_type;
     PyTypeObject *factory_type;
-    PyTypeObject *done_type;
     PyTypeObject *ready_type; /* NULL when the deque cannot be subclassed */
     PyTypeObject *gcwatch_type;
     PyObject *exporter_error;
@@ -123,8 +122,11 @@ extern PyMethodDef probe_uvloop_methods[];
 extern PyType_Spec probe_loop_spec;     /* _probe_loop.c */
 extern PyType_Spec probe_selector_spec; /* _probe_selector.c */
 extern PyType_Spec probe_lagtimer_spec; /* _probe_lagtimer.c */
-extern PyType_Spec probe_done_spec;     /* _probe_tasks.c */
 extern PyType_Spec probe_factory_spec;  /* _probe_tasks.c */
-extern PyType_Spec probe_gcwatch_spec;  /* _probe_gc.c */
+/* The lag timer's tick at now: sweep factory's young tasks (and the old
+ * ones when due) for the alive count (_probe_tasks.c); GIL held, never
+ * raises. */
+void probe_tasks_tick(PyObject *factory, uint64_t now);
+extern PyType_Spec probe_gcwatch_spec; /* _probe_gc.c */
 
 #endif

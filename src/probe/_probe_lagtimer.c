@@ -13,6 +13,7 @@ typedef struct {
     PyObject *loop;
     PyObject *handle;
     PyObject *interval;
+    PyObject *tasks; /* the loop's TaskFactory, swept each tick, or NULL */
     uint64_t due;
     uint64_t interval_ns;
     int heartbeat;
@@ -161,6 +162,9 @@ static PyObject *lagtimer_call(PyObject *obj, PyObject *args, PyObject *kw)
         } else {
             lagtimer_schedule(self, L, aap_loop_lag_tick(L, self->due, now));
         }
+        if (self->tasks) {
+            probe_tasks_tick(self->tasks, now);
+        }
     }
     Py_RETURN_NONE;
 }
@@ -171,6 +175,7 @@ static int lagtimer_traverse(LagTimerObject *self, visitproc visit, void *arg)
     Py_VISIT(self->core);
     Py_VISIT(self->loop);
     Py_VISIT(self->handle);
+    Py_VISIT(self->tasks);
     return 0;
 }
 
@@ -180,6 +185,7 @@ static int lagtimer_clear(LagTimerObject *self)
     Py_CLEAR(self->loop);
     Py_CLEAR(self->handle);
     Py_CLEAR(self->interval);
+    Py_CLEAR(self->tasks);
     return 0;
 }
 
@@ -193,8 +199,23 @@ static void lagtimer_dealloc(LagTimerObject *self)
     Py_DECREF(tp);
 }
 
+/* sweep_tasks(factory): sweep the factory's tasks at every tick (None:
+ * stop). */
+static PyObject *lagtimer_sweep_tasks(LagTimerObject *self, PyObject *factory)
+{
+    probe_state *st = PyType_GetModuleState(Py_TYPE(self));
+
+    if (factory != Py_None && !Py_IS_TYPE(factory, st->factory_type)) {
+        PyErr_SetString(PyExc_TypeError, "sweep_tasks takes a TaskFactory");
+        return NULL;
+    }
+    Py_XSETREF(self->tasks, factory == Py_None ? NULL : Py_NewRef(factory));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef lagtimer_methods[] = {
     {"start", (PyCFunction)lagtimer_start, METH_NOARGS, NULL},
+    {"sweep_tasks", (PyCFunction)lagtimer_sweep_tasks, METH_O, NULL},
     {"stop", (PyCFunction)lagtimer_stop, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

@@ -376,3 +376,179 @@ def test_anyio_jobs_named():
     assert calls == {("report", site(report.__wrapped__)): 1,
                      ("Jobs.method", site(Jobs.method)): 1}
     assert run[("report", site(report.__wrapped__))] >= 0.01
+
+
+def _rendered_tasks():
+    """python_asyncio_tasks as the exporter renders it (no sweep first)."""
+    from conftest import parse_metrics
+    found = [v for n, _, v in parse_metrics(_probe.render_metrics())
+             if n == "python_asyncio_tasks"]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_alive_count_settles_on_ticks_without_snapshot():
+    # The exporter reads what the lag timer's sweeps left, not snapshot():
+    # finished tasks must leave the gauge within a few ticks by themselves.
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop, lag_interval=0.005)
+
+    async def main():
+        ev = asyncio.Event()
+        tasks = [asyncio.create_task(ev.wait()) for _ in range(30)]
+        await asyncio.sleep(0.05)
+        during = _rendered_tasks()
+        ev.set()
+        await asyncio.gather(*tasks)
+        deadline = time.monotonic() + 30
+        while _rendered_tasks() != 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # ticks run meanwhile
+        return during, _rendered_tasks()
+
+    try:
+        during, after = loop.run_until_complete(main())
+    finally:
+        probe.close()
+        loop.close()
+    assert during == 31  # main and 30 waiters
+    assert after == 1  # main only
+
+
+def test_many_long_lived_tasks_counted_then_released():
+    # More tasks than one sweep holds: they outlive sweeps (pending), are
+    # kept as old, and leave when done; nothing stays tracked.
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+    factory = loop.get_task_factory()
+
+    async def main():
+        ev = asyncio.Event()
+        tasks = [asyncio.create_task(ev.wait()) for _ in range(1000)]
+        await asyncio.sleep(0)
+        during = probe.snapshot()["python_asyncio_tasks"]
+        ev.set()
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(0)
+        return during
+
+    try:
+        during = loop.run_until_complete(main())
+        after = probe.snapshot()
+        tracked = factory.tracked
+        created = after["python_asyncio_tasks_created_total"]
+    finally:
+        probe.close()
+        loop.close()
+    assert during == 1001
+    assert after["python_asyncio_tasks"] == 0
+    assert created == 1001
+    assert tracked == 0
+
+
+def test_pending_task_destroyed_leaves_the_count_and_is_not_kept():
+    # The probe holds tasks weakly: a pending task nobody references is
+    # destroyed as without the probe, and counts as gone.
+    import gc
+    import weakref
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+    refs = []
+
+    async def main():
+        fut = loop.create_future()
+        refs.append(weakref.ref(asyncio.create_task(fut_wait(fut))))
+        await asyncio.sleep(0)
+        during = probe.snapshot()["python_asyncio_tasks"]
+        del fut
+        gc.collect()
+        return during
+
+    async def fut_wait(fut):
+        await fut
+
+    loop.set_exception_handler(lambda lp, ctx: None)  # "destroyed pending"
+    try:
+        during = loop.run_until_complete(main())
+        after = probe.snapshot()["python_asyncio_tasks"]
+    finally:
+        probe.close()
+        loop.close()
+    assert during == 2
+    assert refs[0]() is None
+    assert after == 0
+
+
+def test_done_task_freed_at_once_with_the_probe():
+    # No strong reference from the probe: a finished task is freed when
+    # its last user reference goes, before any sweep or collection.
+    import weakref
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop, lag_interval=60)  # no sweep
+
+    async def main():
+        t = asyncio.create_task(asyncio.sleep(0))
+        await t
+        ref = weakref.ref(t)
+        del t
+        # the loop's handle that woke us holds t until the next pass
+        await asyncio.sleep(0)
+        return ref() is None
+
+    try:
+        freed = loop.run_until_complete(main())
+    finally:
+        probe.close()
+        loop.close()
+    assert freed
+
+
+def test_factory_keywords_reach_the_task():
+    import contextvars
+    var = contextvars.ContextVar("v", default="unset")
+    loop = asyncio.new_event_loop()
+    probe = async_auditor.install(loop)
+
+    async def read():
+        return var.get()
+
+    async def main():
+        ctx = contextvars.copy_context()
+        ctx.run(var.set, "from-ctx")
+        t = asyncio.create_task(read(), name="named", context=ctx)
+        return t.get_name(), await t
+
+    try:
+        name, value = loop.run_until_complete(main())
+        created = probe.snapshot()["python_asyncio_tasks_created_total"]
+        with pytest.raises(TypeError, match=r"\(loop, coro\)"):
+            loop.get_task_factory()(loop)
+    finally:
+        probe.close()
+        loop.close()
+    assert (name, value) == ("named", "from-ctx")
+    assert created == 2
+
+
+def test_tasks_present_at_install_are_counted():
+    loop = asyncio.new_event_loop()
+    box = {}
+
+    async def main():
+        ev = asyncio.Event()
+        tasks = [asyncio.create_task(ev.wait()) for _ in range(5)]
+        await asyncio.sleep(0)
+        box["probe"] = probe = async_auditor.install(loop)
+        before = probe.snapshot()
+        ev.set()
+        await asyncio.gather(*tasks)
+        return before
+
+    try:
+        before = loop.run_until_complete(main())
+        after = box["probe"].snapshot()
+    finally:
+        box["probe"].close()
+        loop.close()
+    assert before["python_asyncio_tasks"] == 6
+    assert before["python_asyncio_tasks_created_total"] == 0
+    assert after["python_asyncio_tasks"] == 0
