@@ -35,6 +35,13 @@ by the server do not depend on what else runs, so this counts them:
   Idle, each tick also costs the loop iteration it wakes up (epoll_wait
   returning, _run_once); a busy loop iterates anyway, so this overstates
   the tick's cost under load.
+* The timer on a busy loop: the probe variant serves N2 requests again
+  with the lag timer at its default (block threshold still off); the
+  difference from the timer-off run, divided by the ticks it counted, is
+  instructions per tick when the loop is busy anyway, which is the case
+  of a saturated worker (the prediction below uses it; the idle figure
+  includes a whole loop iteration).  Under callgrind every tick is late,
+  so this includes the missed-sample correction and overstates.
 * What that fixed cost is against a request-saturated worker: ticks/s x
   instructions per tick against requests/s x instructions per request, at
   the native request rate of `none` (a short `wrk` run, server pinned to
@@ -297,6 +304,14 @@ def main():
             "probe_all_off": {"BENCH_SNAPSHOT": "1",
                               "ASYNC_AUDITOR_LAG_INTERVAL": OFF,
                               "ASYNC_AUDITOR_BLOCK_THRESHOLD": OFF}}
+    if not args.no_idle and "probe" in variants:
+        # the timer on a busy loop: the probe run at n2 again, lag timer
+        # at its default (the block threshold stays off: under callgrind
+        # every callback would open an episode)
+        jobs[("busy", "probe", args.n2)] = (
+            "probe", {"ASYNC_AUDITOR_BLOCK_THRESHOLD": OFF,
+                      "BENCH_PEER_LAG": OFF, "BENCH_SNAPSHOT": "1"},
+            lambda port: drive(port, args.n2, args.conns, 300))
     if not args.no_idle:
         for name, extra in idle.items():
             v = "none" if name == "none" else "probe"
@@ -305,7 +320,7 @@ def main():
                                            time.sleep(t))
     res = {}
     # long runs first, so that the pool ends together
-    order = sorted(jobs, key=lambda k: -(k[2] if k[0] == "req"
+    order = sorted(jobs, key=lambda k: -(k[2] if k[0] != "idle"
                                          else k[2] * 150))
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         if args.keep:
@@ -398,7 +413,13 @@ def main():
                          None)):
         print("| %s | %.0f | %s |" % (name, r, "" if tk is None
                                       else "%.1f" % tk))
-    fixed = 100 * per_tick + max(0.0, watchdog)  # below 0: noise
+    busy_tick = None
+    if ("busy", "probe", args.n2) in res:
+        bz, rq = res[("busy", "probe", args.n2)], res[("req", "probe", args.n2)]
+        busy_ticks = bz[2]["python_asyncio_loop_lag_seconds"]["count"]
+        busy_tick = (bz[0] - rq[0] - idle_rate * (bz[1] - rq[1])) / busy_ticks
+    fixed = 100 * (busy_tick if busy_tick is not None else per_tick) + \
+        max(0.0, watchdog)  # below 0: noise
     saturated = rps * base
     print()
     print("Lag timer: %.0f instructions per tick (idle, including the loop "
@@ -407,6 +428,12 @@ def main():
           "default threshold: %.0f instructions/s.  Fixed cost per worker: "
           "%.0f instructions/s." % (per_tick, ticks, 100 * per_tick,
                                      watchdog, fixed))
+    if busy_tick is not None:
+        print("On a busy loop (%d requests with the lag timer at its "
+              "default, %d ticks, against the same requests with it off): "
+              "%.0f instructions per tick, which the fixed cost below uses "
+              "(a saturated worker's loop is busy when its timer falls "
+              "due)." % (args.n2, busy_ticks, busy_tick))
     print("A worker saturated at %.0f requests/s (native `none`) executes "
           "%.0f x %.0f = %.3g instructions/s.  (User space only: the "
           "kernel side of an idle worker's wake-ups is not counted; a "

@@ -302,7 +302,10 @@ static int mod_exec(PyObject *m)
         add_type(m, &probe_selector_spec, &st->selector_type) < 0 ||
         add_type(m, &probe_lagtimer_spec, &st->lagtimer_type) < 0 ||
         add_type(m, &probe_factory_spec, &st->factory_type) < 0 ||
-        add_type(m, &probe_gcwatch_spec, &st->gcwatch_type) < 0) {
+        add_type(m, &probe_gcwatch_spec, &st->gcwatch_type) < 0 ||
+        add_type(m, &probe_httpmw_spec, &st->httpmw_type) < 0 ||
+        add_type(m, &probe_httpreq_spec, &st->httpreq_type) < 0 ||
+        probe_asgi_exec(st) < 0) {
         return -1;
     }
     st->exporter_error = PyErr_NewExceptionWithDoc(
@@ -342,6 +345,8 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->factory_type);
     Py_VISIT(st->ready_type);
     Py_VISIT(st->gcwatch_type);
+    Py_VISIT(st->httpmw_type);
+    Py_VISIT(st->httpreq_type);
     Py_VISIT(st->exporter_error);
     return 0;
 }
@@ -356,6 +361,9 @@ static int mod_clear(PyObject *m)
     Py_CLEAR(st->factory_type);
     Py_CLEAR(st->ready_type);
     Py_CLEAR(st->gcwatch_type);
+    Py_CLEAR(st->httpmw_type);
+    Py_CLEAR(st->httpreq_type);
+    Py_CLEAR(st->asgi_names);
     Py_CLEAR(st->exporter_error);
     return 0;
 }
@@ -370,7 +378,7 @@ static PyModuleDef_Slot mod_slots[] = {
     {0, NULL},
 };
 
-static struct PyModuleDef probe_module = {
+struct PyModuleDef probe_module = {
     PyModuleDef_HEAD_INIT,
     "async_auditor._probe",
     "C side of the async_auditor runtime probe.",

@@ -6,10 +6,11 @@
  * (_probe_selector.c), the lag timer (_probe_lagtimer.c), the task factory
  * (_probe_tasks.c), the ready queue whose popleft marks callbacks
  * (_probe_ready.c), the loop thread's garbage collections (_probe_gc.c),
- * uvloop's hooks (_probe_uvloop.c), the interpreter
- * layout tables (_probe_layout.c) and the culprit-naming configuration
- * (in-app rules, thread names: _probe_culprit.c).  They adapt an asyncio
- * loop to the plain-C library (aap.h), which never includes Python.h.
+ * uvloop's hooks (_probe_uvloop.c), the ASGI middleware's per-request
+ * path (_probe_asgi.c), the interpreter layout tables (_probe_layout.c)
+ * and the culprit-naming configuration (in-app rules, thread names:
+ * _probe_culprit.c).  They adapt an asyncio loop to the plain-C library
+ * (aap.h), which never includes Python.h.
  *
  * Nothing here ever raises into a user's callback: failures inside loop
  * hooks are reported with PyErr_WriteUnraisable and the loop carries on.
@@ -56,8 +57,15 @@ typedef struct {
     PyTypeObject *factory_type;
     PyTypeObject *ready_type; /* NULL when the deque cannot be subclassed */
     PyTypeObject *gcwatch_type;
+    PyTypeObject *httpmw_type;  /* the ASGI middleware's base */
+    PyTypeObject *httpreq_type; /* one request through it */
+    PyObject *asgi_names;       /* the names it looks up (a tuple) */
     PyObject *exporter_error;
 } probe_state;
+
+/* The module's definition (_probe.c): types that Python code subclasses
+ * find their module state through it. */
+extern struct PyModuleDef probe_module;
 
 /* The C state of one probed loop (the Loop type, _probe_loop.c). */
 typedef struct {
@@ -116,6 +124,9 @@ int probe_ready_exec(PyObject *m, probe_state *st);
  * exception. */
 PyObject *probe_snapshot(aap_loop *L, PyObject *impl);
 PyObject *probe_blocks(aap_loop *L, probe_state *st);
+/* The interned names of the ASGI middleware's request path, into
+ * st->asgi_names (_probe_asgi.c); 0, or -1 with an exception. */
+int probe_asgi_exec(probe_state *st);
 /* uvloop_hook_acquire/release (_probe_uvloop.c). */
 extern PyMethodDef probe_uvloop_methods[];
 
@@ -128,5 +139,7 @@ extern PyType_Spec probe_factory_spec;  /* _probe_tasks.c */
  * raises. */
 void probe_tasks_tick(PyObject *factory, uint64_t now);
 extern PyType_Spec probe_gcwatch_spec; /* _probe_gc.c */
+extern PyType_Spec probe_httpmw_spec;  /* _probe_asgi.c */
+extern PyType_Spec probe_httpreq_spec; /* _probe_asgi.c */
 
 #endif

@@ -180,7 +180,14 @@ int aap_class_pick(const uint64_t *ns)
     }
     if (best == AAP_CLASS_CPU && waited != AAP_CLASS_NONE &&
         ns[waited] >= ns[AAP_CLASS_CPU] / 8) {
-        return waited;
+        best = waited;
+    }
+    /* A database engine's commit also syncs what does not look like its
+     * files (sqlite fsyncs the directory after creating its journal):
+     * file waits beside a database file's are that database's. */
+    if (best == AAP_CLASS_FILE_IO && ns[AAP_CLASS_DATABASE] > 0 &&
+        ns[AAP_CLASS_DATABASE] >= ns[AAP_CLASS_FILE_IO] / 8) {
+        best = AAP_CLASS_DATABASE;
     }
     return best;
 }

@@ -139,7 +139,10 @@ int aap_class_of_wait(int wait);
  * time, except that a class naming what the code waits for (a database
  * file, a socket, a sleep...) wins over plain CPU once it has at least
  * an eighth of the CPU time: a C call that computes inside sqlite and
- * then waits for its file is a database call.
+ * then waits for its file is a database call.  Likewise database wins
+ * over file I/O once it has an eighth of the file time: a database
+ * engine also syncs files that do not look like its own (sqlite syncs
+ * the directory after creating its journal).
  */
 int aap_class_pick(const uint64_t *ns);
 

@@ -176,6 +176,7 @@ void aap_http_observe(const char *method, const char *route, int status,
     for (i = 0; method && i < sizeof(known) / sizeof(known[0]); i++) {
         if (strcmp(method, known[i]) == 0) {
             mp = known[i];
+            break;
         }
     }
     copy_clean(m, sizeof(m), mp);

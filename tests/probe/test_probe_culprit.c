@@ -356,6 +356,41 @@ static void test_class_table(void)
     CHECK_STR_CONTAINS(aap_class_hint(AAP_CLASS_SLEEP), "asyncio.sleep");
 }
 
+/* The class of an episode from the time charged to each (aap_class_pick). */
+static void test_class_pick(void)
+{
+    uint64_t ns[AAP_CLASS_N];
+
+    memset(ns, 0, sizeof(ns));
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_NONE);
+    ns[AAP_CLASS_CPU] = 100;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_CPU);
+    /* a wait of an eighth of the CPU time names what the CPU waited on */
+    ns[AAP_CLASS_NETWORK] = 11;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_CPU);
+    ns[AAP_CLASS_NETWORK] = 12;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_NETWORK);
+    /* GIL samples never decide the class */
+    ns[AAP_CLASS_GIL] = 1000;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_NETWORK);
+    /* sqlite's commit: the directory's fsync (file) outweighs the
+     * database file's own syncs, which still make it database I/O */
+    memset(ns, 0, sizeof(ns));
+    ns[AAP_CLASS_FILE_IO] = 300;
+    ns[AAP_CLASS_DATABASE] = 200;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_DATABASE);
+    ns[AAP_CLASS_DATABASE] = 37; /* an eighth */
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_DATABASE);
+    ns[AAP_CLASS_DATABASE] = 36;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_FILE_IO);
+    ns[AAP_CLASS_DATABASE] = 0;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_FILE_IO);
+    /* also when the file wait is what the CPU waited on */
+    ns[AAP_CLASS_CPU] = 1000;
+    ns[AAP_CLASS_DATABASE] = 40;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_DATABASE);
+}
+
 int main(void)
 {
     aap_inapp_rules *r = calloc(1, sizeof(*r));
@@ -373,6 +408,7 @@ int main(void)
     }
     test_rules_table();
     test_class_table();
+    test_class_pick();
     free(r);
     free(st);
     return check_report("test_probe_culprit");

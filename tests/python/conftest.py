@@ -56,6 +56,33 @@ def metric(samples, name, **labels):
     return found[0] if found else None
 
 
+async def asgi_call(app, path, method="GET", **scope):
+    """Drive an ASGI app through one HTTP request for path (more scope
+    keys in scope); the messages it sent."""
+    scope = dict({"type": "http", "method": method, "path": path,
+                  "headers": [], "query_string": b""}, **scope)
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(msg):
+        sent.append(msg)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def http_count(route, status, method="GET"):
+    """Requests counted in one http_server_request_duration_seconds
+    series of this process (0 when it does not exist)."""
+    from async_auditor import _probe
+    s = parse_metrics(_probe.render_metrics())
+    return metric(s, "http_server_request_duration_seconds_count",
+                  http_request_method=method, http_route=route,
+                  http_response_status_code=str(status)) or 0
+
+
 def wait_port(port, timeout=15.0, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

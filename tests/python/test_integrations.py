@@ -8,7 +8,7 @@ import pytest
 import async_auditor
 from async_auditor import _probe
 from async_auditor.asgi import MetricsMiddleware
-from conftest import metric, parse_metrics
+from conftest import asgi_call, http_count, metric, parse_metrics
 
 
 def test_probe_collector_in_prometheus_client_registry():
@@ -38,28 +38,6 @@ def test_probe_collector_in_prometheus_client_registry():
     assert "# TYPE python_asyncio_loop_busy_seconds_total counter" in text
 
 
-async def _call(app, path, method="GET"):
-    scope = {"type": "http", "method": method, "path": path,
-             "headers": [], "query_string": b""}
-    sent = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(msg):
-        sent.append(msg)
-
-    await app(scope, receive, send)
-    return sent
-
-
-def _count(route, status, method="GET"):
-    s = parse_metrics(_probe.render_metrics())
-    return metric(s, "http_server_request_duration_seconds_count",
-                  http_request_method=method, http_route=route,
-                  http_response_status_code=str(status)) or 0
-
-
 def test_middleware_route_template_and_fallbacks():
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse
@@ -73,21 +51,21 @@ def test_middleware_route_template_and_fallbacks():
 
     app = MetricsMiddleware(Starlette(routes=[
         Route("/users/{uid}", user), Route("/boom", boom)]))
-    before = _count("/users/{uid}", 200)
-    before404 = _count("unmatched", 404)
-    before500 = _count("/boom", 500)
+    before = http_count("/users/{uid}", 200)
+    before404 = http_count("unmatched", 404)
+    before500 = http_count("/boom", 500)
 
     async def main():
         for i in range(5):
-            await _call(app, "/users/%d" % i)
-        await _call(app, "/zzz/%d" % 1)
+            await asgi_call(app, "/users/%d" % i)
+        await asgi_call(app, "/zzz/%d" % 1)
         with pytest.raises(RuntimeError):
-            await _call(app, "/boom")
+            await asgi_call(app, "/boom")
 
     asyncio.run(main())
-    assert _count("/users/{uid}", 200) == before + 5
-    assert _count("unmatched", 404) == before404 + 1
-    assert _count("/boom", 500) == before500 + 1
+    assert http_count("/users/{uid}", 200) == before + 5
+    assert http_count("unmatched", 404) == before404 + 1
+    assert http_count("/boom", 500) == before500 + 1
     assert "/users/3" not in _probe.render_metrics()
 
 
@@ -101,13 +79,13 @@ def test_middleware_plain_asgi_bounded_paths():
 
     async def main():
         for i in range(10):
-            await _call(app, "/p%d" % i, method="PUT")
+            await asgi_call(app, "/p%d" % i, method="PUT")
 
-    before = _count("other", 204, "PUT")
+    before = http_count("other", 204, "PUT")
     asyncio.run(main())
-    assert _count("/p0", 204, "PUT") >= 1
-    assert _count("/p5", 204, "PUT") == 0
-    assert _count("other", 204, "PUT") == before + 7
+    assert http_count("/p0", 204, "PUT") >= 1
+    assert http_count("/p5", 204, "PUT") == 0
+    assert http_count("other", 204, "PUT") == before + 7
     s = parse_metrics(_probe.render_metrics())
     assert metric(s, "http_server_active_requests") == 0
 
@@ -119,7 +97,7 @@ def test_middleware_plain_asgi_bounded_paths():
             seen.append(probe.snapshot()["http_server_active_requests"])
             await plain(scope, receive, send)
 
-        await _call(MetricsMiddleware(slow), "/x")
+        await asgi_call(MetricsMiddleware(slow), "/x")
         probe.close()
         return seen
 
@@ -143,7 +121,7 @@ def test_fastapi_instrument_in_process():
         assert not probe.closed and probe.block_threshold == 0.1
         assert client.get("/hello/x").json() == {"hi": "x"}
     assert probe.closed
-    assert _count("/hello/{name}", 200) >= 1
+    assert http_count("/hello/{name}", 200) >= 1
 
 
 def test_instrument_survives_port_in_use(monkeypatch, caplog):
