@@ -14,12 +14,19 @@ Other parameters, from the environment:
 * $BENCH_SNAPSHOT: variants probe and probe_nomw, a path where
   probe.snapshot() is written as JSON at shutdown; unset, nothing is
   written.
+* $BENCH_NO_SERVER_TICK: set, uvicorn's main loop stops ticking every
+  0.1 s (it waits for SIGINT/SIGTERM instead; the Date header is set
+  once): probe_instructions.py counts instructions per request, and
+  under callgrind those ticks cost as much as the probe's whole
+  per-request work, in proportion to wall time, which the machine's load
+  decides.
 """
 
 import asyncio
 import contextlib
 import json
 import os
+import signal
 
 from fastapi import FastAPI
 
@@ -72,6 +79,24 @@ def snapshot_lifespan():
         dump(app.state.async_auditor_probe)
     return lifespan
 
+
+if os.environ.get("BENCH_NO_SERVER_TICK"):
+    import uvicorn.server
+
+    async def _main_loop_without_ticks(self):
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        def on_signal(sig, frame):
+            self.handle_exit(sig, frame)  # what uvicorn's handler does
+            loop.call_soon_threadsafe(stop.set)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)  # uvicorn restores its own after
+        await self.on_tick(0)
+        await stop.wait()
+
+    uvicorn.server.Server.main_loop = _main_loop_without_ticks
 
 if VARIANT in ("pfi", "starlette_exporter"):
     app = FastAPI(lifespan=lag_task_lifespan())

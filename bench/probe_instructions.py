@@ -24,9 +24,13 @@ by the server do not depend on what else runs, so this counts them:
   block threshold to 3000 s (ASYNC_AUDITOR_LAG_INTERVAL,
   ASYNC_AUDITOR_BLOCK_THRESHOLD: no lag timer tick, the watchdog wakes
   once a second, no blocking episode is opened by valgrind's slowness) and
-  the peers' lag task to 3000 s; what remains time-driven is uvicorn's own
-  0.1 s tick (every variant), subtracted as the idle rate of `none` times
-  the difference in wall time of the two runs (shown as the correction).
+  the peers' lag task to 3000 s, and uvicorn's own 0.1 s tick is turned
+  off ($BENCH_NO_SERVER_TICK, bench/probe_apps.py: under callgrind it
+  cost ~10 k instructions per request, in proportion to wall time, which
+  the machine's load decides).  What time-driven work remains (the
+  probe's watchdog waking once a second) is subtracted as the idle rate
+  of `none` times the difference in wall time of the two runs (shown as
+  the correction).
 * The timers are measured on their own, idle: the probe variant with the
   default settings, with the lag timer off (watchdog only) and `none`,
   each for T1 and T2 seconds of wall time; the difference of the
@@ -35,13 +39,10 @@ by the server do not depend on what else runs, so this counts them:
   Idle, each tick also costs the loop iteration it wakes up (epoll_wait
   returning, _run_once); a busy loop iterates anyway, so this overstates
   the tick's cost under load.
-* The timer on a busy loop: the probe variant serves N2 requests again
-  with the lag timer at its default (block threshold still off); the
-  difference from the timer-off run, divided by the ticks it counted, is
-  instructions per tick when the loop is busy anyway, which is the case
-  of a saturated worker (the prediction below uses it; the idle figure
-  includes a whole loop iteration).  Under callgrind every tick is late,
-  so this includes the missed-sample correction and overstates.
+* The timer on a busy loop is bench/probe_ticks.py's (a server's own
+  ticks blur it here, and under callgrind every request is slow enough
+  to make ticks late, which the lag count then overstates); --busy-tick
+  feeds it into the prediction below, else the idle figure stands in.
 * What that fixed cost is against a request-saturated worker: ticks/s x
   instructions per tick against requests/s x instructions per request, at
   the native request rate of `none` (a short `wrk` run, server pinned to
@@ -56,7 +57,7 @@ here).
     .venv/bin/python bench/probe_instructions.py [--n1 600] [--n2 2400]
         [--conns 8] [--variants none,probe_nomw,probe,pfi,starlette_exporter]
         [--idle 5,20] [--no-idle] [--rps R] [--jobs 2] [--loop asyncio]
-        [--keep DIR]
+        [--busy-tick IR] [--keep DIR]
 """
 
 import argparse
@@ -168,6 +169,7 @@ def callgrind(variant, env_extra, loop, action, timeout, keep=None):
     port = free_port()
     env = dict(os.environ, BENCH_VARIANT=variant, PYTHONHASHSEED="0",
                **env_extra)
+    env["BENCH_NO_SERVER_TICK"] = "1"
     for k in ("ASYNC_AUDITOR_LAG_INTERVAL", "ASYNC_AUDITOR_BLOCK_THRESHOLD",
               "ASYNC_AUDITOR_SERVE", "ASYNC_AUDITOR_AUTO", "BENCH_SERVE",
               "BENCH_PEER_LAG", "BENCH_SNAPSHOT"):
@@ -268,6 +270,10 @@ def main():
                     "depend on it; wall time does)")
     ap.add_argument("--loop", default=os.environ.get("BENCH_LOOP",
                                                       "asyncio"))
+    ap.add_argument("--busy-tick", type=float, metavar="IR",
+                    help="instructions per lag tick on a busy loop "
+                    "(bench/probe_ticks.py) for the saturated-worker "
+                    "prediction; default: the idle figure measured here")
     ap.add_argument("--keep", metavar="DIR",
                     help="keep the callgrind files there (for "
                     "callgrind_annotate)")
@@ -304,14 +310,6 @@ def main():
             "probe_all_off": {"BENCH_SNAPSHOT": "1",
                               "ASYNC_AUDITOR_LAG_INTERVAL": OFF,
                               "ASYNC_AUDITOR_BLOCK_THRESHOLD": OFF}}
-    if not args.no_idle and "probe" in variants:
-        # the timer on a busy loop: the probe run at n2 again, lag timer
-        # at its default (the block threshold stays off: under callgrind
-        # every callback would open an episode)
-        jobs[("busy", "probe", args.n2)] = (
-            "probe", {"ASYNC_AUDITOR_BLOCK_THRESHOLD": OFF,
-                      "BENCH_PEER_LAG": OFF, "BENCH_SNAPSHOT": "1"},
-            lambda port: drive(port, args.n2, args.conns, 300))
     if not args.no_idle:
         for name, extra in idle.items():
             v = "none" if name == "none" else "probe"
@@ -320,7 +318,7 @@ def main():
                                            time.sleep(t))
     res = {}
     # long runs first, so that the pool ends together
-    order = sorted(jobs, key=lambda k: -(k[2] if k[0] != "idle"
+    order = sorted(jobs, key=lambda k: -(k[2] if k[0] == "req"
                                          else k[2] * 150))
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         if args.keep:
@@ -343,7 +341,7 @@ def main():
     if probe_so_digest() != digest:
         log("WARNING: the installed _probe changed during the run")
 
-    # uvicorn's own 0.1 s tick: idle Ir per second of `none`
+    # time-driven work left (uvicorn ticks off): idle Ir per second of `none`
     idle_rate = 0.0
     if not args.no_idle:
         idle_rate = ((res[("idle", "none", t2)][0]
@@ -374,7 +372,7 @@ def main():
             "" if v == "none" else "%+.2f %%" % (100 * (per[v] / base - 1))))
     print()
     print("| variant | Ir(%d) | Ir(%d) | wall (s) | raw per request | "
-          "uvicorn tick correction |" % (args.n1, args.n2))
+          "idle-rate correction |" % (args.n1, args.n2))
     print("|---|---|---|---|---|---|")
     for v, a, b, raw, corr in rows:
         print("| %s | %d | %d | %.0f / %.0f | %.0f | %.0f |" % (
@@ -413,11 +411,7 @@ def main():
                          None)):
         print("| %s | %.0f | %s |" % (name, r, "" if tk is None
                                       else "%.1f" % tk))
-    busy_tick = None
-    if ("busy", "probe", args.n2) in res:
-        bz, rq = res[("busy", "probe", args.n2)], res[("req", "probe", args.n2)]
-        busy_ticks = bz[2]["python_asyncio_loop_lag_seconds"]["count"]
-        busy_tick = (bz[0] - rq[0] - idle_rate * (bz[1] - rq[1])) / busy_ticks
+    busy_tick = args.busy_tick
     fixed = 100 * (busy_tick if busy_tick is not None else per_tick) + \
         max(0.0, watchdog)  # below 0: noise
     saturated = rps * base
@@ -429,11 +423,10 @@ def main():
           "%.0f instructions/s." % (per_tick, ticks, 100 * per_tick,
                                      watchdog, fixed))
     if busy_tick is not None:
-        print("On a busy loop (%d requests with the lag timer at its "
-              "default, %d ticks, against the same requests with it off): "
+        print("On a busy loop (--busy-tick, from bench/probe_ticks.py): "
               "%.0f instructions per tick, which the fixed cost below uses "
               "(a saturated worker's loop is busy when its timer falls "
-              "due)." % (args.n2, busy_ticks, busy_tick))
+              "due)." % busy_tick)
     print("A worker saturated at %.0f requests/s (native `none`) executes "
           "%.0f x %.0f = %.3g instructions/s.  (User space only: the "
           "kernel side of an idle worker's wake-ups is not counted; a "
