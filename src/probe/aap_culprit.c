@@ -182,6 +182,16 @@ int aap_class_pick(const uint64_t *ns)
         ns[waited] >= ns[AAP_CLASS_CPU] / 8) {
         best = waited;
     }
+    /* An embedded engine computes on the calling thread between its
+     * syncs, however fast the disk: CPU around waits for a database
+     * (with the file syncs beside them) is that database's, once they
+     * have a thirty-second of it (two samples of a 30 ms threshold's
+     * resampling in a quarter of a second). */
+    if (best == AAP_CLASS_CPU && ns[AAP_CLASS_DATABASE] > 0 &&
+        ns[AAP_CLASS_DATABASE] + ns[AAP_CLASS_FILE_IO] >=
+            ns[AAP_CLASS_CPU] / 32) {
+        best = AAP_CLASS_DATABASE;
+    }
     /* A database engine's commit also syncs what does not look like its
      * files (sqlite fsyncs the directory after creating its journal):
      * file waits beside a database file's are that database's. */

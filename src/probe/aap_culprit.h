@@ -142,7 +142,10 @@ int aap_class_of_wait(int wait);
  * then waits for its file is a database call.  Likewise database wins
  * over file I/O once it has an eighth of the file time: a database
  * engine also syncs files that do not look like its own (sqlite syncs
- * the directory after creating its journal).
+ * the directory after creating its journal).  And database wins over
+ * CPU once its waits, with the file waits beside them, have a
+ * thirty-second of the CPU time: an embedded engine's CPU (sqlite's
+ * B-tree between its syncs on a fast disk) is the database's.
  */
 int aap_class_pick(const uint64_t *ns);
 

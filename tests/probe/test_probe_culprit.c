@@ -389,6 +389,26 @@ static void test_class_pick(void)
     ns[AAP_CLASS_CPU] = 1000;
     ns[AAP_CLASS_DATABASE] = 40;
     CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_DATABASE);
+    /* sqlite on a fast disk: mostly the engine's CPU between syncs; a
+     * thirty-second of database and file waits makes it database */
+    memset(ns, 0, sizeof(ns));
+    ns[AAP_CLASS_CPU] = 3200;
+    ns[AAP_CLASS_DATABASE] = 60;
+    ns[AAP_CLASS_FILE_IO] = 40;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_DATABASE);
+    ns[AAP_CLASS_FILE_IO] = 39;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_CPU);
+    /* file waits alone never make CPU a database's */
+    ns[AAP_CLASS_DATABASE] = 0;
+    ns[AAP_CLASS_FILE_IO] = 300;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_CPU);
+    /* nor does a database wait under a thirty-second of the CPU */
+    ns[AAP_CLASS_FILE_IO] = 0;
+    ns[AAP_CLASS_DATABASE] = 99;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_CPU);
+    /* a network wait of an eighth still names the network first */
+    ns[AAP_CLASS_NETWORK] = 400;
+    CHECK_INT_EQ(aap_class_pick(ns), AAP_CLASS_NETWORK);
 }
 
 int main(void)
