@@ -251,13 +251,14 @@ static PyObject *req_vectorcall(PyObject *obj, PyObject *const *args,
     if (start < 0) {
         return NULL;
     }
-    if (start) {
-        PyObject *status = probe_asgi_item(message, NAME(st, N_STATUS));
-
-        if (!status) {
+    if (start && !self->status) {
+        /* ASGI allows one start: a later one (an error handler's 500
+         * after the response began) is refused by the server and is not
+         * the status the client got */
+        self->status = probe_asgi_item(message, NAME(st, N_STATUS));
+        if (!self->status) {
             return NULL;
         }
-        Py_XSETREF(self->status, status);
     }
     if (!self->send) {
         PyErr_SetString(PyExc_RuntimeError, "the request was cleared");

@@ -96,14 +96,16 @@ static int keep_old(FactoryObject *self, PyObject *w)
  * starts while one runs does nothing. */
 static void tasks_sweep(FactoryObject *self, uint64_t now, int all)
 {
-    aap_loop *L = probe_core_loop(self->core);
     PyObject *young[PROBE_TASKS_YOUNG];
+    aap_loop *L;
     size_t i, n = self->nyoung, kept = 0;
     int64_t finished = 0;
 
     if (self->sweeping) {
         return;
     }
+    /* done() may close the probe, which drops the factory: keep it */
+    Py_INCREF(self);
     self->sweeping = 1;
     memcpy(young, self->young, n * sizeof(young[0]));
     self->nyoung = 0;
@@ -133,9 +135,11 @@ static void tasks_sweep(FactoryObject *self, uint64_t now, int all)
         self->old_next_ns = now + PROBE_TASKS_OLD_NS;
     }
     self->sweeping = 0;
+    L = probe_core_loop(self->core);
     if (L && finished) {
         aap_loop_tasks_add(L, 0, -finished);
     }
+    Py_DECREF(self);
 }
 
 /* Count task (new, or found at install) as created and/or alive and

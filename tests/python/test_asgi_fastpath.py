@@ -133,6 +133,25 @@ def test_exception_after_start_keeps_the_sent_status():
     assert http_count("/fast/late", 500) == before500
 
 
+def test_second_response_start_keeps_the_first_status():
+    """ASGI allows one http.response.start: a second (an error handler's
+    500 after the response began, which servers refuse) is not what the
+    client got."""
+    async def app(scope, receive, send):
+        await send(_start(200))
+        await send({"type": "http.response.body", "body": b"a",
+                    "more_body": True})
+        await send(_start(500))
+        await send({"type": "http.response.body", "body": b""})
+
+    before = http_count("/fast/twice", 200)
+    before500 = http_count("/fast/twice", 500)
+    asyncio.run(asgi_call(MetricsMiddleware(app), "/x",
+                          route=Route("/fast/twice")))
+    assert http_count("/fast/twice", 200) == before + 1
+    assert http_count("/fast/twice", 500) == before500
+
+
 def test_no_response_start_observes_status_zero():
     """As the Python version did: status 0, an empty status label."""
     async def app(scope, receive, send):
