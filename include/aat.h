@@ -44,6 +44,16 @@ int aat_buf_appendf(aat_buf *b, const char *fmt, ...)
 #endif
     ;
 int aat_buf_vappendf(aat_buf *b, const char *fmt, va_list ap);
+/* Room for extra more bytes in one allocation (a size known in advance
+ * saves the doublings and their copies), clamped to the maximum: 0, or
+ * AAT_ENOMEM (sticky, as for append). */
+int aat_buf_reserve(aat_buf *b, size_t extra);
+/* n writable bytes at the end of b's content, to be followed by
+ * aat_buf_commit(b, n) (or less); NULL when they do not fit (b->failed is
+ * set, as by an append that fails). */
+char *aat_buf_room(aat_buf *b, size_t n);
+/* The first n bytes of the room are content now. */
+void aat_buf_commit(aat_buf *b, size_t n);
 /* len = 0 and failed = 0, memory kept. */
 void aat_buf_reset(aat_buf *b);
 /* Frees memory; b may be reused after aat_buf_init.  NULL is a no-op. */

@@ -200,12 +200,12 @@ static char *u64_text(uint64_t v, char *end)
 }
 
 /* One line per bucket without printf: the line's prefix is built once
- * and each bucket adds its le text and count, one append per line (a
- * scrape of many workers renders thousands of these). */
+ * and each line is written straight into t's room (a scrape of many
+ * workers renders thousands of these; one copy of each byte). */
 void aap_hist_render(aat_buf *t, const char *name, const char *labels,
                      const aap_layout *lay, const uint64_t *cells)
 {
-    char line[2048], num[24], *p;
+    char line[2048], num[24], *p, *w;
     size_t nl = strlen(name), ll = strlen(labels), pre, i;
     uint64_t cum = 0;
 
@@ -218,7 +218,7 @@ void aap_hist_render(aat_buf *t, const char *name, const char *labels,
     }
     for (i = 0; i <= lay->n; i++) {
         const char *le = i < lay->n ? lay->le[i] : "+Inf";
-        size_t el = strlen(le), k;
+        size_t el = strlen(le), k, n;
 
         cum += cells[i];
         p = u64_text(cum, num + sizeof(num));
@@ -228,11 +228,17 @@ void aap_hist_render(aat_buf *t, const char *name, const char *labels,
                             ll ? "," : "", le, (unsigned long long)cum);
             continue;
         }
-        memcpy(line + pre, le, el);
-        memcpy(line + pre + el, "\"} ", 3);
-        memcpy(line + pre + el + 3, p, k);
-        line[pre + el + 3 + k] = '\n';
-        aat_buf_append(t, line, pre + el + 3 + k + 1);
+        n = pre + el + 3 + k + 1;
+        w = aat_buf_room(t, n);
+        if (!w) {
+            return; /* t->failed is set */
+        }
+        memcpy(w, line, pre);
+        memcpy(w + pre, le, el);
+        memcpy(w + pre + el, "\"} ", 3);
+        memcpy(w + pre + el + 3, p, k);
+        w[n - 1] = '\n';
+        aat_buf_commit(t, n);
     }
     /* _sum in seconds, exact from the nanoseconds; _count */
     {

@@ -32,6 +32,7 @@ static char exp_host[256];
 static int exp_req_port;
 static aap_exporter_info exp_info;
 static _Atomic int exp_debug_blocks;
+static size_t metrics_hint; /* the server thread's only */
 
 static void handle(void *ctx, const aap_httpreq *req, aap_httpd_reply *r)
 {
@@ -39,7 +40,12 @@ static void handle(void *ctx, const aap_httpreq *req, aap_httpd_reply *r)
 
     (void)ctx;
     if (req->route == AAP_R_METRICS) {
+        /* the page is about as long as the last one: one allocation */
+        aat_buf_reserve(r->body, metrics_hint + metrics_hint / 8);
         rc = aap_render_metrics(r->body);
+        if (rc >= 0) {
+            metrics_hint = r->body->len;
+        }
         r->status = rc < 0 ? 500 : 200;
         r->ctype = "text/plain; version=0.0.4; charset=utf-8";
     } else if (req->route == AAP_R_BLOCKS &&

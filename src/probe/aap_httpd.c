@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define ACCEPT_BATCH 16
@@ -49,6 +50,7 @@
 #define PAUSE_NS 100000000ull
 #define OUT_TOTAL_MAX (64u << 20)
 #define PIPELINE_MAX 32
+#define HEAD_OUT_MAX 4096
 
 enum { C_READ, C_WRITE, C_LINGER };
 
@@ -62,8 +64,9 @@ typedef struct conn {
     uint64_t progress; /* last byte sent (C_WRITE) */
     char *in;          /* AAP_HTTPREQ_HEAD_MAX bytes */
     size_t inlen;
-    aat_buf out;
-    size_t off;
+    aat_buf out;  /* the response's head */
+    aat_buf body; /* and its body: sent together, never copied */
+    size_t off;   /* bytes of head and body sent */
     int close_after;
     unsigned requests;
 } conn;
@@ -131,6 +134,18 @@ static int same_addr(const conn *a, const conn *b)
     return a->family == b->family && memcmp(a->addr, b->addr, 16) == 0;
 }
 
+/* The response of c no longer counts in the bytes held for slow readers;
+ * its body is freed (the next one may be of another size). */
+static void out_done(aap_httpd *d, conn *c)
+{
+    size_t n = c->out.len + c->body.len;
+
+    d->out_total -= n > d->out_total ? d->out_total : n;
+    aat_buf_release(&c->body);
+    aat_buf_init(&c->body, AAP_TEXT_MAX);
+    aat_buf_reset(&c->out);
+}
+
 /* With d->lock held. */
 static void conn_close_locked(aap_httpd *d, conn *c)
 {
@@ -138,7 +153,7 @@ static void conn_close_locked(aap_httpd *d, conn *c)
         close(c->fd);
         c->fd = -1;
     }
-    d->out_total -= c->out.len > d->out_total ? d->out_total : c->out.len;
+    out_done(d, c);
     aat_buf_release(&c->out);
     free(c->in);
     c->in = NULL;
@@ -256,7 +271,8 @@ static void accept_batch(aap_httpd *d, uint64_t now)
         nc.state = C_READ;
         nc.accepted = now;
         nc.deadline = now + d->c.head_timeout_ns;
-        aat_buf_init(&nc.out, AAP_TEXT_MAX + 4096);
+        aat_buf_init(&nc.out, HEAD_OUT_MAX);
+        aat_buf_init(&nc.body, AAP_TEXT_MAX);
         d->conns[d->n++] = nc;
         pthread_mutex_unlock(&d->lock);
     }
@@ -267,17 +283,17 @@ static void accept_batch(aap_httpd *d, uint64_t now)
 static int take_request(aap_httpd *d, conn *c, uint64_t now)
 {
     aap_httpreq req;
-    aat_buf body;
+    aat_buf *body = &c->body;
     aap_httpd_reply r;
     int status;
 
     if (!aap_httpreq_parse(c->in, c->inlen, &req)) {
         return 0;
     }
-    aat_buf_init(&body, AAP_TEXT_MAX);
+    aat_buf_reset(body);
     r.status = 500;
     r.ctype = "text/plain; charset=utf-8";
-    r.body = &body;
+    r.body = body;
     if (req.status) {
         r.status = req.status;
     } else if (req.method == AAP_M_OTHER) {
@@ -287,14 +303,15 @@ static int take_request(aap_httpd *d, conn *c, uint64_t now)
     }
     status = r.status;
     if (status != 200) {
-        aat_buf_reset(&body);
-        aat_buf_appendf(&body, "%s\n", reason(status));
+        aat_buf_reset(body);
+        aat_buf_appendf(body, "%s\n", reason(status));
         r.ctype = "text/plain; charset=utf-8";
     }
-    if (body.failed || d->out_total + body.len > OUT_TOTAL_MAX) {
+    if (body->failed || d->out_total + body->len > OUT_TOTAL_MAX) {
         status = 503;
-        aat_buf_reset(&body);
-        aat_buf_appendf(&body, "%s\n", reason(status));
+        aat_buf_release(body);
+        aat_buf_init(body, AAP_TEXT_MAX);
+        aat_buf_appendf(body, "%s\n", reason(status));
     }
     c->close_after = !req.keep_alive || req.status != 0;
     aat_buf_reset(&c->out);
@@ -302,18 +319,20 @@ static int take_request(aap_httpd *d, conn *c, uint64_t now)
                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                     "Content-Length: %zu\r\nCache-Control: no-store\r\n"
                     "Connection: %s\r\n%s\r\n",
-                    status, reason(status), r.ctype, body.len,
+                    status, reason(status), r.ctype, body->len,
                     c->close_after ? "close" : "keep-alive",
                     status == 405 ? "Allow: GET, HEAD\r\n" : "");
-    if (req.method != AAP_M_HEAD && body.len) {
-        aat_buf_append(&c->out, body.data, body.len);
+    if (req.method == AAP_M_HEAD) {
+        aat_buf_release(body);
+        aat_buf_init(body, AAP_TEXT_MAX);
     }
-    aat_buf_release(&body);
-    if (c->out.failed) {
+    if (c->out.failed || body->failed) {
+        aat_buf_reset(&c->out); /* not counted in out_total yet */
+        aat_buf_reset(body);
         conn_close(d, c);
         return 1;
     }
-    d->out_total += c->out.len;
+    d->out_total += c->out.len + body->len;
     if (req.head_len >= c->inlen) {
         c->inlen = 0;
     } else {
@@ -331,10 +350,27 @@ static int take_request(aap_httpd *d, conn *c, uint64_t now)
  * next request or close it gracefully. */
 static void flush(aap_httpd *d, conn *c, uint64_t now)
 {
-    while (c->off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + c->off, c->out.len - c->off,
-                         MSG_NOSIGNAL);
+    size_t total = c->out.len + c->body.len;
 
+    while (c->off < total) {
+        struct iovec iov[2];
+        struct msghdr m;
+        ssize_t n;
+
+        memset(&m, 0, sizeof(m));
+        m.msg_iov = iov;
+        if (c->off < c->out.len) {
+            iov[0].iov_base = c->out.data + c->off;
+            iov[0].iov_len = c->out.len - c->off;
+            iov[1].iov_base = c->body.data;
+            iov[1].iov_len = c->body.len;
+            m.msg_iovlen = c->body.len ? 2 : 1;
+        } else {
+            iov[0].iov_base = c->body.data + (c->off - c->out.len);
+            iov[0].iov_len = total - c->off;
+            m.msg_iovlen = 1;
+        }
+        n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
         if (n > 0) {
             c->off += (size_t)n;
             c->progress = now;
@@ -346,9 +382,7 @@ static void flush(aap_httpd *d, conn *c, uint64_t now)
         }
     }
     atomic_fetch_add(&d->served, 1);
-    d->out_total -= c->out.len > d->out_total ? d->out_total : c->out.len;
-    aat_buf_release(&c->out);
-    aat_buf_init(&c->out, AAP_TEXT_MAX + 4096);
+    out_done(d, c);
     c->requests++;
     if (c->close_after) {
         /* read what the client still sends until it closes, so that

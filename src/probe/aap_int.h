@@ -296,6 +296,9 @@ void aap_watchdog_wake_locked(void);
 void aap_watchdog_stop(void);
 /* In the child after fork: the thread does not exist there. */
 void aap_watchdog_fork_child(void);
+/* How long after a sample of a stretch past threshold_ns the next one is
+ * due, when the callback in progress is age_ns old (see aap_watchdog.c). */
+uint64_t aap_watchdog_resample_ns(uint64_t threshold_ns, uint64_t age_ns);
 
 /* ---- site table (aap_sites.c), all with L->lock held ----------------- */
 

@@ -18,6 +18,10 @@
 #include <unistd.h>
 
 static _Atomic int use_pipe;
+/* getpid() is a system call (glibc stopped caching it): a stack capture
+ * reads memory a few hundred times, so the pid is kept, and renewed in the
+ * child after fork (aap_mem_fork). */
+static _Atomic pid_t self_pid;
 static pthread_mutex_t pipe_lock = PTHREAD_MUTEX_INITIALIZER;
 static int pipe_fds[2] = {-1, -1};
 
@@ -65,11 +69,17 @@ int aap_mem_read(void *dst, uintptr_t src, size_t len)
         return -1;
     }
     if (!atomic_load_explicit(&use_pipe, memory_order_relaxed)) {
+        pid_t pid = atomic_load_explicit(&self_pid, memory_order_relaxed);
+
+        if (pid == 0) {
+            pid = getpid();
+            atomic_store_explicit(&self_pid, pid, memory_order_relaxed);
+        }
         local.iov_base = dst;
         local.iov_len = len;
         remote.iov_base = (void *)src;
         remote.iov_len = len;
-        n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
         if (n == (ssize_t)len) {
             return 0;
         }
@@ -88,6 +98,7 @@ void aap_mem_fork(int phase)
     } else if (phase == 1) {
         pthread_mutex_unlock(&pipe_lock);
     } else {
+        atomic_store_explicit(&self_pid, getpid(), memory_order_relaxed);
         /* the parent keeps its pipe; the child must not read through the
          * same one (two processes would interleave their copies) */
         if (pipe_fds[0] >= 0) {

@@ -9,7 +9,8 @@
  * (aap_syscall.c) and, when that is the GIL, the stack of the thread
  * holding it (aap_gil.c), names the culprits (aap_culprit.c) and hands the
  * sample to the episode bookkeeping (aap_episode.c); it resamples every
- * eighth of the threshold (at least 2 ms apart) while the stretch lasts.
+ * eighth of the threshold (at least 2 ms apart) while the stretch lasts,
+ * less often as the callback ages (aap_watchdog_resample_ns).
  * When the callback in progress (the segment, aap_loop_mark) is half the
  * threshold old it notes how long the loop thread has waited on the CPU
  * run queue so far (schedstat), the baseline against which a segment past
@@ -35,16 +36,27 @@ typedef struct wd_buffers {
     aap_stack_scratch *scratch;
 } wd_buffers;
 
-/* Resampling interval of a stretch past threshold t: t/8, at least 2 ms,
- * at most t. */
-static uint64_t resample_ns(uint64_t t)
+/* Resampling interval of a stretch past threshold t whose callback (or,
+ * where callbacks are not told apart, the busy stretch) is age old:
+ * t/8, at least 2 ms, at most t; once the callback is 64 intervals old,
+ * a 64th of its age, at most 1 s.  A sample charges the time since the
+ * previous one, so the shares stay right while a loop frozen for minutes
+ * costs a few captures a second instead of hundreds (each capture is a
+ * few hundred reads of the loop thread's memory). */
+uint64_t aap_watchdog_resample_ns(uint64_t t, uint64_t age)
 {
-    uint64_t r = t / 8;
+    uint64_t r = t / 8, slow = age / 64;
 
     if (r < 2000000u) {
         r = 2000000u;
     }
-    return r < t ? r : t;
+    if (r > t) {
+        r = t;
+    }
+    if (slow > 1000000000u) {
+        slow = 1000000000u;
+    }
+    return slow > r ? slow : r;
 }
 
 static pthread_cond_t wd_cond;
@@ -276,8 +288,12 @@ static void *watchdog_main(void *arg)
                 due->wd_base = mark;
             }
             if (want_sample) {
+                uint64_t at = aap_now_ns(), from = mark > bs ? mark : bs;
+
                 due->wd_seq = seq;
-                due->wd_next = aap_now_ns() + resample_ns(due->threshold_ns);
+                due->wd_next =
+                    at + aap_watchdog_resample_ns(due->threshold_ns,
+                                                  at > from ? at - from : 0);
             }
             continue;
         }

@@ -49,6 +49,51 @@ static int buf_reserve(aat_buf *b, size_t extra)
     return 0;
 }
 
+int aat_buf_reserve(aat_buf *b, size_t extra)
+{
+    size_t need;
+    char *p;
+
+    if (b->len >= b->max) {
+        return 0;
+    }
+    if (extra > b->max - b->len) {
+        extra = b->max - b->len;
+    }
+    if (extra >= SIZE_MAX - b->len) {
+        extra = SIZE_MAX - b->len - 1;
+    }
+    need = b->len + extra + 1;
+    if (need <= b->cap) {
+        return 0;
+    }
+    p = realloc(b->data, need);
+    if (p == NULL) {
+        b->failed = 1;
+        return AAT_ENOMEM;
+    }
+    if (b->cap == 0) {
+        p[0] = '\0';
+    }
+    b->data = p;
+    b->cap = need;
+    return 0;
+}
+
+char *aat_buf_room(aat_buf *b, size_t n)
+{
+    if (buf_reserve(b, n) != 0) {
+        return NULL;
+    }
+    return b->data + b->len;
+}
+
+void aat_buf_commit(aat_buf *b, size_t n)
+{
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
 int aat_buf_append(aat_buf *b, const void *data, size_t len)
 {
     int rc = buf_reserve(b, len);

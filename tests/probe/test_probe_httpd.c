@@ -10,6 +10,7 @@
 #include "check.h"
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -17,9 +18,33 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#define BIG_BODY (3u << 20)
+
+/* Byte i of the big body: a pattern whose every shift is visible. */
+static char big_byte(size_t i)
+{
+    return (char)('a' + (i * 7 + i / 4093) % 26);
+}
+
 static void handler(void *ctx, const aap_httpreq *req, aap_httpd_reply *r)
 {
+    size_t i;
+
     (void)ctx;
+    if (req->route == AAP_R_BLOCKS) { /* a big page, as 8 workers' */
+        char chunk[4096];
+        size_t j;
+
+        aat_buf_reserve(r->body, BIG_BODY);
+        for (i = 0; i < BIG_BODY; i += sizeof(chunk)) {
+            for (j = 0; j < sizeof(chunk); j++) {
+                chunk[j] = big_byte(i + j);
+            }
+            aat_buf_append(r->body, chunk, sizeof(chunk));
+        }
+        r->status = 200;
+        return;
+    }
     r->status = req->route == AAP_R_METRICS ? 200 : 404;
     aat_buf_append(r->body, "ok\n", 3);
 }
@@ -188,10 +213,89 @@ static void test_head_deadline(void)
     aap_httpd_free(d);
 }
 
+/* Reads exactly n bytes (5 s receive timeout per read); 1 when it did. */
+static int read_n(int fd, char *buf, size_t n, size_t chunk)
+{
+    size_t got = 0;
+
+    while (got < n) {
+        size_t want = n - got < chunk ? n - got : chunk;
+        ssize_t k = read(fd, buf + got, want);
+
+        if (k <= 0) {
+            return 0;
+        }
+        got += (size_t)k;
+    }
+    return 1;
+}
+
+/* The head and body of a response go out as they are, also when the
+ * socket takes them in pieces that cut the head from the body or the body
+ * anywhere: a reader with a 64 KiB receive buffer, reading 1000 bytes at a
+ * time, gets two pipelined big responses (GET, HEAD, GET) byte for byte,
+ * with Content-Length the body's and HEAD's without a body. */
+static void test_big_body_slow_reader(void)
+{
+    const char req[] = "GET /debug/blocks HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "HEAD /debug/blocks HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "GET /debug/blocks HTTP/1.1\r\nHost: x\r\n\r\n";
+    char head[512], want[64];
+    char *body = malloc(BIG_BODY);
+    aap_httpd *d;
+    int port, fd, rcv = 65536, r, bad = 0;
+    size_t i, hl;
+
+    CHECK(body != NULL);
+    d = start(&port, 8, 8, 2000000000ull);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    close(fd);
+    fd = dial(port, "127.0.0.1");
+    CHECK(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    CHECK(write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1));
+    snprintf(want, sizeof(want), "Content-Length: %u\r\n", BIG_BODY);
+    for (r = 0; r < 3; r++) {
+        /* the head, up to its blank line, one byte at a time */
+        hl = 0;
+        while (hl < 4 || memcmp(head + hl - 4, "\r\n\r\n", 4) != 0) {
+            CHECK(hl + 1 < sizeof(head));
+            if (hl + 1 >= sizeof(head) || !read_n(fd, head + hl, 1, 1)) {
+                bad = 1;
+                break;
+            }
+            hl++;
+        }
+        if (bad) {
+            break;
+        }
+        head[hl] = '\0';
+        CHECK_STR_CONTAINS(head, "HTTP/1.1 200 OK\r\n");
+        CHECK_STR_CONTAINS(head, want);
+        CHECK_STR_CONTAINS(head, "Connection: keep-alive\r\n");
+        if (r == 1) {
+            continue; /* HEAD: no body; the next head follows at once */
+        }
+        if (!read_n(fd, body, BIG_BODY, 1000)) {
+            bad = 1;
+            break;
+        }
+        for (i = 0; i < BIG_BODY && body[i] == big_byte(i); i++) {
+        }
+        CHECK_INT_EQ((long long)i, (long long)BIG_BODY);
+    }
+    CHECK_INT_EQ(bad, 0);
+    close(fd);
+    free(body);
+    aap_httpd_free(d);
+}
+
 int main(void)
 {
     test_full_table();
     test_per_address();
     test_head_deadline();
+    test_big_body_slow_reader();
     return check_report("test_probe_httpd");
 }

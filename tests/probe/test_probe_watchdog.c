@@ -12,6 +12,7 @@
  * far beyond any scheduling delay.
  */
 #include "aap.h"
+#include "aap_int.h"
 #include "check.h"
 
 #include <pthread.h>
@@ -678,6 +679,33 @@ static void *render_thread(void *arg)
     return NULL;
 }
 
+/* Resampling: an eighth of the threshold (2 ms to the threshold) while
+ * the callback is young; then a 64th of its age, at most 1 s, so a loop
+ * frozen for minutes is looked at a few times a second, not hundreds. */
+static void test_resample_interval(void)
+{
+    const uint64_t ms = 1000000;
+
+    CHECK_INT_EQ((long long)aap_watchdog_resample_ns(100 * ms, 0), 12500000);
+    CHECK_INT_EQ((long long)aap_watchdog_resample_ns(100 * ms, 800 * ms),
+                 12500000);
+    CHECK_INT_EQ((long long)aap_watchdog_resample_ns(100 * ms, 1600 * ms),
+                 25 * ms);
+    CHECK_INT_EQ((long long)aap_watchdog_resample_ns(100 * ms, 10000 * ms),
+                 156250000);
+    CHECK_INT_EQ((long long)aap_watchdog_resample_ns(100 * ms, 3600000 * ms),
+                 1000 * ms);
+    /* small thresholds: at least 2 ms, at most the threshold */
+    CHECK_INT_EQ((long long)aap_watchdog_resample_ns(5 * ms, 0), 2 * ms);
+    CHECK_INT_EQ((long long)aap_watchdog_resample_ns(1 * ms, 0), 1 * ms);
+    /* the sqlite test's scale: a 30 ms threshold keeps 3.75 ms for the
+     * first 240 ms of a callback */
+    CHECK_INT_EQ((long long)aap_watchdog_resample_ns(30 * ms, 240 * ms),
+                 3750000);
+    CHECK_INT_EQ((long long)aap_watchdog_resample_ns(30 * ms, 640 * ms),
+                 10 * ms);
+}
+
 static void test_threads(void)
 {
     pthread_t r, l[3];
@@ -707,6 +735,7 @@ int main(void)
     test_hook_stop_start();
     test_exec_functions();
     test_site_eviction();
+    test_resample_interval();
     test_threads();
     aap_shutdown();
     return check_report("test_probe_watchdog");

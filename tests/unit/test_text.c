@@ -24,6 +24,52 @@ static void test_buf_limit(void)
     CHECK(b.data == NULL);
 }
 
+/* reserve: one allocation of the size asked, clamped to the maximum;
+ * appends within it do not move the data */
+static void test_buf_reserve(void)
+{
+    aat_buf b;
+    char *p;
+
+    aat_buf_init(&b, 100);
+    CHECK_INT_EQ(aat_buf_reserve(&b, 40), 0);
+    CHECK_INT_EQ((long long)b.cap, 41);
+    CHECK_INT_EQ((long long)b.len, 0);
+    CHECK_STR_EQ(b.data, "");
+    p = b.data;
+    CHECK_INT_EQ(
+        aat_buf_append(&b, "0123456789012345678901234567890123456789", 40), 0);
+    CHECK(b.data == p);
+    CHECK_INT_EQ(aat_buf_reserve(&b, 1000), 0); /* clamped: 60 more */
+    CHECK_INT_EQ((long long)b.cap, 101);
+    CHECK_INT_EQ(aat_buf_reserve(&b, 10), 0); /* room already */
+    CHECK_INT_EQ((long long)b.cap, 101);
+    CHECK_INT_EQ(b.failed, 0);
+    CHECK_INT_EQ((long long)b.len, 40);
+    CHECK_STR_EQ(b.data + 38, "89");
+    aat_buf_release(&b);
+}
+
+/* room + commit: bytes written in place become content; beyond the
+ * maximum there is no room and the buffer is marked failed */
+static void test_buf_room(void)
+{
+    aat_buf b;
+    char *w;
+
+    aat_buf_init(&b, 10);
+    CHECK_INT_EQ(aat_buf_append(&b, "ab", 2), 0);
+    w = aat_buf_room(&b, 5);
+    CHECK(w != NULL);
+    memcpy(w, "cdefg", 5);
+    aat_buf_commit(&b, 3); /* less than the room */
+    CHECK_STR_EQ(b.data, "abcde");
+    CHECK(aat_buf_room(&b, 6) == NULL);
+    CHECK_INT_EQ(b.failed, 1);
+    CHECK_INT_EQ((long long)b.len, 5);
+    aat_buf_release(&b);
+}
+
 static void test_buf_grow(void)
 {
     aat_buf b;
@@ -63,7 +109,7 @@ static void test_buf_sticky_failure(void)
     CHECK_INT_EQ(aat_buf_append(&b, "abcde", 5), AAT_ETOOBIG);
     CHECK(b.failed);
     CHECK_INT_EQ(aat_buf_append(&b, "ab", 2), 0); /* still appends */
-    CHECK(b.failed);                               /* still reports */
+    CHECK(b.failed);                              /* still reports */
     aat_buf_reset(&b);
     CHECK(!b.failed);
     aat_buf_release(&b);
@@ -142,8 +188,7 @@ static void test_term(void)
 
     aat_buf_init(&b, 1024);
     CHECK_INT_EQ(aat_buf_term(&b, attack, strlen(attack)), 0);
-    CHECK_STR_EQ(b.data,
-                 "boom\\n::error::pwned \\x1b[2J\\x1b]0;t\\x07");
+    CHECK_STR_EQ(b.data, "boom\\n::error::pwned \\x1b[2J\\x1b]0;t\\x07");
     CHECK(strchr(b.data, '\n') == NULL && strchr(b.data, 0x1b) == NULL);
     aat_buf_reset(&b);
     CHECK_INT_EQ(aat_buf_term(&b, "a\\b \xff \xC2\x9b", 8), 0);
@@ -166,6 +211,8 @@ static void test_utf8(void)
 int main(void)
 {
     test_buf_limit();
+    test_buf_reserve();
+    test_buf_room();
     test_buf_grow();
     test_buf_unbounded();
     test_buf_sticky_failure();
