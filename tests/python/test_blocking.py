@@ -384,7 +384,10 @@ def test_healthy_high_rate_no_false_positive():
     assert count > 10000
     assert blocks == []
     assert snap["python_asyncio_loop_block_duration_seconds"]["count"] == 0
-    assert snap["python_asyncio_loop_iterations_total"] > 1000
+    # 20 chains that each advance one tick per iteration (call_soon from a
+    # callback runs in the next one): at least count / 20 iterations, on
+    # any machine (a fixed number failed when the test got little CPU)
+    assert snap["python_asyncio_loop_iterations_total"] >= count // 20
     assert snap["python_asyncio_tasks_created_total"] >= 50
 
 
