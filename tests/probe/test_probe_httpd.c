@@ -248,9 +248,6 @@ static void test_big_body_slow_reader(void)
 
     CHECK(body != NULL);
     d = start(&port, 8, 8, 2000000000ull);
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-    close(fd);
     fd = dial(port, "127.0.0.1");
     CHECK(fd >= 0);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
