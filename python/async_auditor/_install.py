@@ -235,6 +235,9 @@ class Probe:
         if not loop.is_closed():
             self._timer = _probe.LagTimer(core, loop, self.lag_interval,
                                           self.mode == "heartbeat")
+            if self._selector is not None:
+                # ticked by select(): nothing on asyncio's timer heap
+                self._selector.drive(self._timer)
             self._timer.start()
         self._attach_tasks()
         self._gcwatch = _probe.GcWatch(core)
@@ -388,6 +391,7 @@ class Probe:
             self._ready.attach(None)
             self._ready = None
         if self._selector is not None:
+            self._selector.drive(None)
             if getattr(loop, "_selector", None) is self._selector:
                 loop._selector = self._selector.inner
             if loop.__dict__.get("stop") is self._stop:

@@ -134,6 +134,14 @@ extern PyType_Spec probe_loop_spec;     /* _probe_loop.c */
 extern PyType_Spec probe_selector_spec; /* _probe_selector.c */
 extern PyType_Spec probe_lagtimer_spec; /* _probe_lagtimer.c */
 extern PyType_Spec probe_factory_spec;  /* _probe_tasks.c */
+/* Make timer (a LagTimer, not started, not a heartbeat) tick only from
+ * probe_lagtimer_poll(), called by the Selector around each select();
+ * 0, or -1 with an exception. */
+int probe_lagtimer_drive(PyObject *timer);
+/* A driven timer at now (GIL held, never raises): ticks if a tick is due
+ * (arms the timer on the first call after start()) and returns when the
+ * next one is due; 0 when stopped, not driven or the loop is gone. */
+uint64_t probe_lagtimer_poll(PyObject *timer, uint64_t now);
 /* The lag timer's tick at now: sweep factory's young tasks (and the old
  * ones when due) for the alive count (_probe_tasks.c); GIL held, never
  * raises. */

@@ -6,6 +6,9 @@
  * stdlib's EpollSelector the select itself is done in C, since calling
  * the Python method from C would cost a fresh interpreter frame per
  * iteration.
+ *
+ * It also drives the lag timer (_probe_lagtimer.c): a tick due before or
+ * after the wait runs there, and the wait is capped at the next one.
  */
 #define PY_SSIZE_T_CLEAN
 #include "_probe.h"
@@ -20,6 +23,7 @@ typedef struct {
     PyObject *inner_select;
     PyObject *on_close;
     PyObject *ready; /* loop._ready, or NULL */
+    PyObject *timer; /* the LagTimer this select() drives, or NULL */
     uintptr_t tstate;
     /* fast path for selectors.EpollSelector (else NULL): */
     PyObject *fd_to_key; /* inner._fd_to_key */
@@ -90,13 +94,25 @@ out:
     Py_XDECREF(poll);
 }
 
+/* A select() timeout (seconds, negative: none) capped at cap seconds
+ * (negative: no cap), rounded up to whole milliseconds as epoll does. */
+static double cap_timeout(double timeout, double cap)
+{
+    if (cap >= 0 && (timeout < 0 || timeout > cap)) {
+        return ceil(cap * 1e3) * 1e-3;
+    }
+    return timeout;
+}
+
 /*
  * selectors.EpollSelector.select() (CPython 3.9-3.13, unchanged), in C:
  * calling the Python method from C would cost a fresh interpreter frame
  * entry per iteration.  Same timeout rounding, same max_events, same
- * event mapping, same handling of EINTR.
+ * event mapping, same handling of EINTR.  The wait is capped at cap
+ * seconds (negative: no cap).
  */
-static PyObject *selector_fast_select(SelectorObject *self, PyObject *tobj)
+static PyObject *selector_fast_select(SelectorObject *self, PyObject *tobj,
+                                      double cap)
 {
     PyObject *args[2], *list, *ready;
     Py_ssize_t nkeys, i, n;
@@ -112,6 +128,7 @@ static PyObject *selector_fast_select(SelectorObject *self, PyObject *tobj)
         }
         timeout = t <= 0 ? 0 : ceil(t * 1e3) * 1e-3;
     }
+    timeout = cap_timeout(timeout, cap);
     nkeys = PyDict_GET_SIZE(self->fd_to_key);
     args[0] = PyFloat_FromDouble(timeout);
     args[1] = PyLong_FromSsize_t(nkeys > 1 ? nkeys : 1);
@@ -216,6 +233,7 @@ static int selector_traverse(SelectorObject *self, visitproc visit, void *arg)
     Py_VISIT(self->inner_select);
     Py_VISIT(self->on_close);
     Py_VISIT(self->ready);
+    Py_VISIT(self->timer);
     Py_VISIT(self->fd_to_key);
     Py_VISIT(self->poll);
     return 0;
@@ -228,6 +246,7 @@ static int selector_clear(SelectorObject *self)
     Py_CLEAR(self->inner_select);
     Py_CLEAR(self->on_close);
     Py_CLEAR(self->ready);
+    Py_CLEAR(self->timer);
     Py_CLEAR(self->fd_to_key);
     Py_CLEAR(self->poll);
     Py_CLEAR(self->events);
@@ -244,14 +263,73 @@ static void selector_dealloc(SelectorObject *self)
     Py_DECREF(tp);
 }
 
+/* The inner selector's select(), its wait capped at cap seconds
+ * (negative: no cap) when it is called as select() or select(timeout). */
+static PyObject *selector_call_inner(SelectorObject *self,
+                                     PyObject *const *args, Py_ssize_t nargs,
+                                     PyObject *kwnames, double cap)
+{
+    PyObject *targ, *r;
+    double t = -1;
+
+    if (self->poll && !kwnames && nargs <= 1) {
+        return selector_fast_select(self, nargs ? args[0] : NULL, cap);
+    }
+    if (cap < 0 || kwnames || nargs > 1) {
+        return PyObject_Vectorcall(self->inner_select, args, (size_t)nargs,
+                                   kwnames);
+    }
+    if (nargs && args[0] != Py_None) {
+        t = PyFloat_AsDouble(args[0]);
+        if (t == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (t <= cap) {
+            return PyObject_Vectorcall(self->inner_select, args, 1, NULL);
+        }
+    }
+    targ = PyFloat_FromDouble(cap_timeout(t, cap));
+    if (!targ) {
+        return NULL;
+    }
+    r = PyObject_Vectorcall(self->inner_select, &targ, 1, NULL);
+    Py_DECREF(targ);
+    return r;
+}
+
+/* The driven timer at now (see _probe_lagtimer.c), held while it runs:
+ * a tick may run Python code (the task sweep), during which another
+ * thread may close the probe and drop self->timer.  The next due time,
+ * or 0. */
+static uint64_t selector_tick(SelectorObject *self, uint64_t now)
+{
+    PyObject *timer = self->timer;
+    uint64_t due;
+
+    if (!timer) {
+        return 0;
+    }
+    Py_INCREF(timer);
+    due = probe_lagtimer_poll(timer, now);
+    Py_DECREF(timer);
+    return due;
+}
+
 /* Entering select() ends the busy stretch of this iteration (and samples
- * the ready queue); its return starts the next one. */
+ * the ready queue); its return starts the next one.  A lag tick due at
+ * either moment runs here, and the wait ends by the next one. */
 static PyObject *selector_select(SelectorObject *self, PyObject *const *args,
                                  Py_ssize_t nargs, PyObject *kwnames)
 {
     aap_loop *L = probe_core_loop(self->core);
+    uint64_t now = aap_now_ns(), due;
+    double cap = -1;
     PyObject *r;
 
+    due = selector_tick(self, now);
+    if (due) {
+        cap = due > now ? (double)(due - now) / 1e9 : 0;
+    }
     if (L) {
         Py_ssize_t n = 0;
 
@@ -263,19 +341,39 @@ static PyObject *selector_select(SelectorObject *self, PyObject *const *args,
             }
         }
         probe_track_tstate(L, &self->tstate);
-        aap_loop_select_enter(L, aap_now_ns(), n);
+        aap_loop_select_enter(L, now, n);
     }
-    if (self->poll && !kwnames && nargs <= 1) {
-        r = selector_fast_select(self, nargs ? args[0] : NULL);
-    } else {
-        r = PyObject_Vectorcall(self->inner_select, args, (size_t)nargs,
-                                kwnames);
-    }
-    L = probe_core_loop(self->core);
-    if (r && L) {
-        aap_loop_busy_begin(L, aap_now_ns());
+    r = selector_call_inner(self, args, nargs, kwnames, cap);
+    if (r) {
+        L = probe_core_loop(self->core);
+        now = aap_now_ns();
+        if (L) {
+            aap_loop_busy_begin(L, now);
+        }
+        selector_tick(self, now);
     }
     return r;
+}
+
+/* drive(timer): make select() drive the LagTimer timer (not started yet,
+ * not a heartbeat); drive(None) stops driving. */
+static PyObject *selector_drive(SelectorObject *self, PyObject *timer)
+{
+    probe_state *st = PyType_GetModuleState(Py_TYPE(self));
+
+    if (timer == Py_None) {
+        Py_CLEAR(self->timer);
+        Py_RETURN_NONE;
+    }
+    if (!Py_IS_TYPE(timer, st->lagtimer_type)) {
+        PyErr_SetString(PyExc_TypeError, "drive takes a LagTimer or None");
+        return NULL;
+    }
+    if (probe_lagtimer_drive(timer) < 0) {
+        return NULL;
+    }
+    Py_XSETREF(self->timer, Py_NewRef(timer));
+    Py_RETURN_NONE;
 }
 
 static PyObject *selector_close(SelectorObject *self, PyObject *unused)
@@ -357,6 +455,8 @@ static PyMethodDef selector_methods[] = {
      METH_FASTCALL | METH_KEYWORDS, "Forwarded; marks the loop busy."},
     {"close", (PyCFunction)selector_close, METH_NOARGS,
      "Forwarded; tells the probe the loop is closing."},
+    {"drive", (PyCFunction)selector_drive, METH_O,
+     "drive(timer): select() ticks this LagTimer and wakes for it."},
     FWD_METHOD(register),
     FWD_METHOD(unregister),
     FWD_METHOD(modify),
