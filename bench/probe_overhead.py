@@ -15,7 +15,9 @@ With workers > 1 (uvicorn --workers N, all pinned to CPU 0 with the
 server) only the baseline and the full probe run, the probe serving its
 exporter from every worker (one group, file-backed state), and CPU time
 is summed over the workers.  $BENCH_LOOP picks uvicorn's --loop (auto,
-the default, is uvloop when it is installed; asyncio; uvloop).
+the default, is uvloop when it is installed; asyncio; uvloop).  uvicorn is started
+through uvicorn_nodelay.py, without which every keep-alive response of
+--workers N waits ~40 ms for a delayed ACK (Kludex/uvicorn#3149).
 """
 
 import os
@@ -80,7 +82,8 @@ def run(variant, seconds, workers=1):
         env["ASYNC_AUDITOR_MULTIPROC_DIR"] = tempfile.mkdtemp(
             prefix="aa-bench-")
     srv = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-m", "uvicorn",
+        # uvicorn_nodelay: uvicorn, but --workers N keeps TCP_NODELAY
+        ["taskset", "-c", "0", sys.executable, "uvicorn_nodelay.py",
          "probe_apps:app", "--port", str(port), "--log-level", "error",
          "--no-access-log", "--workers", str(workers),
          "--loop", os.environ.get("BENCH_LOOP", "auto")], cwd=HERE, env=env,

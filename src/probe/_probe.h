@@ -135,13 +135,16 @@ extern PyType_Spec probe_selector_spec; /* _probe_selector.c */
 extern PyType_Spec probe_lagtimer_spec; /* _probe_lagtimer.c */
 extern PyType_Spec probe_factory_spec;  /* _probe_tasks.c */
 /* Make timer (a LagTimer, not started, not a heartbeat) tick only from
- * probe_lagtimer_poll(), called by the Selector around each select();
- * 0, or -1 with an exception. */
+ * the Selector's select(), through the two calls below; 0, or -1 with an
+ * exception. */
 int probe_lagtimer_drive(PyObject *timer);
-/* A driven timer at now (GIL held, never raises): ticks if a tick is due
- * (arms the timer on the first call after start()) and returns when the
- * next one is due; 0 when stopped, not driven or the loop is gone. */
-uint64_t probe_lagtimer_poll(PyObject *timer, uint64_t now);
+/* A driven timer (GIL held, never raise): a select() for timeout_ns
+ * (negative: none) starts at now; runs a due tick and returns the
+ * timeout to wait instead (aap_ticker_wait).  Its wait ended at now, by
+ * its timeout or by an event (aap_ticker_woke).  A stopped or undriven
+ * timer returns timeout_ns and does nothing. */
+int64_t probe_lagtimer_wait(PyObject *timer, uint64_t now, int64_t timeout_ns);
+void probe_lagtimer_woke(PyObject *timer, uint64_t now, int timed_out);
 /* The lag timer's tick at now: sweep factory's young tasks (and the old
  * ones when due) for the alive count (_probe_tasks.c); GIL held, never
  * raises. */

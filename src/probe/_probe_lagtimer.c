@@ -4,12 +4,12 @@
  * selector to wrap (uvloop), is the heartbeat that tells busy from idle.
  *
  * On asyncio's own loops the probe's Selector drives it: every select()
- * asks probe_lagtimer_poll() whether a tick is due, before and after the
- * wait, and caps the wait at the next due time, so an idle loop still
- * wakes for each tick.  No handle goes through asyncio's Python timer
- * heap, which was most of what a tick cost (docs/benchmarks.md, benchmark
- * 9) in a worker that pays for 100 ticks a second.  Other loops (uvloop)
- * get call_later.
+ * tells probe_lagtimer_wait() and probe_lagtimer_woke() when its wait
+ * starts and ends, and the schedule (aap_ticker.c) runs the ticks that
+ * fell due and says how long the wait may last.  No handle goes through
+ * asyncio's Python timer heap, which was most of what a tick cost
+ * (docs/benchmarks.md, benchmark 9) in a worker that pays for 100 ticks
+ * a second.  Other loops (uvloop) get call_later.
  */
 #define PY_SSIZE_T_CLEAN
 #include "_probe.h"
@@ -22,9 +22,10 @@ typedef struct {
     PyObject *handle;
     PyObject *interval;
     PyObject *tasks; /* the loop's TaskFactory, swept each tick, or NULL */
-    uint64_t due;    /* driven: 0 until armed */
-    int driven;      /* ticked by the Selector's select(), never scheduled */
-    int stopped;     /* driven: not started, or stopped */
+    uint64_t due;
+    aap_ticker ticker; /* driven: the schedule */
+    int driven;        /* ticked by the Selector's select(), never scheduled */
+    int stopped;       /* driven: not started, or stopped */
     uint64_t interval_ns;
     int heartbeat;
     int waiting_start; /* scheduled with call_soon until the loop runs */
@@ -64,8 +65,10 @@ static int lagtimer_arm(LagTimerObject *self, uint64_t now)
         return -1;
     }
     if (self->driven) {
-        self->due = due;
-    } else if (lagtimer_schedule(self, L, due) < 0) {
+        aap_ticker_arm(&self->ticker, L, now);
+        return 0;
+    }
+    if (lagtimer_schedule(self, L, due) < 0) {
         return -1;
     }
     aap_loop_lag_armed(L, now);
@@ -130,7 +133,7 @@ static PyObject *lagtimer_start(LagTimerObject *self, PyObject *unused)
     }
     if (self->driven) {
         self->stopped = 0;
-        self->due = 0;
+        memset(&self->ticker, 0, sizeof(self->ticker));
         if (is_running && lagtimer_arm(self, aap_now_ns()) < 0) {
             self->stopped = 1;
             PyErr_SetString(PyExc_RuntimeError, "the probe's loop is gone");
@@ -213,26 +216,41 @@ int probe_lagtimer_drive(PyObject *obj)
     return 0;
 }
 
-uint64_t probe_lagtimer_poll(PyObject *obj, uint64_t now)
+/* The driven timer's loop, or NULL when it does not tick now. */
+static aap_loop *driven_loop(LagTimerObject *self)
+{
+    if (!self->driven || self->stopped) {
+        return NULL;
+    }
+    return probe_core_loop(self->core);
+}
+
+int64_t probe_lagtimer_wait(PyObject *obj, uint64_t now, int64_t timeout_ns)
 {
     LagTimerObject *self = (LagTimerObject *)obj;
-    aap_loop *L;
+    aap_loop *L = driven_loop(self);
+    int64_t r;
+    int ticked;
 
-    if (!self->driven || self->stopped || !(L = probe_core_loop(self->core))) {
-        return 0;
+    if (!L) {
+        return timeout_ns;
     }
-    if (self->due == 0) {
-        lagtimer_arm(self, now); /* the loop's first select() */
-        return self->due;
-    }
-    if (now < self->due) {
-        return self->due;
-    }
-    self->due = aap_loop_lag_tick(L, self->due, now);
-    if (self->tasks) {
+    r = aap_ticker_wait(&self->ticker, L, now, timeout_ns, &ticked);
+    if (ticked && self->tasks) {
         probe_tasks_tick(self->tasks, now);
     }
-    return self->due;
+    return r;
+}
+
+void probe_lagtimer_woke(PyObject *obj, uint64_t now, int timed_out)
+{
+    LagTimerObject *self = (LagTimerObject *)obj;
+    aap_loop *L = driven_loop(self);
+
+    if (L && aap_ticker_woke(&self->ticker, L, now, timed_out) &&
+        self->tasks) {
+        probe_tasks_tick(self->tasks, now);
+    }
 }
 
 static int lagtimer_traverse(LagTimerObject *self, visitproc visit, void *arg)

@@ -297,38 +297,50 @@ static PyObject *selector_call_inner(SelectorObject *self,
     return r;
 }
 
-/* The driven timer at now (see _probe_lagtimer.c), held while it runs:
- * a tick may run Python code (the task sweep), during which another
- * thread may close the probe and drop self->timer.  The next due time,
- * or 0. */
-static uint64_t selector_tick(SelectorObject *self, uint64_t now)
+/* The timeout select() was called with, in ns (negative: none); 0 when
+ * it cannot be read (then the wait is never capped). */
+static int64_t timeout_ns_of(PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
 {
-    PyObject *timer = self->timer;
-    uint64_t due;
+    double t;
 
-    if (!timer) {
+    if (kwnames || nargs > 1) {
         return 0;
     }
-    Py_INCREF(timer);
-    due = probe_lagtimer_poll(timer, now);
-    Py_DECREF(timer);
-    return due;
+    if (nargs == 0 || args[0] == Py_None) {
+        return -1;
+    }
+    t = PyFloat_AsDouble(args[0]);
+    if (t == -1 && PyErr_Occurred()) {
+        PyErr_Clear(); /* select() itself will say what is wrong */
+        return 0;
+    }
+    if (!(t > 0)) {
+        return 0;
+    }
+    return t >= 1e9 ? INT64_MAX / 2 : (int64_t)(t * 1e9);
 }
 
 /* Entering select() ends the busy stretch of this iteration (and samples
- * the ready queue); its return starts the next one.  A lag tick due at
- * either moment runs here, and the wait ends by the next one. */
+ * the ready queue); its return starts the next one.  The driven lag timer
+ * (_probe_lagtimer.c) hears of both and may shorten the wait.  It is
+ * held while it runs: a tick may run Python code (the task sweep),
+ * during which another thread may close the probe and drop self->timer. */
 static PyObject *selector_select(SelectorObject *self, PyObject *const *args,
                                  Py_ssize_t nargs, PyObject *kwnames)
 {
     aap_loop *L = probe_core_loop(self->core);
-    uint64_t now = aap_now_ns(), due;
+    uint64_t now = aap_now_ns();
+    PyObject *r, *timer = Py_XNewRef(self->timer);
     double cap = -1;
-    PyObject *r;
 
-    due = selector_tick(self, now);
-    if (due) {
-        cap = due > now ? (double)(due - now) / 1e9 : 0;
+    if (timer) {
+        int64_t asked = timeout_ns_of(args, nargs, kwnames);
+        int64_t t = probe_lagtimer_wait(timer, now, asked);
+
+        if (t != asked && t >= 0) {
+            cap = (double)t / 1e9;
+        }
     }
     if (L) {
         Py_ssize_t n = 0;
@@ -350,8 +362,13 @@ static PyObject *selector_select(SelectorObject *self, PyObject *const *args,
         if (L) {
             aap_loop_busy_begin(L, now);
         }
-        selector_tick(self, now);
+        if (timer) {
+            /* no event: the wait ran to its timeout */
+            probe_lagtimer_woke(timer, now,
+                                PyList_Check(r) && PyList_GET_SIZE(r) == 0);
+        }
     }
+    Py_XDECREF(timer);
     return r;
 }
 

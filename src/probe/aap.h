@@ -195,6 +195,33 @@ void aap_loop_closing_hint(aap_loop *L);
 uint64_t aap_loop_lag_tick(aap_loop *L, uint64_t due, uint64_t now);
 /* Schedule bookkeeping: the lag timer was (re)armed at now. */
 void aap_loop_lag_armed(aap_loop *L, uint64_t now);
+/* n lag samples of late ns each: ticks that fell due while the loop
+ * slept in an idle wait (aap_ticker.c). */
+void aap_loop_lag_observe(aap_loop *L, uint64_t late, uint64_t n);
+
+/*
+ * The lag tick schedule of a loop whose waits the probe sees (asyncio's
+ * select() through the Selector wrapper; aap_ticker.c): ticks run where
+ * a wait starts or ends, and an idle loop wakes at most every
+ * AAP_IDLE_WAKE_NS (or interval) instead of every interval.  A value
+ * type, zeroed to start; loop thread only.
+ */
+#define AAP_IDLE_WAKE_NS 100000000u
+typedef struct aap_ticker {
+    uint64_t due;       /* the next tick; 0: not armed */
+    uint64_t planned;   /* when the current idle wait's timeout ends, or 0 */
+    uint64_t wake_late; /* how late the last timed-out idle wait ended */
+} aap_ticker;
+/* Arm at now (the loop runs): the first tick is due an interval later. */
+void aap_ticker_arm(aap_ticker *k, aap_loop *L, uint64_t now);
+/* A wait for timeout_ns (negative: until an event) starts at now: runs a
+ * tick that is due (*ticked = 1), arms an unarmed ticker, and returns the
+ * timeout to wait instead (never longer, or negative only if it was). */
+int64_t aap_ticker_wait(aap_ticker *k, aap_loop *L, uint64_t now,
+                        int64_t timeout_ns, int *ticked);
+/* The wait ended at now, by its timeout or by an event: records the ticks
+ * that fell due; 1 when there were any. */
+int aap_ticker_woke(aap_ticker *k, aap_loop *L, uint64_t now, int timed_out);
 
 void aap_loop_tasks_add(aap_loop *L, int64_t created, int64_t alive_delta);
 /* Called by the loop thread: the loop runs on this thread, whose

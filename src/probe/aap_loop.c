@@ -325,7 +325,8 @@ static void segment_long(aap_loop *L, uint64_t m, uint64_t now, uint64_t gc)
 
     if (atomic_load_explicit(&L->base_mark, memory_order_acquire) == m &&
         L->sched(0, &st, L->sched_ctx) == 0) {
-        uint64_t bw = atomic_load_explicit(&L->base_wait, memory_order_relaxed);
+        uint64_t bw =
+            atomic_load_explicit(&L->base_wait, memory_order_relaxed);
 
         if (st.wait_ns >= bw) {
             wait = st.wait_ns - bw;
@@ -479,6 +480,11 @@ void aap_loop_lag_armed(aap_loop *L, uint64_t now)
     (void)now;
     L->stopped_at_arm =
         atomic_load_explicit(&L->stopped_ns, memory_order_relaxed);
+}
+
+void aap_loop_lag_observe(aap_loop *L, uint64_t late, uint64_t n)
+{
+    aap_hist_observe(&L->lag, late, n);
 }
 
 uint64_t aap_loop_lag_tick(aap_loop *L, uint64_t due, uint64_t now)

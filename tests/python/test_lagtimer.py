@@ -1,8 +1,10 @@
 """On asyncio's loops the lag timer is driven by the probe's selector
 (docs/probe.md, "Lag"): a tick due before or after select() runs there,
-and the wait is capped at the next tick, so nothing of the probe's goes
-through asyncio's timer heap, and an idle loop still ticks.  uvloop gets
-call_later.  Either way the ticks count lag the same way."""
+so nothing of the probe's goes through asyncio's timer heap; an idle
+loop wakes every 100 ms instead of every tick, and the ticks it slept
+through count with its wake-up latency (the schedule's arithmetic is
+tests/probe/test_probe_ticker.c).  uvloop gets call_later.  Either way
+the ticks count lag the same way."""
 
 import asyncio
 import selectors
@@ -73,15 +75,26 @@ def test_ticks_without_timer_handles(make, debug):
     asyncio.new_event_loop,
     lambda: asyncio.SelectorEventLoop(selectors.PollSelector()),
 ], ids=["epoll-fast-path", "poll-selector"])
-def test_idle_loop_wakes_for_its_ticks(make):
+def test_idle_loop_wakes_every_100_ms(make):
     """A loop with no timer of its own, waiting 0.4 s for another thread:
-    select() must wake for each tick.  Uncapped, the one tick after the
-    wait would be 0.4 s late and stand for the ~40 it swallowed, 8 s of
-    lag in all; woken on time, ~40 ticks sum to well under a second."""
+    select() must wake up by every idle wake-up (100 ms).  Uncapped, the
+    one tick after the wait would be 0.4 s late and stand for the ~40 it
+    swallowed, 8 s of lag in all; woken on time, ~40 ticks sum to well
+    under a second.  And it must not wake for every tick (10 ms): 4-5
+    iterations, not 40."""
     loop = make()
     try:
         probe = async_auditor.install(loop, lag_interval=0.01,
                                       block_threshold=5.0)
+
+        iterations = []
+        run_once = loop._run_once
+
+        def counting_run_once():
+            iterations.append(1)
+            run_once()
+
+        loop._run_once = counting_run_once
 
         async def idle():
             fut = loop.create_future()
@@ -89,6 +102,7 @@ def test_idle_loop_wakes_for_its_ticks(make):
                             (fut.set_result, None)).start()
             before = lag(probe)
             assert not loop._scheduled  # nothing else would wake it
+            del iterations[:]
             await fut
             after = lag(probe)
             return (after["count"] - before["count"],
@@ -100,6 +114,8 @@ def test_idle_loop_wakes_for_its_ticks(make):
         loop.close()
     assert ticks >= 30
     assert late < 1.0
+    assert 2 <= len(iterations) <= 15, len(iterations)
+
 
 
 def test_block_is_seen_late():
