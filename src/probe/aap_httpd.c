@@ -80,6 +80,10 @@ struct aap_httpd {
     size_t n;
     size_t out_total;
     uint64_t pause_until;
+    /* the server thread's: the storage of the last body sent, kept for
+     * the next one (at most one, of at most AAP_TEXT_MAX), so a page is
+     * rendered into memory already faulted in */
+    aat_buf spare;
     _Atomic uint64_t accepted, served, evicted, refused, timed_out;
 };
 
@@ -135,13 +139,18 @@ static int same_addr(const conn *a, const conn *b)
 }
 
 /* The response of c no longer counts in the bytes held for slow readers;
- * its body is freed (the next one may be of another size). */
+ * its body's storage becomes the spare if there is none, else is freed. */
 static void out_done(aap_httpd *d, conn *c)
 {
     size_t n = c->out.len + c->body.len;
 
     d->out_total -= n > d->out_total ? d->out_total : n;
-    aat_buf_release(&c->body);
+    if (!d->spare.data && c->body.data && !c->body.failed) {
+        d->spare = c->body;
+        aat_buf_reset(&d->spare);
+    } else {
+        aat_buf_release(&c->body);
+    }
     aat_buf_init(&c->body, AAP_TEXT_MAX);
     aat_buf_reset(&c->out);
 }
@@ -289,6 +298,10 @@ static int take_request(aap_httpd *d, conn *c, uint64_t now)
 
     if (!aap_httpreq_parse(c->in, c->inlen, &req)) {
         return 0;
+    }
+    if (!body->data && d->spare.data) {
+        *body = d->spare;
+        aat_buf_init(&d->spare, AAP_TEXT_MAX);
     }
     aat_buf_reset(body);
     r.status = 500;
@@ -513,6 +526,7 @@ int aap_httpd_start(const aap_httpd_config *c, aap_httpd **out)
         return AAP_ENOMEM;
     }
     d->c = *c;
+    aat_buf_init(&d->spare, AAP_TEXT_MAX);
     if (!d->c.max_conns) {
         d->c.max_conns = 128;
     }
@@ -562,6 +576,7 @@ static void teardown(aap_httpd *d)
     close(d->c.fd);
     close(d->cancel[0]);
     close(d->cancel[1]);
+    aat_buf_release(&d->spare);
     free(d->conns);
     free(d);
 }
@@ -603,7 +618,8 @@ void aap_httpd_fork(aap_httpd *d, int phase)
         /* Only the forking thread exists here.  The server's sockets are
          * closed so the parent alone serves (and closes) them; its memory
          * is left alone (the thread may have been between a free and the
-         * store that forgets the pointer), a bounded leak in the child. */
+         * store that forgets the pointer), a bounded leak in the child
+         * (the spare body included: pages the child never touches). */
         size_t i;
 
         for (i = 0; i < d->n; i++) {

@@ -26,22 +26,48 @@ static char big_byte(size_t i)
     return (char)('a' + (i * 7 + i / 4093) % 26);
 }
 
-static void handler(void *ctx, const aap_httpreq *req, aap_httpd_reply *r)
+static unsigned pages; /* big pages rendered: the server thread's */
+
+/* The big page number n: its number in 8 digits, then the pattern
+ * shifted by n, so that no two pages are alike (a buffer reused while
+ * still being sent shows). */
+static void big_page(aat_buf *b, unsigned n)
 {
+    char chunk[4096];
+    size_t i, j;
+
+    aat_buf_reserve(b, BIG_BODY);
+    aat_buf_appendf(b, "%08u", n);
+    for (i = 8; i < BIG_BODY; i += j) {
+        for (j = 0; j < sizeof(chunk) && i + j < BIG_BODY; j++) {
+            chunk[j] = big_byte(i + j + n * 13);
+        }
+        aat_buf_append(b, chunk, j);
+    }
+}
+
+/* Bytes of body that are right for the big page it says it is. */
+static size_t big_page_ok(const char *body)
+{
+    unsigned n = 0;
     size_t i;
 
+    for (i = 0; i < 8; i++) {
+        if (body[i] < '0' || body[i] > '9') {
+            return i;
+        }
+        n = n * 10 + (unsigned)(body[i] - '0');
+    }
+    for (; i < BIG_BODY && body[i] == big_byte(i + n * 13); i++) {
+    }
+    return i;
+}
+
+static void handler(void *ctx, const aap_httpreq *req, aap_httpd_reply *r)
+{
     (void)ctx;
     if (req->route == AAP_R_BLOCKS) { /* a big page, as 8 workers' */
-        char chunk[4096];
-        size_t j;
-
-        aat_buf_reserve(r->body, BIG_BODY);
-        for (i = 0; i < BIG_BODY; i += sizeof(chunk)) {
-            for (j = 0; j < sizeof(chunk); j++) {
-                chunk[j] = big_byte(i + j);
-            }
-            aat_buf_append(r->body, chunk, sizeof(chunk));
-        }
+        big_page(r->body, pages++);
         r->status = 200;
         return;
     }
@@ -244,7 +270,7 @@ static void test_big_body_slow_reader(void)
     char *body = malloc(BIG_BODY);
     aap_httpd *d;
     int port, fd, rcv = 65536, r, bad = 0;
-    size_t i, hl;
+    size_t hl;
 
     CHECK(body != NULL);
     d = start(&port, 8, 8, 2000000000ull);
@@ -278,13 +304,85 @@ static void test_big_body_slow_reader(void)
             bad = 1;
             break;
         }
-        for (i = 0; i < BIG_BODY && body[i] == big_byte(i); i++) {
-        }
-        CHECK_INT_EQ((long long)i, (long long)BIG_BODY);
+        CHECK_INT_EQ((long long)big_page_ok(body), (long long)BIG_BODY);
     }
     CHECK_INT_EQ(bad, 0);
     close(fd);
     free(body);
+    aap_httpd_free(d);
+}
+
+/* The head of a response, up to its blank line, one byte at a time; 1
+ * when it is a 200 with the big page's Content-Length. */
+static int read_big_head(int fd)
+{
+    char head[512], want[64];
+    size_t hl = 0;
+
+    while (hl < 4 || memcmp(head + hl - 4, "\r\n\r\n", 4) != 0) {
+        if (hl + 1 >= sizeof(head) || !read_n(fd, head + hl, 1, 1)) {
+            return 0;
+        }
+        hl++;
+    }
+    head[hl] = '\0';
+    snprintf(want, sizeof(want), "Content-Length: %u\r\n", BIG_BODY);
+    return strstr(head, "HTTP/1.1 200 OK\r\n") && strstr(head, want);
+}
+
+/* The server keeps the storage of the last body it sent for the next
+ * one: two clients reading big pages at the same time, 1000 bytes each
+ * in turn, twice, must each get their own page intact (a body handed to
+ * a request while another response still sends from it would show as
+ * the other page's bytes). */
+static void test_spare_body_not_shared(void)
+{
+    const char req[] = "GET /debug/blocks HTTP/1.1\r\nHost: x\r\n\r\n";
+    char *body[2];
+    unsigned seen[4];
+    aap_httpd *d;
+    int port, fd[2], rcv = 65536, k, r, ok = 1;
+    size_t off;
+
+    body[0] = malloc(BIG_BODY);
+    body[1] = malloc(BIG_BODY);
+    CHECK(body[0] && body[1]);
+    d = start(&port, 8, 8, 2000000000ull);
+    for (k = 0; k < 2; k++) {
+        fd[k] = dial(port, "127.0.0.1");
+        CHECK(fd[k] >= 0);
+        setsockopt(fd[k], SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    }
+    for (r = 0; r < 2 && ok; r++) {
+        for (k = 0; k < 2; k++) {
+            ok = ok && write(fd[k], req, sizeof(req) - 1) ==
+                           (ssize_t)(sizeof(req) - 1);
+        }
+        for (k = 0; k < 2; k++) {
+            ok = ok && read_big_head(fd[k]);
+        }
+        for (off = 0; ok && off < BIG_BODY; off += 1000) {
+            size_t n = BIG_BODY - off < 1000 ? BIG_BODY - off : 1000;
+
+            for (k = 0; k < 2; k++) {
+                ok = ok && read_n(fd[k], body[k] + off, n, n);
+            }
+        }
+        for (k = 0; ok && k < 2; k++) {
+            CHECK_INT_EQ((long long)big_page_ok(body[k]), (long long)BIG_BODY);
+            seen[r * 2 + k] = (unsigned)strtoul(body[k], NULL, 10);
+        }
+    }
+    CHECK_INT_EQ(ok, 1);
+    if (ok) {
+        /* four different pages */
+        CHECK(seen[0] != seen[1] && seen[2] != seen[3] && seen[0] != seen[2] &&
+              seen[1] != seen[3]);
+    }
+    close(fd[0]);
+    close(fd[1]);
+    free(body[0]);
+    free(body[1]);
     aap_httpd_free(d);
 }
 
@@ -294,5 +392,6 @@ int main(void)
     test_per_address();
     test_head_deadline();
     test_big_body_slow_reader();
+    test_spare_body_not_shared();
     return check_report("test_probe_httpd");
 }
