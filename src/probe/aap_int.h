@@ -260,6 +260,10 @@ struct aap_loop {
     aap_gil_slot gil[AAP_GIL_HOLDERS_MAX + 1]; /* [MAX] is "other" */
     int ngil;
 
+    /* set by the watchdog when it sleeps without looking at this idle
+     * loop again; the loop thread clears it and wakes the watchdog when
+     * a stretch begins (aap_watchdog_parked_wake) */
+    _Atomic int wd_parked;
     /* watchdog thread only */
     uint64_t wd_seq;
     uint64_t wd_next;
@@ -292,6 +296,14 @@ void aap_loop_unpin(aap_loop *L);
 int aap_watchdog_start_locked(void);
 /* With aap_reg_lock held: a loop was added; recompute the next wake-up. */
 void aap_watchdog_wake_locked(void);
+/* Loop thread, when a stretch of L begins (busy_since just published):
+ * wake the watchdog if it sleeps without watching L.  Cheap otherwise: a
+ * fence and a load. */
+void aap_watchdog_stretch_began(aap_loop *L);
+/* Tests: the longest the watchdog sleeps (default 1 s), and how many
+ * times it has woken up. */
+void aap_watchdog_set_max_sleep_ns(uint64_t ns);
+uint64_t aap_watchdog_wakeups(void);
 /* Stop and join the thread (without aap_reg_lock). */
 void aap_watchdog_stop(void);
 /* In the child after fork: the thread does not exist there. */

@@ -308,6 +308,9 @@ void aap_loop_busy_begin(aap_loop *L, uint64_t now)
 {
     segment_begin(L, now);
     atomic_store_explicit(L->busy_since, now, memory_order_release);
+    if (now) {
+        aap_watchdog_stretch_began(L);
+    }
 }
 
 /* The segment begun at m ended at now, past the threshold (loop thread;

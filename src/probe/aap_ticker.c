@@ -9,7 +9,9 @@
  * accuracy but a context switch each, which on a CPU shared by several
  * workers is most of what the probe costs them (docs/benchmarks.md, 9c).
  * So an idle wait lasts up to AAP_IDLE_WAKE_NS (or one interval, if
- * longer), ending on a tick of the schedule.  When it ends by its timeout,
+ * longer): until the loop's own timer if that comes by then (a server's
+ * housekeeping timer, uvicorn's 0.1 s), else until the last tick of the
+ * schedule by then.  When it ends by its timeout,
  * how late it ended is the loop's wake-up latency (a thread holding the
  * GIL, a busy CPU), and every tick that fell due while the loop slept is
  * recorded with it: the lag histogram keeps one sample per interval, and
@@ -40,7 +42,7 @@ void aap_ticker_arm(aap_ticker *k, aap_loop *L, uint64_t now)
 int64_t aap_ticker_wait(aap_ticker *k, aap_loop *L, uint64_t now,
                         int64_t timeout_ns, int *ticked)
 {
-    uint64_t iv = L->lag_interval_ns, until, cap;
+    uint64_t iv = L->lag_interval_ns, until, horizon, cap;
 
     *ticked = 0;
     k->planned = 0;
@@ -54,13 +56,14 @@ int64_t aap_ticker_wait(aap_ticker *k, aap_loop *L, uint64_t now,
     if (timeout_ns >= 0 && (uint64_t)timeout_ns <= until) {
         return timeout_ns; /* the loop wakes before the tick anyway */
     }
-    /* idle: the last tick of the schedule within the idle wake-up */
-    cap = until;
-    if (AAP_IDLE_WAKE_NS > until) {
-        cap += (AAP_IDLE_WAKE_NS - until) / iv * iv;
-    }
-    if (timeout_ns >= 0 && (uint64_t)timeout_ns < cap) {
-        cap = (uint64_t)timeout_ns; /* the loop's own timer comes first */
+    /* idle: the loop's own timer if it comes within the idle wake-up
+     * (no wake-up of ours added to it), else the last tick of the
+     * schedule within the idle wake-up */
+    horizon = AAP_IDLE_WAKE_NS > until ? AAP_IDLE_WAKE_NS : until;
+    if (timeout_ns >= 0 && (uint64_t)timeout_ns <= horizon) {
+        cap = (uint64_t)timeout_ns;
+    } else {
+        cap = until + (horizon - until) / iv * iv;
     }
     k->planned = wait_end(now, cap);
     return (int64_t)cap;

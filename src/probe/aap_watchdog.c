@@ -15,6 +15,10 @@
  * threshold old it notes how long the loop thread has waited on the CPU
  * run queue so far (schedstat), the baseline against which a segment past
  * the threshold is told apart from host CPU starvation.
+ * A loop that is not busy (or is stopped) is not polled: the watchdog
+ * marks it parked and sleeps, and the loop thread's next stretch wakes
+ * it (aap_watchdog_stretch_began).  Polling it every half threshold cost
+ * every idle worker 40 wake-ups a second (docs/benchmarks.md, 9c).
  * It never touches a Python object.  It holds the registry lock only to
  * walk the list; a capture runs with the loop pinned and the lock
  * dropped, into buffers allocated once when the thread starts.  All
@@ -64,6 +68,41 @@ static pthread_once_t wd_cond_once = PTHREAD_ONCE_INIT;
 static int wd_running;
 static int wd_cancel;
 static pthread_t wd_thread;
+static _Atomic uint64_t wd_max_sleep_ns = 1000000000u;
+static _Atomic uint64_t wd_wakeups;
+
+void aap_watchdog_set_max_sleep_ns(uint64_t ns)
+{
+    atomic_store(&wd_max_sleep_ns, ns);
+}
+
+uint64_t aap_watchdog_wakeups(void)
+{
+    return atomic_load(&wd_wakeups);
+}
+
+/* With the fences, either the watchdog's second look sees busy_since
+ * (it then watches the stretch) or this load sees the mark (and wakes
+ * it); the lock makes the signal reach it in its wait, not before. */
+void aap_watchdog_stretch_began(aap_loop *L)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&L->wd_parked, memory_order_relaxed) &&
+        atomic_exchange(&L->wd_parked, 0)) {
+        pthread_mutex_lock(&aap_reg_lock);
+        pthread_cond_broadcast(&wd_cond);
+        pthread_mutex_unlock(&aap_reg_lock);
+    }
+}
+
+/* With aap_reg_lock held: whether L, seen idle (busy_since bs == 0, or
+ * stopping), may be left alone until it wakes the watchdog. */
+static int park(aap_loop *L)
+{
+    atomic_store(&L->wd_parked, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    return atomic_load(L->busy_since) == 0 || atomic_load(L->stopping);
+}
 
 static void cond_init(void)
 {
@@ -223,7 +262,7 @@ static void *watchdog_main(void *arg)
     pthread_mutex_lock(&aap_reg_lock);
     while (!wd_cancel) {
         uint64_t now = aap_now_ns();
-        uint64_t next = now + 1000000000ull;
+        uint64_t next = now + atomic_load(&wd_max_sleep_ns);
         uint64_t seq = 0, bs = 0, mark = 0;
         int want_sample = 0, want_base = 0;
         aap_loop *L, *due = NULL;
@@ -236,8 +275,10 @@ static void *watchdog_main(void *arg)
             lseq = atomic_load_explicit(&L->seq, memory_order_acquire);
             lbs = atomic_load_explicit(L->busy_since, memory_order_acquire);
             lmark = atomic_load_explicit(&L->mark, memory_order_acquire);
-            if (lbs == 0 || atomic_load(L->stopping)) {
-                cand = now + half;
+            if ((lbs == 0 || atomic_load(L->stopping)) && park(L)) {
+                cand = UINT64_MAX; /* it wakes us when a stretch begins */
+            } else if (lbs == 0 || atomic_load(L->stopping)) {
+                cand = now; /* it just began one: look again */
             } else {
                 cand = UINT64_MAX;
                 if (lmark && L->wd_base != lmark) {
@@ -304,6 +345,7 @@ static void *watchdog_main(void *arg)
         ts.tv_sec = (time_t)(next / 1000000000u);
         ts.tv_nsec = (long)(next % 1000000000u);
         pthread_cond_timedwait(&wd_cond, &aap_reg_lock, &ts);
+        atomic_fetch_add_explicit(&wd_wakeups, 1, memory_order_relaxed);
     }
     pthread_mutex_unlock(&aap_reg_lock);
     aap_stack_scratch_free(b->scratch);

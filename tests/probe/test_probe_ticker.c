@@ -127,6 +127,14 @@ static void test_idle(void)
     lag(L, &c, &sum);
     CHECK_INT_EQ(c, 18); /* 150, 160, 170, 180: 0.1 ms late each */
     CHECK_DBL_NEAR(sum, 14 * 0.0004 + 4 * 0.0001, 1e-12);
+    /* the loop's own timer 100 ms away: past the last tick within 100 ms
+     * (t0 + 280), but within the idle wake-up, so it alone ends the wait
+     * (uvicorn's 0.1 s timer: one wake-up, not two) */
+    w = aap_ticker_wait(&k, L, t0 + 183 * MS + 200 * US, 100 * MS, &ticked);
+    CHECK_INT_EQ(w, 100 * MS);
+    /* 101 ms: beyond it, capped on the schedule */
+    w = aap_ticker_wait(&k, L, t0 + 183 * MS + 200 * US, 101 * MS, &ticked);
+    CHECK_INT_EQ(w, 96 * MS + 800 * US);
     /* an event before the next tick (t0 + 190): nothing is due */
     w = aap_ticker_wait(&k, L, t0 + 184 * MS, -1, &ticked);
     CHECK(!ticked);

@@ -161,6 +161,30 @@ static void test_lag_correction(void)
     aap_loop_free(L);
 }
 
+/* An idle loop is not polled: the watchdog sleeps (here up to 60 s) and
+ * the stretch that begins wakes it, so a block is still seen while it
+ * lasts (within the 20 s wait_ongoing allows, not the 60 s). */
+static void test_idle_loop_parks(void)
+{
+    aap_loop *L;
+    uint64_t w0, w1;
+
+    aap_watchdog_set_max_sleep_ns(60000000000ull);
+    L = mkloop("park", 30, AAP_MODE_SELECTOR);
+    aap_loop_select_enter(L, aap_now_ns(), 0); /* idle, in select() */
+    sleep_ms(100);
+    w0 = aap_watchdog_wakeups();
+    sleep_ms(300);
+    w1 = aap_watchdog_wakeups();
+    /* polled every half threshold, it would have woken ~20 times */
+    CHECK(w1 - w0 <= 2);
+    aap_loop_busy_begin(L, aap_now_ns());
+    CHECK(wait_ongoing(L));
+    aap_loop_select_enter(L, aap_now_ns(), 0);
+    aap_loop_free(L);
+    aap_watchdog_set_max_sleep_ns(1000000000ull);
+}
+
 static void test_heartbeat(void)
 {
     aap_loop *L = mkloop("hb", 30, AAP_MODE_HEARTBEAT);
@@ -729,6 +753,7 @@ int main(void)
     test_episode();
     test_lag_correction();
     test_heartbeat();
+    test_idle_loop_parks();
     test_segments();
     test_gc();
     test_starvation();

@@ -560,7 +560,16 @@ def test_garbage_collection_is_not_a_callbacks_own_time():
         t0 = time.thread_time()
         gc.collect()
         one = time.thread_time() - t0
-    threshold = max(0.02, one / 2)
+    # The first full collection after the heap grew also moved the new
+    # objects out of the young generations and can cost twice what later
+    # ones do (0.235 s, then 0.096 s each, once in CI): what a collection
+    # of this heap costs is the cheaper of two more.
+    costs = []
+    for _ in range(2):
+        t0 = time.thread_time()
+        gc.collect()
+        costs.append(time.thread_time() - t0)
+    threshold = max(0.02, min(costs) / 2)
 
     async def body(probe):
         collect()
