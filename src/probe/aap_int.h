@@ -296,9 +296,9 @@ void aap_loop_unpin(aap_loop *L);
 int aap_watchdog_start_locked(void);
 /* With aap_reg_lock held: a loop was added; recompute the next wake-up. */
 void aap_watchdog_wake_locked(void);
-/* Loop thread, when a stretch of L begins (busy_since just published):
- * wake the watchdog if it sleeps without watching L.  Cheap otherwise: a
- * fence and a load. */
+/* Loop thread, when a stretch of L begins (busy_since just stored,
+ * seq_cst): wake the watchdog if it sleeps without watching L.  Cheap
+ * otherwise: a load. */
 void aap_watchdog_stretch_began(aap_loop *L);
 /* Tests: the longest the watchdog sleeps (default 1 s), and how many
  * times it has woken up. */

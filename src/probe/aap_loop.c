@@ -307,9 +307,12 @@ void aap_loop_gc(aap_loop *L, uintptr_t tstate, int start, uint64_t now,
 void aap_loop_busy_begin(aap_loop *L, uint64_t now)
 {
     segment_begin(L, now);
-    atomic_store_explicit(L->busy_since, now, memory_order_release);
     if (now) {
+        /* seq_cst: see aap_watchdog_stretch_began */
+        atomic_store(L->busy_since, now);
         aap_watchdog_stretch_began(L);
+    } else {
+        atomic_store_explicit(L->busy_since, 0, memory_order_release);
     }
 }
 

@@ -81,14 +81,14 @@ uint64_t aap_watchdog_wakeups(void)
     return atomic_load(&wd_wakeups);
 }
 
-/* With the fences, either the watchdog's second look sees busy_since
- * (it then watches the stretch) or this load sees the mark (and wakes
- * it); the lock makes the signal reach it in its wait, not before. */
+/* busy_since was stored seq_cst, and park() stores the mark and loads
+ * busy_since seq_cst: in their single total order either the watchdog's
+ * look sees busy_since (it then watches the stretch) or this load sees
+ * the mark (and wakes it).  The lock makes the signal reach it in its
+ * wait, not before.  (No fences: GCC's TSan does not model them.) */
 void aap_watchdog_stretch_began(aap_loop *L)
 {
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&L->wd_parked, memory_order_relaxed) &&
-        atomic_exchange(&L->wd_parked, 0)) {
+    if (atomic_load(&L->wd_parked) && atomic_exchange(&L->wd_parked, 0)) {
         pthread_mutex_lock(&aap_reg_lock);
         pthread_cond_broadcast(&wd_cond);
         pthread_mutex_unlock(&aap_reg_lock);
@@ -100,7 +100,6 @@ void aap_watchdog_stretch_began(aap_loop *L)
 static int park(aap_loop *L)
 {
     atomic_store(&L->wd_parked, 1);
-    atomic_thread_fence(memory_order_seq_cst);
     return atomic_load(L->busy_since) == 0 || atomic_load(L->stopping);
 }
 
