@@ -6,37 +6,14 @@
  * the last one measured, when an event ended it), and late wake-ups
  * recorded as lag.
  */
-#include "aap.h"
-#include "aap_int.h"
-#include "check.h"
+#include "test_loops.h"
 
 #define MS 1000000ull
 #define US 1000ull
 
-static int no_wait_schedstat(long tid, aap_schedstat *out, void *ctx)
-{
-    (void)tid;
-    (void)ctx;
-    out->run_ns = 0;
-    out->wait_ns = 0;
-    return 0;
-}
-
 static aap_loop *mkloop(uint64_t interval_ms)
 {
-    aap_loop_config c;
-    aap_loop *L = NULL;
-
-    memset(&c, 0, sizeof(c));
-    c.name = "ticker";
-    c.implementation = "test";
-    c.version = "t";
-    c.lag_interval_ns = interval_ms * MS;
-    c.threshold_ns = 50 * MS;
-    c.mode = AAP_MODE_SELECTOR;
-    c.schedstat = no_wait_schedstat;
-    CHECK_INT_EQ(aap_loop_new(&c, &L), 0);
-    return L;
+    return test_loop("ticker", interval_ms, 50, AAP_MODE_SELECTOR);
 }
 
 static void lag(aap_loop *L, uint64_t *count, double *sum)

@@ -11,9 +11,7 @@
  * watchdog must notice an episode the test waits for it with a deadline
  * far beyond any scheduling delay.
  */
-#include "aap.h"
-#include "aap_int.h"
-#include "check.h"
+#include "test_loops.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -47,34 +45,9 @@ static int wait_ongoing(aap_loop *L)
     return 0;
 }
 
-/* Loops that never wait on the run queue as far as the probe knows:
- * their stretches are on the test's clock, so a real run-queue wait (a
- * loaded machine, valgrind) must not turn them into host starvation.
- * The starvation tests pass their own (fake_schedstat). */
-static int no_wait_schedstat(long tid, aap_schedstat *out, void *ctx)
-{
-    (void)tid;
-    (void)ctx;
-    out->run_ns = 0;
-    out->wait_ns = 0;
-    return 0;
-}
-
 static aap_loop *mkloop(const char *name, uint64_t thr_ms, int mode)
 {
-    aap_loop_config c;
-    aap_loop *L = NULL;
-
-    memset(&c, 0, sizeof(c));
-    c.name = name;
-    c.implementation = "test";
-    c.version = "t";
-    c.lag_interval_ns = 10000000;
-    c.threshold_ns = thr_ms * 1000000;
-    c.mode = mode;
-    c.schedstat = no_wait_schedstat;
-    CHECK_INT_EQ(aap_loop_new(&c, &L), 0);
-    return L;
+    return test_loop(name, 10, thr_ms, mode);
 }
 
 static void test_episode(void)
